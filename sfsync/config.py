@@ -1,0 +1,351 @@
+"""Settings: ``sfsync.toml`` overridden by ``SFSYNC_<SECTION>__<KEY>`` environment variables.
+
+The file is found via ``--config``, then ``SFSYNC_CONFIG``, then ``./sfsync.toml``. Secrets
+(access token, password, security token, consumer secret, private key, master key) never come
+from the file: only from the environment or from a ``*_file`` path the file names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sfsync.errors import ConfigError, ErrorContext
+
+__all__ = [
+    "AuthMode",
+    "ConflictSettings",
+    "CryptoSettings",
+    "MappingSettings",
+    "PortalSettings",
+    "SalesforceSettings",
+    "Settings",
+    "StateSettings",
+    "SyncSettings",
+    "find_config_file",
+    "load_settings",
+]
+
+ENV_PREFIX = "SFSYNC_"
+CONFIG_ENV = "SFSYNC_CONFIG"
+DEFAULT_CONFIG_NAME = "sfsync.toml"
+
+# (section, key) pairs that may only come from the environment or a *_file path.
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("salesforce", "access_token"),
+        ("salesforce", "password"),
+        ("salesforce", "security_token"),
+        ("salesforce", "consumer_secret"),
+        ("salesforce", "private_key"),
+        ("crypto", "master_key"),
+    }
+)
+
+
+class AuthMode(StrEnum):
+    TOKEN = "token"  # noqa: S105 (an auth mode name)
+    JWT = "jwt"
+    PASSWORD = "password"  # noqa: S105 (an auth mode name)
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+_REQUIRED_CREDENTIALS: dict[AuthMode, tuple[str, ...]] = {
+    AuthMode.TOKEN: ("instance_url", "access_token"),
+    AuthMode.JWT: ("username", "consumer_key", "private_key"),
+    AuthMode.PASSWORD: ("username", "password", "security_token"),
+    AuthMode.CLIENT_CREDENTIALS: ("consumer_key", "consumer_secret"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret_file(path: Path | None) -> SecretStr | None:
+    if path is None:
+        return None
+    try:
+        return SecretStr(path.expanduser().read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+class SalesforceSettings(_Section):
+    auth: AuthMode = AuthMode.TOKEN
+    instance_url: str | None = None
+    domain: str = Field(
+        default="login",
+        description="'login' (production), 'test' (sandbox) or a My Domain such as 'acme.my'",
+    )
+    api_version: str = "61.0"
+    username: str | None = None
+    consumer_key: str | None = None
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    security_token: SecretStr | None = None
+    security_token_file: Path | None = None
+    consumer_secret: SecretStr | None = None
+    consumer_secret_file: Path | None = None
+    private_key: SecretStr | None = None
+    private_key_file: Path | None = None
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=120.0, gt=0)
+    api_usage_ceiling: float = Field(
+        default=0.9, gt=0, le=1, description="stop before daily API usage passes this fraction"
+    )
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_retry_seconds: float = Field(default=300.0, gt=0)
+    bulk_threshold: int = Field(default=2000, ge=1, description="upserts above this many records use Bulk 2.0")
+    bulk_poll_seconds: float = Field(default=2.0, gt=0)
+    bulk_timeout_seconds: float = Field(default=1800.0, gt=0)
+    ca_bundle: Path | None = None
+
+    @field_validator("api_version")
+    @classmethod
+    def _api_version_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{2,3}\.0", value):
+            raise ValueError("must look like '61.0'")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", value) or ".salesforce.com" in value:
+            raise ValueError("must be 'login', 'test' or a My Domain prefix such as 'acme.my'")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> SalesforceSettings:
+        for name in ("access_token", "password", "security_token", "consumer_secret", "private_key"):
+            path = getattr(self, f"{name}_file")
+            if getattr(self, name) is None and path is not None:
+                object.__setattr__(self, name, _read_secret_file(path))
+        return self
+
+    def missing_credentials(self) -> list[str]:
+        """Names of settings the chosen auth mode needs but that are not set.
+
+        Checked when a command needs Salesforce, not at load time, so offline commands
+        (mappings validate, demo, crypto keygen) work without credentials.
+        """
+        required = _REQUIRED_CREDENTIALS
+        if self.auth is AuthMode.CLIENT_CREDENTIALS and self.instance_url is None and self.domain == "login":
+            # client credentials flow needs a My Domain or an instance URL
+            return [*[n for n in required[self.auth] if getattr(self, n) is None], "instance_url or domain"]
+        return [name for name in required[self.auth] if getattr(self, name) is None]
+
+
+class PortalSettings(_Section):
+    url: str = "sqlite:///portal.db"
+
+
+class StateSettings(_Section):
+    url: str = "sqlite:///sfsync-state.db"
+    lock_timeout_seconds: float = Field(default=0.0, ge=0, description="how long a run waits for the lock")
+    lock_lease_seconds: float = Field(default=900.0, gt=0, description="a lock not renewed for this long is stale")
+
+
+class MappingSettings(_Section):
+    paths: list[Path] = Field(default_factory=lambda: [Path("mappings")])
+
+
+class CryptoSettings(_Section):
+    keyring: Path = Path("keys/keyring.json")
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _master_from_file(self) -> CryptoSettings:
+        if self.master_key is None and self.master_key_file is not None:
+            object.__setattr__(self, "master_key", _read_secret_file(self.master_key_file))
+        return self
+
+
+class SyncSettings(_Section):
+    overlap_seconds: float = Field(default=300.0, ge=0, description="re-read window behind each watermark")
+    batch_size: int = Field(default=2000, ge=1)
+    dead_letter_max_attempts: int = Field(default=5, ge=1)
+    dead_letter_backoff_seconds: float = Field(default=300.0, ge=0)
+    salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link"
+    portal_delete_policy: Literal["withdraw", "delete"] = "withdraw"
+
+
+class ConflictSettings(_Section):
+    rules: Path = Path("mappings/conflict_rules.yaml")
+    named_accounts: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything sfsync reads from sfsync.toml and SFSYNC_* variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    mappings: MappingSettings = Field(default_factory=MappingSettings)
+    crypto: CryptoSettings = Field(default_factory=CryptoSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    conflicts: ConflictSettings = Field(default_factory=ConflictSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: it overrides the file, which arrives as init keyword arguments.
+        return (env_settings, init_settings)
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """``--config``, then ``SFSYNC_CONFIG``, then ``./sfsync.toml``; None when none exists."""
+    env = os.environ if environ is None else environ
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"configuration file not found: {explicit}", ErrorContext(file=str(explicit)))
+        return explicit
+    if env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV} names a file that does not exist: {path}", ErrorContext(file=str(path)))
+        return path
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def _line_of_key(text: str, section: str | None, key: str | None) -> int | None:
+    """Best-effort line number of ``key`` inside ``[section]`` (tomllib keeps no positions)."""
+    current: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Paths in the file are relative to the file, not to the working directory."""
+    path_keys = {
+        "salesforce": ("access_token_file", "password_file", "security_token_file", "consumer_secret_file",
+                       "private_key_file", "ca_bundle"),
+        "crypto": ("keyring", "master_key_file"),
+        "conflicts": ("rules", "named_accounts"),
+    }
+    for section, keys in path_keys.items():
+        values = data.get(section)
+        if isinstance(values, dict):
+            for key in keys:
+                if isinstance(values.get(key), str) and not Path(values[key]).expanduser().is_absolute():
+                    values[key] = str(base / values[key])
+    mappings = data.get("mappings")
+    if isinstance(mappings, dict) and isinstance(mappings.get("paths"), list):
+        mappings["paths"] = [
+            str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p for p in mappings["paths"]
+        ]
+    for section in ("portal", "state"):
+        values = data.get(section)
+        if isinstance(values, dict) and isinstance(values.get("url"), str):
+            url = values["url"]
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+                values["url"] = "sqlite:///" + str(base / url.removeprefix("sqlite:///"))
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load and validate settings; every problem becomes one :class:`ConfigError`."""
+    env = os.environ if environ is None else environ
+    config_file = find_config_file(path, env)
+    data: dict[str, Any] = {}
+    text = ""
+    if config_file is not None:
+        try:
+            text = config_file.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"malformed TOML: {exc}", ErrorContext(file=str(config_file))) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration: {exc}", ErrorContext(file=str(config_file))) from None
+        for section, key in sorted(SECRET_KEYS):
+            if isinstance(data.get(section), dict) and key in data[section]:
+                raise ConfigError(
+                    f"[{section}] {key} is a secret and may not be written in the file; set "
+                    f"{ENV_PREFIX}{section.upper()}__{key.upper()} or {key}_file = \"path\" instead",
+                    ErrorContext(file=str(config_file), line=_line_of_key(text, section, key)),
+                )
+        _resolve_relative_paths(data, config_file.resolve().parent)
+    try:
+        if environ is None:
+            return Settings(**data)
+        saved = {k: v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
+        try:
+            for k in saved:
+                del os.environ[k]
+            os.environ.update({k: v for k, v in env.items() if k.upper().startswith(ENV_PREFIX)})
+            return Settings(**data)
+        finally:
+            for k in [k for k in os.environ if k.upper().startswith(ENV_PREFIX)]:
+                del os.environ[k]
+            os.environ.update(saved)
+    except ValidationError as exc:
+        raise _config_error(exc, config_file, text, env) from None
+
+
+def _config_error(exc: ValidationError, config_file: Path | None, text: str, env: Mapping[str, str]) -> ConfigError:
+    problems: list[str] = []
+    first_context = ErrorContext(file=str(config_file) if config_file else None)
+    for index, error in enumerate(exc.errors(include_url=False, include_input=False)):
+        loc = [str(part) for part in error["loc"]]
+        section = loc[0] if loc else None
+        key = loc[1] if len(loc) > 1 else None
+        dotted = ".".join(loc) if loc else "(root)"
+        env_name = ENV_PREFIX + "__".join(part.upper() for part in loc)
+        env_keys = {k.upper() for k in env}
+        if env_name in env_keys:
+            origin = f"environment variable {env_name}"
+            line = None
+        elif config_file is not None:
+            line = _line_of_key(text, section, key)
+            origin = f"{config_file}:{line}" if line else str(config_file)
+        else:
+            origin, line = "defaults", None
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; README lists every setting)"
+        problems.append(f"{origin}: {dotted}: {message}")
+        if index == 0 and line is not None:
+            first_context = ErrorContext(file=str(config_file), line=line)
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(problems), first_context)

@@ -1,0 +1,1 @@
+"""pytest fixtures for sfsync users (FakeSalesforce); filled in by the testing module."""
