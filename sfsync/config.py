@@ -118,6 +118,10 @@ class SalesforceSettings(_Section):
     bulk_poll_seconds: float = Field(default=2.0, gt=0)
     bulk_timeout_seconds: float = Field(default=1800.0, gt=0)
     ca_bundle: Path | None = None
+    fake_org: Path | None = Field(
+        default=None,
+        description="run against a local FakeSalesforce org persisted in this JSON file (demo and tests; no login)",
+    )
 
     @field_validator("api_version")
     @classmethod
@@ -262,7 +266,7 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Paths in the file are relative to the file, not to the working directory."""
     path_keys = {
         "salesforce": ("access_token_file", "password_file", "security_token_file", "consumer_secret_file",
-                       "private_key_file", "ca_bundle"),
+                       "private_key_file", "ca_bundle", "fake_org"),
         "crypto": ("keyring", "master_key_file"),
         "conflicts": ("rules", "named_accounts"),
     }

@@ -1,1 +1,12 @@
-"""portal."""
+"""Portal adapters: read changed registrations from the partner portal, write decisions back.
+
+:class:`PortalAdapter` is the interface the sync engine uses; :class:`SqlPortal` implements it on
+SQLAlchemy Core for SQLite and PostgreSQL (and other dialects SQLAlchemy can reflect).
+"""
+
+from __future__ import annotations
+
+from sfsync.portal._base import PortalAdapter, PortalFilter, PortalRow
+from sfsync.portal._sql import SqlPortal, redact_url
+
+__all__ = ["PortalAdapter", "PortalFilter", "PortalRow", "SqlPortal", "redact_url"]

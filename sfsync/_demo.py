@@ -1,0 +1,326 @@
+"""``sfsync demo``: the whole product, end to end, offline, in one directory.
+
+The directory is built beside the target and swapped in only when complete, so an interrupted
+or failed demo never leaves a half-written one; a rerun replaces the previous demo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from sfsync import __version__
+from sfsync._demo_data import PlantedConflict, create_portal, seed_org
+from sfsync._org import save_fake_org
+from sfsync._paths import shipped_mappings_dir
+from sfsync.config import AuthMode, SalesforceSettings, Settings, load_settings
+from sfsync.errors import ErrorContext, UsageError
+from sfsync.sync._report import RunReport
+
+__all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
+
+DEMO_MARKER = ".sfsync-demo.json"
+DEMO_FORMAT = 1
+SEED = 7
+
+DEMO_TOML = """\
+# sfsync demo: every command runs offline against a local Salesforce org (FakeSalesforce)
+# persisted in org.json. Try:  sfsync --config {config} status
+[salesforce]
+fake_org = "org.json"
+
+[portal]
+url = "sqlite:///portal.db"
+
+[state]
+url = "sqlite:///state.db"
+
+[mappings]
+paths = ["mappings"]
+
+[crypto]
+keyring = "keys/keyring.json"
+master_key_file = "keys/master.key"
+
+[conflicts]
+rules = "mappings/conflict_rules.yaml"
+named_accounts = "named_accounts.csv"
+"""
+
+NAMED_ACCOUNTS_CSV = """\
+name,domain,duns,account_id,country
+Globex Corporation,globex-direct.example,,,US
+Initrode Global,initrode.example,,,US
+"""
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, for the printed report and for tests."""
+
+    directory: Path
+    replaced_previous: bool = False
+    mappings: int = 0
+    mapping_problems: int = 0
+    registrations: int = 0
+    first_sync: RunReport | None = None
+    second_sync: RunReport | None = None
+    idle_sync: RunReport | None = None
+    decisions: int = 0
+    partner_edits: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    planted: list[PlantedConflict] = field(default_factory=list)
+    verify: dict[str, Any] = field(default_factory=dict)
+    verify_clean: bool = False
+    rep_view: list[tuple[str, str, str]] = field(default_factory=list)
+    rep_record: str = ""
+    total_api_calls: int = 0
+    seconds: float = 0.0
+
+
+def _check_target(target: Path) -> bool:
+    """True when a previous demo is there to replace; refuse to touch anything else."""
+    if not target.exists():
+        return False
+    if not target.is_dir():
+        raise UsageError(f"{target} exists and is not a directory; choose another with --dir")
+    marker = target / DEMO_MARKER
+    if marker.is_file():
+        return True
+    if any(target.iterdir()):
+        raise UsageError(
+            f"{target} is not empty and was not made by `sfsync demo`; it is left untouched. "
+            "Choose another directory with --dir",
+            ErrorContext(file=str(target)),
+        )
+    return True
+
+
+def _writable_parent(target: Path) -> Path:
+    parent = target.resolve().parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot write in {parent}: the demo needs a writable directory. Choose one with --dir "
+            "(for example --dir /tmp/sfsync-demo)",
+            ErrorContext(file=str(parent)),
+        )
+    return parent
+
+
+def run_demo(target: Path, *, today: datetime | None = None, progress: Any = None) -> DemoResult:
+    started = time.monotonic()
+    replacing = _check_target(target)
+    parent = _writable_parent(target)
+    building = parent / f".{target.name}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        building.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {building}: {exc.strerror}; choose another --dir") from None
+    try:
+        result = _build_and_run(building, target, today or datetime.now(UTC), progress)
+        result.replaced_previous = replacing
+        _swap_in(building, target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    result.directory = target
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _swap_in(building: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(building, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _step(progress: Any, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> DemoResult:
+    from sfsync.crypto import LocalKeyringProvider
+    from sfsync.mapping import load_mappings, validate_offline, validate_online
+    from sfsync.testing import FakeSalesforce
+
+    result = DemoResult(directory=target)
+    shutil.copytree(shipped_mappings_dir(), root / "mappings", ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
+    config = root / "sfsync.toml"
+    config.write_text(DEMO_TOML.format(config=target / "sfsync.toml"), encoding="utf-8")
+    (root / "named_accounts.csv").write_text(NAMED_ACCOUNTS_CSV, encoding="utf-8")
+    keys = root / "keys"
+    keys.mkdir(mode=0o700)
+    master = keys / "master.key"
+    descriptor = os.open(master, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    (root / ".gitignore").write_text("keys/\n*.db\norg.json\n", encoding="utf-8")
+
+    settings = load_settings(config, environ={})
+    _step(progress, "creating the partner portal (SQLite) with sample registrations")
+    registered = create_portal(settings.portal.url, root / "mappings" / "portal_schema.sql", seed=SEED, now=now)
+    result.registrations = len(registered)
+    if settings.crypto.master_key is None:  # pragma: no cover - the file was just written
+        raise UsageError("the demo master key could not be read back")
+    provider = LocalKeyringProvider(settings.crypto.keyring, settings.crypto.master_key)
+    provider.create()
+
+    _step(progress, "creating the local Salesforce org")
+    fake = FakeSalesforce()
+    result.planted = seed_org(fake, registered, seed=SEED, today=now.date())
+    fake.insert("RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration",
+                               "SobjectType": "Lead"})
+    with fake:
+        from sfsync.salesforce import SalesforceGateway
+        from sfsync.sync._job import SyncJob
+
+        gateway = SalesforceGateway.connect(SalesforceSettings(
+            auth=AuthMode.TOKEN, instance_url=fake.instance_url, access_token=SecretStr(fake.access_token),
+        ))
+        mappings = load_mappings(settings.mappings.paths)
+        result.mappings = len(mappings)
+        _step(progress, "validating mappings offline and against the org")
+        offline = validate_offline(mappings)
+        online = validate_online(mappings, gateway.describe)
+        result.mapping_problems = len(offline.errors) + len(online.errors)
+
+        with SyncJob(settings, salesforce=gateway, mappings=mappings) as job:
+            _step(progress, "first full sync: portal -> Salesforce")
+            result.first_sync = job.run()
+            _step(progress, "channel team decides in Salesforce; partners edit in the portal")
+            result.decisions = _channel_team_decides(fake, now.date(), result.planted)
+            result.partner_edits = _partners_edit(settings, now)
+            _step(progress, "incremental sync, both directions")
+            result.second_sync = job.run()
+            result.idle_sync = job.run()
+
+        _step(progress, "scanning for channel conflicts")
+        result.conflicts = _scan_conflicts(settings, gateway, mappings)
+        _step(progress, "verifying the encryption in Salesforce")
+        result.verify, result.verify_clean = _verify(settings, gateway, mappings)
+        result.rep_record, result.rep_view = _rep_view(fake, settings)
+        result.total_api_calls = gateway.api_calls
+    save_fake_org(fake, root / "org.json")
+    (root / DEMO_MARKER).write_text(
+        json.dumps({"format": DEMO_FORMAT, "sfsync": __version__, "created": now.isoformat()}), encoding="utf-8"
+    )
+    return result
+
+
+def _channel_team_decides(fake: Any, today: date, planted: list[PlantedConflict]) -> int:
+    """What channel managers do in Salesforce between two syncs: approve, reject, review."""
+    decided = 0
+    planted_numbers = {p.registration_number for p in planted}
+    for record in sorted(fake.records("Deal_Registration__c"), key=lambda r: str(r["Registration_Number__c"])):
+        number = str(record["Registration_Number__c"])
+        index = int(number.split("-")[1])
+        if number in planted_numbers or index % 3 == 0:
+            fields: dict[str, Any] = {
+                "Status__c": "Approved", "Decision_Reason__c": "Meets program rules; partner engaged early.",
+                "Decided_At__c": datetime.now(UTC).isoformat(), "Protection_Start__c": today.isoformat(),
+                "Protection_End__c": (today + timedelta(days=90)).isoformat(),
+            }
+        elif index % 7 == 0:
+            fields = {"Status__c": "Rejected", "Decision_Reason__c": "Below the minimum deal size for its product line.",
+                      "Decided_At__c": datetime.now(UTC).isoformat()}
+        elif index % 5 == 0:
+            fields = {"Status__c": "Under Review"}
+        else:
+            continue
+        fake.update("Deal_Registration__c", record["Id"], fields)
+        decided += 1
+    for record in fake.records("Account_Registration__c"):
+        if int(str(record["Registration_Number__c"]).split("-")[1]) % 2 == 0:
+            fake.update("Account_Registration__c", record["Id"], {
+                "Status__c": "Approved", "Decided_At__c": datetime.now(UTC).isoformat(),
+                "Protection_Start__c": today.isoformat(),
+                "Protection_End__c": (today + timedelta(days=365)).isoformat(),
+            })
+            decided += 1
+    return decided
+
+
+def _partners_edit(settings: Settings, now: datetime) -> int:
+    """Partners raise five deal amounts and withdraw one registration in the portal."""
+    engine = sa.create_engine(settings.portal.url)
+    stamp = (now + timedelta(minutes=1)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    with engine.begin() as connection:
+        table = sa.Table("deal_registrations", sa.MetaData(), autoload_with=connection)
+        for number in ("DR-000010", "DR-000020", "DR-000030", "DR-000040", "DR-000050"):
+            connection.execute(
+                table.update().where(table.c.registration_number == number)
+                .values(amount=table.c.amount + 25000, updated_at=stamp)
+            )
+        connection.execute(
+            table.update().where(table.c.registration_number == "DR-000060")
+            .values(withdrawn_at=stamp, updated_at=stamp)
+        )
+    engine.dispose()
+    return 6
+
+
+def _scan_conflicts(settings: Settings, gateway: Any, mappings: Any) -> list[dict[str, Any]]:
+    from sfsync.conflicts._service import scan_conflicts
+
+    report = scan_conflicts(settings, gateway, mappings=mappings, full=True)
+    return [c.model_dump(mode="json") for c in report.conflicts]
+
+
+def _verify(settings: Settings, gateway: Any, mappings: Any) -> tuple[dict[str, Any], bool]:
+    from sfsync.crypto import load_keyring, verify_values
+    from sfsync.crypto._salesforce import stored_values_from_salesforce
+
+    keyring = load_keyring(settings)
+    report = verify_values(stored_values_from_salesforce(gateway, mappings), keyring, decrypt_check=True)
+    return report.to_dict(), report.clean
+
+
+def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, str]]]:
+    """One approved registration as a direct rep sees it in Salesforce, beside the portal row."""
+    number = "DR-000003"
+    record = next(r for r in fake.records("Deal_Registration__c") if r["Registration_Number__c"] == number)
+    engine = sa.create_engine(settings.portal.url)
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT * FROM deal_registrations WHERE registration_number = :n"), {"n": number}
+        ).mappings().one()
+    engine.dispose()
+    pairs = (
+        ("End_Customer_Name__c", "end_customer_name"),
+        ("End_Customer_Domain__c", "end_customer_domain"),
+        ("End_Customer_DUNS__c", "end_customer_duns"),
+        ("Customer_Contact_Email__c", "customer_contact_email"),
+        ("Competitive_Notes__c", "competitive_notes"),
+        ("Amount__c", "amount"),
+        ("Status__c", "status"),
+        ("Protection_End__c", "protection_end"),
+    )
+    view = [(sf, _short(record.get(sf)), _short(row.get(column))) for sf, column in pairs]
+    return number, view
+
+
+def _short(value: Any, width: int = 46) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def load_marker(target: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((target / DEMO_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,132 @@
+"""``sfsync demo`` and ``sfsync init``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from sfsync._cli_common import console, err_console
+from sfsync._demo import DemoResult, run_demo
+from sfsync._init import init_directory
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)
+    app.command("init")(init_command)
+
+
+def demo_command(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to build the demo (replaced if it holds an earlier demo).")
+    ] = Path("sfsync-demo"),
+) -> None:
+    """Run the whole product offline: a sample portal, a local Salesforce org, sync, conflicts, crypto.
+
+    Builds DIR with a SQLite portal of sample registrations, a local keyring and a local org
+    (FakeSalesforce, saved to org.json), then validates the mappings, runs a full and an
+    incremental sync, scans for channel conflicts and verifies the encryption, and prints a report.
+    """
+
+    def progress(text: str) -> None:
+        err_console.print(f"[dim]… {text}[/]", highlight=False)
+
+    result = run_demo(directory, progress=progress)
+    print_demo(result)
+
+
+def _count(report: object, attribute: str, direction: str | None = None) -> int:
+    summaries = getattr(report, "summaries", [])
+    return sum(getattr(s, attribute) for s in summaries if direction is None or s.direction == direction)
+
+
+def print_demo(result: DemoResult) -> None:
+    first, second, idle = result.first_sync, result.second_sync, result.idle_sync
+    console.rule("[bold]sfsync demo[/]")
+    if result.replaced_previous:
+        console.print(f"(the earlier demo in {result.directory} was replaced)", highlight=False)
+    console.print(
+        f"A partner portal with [bold]{result.registrations}[/] registrations and a local Salesforce org, "
+        "no network, no Salesforce account.\n", highlight=False,
+    )
+    console.print(f"1. Mappings: {result.mappings} files validated offline and against the org's describe: "
+                  f"{result.mapping_problems} problems.", highlight=False)
+    if first is not None:
+        pushed = _count(first, "created", "push") + _count(first, "updated", "push")
+        rate = first.api_calls / pushed if pushed else 0.0
+        console.print(
+            f"2. First sync: {pushed} registrations pushed to Salesforce in {first.api_calls} API calls "
+            f"({rate:.3f} calls per record; sObject Collections send 200 records a call).", highlight=False,
+        )
+    if second is not None:
+        console.print(
+            f"3. Channel managers decided {result.decisions} registrations in Salesforce; partners edited "
+            f"{result.partner_edits} in the portal. Incremental sync: {_count(second, 'updated', 'push')} pushed, "
+            f"{_count(second, 'withdrawn', 'push')} withdrawn, {_count(second, 'written_back', 'pull')} decisions "
+            f"written back to the portal, {second.api_calls} API calls.", highlight=False,
+        )
+    if idle is not None:
+        written = sum(s.written for s in idle.summaries)
+        console.print(f"   A rerun with nothing changed wrote {written} records and spent {idle.api_calls} API calls "
+                      "(reads only).", highlight=False)
+
+    table = Table(title=f"4. What a direct rep sees in Salesforce for {result.rep_record}, beside the portal",
+                  show_lines=False)
+    table.add_column("Salesforce field")
+    table.add_column("in Salesforce (direct rep)", overflow="fold")
+    table.add_column("in the portal (partner)", overflow="fold")
+    for field, salesforce_value, portal_value in result.rep_view:
+        table.add_row(field, salesforce_value, portal_value)
+    console.print(table)
+
+    conflicts = Table(title=f"5. Channel conflicts found: {len(result.conflicts)} "
+                            f"({len(result.planted)} were planted)")
+    for column in ("opportunity", "partner of record", "protected until", "severity", "why"):
+        conflicts.add_column(column, overflow="fold")
+    for conflict in result.conflicts[:12]:
+        conflicts.add_row(
+            str(conflict.get("opportunity_name") or conflict.get("opportunity_id") or ""),
+            str(conflict.get("partner_name") or conflict.get("partner_number") or ""),
+            str(conflict.get("protection_end") or ""),
+            str(conflict.get("severity") or ""),
+            str(conflict.get("reason") or ""),
+        )
+    console.print(conflicts)
+
+    verify = result.verify
+    totals = verify.get("total", 0)
+    keys = verify.get("key_ids", {})
+    console.print(
+        f"6. crypto verify: {totals} stored values checked, "
+        + ("[green]clean[/]" if result.verify_clean else "[red]problems found[/]")
+        + f" (keys in use: {', '.join(f'{k}: {v}' for k, v in keys.items()) or 'none'}); every value decrypts "
+        "only in its own record and field.", highlight=False,
+    )
+    console.print(
+        Panel.fit(
+            f"{result.total_api_calls} Salesforce API calls in all, {result.seconds:.1f} s.\n"
+            f"Everything is in {result.directory}/ - try:\n"
+            f"  sfsync --config {result.directory}/sfsync.toml status\n"
+            f"  sfsync --config {result.directory}/sfsync.toml run --dry-run\n"
+            f"  sfsync --config {result.directory}/sfsync.toml crypto verify",
+            title="done",
+        ),
+    )
+
+
+def init_command(
+    directory: Annotated[Path, typer.Argument(help="Directory to scaffold (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files sfsync init wrote before.")] = False,
+) -> None:
+    """Scaffold a working directory: sfsync.toml with every setting, the shipped mappings, a .gitignore."""
+    written = init_directory(directory, force=force)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print(
+        f"next: edit {directory / 'sfsync.toml'}, set your secrets in the environment, then run "
+        f"`sfsync --config {directory / 'sfsync.toml'} mappings validate`", highlight=False,
+    )
+

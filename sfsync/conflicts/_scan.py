@@ -1,0 +1,408 @@
+"""The scan: plain records in, conflict decisions out. No I/O; the CLI wires Salesforce and the portal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from ._index import CustomerIndex, Match, MatchQuery
+from ._models import (
+    Conflict,
+    ConflictKind,
+    NamedAccount,
+    Opportunity,
+    PartnerOfRecordLock,
+    ProtectedCustomer,
+    ProtectionSource,
+    Registration,
+    conflict_key,
+    evidence_hash,
+)
+from ._protected import (
+    build_protected_customers,
+    named_account_customers,
+    protection_decision,
+    registration_customer,
+)
+from ._rules import Rules
+
+__all__ = [
+    "ConflictStatus",
+    "ExistingConflict",
+    "ReconcilePlan",
+    "ScanResult",
+    "SkippedOpportunity",
+    "reconcile",
+    "scan",
+]
+
+_SOURCE_LABEL = {
+    ProtectionSource.DEAL_REGISTRATION: "deal registration",
+    ProtectionSource.ACCOUNT_REGISTRATION: "account registration",
+    ProtectionSource.PARTNER_OF_RECORD: "partner-of-record lock",
+    ProtectionSource.NAMED_ACCOUNT: "named account",
+}
+_KIND_OF_SOURCE = {
+    ProtectionSource.DEAL_REGISTRATION: ConflictKind.DEAL_REGISTRATION,
+    ProtectionSource.ACCOUNT_REGISTRATION: ConflictKind.ACCOUNT_REGISTRATION,
+    ProtectionSource.PARTNER_OF_RECORD: ConflictKind.PARTNER_OF_RECORD,
+}
+
+
+class ConflictStatus(StrEnum):
+    OPEN = "Open"
+    ACKNOWLEDGED = "Acknowledged"
+    RESOLVED = "Resolved"
+    DISMISSED = "Dismissed"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedOpportunity:
+    opportunity_id: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    conflicts: list[Conflict]
+    skipped: list[SkippedOpportunity]
+    scanned_opportunity_ids: set[str]
+    protected_count: int
+    seconds: float
+    as_of: datetime
+
+    def summary(self) -> dict[str, Any]:
+        by_kind: dict[str, int] = {}
+        for c in self.conflicts:
+            by_kind[c.kind.value] = by_kind.get(c.kind.value, 0) + 1
+        return {
+            "as_of": self.as_of.isoformat(), "opportunities": len(self.scanned_opportunity_ids),
+            "protected_customers": self.protected_count, "conflicts": len(self.conflicts),
+            "by_kind": by_kind, "skipped": len(self.skipped), "seconds": round(self.seconds, 3),
+        }
+
+
+def _describe(evidence: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    if "account_id" in evidence:
+        parts.append(f"the same Salesforce account ({evidence['account_id']})")
+    if "duns" in evidence:
+        parts.append(f"DUNS {evidence['duns']}")
+    if "domain" in evidence:
+        parts.append(f"website domain {evidence['domain']}")
+    name = evidence.get("name")
+    if isinstance(name, Mapping) and name.get("score") is not None and (not parts or name["score"] >= 90):
+        parts.append(f"company name (similarity {name['score']:.0f}/100)")
+    return " and ".join(parts) or "company name"
+
+
+def _lines_evidence(opp_lines: frozenset[str], prot_lines: frozenset[str]) -> list[str] | str:
+    if not prot_lines:
+        return "all product lines"
+    if not opp_lines:
+        return "not specified on the opportunity"
+    return sorted(opp_lines & prot_lines)
+
+
+def _overlaps(a: frozenset[str], b: frozenset[str]) -> bool:
+    # Missing product lines on either side cannot rule a collision out.
+    return not a or not b or not a.isdisjoint(b)
+
+
+def _hash_payload(kind: ConflictKind, cust: ProtectedCustomer, evidence: Mapping[str, Any]) -> dict[str, Any]:
+    # The fingerprint covers what was matched and who protects; not the protection end date (an
+    # approved extension does not reopen a dismissed conflict) and not the scan time.
+    return {"kind": kind.value, "partner": cust.partner_number, "source": cust.key, "evidence": evidence}
+
+
+def _opportunity_conflict(opp: Opportunity, match: Match, rules: Rules) -> Conflict:
+    cust = match.customer
+    kind = _KIND_OF_SOURCE[cust.source]
+    evidence = dict(match.evidence)
+    evidence["product_lines"] = _lines_evidence(opp.product_lines, cust.product_lines)
+    until = cust.protection_end.isoformat() if cust.protection_end else "further notice"
+    partner = f"{cust.partner_name} ({cust.partner_number})" if cust.partner_name else str(cust.partner_number)
+    what = _SOURCE_LABEL[cust.source]
+    ref = f" {cust.registration_number}" if cust.registration_number else ""
+    lines = evidence["product_lines"]
+    scope = f" for {', '.join(lines)}" if isinstance(lines, list) and lines else ""
+    reason = (
+        f"Direct opportunity {opp.name!r} ({opp.id}) is on a customer protected by partner {partner} "
+        f"under {what}{ref}{scope} until {until}; matched on {_describe(evidence)}. "
+        "Engage the partner of record before pursuing this opportunity."
+    )
+    return Conflict(
+        key=conflict_key("O", opp.id, cust.registration_number or cust.key),
+        kind=kind,
+        severity=rules.severity[kind],
+        rule=kind.value,
+        opportunity_id=opp.id,
+        registration_number=cust.registration_number,
+        partner_number=cust.partner_number,
+        partner_name=cust.partner_name,
+        partner_account_id=cust.partner_account_id,
+        protection_end=cust.protection_end,
+        score=match.score,
+        match_kind=match.kind,
+        evidence=evidence,
+        evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence)),
+        reason=reason,
+    )
+
+
+def _first_in_time(a: ProtectedCustomer, b: ProtectedCustomer) -> tuple[ProtectedCustomer, ProtectedCustomer]:
+    # Timestamps are UTC-normalised on input. Equal instants (same second, same fraction) are
+    # broken by registration number so the outcome is stable run after run.
+    ka = (a.submitted_at or datetime.max.replace(tzinfo=UTC), a.key)
+    kb = (b.submitted_at or datetime.max.replace(tzinfo=UTC), b.key)
+    return (a, b) if ka <= kb else (b, a)
+
+
+def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -> list[Conflict]:
+    if len(live) < 2:
+        return []
+    index = CustomerIndex(live, rules.matching)
+    seen: set[tuple[str, str]] = set()
+    out: list[Conflict] = []
+    for cust in live:
+        for match in index.match(MatchQuery.from_customer(cust, side="registration")):
+            other = match.customer
+            if other.key == cust.key or other.partner_number == cust.partner_number:
+                continue
+            if rules.require_product_line_overlap and not _overlaps(cust.product_lines, other.product_lines):
+                continue
+            first, second = _first_in_time(cust, other)
+            if (first.key, second.key) in seen:
+                continue
+            seen.add((first.key, second.key))
+            # Evidence from the later registration's point of view, whichever side found the match.
+            evidence = dict(match.evidence) if second.key == cust.key else _flip(match.evidence)
+            first_at = first.submitted_at.isoformat() if first.submitted_at else "unknown"
+            second_at = second.submitted_at.isoformat() if second.submitted_at else "unknown"
+            tie = first.submitted_at == second.submitted_at
+            evidence["submitted_at"] = {"first": first_at, "second": second_at}
+            evidence["product_lines"] = _lines_evidence(second.product_lines, first.product_lines)
+            rule_text = (
+                "both were submitted at the same instant; the lower registration number counts as first"
+                if tie else "first in time wins"
+            )
+            reason = (
+                f"Registration {second.registration_number} by partner {second.partner_name} "
+                f"({second.partner_number}), submitted {second_at}, is on a customer already registered by "
+                f"partner {first.partner_name} ({first.partner_number}) under {first.registration_number}, "
+                f"submitted {first_at} ({rule_text}); matched on {_describe(evidence)}."
+            )
+            kind = ConflictKind.SECOND_PARTNER
+            out.append(Conflict(
+                key=conflict_key("R", str(first.registration_number), str(second.registration_number)),
+                kind=kind,
+                severity=rules.severity[kind],
+                rule=kind.value,
+                registration_number=second.registration_number,
+                other_registration_number=first.registration_number,
+                partner_number=first.partner_number,
+                partner_name=first.partner_name,
+                partner_account_id=first.partner_account_id,
+                protection_end=first.protection_end,
+                score=match.score,
+                match_kind=match.kind,
+                evidence=evidence,
+                evidence_hash=evidence_hash(_hash_payload(kind, first, {**evidence, "second": second.key})),
+                reason=reason,
+            ))
+    return out
+
+
+def _flip(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(evidence)
+    for key in ("name", "country"):
+        value = evidence.get(key)
+        if isinstance(value, Mapping):
+            flipped = dict(value)
+            flipped["registration"], flipped["protected"] = value.get("protected"), value.get("registration")
+            if "normalized" in value:
+                flipped["normalized"] = list(reversed(value["normalized"]))
+            out[key] = flipped
+    return out
+
+
+def _named_account_conflicts(
+    live: Sequence[ProtectedCustomer], named: Sequence[ProtectedCustomer], rules: Rules
+) -> list[Conflict]:
+    if not named or not live:
+        return []
+    index = CustomerIndex(named, rules.matching)
+    out: list[Conflict] = []
+    for cust in live:
+        for match in index.match(MatchQuery.from_customer(cust, side="registration")):
+            account = match.customer
+            evidence = dict(match.evidence)
+            evidence["named_account"] = account.key
+            label = account.name or account.website or account.account_id or account.key
+            reason = (
+                f"Registration {cust.registration_number} by partner {cust.partner_name} "
+                f"({cust.partner_number}) is on {label}, a named account the vendor's direct team leads; "
+                f"matched on {_describe(evidence)}. Review the registration before approving or renewing it."
+            )
+            kind = ConflictKind.NAMED_ACCOUNT
+            out.append(Conflict(
+                key=conflict_key("N", str(cust.registration_number), account.key),
+                kind=kind,
+                severity=rules.severity[kind],
+                rule=kind.value,
+                registration_number=cust.registration_number,
+                partner_number=cust.partner_number,
+                partner_name=cust.partner_name,
+                partner_account_id=cust.partner_account_id,
+                protection_end=cust.protection_end,
+                score=match.score,
+                match_kind=match.kind,
+                evidence=evidence,
+                evidence_hash=evidence_hash(_hash_payload(kind, cust, {**evidence, "account": account.key})),
+                reason=reason,
+            ))
+    return out
+
+
+def scan(
+    opportunities: Iterable[Opportunity],
+    registrations: Iterable[Registration],
+    rules: Rules,
+    *,
+    as_of: datetime | None = None,
+    locks: Iterable[PartnerOfRecordLock] = (),
+    named_accounts: Iterable[NamedAccount] = (),
+    check_registrations: bool = True,
+) -> ScanResult:
+    """Decide conflicts for direct-rep ``opportunities`` against customers protected at ``as_of``.
+
+    ``opportunities`` may be the ones changed since a watermark (incremental) or all of them (full
+    scan): the decision for one opportunity never depends on the others. Registration checks (second
+    partner, named account) always cover every live registration: protection is rebuilt each run.
+    Bad or thin input never raises: an opportunity with nothing to match on is listed in ``skipped``.
+    """
+    started = time.perf_counter()
+    moment = (as_of or datetime.now(UTC)).astimezone(UTC)
+    regs = list(registrations)
+    protected = build_protected_customers(regs, locks, rules, moment)
+    index = CustomerIndex(protected, rules.matching)
+    conflicts: list[Conflict] = []
+    skipped: list[SkippedOpportunity] = []
+    scanned: set[str] = set()
+    for opp in opportunities:
+        scanned.add(opp.id)
+        if not rules.direct_owner.matches(opp):
+            skipped.append(SkippedOpportunity(opp.id, "not owned by a direct rep"))
+            continue
+        if not rules.stages.in_scope(opp.stage):
+            skipped.append(SkippedOpportunity(opp.id, f"stage {opp.stage!r} is not in scope"))
+            continue
+        prepared = index.prepare(MatchQuery.from_opportunity(opp))
+        if not prepared.has_evidence:
+            skipped.append(SkippedOpportunity(
+                opp.id, "not enough evidence: no usable account name, website, DUNS or account id"))
+            continue
+        for match in index.match(prepared):
+            if rules.require_product_line_overlap and not _overlaps(
+                opp.product_lines, match.customer.product_lines
+            ):
+                continue
+            conflicts.append(_opportunity_conflict(opp, match, rules))
+    if check_registrations:
+        today = rules.as_of.local_date(moment)
+        pending = {s.casefold() for s in rules.registration_statuses.pending}
+        live: list[ProtectedCustomer] = []
+        for reg in regs:
+            protects = protection_decision(reg, rules, today).protects
+            waiting = reg.status in pending and (reg.effective_end is None or today <= reg.effective_end)
+            if protects or waiting:
+                live.append(registration_customer(reg))
+        conflicts.extend(_second_partner_conflicts(live, rules))
+        conflicts.extend(_named_account_conflicts(live, named_account_customers(named_accounts), rules))
+    conflicts.sort(key=lambda c: c.key)
+    return ScanResult(
+        conflicts=conflicts, skipped=skipped, scanned_opportunity_ids=scanned,
+        protected_count=len(protected), seconds=time.perf_counter() - started, as_of=moment,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingConflict:
+    """A ``Channel_Conflict__c`` as read back from Salesforce."""
+
+    key: str
+    status: ConflictStatus
+    evidence_hash: str | None
+    opportunity_id: str | None = None
+
+
+@dataclass
+class ReconcilePlan:
+    """What to write so a rerun is idempotent and human decisions stick."""
+
+    create: list[Conflict] = field(default_factory=list)
+    update: list[Conflict] = field(default_factory=list)  # evidence changed, still open: refresh
+    reopen: list[Conflict] = field(default_factory=list)  # evidence changed after a human decision
+    unchanged: list[str] = field(default_factory=list)
+    resolve: list[str] = field(default_factory=list)  # open, but no longer detected
+
+    def records(self) -> list[dict[str, Any]]:
+        """``Channel_Conflict__c`` upsert payloads keyed by ``Conflict_Key__c``."""
+        out: list[dict[str, Any]] = []
+        for c in self.create + self.reopen:
+            out.append({**c.to_salesforce(), "Status__c": ConflictStatus.OPEN.value})
+        out.extend(c.to_salesforce() for c in self.update)
+        out.extend({"Conflict_Key__c": k, "Status__c": ConflictStatus.RESOLVED.value} for k in self.resolve)
+        return out
+
+    @property
+    def writes(self) -> int:
+        return len(self.create) + len(self.update) + len(self.reopen) + len(self.resolve)
+
+
+_ACTIVE = {ConflictStatus.OPEN, ConflictStatus.ACKNOWLEDGED}
+
+
+def reconcile(
+    conflicts: Iterable[Conflict],
+    existing: Mapping[str, ExistingConflict],
+    *,
+    scanned_opportunity_ids: set[str] | None = None,
+) -> ReconcilePlan:
+    """Compare this run's conflicts with what Salesforce holds.
+
+    * new key: create (Open);
+    * same evidence hash: nothing, whatever the status: a dismissed conflict stays dismissed;
+    * changed evidence: refresh an Open one; reopen an Acknowledged, Resolved or Dismissed one;
+    * an Open/Acknowledged conflict no longer detected (opportunity moved to another account,
+      protection expired, ...) is resolved, but only if its opportunity was scanned this run
+      (``scanned_opportunity_ids``; None means a full scan: every absent conflict counts).
+    """
+    plan = ReconcilePlan()
+    found: set[str] = set()
+    for c in conflicts:
+        found.add(c.key)
+        old = existing.get(c.key)
+        if old is None:
+            plan.create.append(c)
+        elif old.evidence_hash == c.evidence_hash:
+            plan.unchanged.append(c.key)
+        elif old.status is ConflictStatus.OPEN:
+            plan.update.append(c)
+        else:
+            plan.reopen.append(c)
+    for key, old in sorted(existing.items()):
+        if key in found or old.status not in _ACTIVE:
+            continue
+        # Incremental scan: an opportunity not read this run may still be in conflict; leave it.
+        if scanned_opportunity_ids is not None and old.opportunity_id is not None and (
+            old.opportunity_id not in scanned_opportunity_ids
+        ):
+            continue
+        plan.resolve.append(key)
+    return plan
+

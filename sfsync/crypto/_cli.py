@@ -1,0 +1,235 @@
+"""``sfsync crypto …``: keys, rotation, destruction, verification and re-encryption plans.
+
+``verify`` and ``reencrypt`` run on an iterable of stored values. Until the Salesforce reader is
+wired in, they read JSON Lines (``{"sobject", "field", "record_key", "value"}``) from ``--input``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.table import Table
+
+from sfsync._cli_common import console, state
+from sfsync.crypto._factory import provider_from_settings
+from sfsync.crypto._format import is_api_name
+from sfsync.crypto._keyring import Keyring, KeyState
+from sfsync.crypto._providers import KeyProvider
+from sfsync.crypto._verify import StoredValue, reencrypt_plan, verify_values
+from sfsync.errors import ErrorContext, KeyringError, UsageError
+
+app = typer.Typer(no_args_is_help=True, help="Keys, rotation, re-encryption and verification.")
+
+PartnerOption = Annotated[
+    str | None, typer.Option("--partner", help="Work on this partner's own data keys instead of the default group.")
+]
+InputOption = Annotated[
+    Path | None,
+    typer.Option("--input", "-i", help="JSON Lines of stored values {sobject, field, record_key, value}."),
+]
+
+
+def _settings_provider(ctx: typer.Context) -> KeyProvider:
+    return provider_from_settings(state(ctx).settings())
+
+
+def _read_values(path: Path) -> Iterator[StoredValue]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", ErrorContext(file=str(path))) from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = ErrorContext(file=str(path), line=number)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise UsageError("not a JSON object", where) from None
+            if not isinstance(row, dict):
+                raise UsageError("not a JSON object", where)
+            try:
+                sobject, field, record_key = (row[k] for k in ("sobject", "field", "record_key"))
+            except KeyError as exc:
+                raise UsageError(f"missing key {exc.args[0]!r}", where) from None
+            value = row.get("value")
+            if not all(isinstance(v, str) for v in (sobject, field, record_key)) or not (
+                value is None or isinstance(value, str)
+            ):
+                raise UsageError("sobject, field and record_key must be strings, value a string or null", where)
+            if not (is_api_name(sobject) and is_api_name(field) and record_key):
+                raise UsageError("sobject and field must be API names and record_key non-empty", where)
+            yield StoredValue(sobject, field, record_key, value)
+
+
+def stored_values(ctx: typer.Context, input_path: Path | None) -> Iterable[StoredValue]:
+    """Where ``verify``/``reencrypt`` get values; the Salesforce scan plugs in here."""
+    if input_path is not None:
+        return _read_values(input_path)
+    raise UsageError("reading encrypted fields from Salesforce is not available yet; pass --input FILE")
+
+
+def _print_keys(keyring: Keyring) -> None:
+    primaries = {key_id for key_id in keyring.primaries.values()}
+    table = Table(title="keyring")
+    for column in ("key id", "group", "state", "primary", "created"):
+        table.add_column(column)
+    for key in sorted(keyring.keys, key=lambda k: (k.partner or "", k.created)):
+        table.add_row(
+            key.key_id,
+            key.partner or "(default)",
+            key.state.value,
+            "yes" if key.key_id in primaries else "",
+            key.created.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    console.print(table)
+    console.print(f"blind-index key: {keyring.index_key_id}")
+
+
+@app.command()
+def keygen(
+    ctx: typer.Context,
+    partner: PartnerOption = None,
+    new_master_key: Annotated[
+        bool, typer.Option("--new-master-key", help="Print a new random master key and exit (no file is touched).")
+    ] = False,
+) -> None:
+    """Create the keyring (or a partner's first data key)."""
+    if new_master_key:
+        typer.echo(secrets.token_urlsafe(32))
+        return
+    provider = _settings_provider(ctx)
+    with provider.locked():
+        if partner is None:
+            keyring = provider.create()
+            console.print(f"created keyring {provider.path} with primary key {keyring.primary_id}")
+            return
+        keyring = provider.load()
+        if keyring.primary_for(partner) is not None:
+            raise UsageError(f"partner {partner!r} already has a key; use `sfsync crypto rotate --partner`")
+        key_id = keyring.rotate(partner)
+        provider.save(keyring)
+    console.print(f"created data key {key_id} for partner {partner!r}")
+
+
+@app.command()
+def rotate(ctx: typer.Context, partner: PartnerOption = None) -> None:
+    """Make a new primary key; the old one stays for decryption only."""
+    provider = _settings_provider(ctx)
+    with provider.locked():
+        keyring = provider.load()
+        old = keyring.primary_for(partner)
+        key_id = keyring.rotate(partner)
+        provider.save(keyring)
+    console.print(f"new primary {key_id}" + (f" (was {old}, now decrypt-only)" if old else ""))
+    console.print("run `sfsync crypto reencrypt` to move stored values to it")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Key ids, states, primaries and creation dates of the local keyring."""
+    keyring = _settings_provider(ctx).load()
+    if as_json:
+        primaries = set(keyring.primaries.values())
+        typer.echo(json.dumps({
+            "primary": keyring.primary_id,
+            "index_key_id": keyring.index_key_id,
+            "keys": [
+                {"key_id": k.key_id, "partner": k.partner, "state": k.state.value,
+                 "primary": k.key_id in primaries, "created": k.created.isoformat()}
+                for k in keyring.keys
+            ],
+        }, indent=2))
+        return
+    _print_keys(keyring)
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    key_id: Annotated[str | None, typer.Argument(help="The key to destroy.")] = None,
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="Crypto-shred a partner: destroy all its keys.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Destroy key material for good: every value under it becomes unreadable (crypto-shredding)."""
+    if (key_id is None) == (partner is None):
+        raise UsageError("give either KEY_ID or --partner")
+    provider = _settings_provider(ctx)
+    with provider.locked():
+        keyring = provider.load()
+        what = f"partner {partner!r}" if partner is not None else f"key {key_id}"
+        if not yes and not typer.confirm(f"Destroy {what}? Values under it can never be decrypted again."):
+            raise typer.Abort()
+        destroyed: list[str] = []
+        if partner is not None:
+            destroyed = keyring.destroy_partner(partner)
+        elif key_id is not None:
+            if keyring.get(key_id) is None:
+                raise KeyringError(f"no key {key_id!r} in the keyring")
+            keyring.set_state(key_id, KeyState.DESTROYED)
+            destroyed = [key_id]
+        provider.save(keyring)
+    console.print(f"destroyed {', '.join(destroyed)}; remember that backups of the keyring file still hold them")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    input_path: InputOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the report as Markdown.")] = None,
+    decrypt_check: Annotated[
+        bool, typer.Option("--decrypt-check", help="Prove every token decrypts in its place (needs the keyring).")
+    ] = False,
+) -> None:
+    """Scan stored encrypted values; exit 0 only when everything is clean (1 otherwise)."""
+    keyring = _settings_provider(ctx).load()
+    report = verify_values(stored_values(ctx, input_path), keyring, decrypt_check=decrypt_check)
+    if markdown is not None:
+        markdown.write_text(report.to_markdown(), encoding="utf-8")
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        typer.echo(report.to_markdown(), nl=False)  # plain: rich would re-wrap the table rows
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reencrypt(
+    ctx: typer.Context,
+    input_path: InputOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the plan (JSON Lines) here instead of stdout.")
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Leave out values that cannot be decrypted (see `crypto verify`) "
+                     "instead of stopping at the first one."),
+    ] = False,
+) -> None:
+    """Plan re-encryption of every value under a non-primary key (new tokens only, never plaintext)."""
+    keyring = _settings_provider(ctx).load()
+    plan = reencrypt_plan(stored_values(ctx, input_path), keyring, on_error="skip" if skip_invalid else "raise")
+    out: TextIO = output.open("w", encoding="utf-8") if output is not None else sys.stdout
+    try:
+        for item in plan:
+            out.write(json.dumps({"sobject": item.sobject, "field": item.field, "record_key": item.record_key,
+                                  "old_key_id": item.old_key_id, "new_key_id": item.new_key_id,
+                                  "value": item.token}) + "\n")
+    finally:
+        if output is not None:
+            out.close()
+    typer.echo(f"{len(plan)} values to re-encrypt", err=True)

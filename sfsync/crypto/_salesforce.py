@@ -1,0 +1,107 @@
+"""Encrypted values as they are stored in Salesforce: read them, count keys, rewrite them.
+
+Everything goes through the gateway: SOQL built with ``format_soql``, writes as upserts by the
+mapping's external id (so a rerun of ``reencrypt`` after a crash redoes nothing it finished).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sfsync.crypto._format import parse_token
+from sfsync.crypto._keyring import Keyring
+from sfsync.crypto._verify import StoredValue, reencrypt_plan
+from sfsync.mapping import Mapping, MappingSet
+from sfsync.salesforce import RecordResult, format_soql
+
+__all__ = ["ReencryptResult", "apply_reencryption", "key_usage", "stored_values_from_salesforce"]
+
+log = logging.getLogger("sfsync.crypto")
+
+
+class _Gateway(Protocol):
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]: ...
+
+    def upsert(
+        self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]], **options: Any
+    ) -> list[RecordResult]: ...
+
+
+def _encrypting(mappings: MappingSet) -> list[Mapping]:
+    return [m for m in mappings if not m.is_read_only and m.encrypted_fields() and m.direction != "pull"]
+
+
+def stored_values_from_salesforce(gateway: _Gateway, mappings: MappingSet) -> Iterator[StoredValue]:
+    """Every value of every ``encrypt`` field of every mapping, as Salesforce holds it."""
+    for mapping in _encrypting(mappings):
+        obj = mapping.salesforce.object
+        ext = mapping.salesforce.external_id_field
+        fields = [fm.field for fm in mapping.encrypted_fields()]
+        # Names come from validated mappings (API-name pattern), inserted as literals.
+        soql = format_soql(
+            "SELECT {:literal} FROM {:literal} WHERE {:literal} != null",
+            ", ".join(dict.fromkeys([ext, *fields])), obj, ext,
+        )
+        for record in gateway.query(soql):
+            key = str(record.get(ext))
+            for field in fields:
+                value = record.get(field)
+                yield StoredValue(obj, field, key, None if value is None else str(value))
+
+
+def key_usage(gateway: _Gateway, mappings: MappingSet) -> Counter[str]:
+    """How many stored values use each key id (``"(not a token)"`` for anything else)."""
+    counts: Counter[str] = Counter()
+    for stored in stored_values_from_salesforce(gateway, mappings):
+        if not stored.value:
+            continue
+        info = parse_token(stored.value)
+        counts[info.key_id if info is not None else "(not a token)"] += 1
+    return counts
+
+
+@dataclass
+class ReencryptResult:
+    planned: int = 0
+    rewritten: int = 0
+    rejected: int = 0
+
+
+def apply_reencryption(
+    gateway: _Gateway, mappings: MappingSet, keyring: Keyring, *, batch_size: int = 2000, dry_run: bool = False
+) -> ReencryptResult:
+    """Rewrite every value still under a non-primary key, batched; idempotent and resumable.
+
+    Each batch is planned from what Salesforce holds now, so a run interrupted half-way is
+    finished by the next one, and a second run plans nothing.
+    """
+    result = ReencryptResult()
+    by_object = {m.salesforce.object: m for m in _encrypting(mappings)}
+    plan = reencrypt_plan(stored_values_from_salesforce(gateway, mappings), keyring)
+    result.planned = len(plan)
+    if dry_run or not plan:
+        return result
+    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+    for item in plan:
+        mapping = by_object[item.sobject]
+        record = grouped.setdefault(item.sobject, {}).setdefault(
+            item.record_key, {mapping.salesforce.external_id_field: item.record_key}
+        )
+        record[item.field] = item.token
+    for sobject, records in grouped.items():
+        mapping = by_object[sobject]
+        rows = list(records.values())
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            for outcome in gateway.upsert(sobject, mapping.salesforce.external_id_field, chunk):
+                if outcome.outcome == "rejected":
+                    result.rejected += 1
+                    log.warning("re-encryption of %s %s rejected: %s", sobject, outcome.external_id,
+                                outcome.status_code)
+                else:
+                    result.rewritten += 1
+    return result

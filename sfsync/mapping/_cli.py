@@ -1,0 +1,230 @@
+"""``sfsync mappings``: validate, preview, list, publish the JSON Schema, export Salesforce metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sfsync._cli_common import console, err_console, state
+from sfsync.errors import ErrorContext, UsageError
+from sfsync.mapping._loader import collect_mappings, load_mappings
+from sfsync.mapping._model import Mapping, MappingSet
+from sfsync.mapping._preview import preview as build_preview
+from sfsync.mapping._preview import read_portal_row, render_json
+from sfsync.mapping._problems import ValidationReport
+from sfsync.mapping._validate import validate_offline, validate_online
+
+app = typer.Typer(no_args_is_help=True, help="Validate, preview and publish field mappings.")
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Mapping files or folders (default: [mappings] paths from sfsync.toml).", show_default=False),
+]
+
+
+def _paths(ctx: typer.Context, paths: list[Path] | None) -> list[Path]:
+    if paths:
+        return list(paths)
+    return list(state(ctx).settings().mappings.paths)
+
+
+def _print_report(report: ValidationReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    for problem in report:
+        style = "red" if problem.severity == "error" else "yellow"
+        err_console.print(str(problem), style=style, markup=False, highlight=False, soft_wrap=True)
+    errors, warnings = len(report.errors), len(report.warnings)
+    checked = len(report.mappings_checked)
+    if report.ok:
+        console.print(f"OK: {checked} mapping(s) valid" + (f", {warnings} warning(s)" if warnings else ""),
+                      markup=False, highlight=False)
+    else:
+        err_console.print(f"{errors} error(s), {warnings} warning(s) in {checked} mapping(s)", markup=False,
+                          highlight=False)
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    online: Annotated[bool, typer.Option("--online", help="Also check against the org's describe().")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
+) -> None:
+    """Check mappings: schema, owners, targets, types, transforms, ciphertext sizes (exit 1 on problems)."""
+    mapping_set, report = collect_mappings(_paths(ctx, paths))
+    report.merge(validate_offline(mapping_set))
+    if online:
+        from sfsync.salesforce import SalesforceGateway
+
+        gateway = SalesforceGateway.connect(state(ctx).settings().salesforce)
+        report.merge(validate_online(mapping_set, gateway.describe))
+    _print_report(report, as_json)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _load_for_use(ctx: typer.Context, paths: list[Path] | None) -> MappingSet:
+    return load_mappings(_paths(ctx, paths), validate=False)
+
+
+@app.command("list")
+def list_mappings(
+    ctx: typer.Context,
+    paths: PathsArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
+) -> None:
+    """List the mappings: direction, portal table, Salesforce object, fields."""
+    mapping_set = _load_for_use(ctx, paths)
+    rows = [_summary(m) for m in mapping_set]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("name", "on", "direction", "portal table", "Salesforce object", "fields")
+    for row in rows:
+        fields = f"{row['fields']} ({row['encrypted']} encrypted)"
+        table.add_row(row["name"], "yes" if row["enabled"] else "no", row["direction"], row["portal_table"],
+                      row["object"], fields)
+    console.print(table)
+
+
+def _summary(m: Mapping) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "enabled": m.enabled,
+        "direction": m.direction,
+        "portal_table": m.source.table if m.source else "(read-only)",
+        "object": m.salesforce.object,
+        "external_id_field": m.salesforce.external_id_field,
+        "fields": len(m.fields),
+        "encrypted": len(m.encrypted_fields()),
+        "file": m.file,
+    }
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    *,
+    mapping: Annotated[str, typer.Option("--mapping", "-m", help="Mapping name (see `sfsync mappings list`).")],
+    record: Annotated[
+        Path | None, typer.Option("--record", help="A portal row as a JSON object (a Salesforce record for a "
+                                  "read-only mapping).")
+    ] = None,
+    portal_id: Annotated[
+        str | None, typer.Option("--portal-id", help="Primary key of a row to read from the portal database.")
+    ] = None,
+    salesforce_record: Annotated[
+        Path | None, typer.Option("--salesforce-record", help="A Salesforce record (JSON) to show what a pull "
+                                  "writes back.")
+    ] = None,
+    update: Annotated[
+        bool, typer.Option("--update", help="Preview an update (on_create_only fields left out).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Option("--path", help="Mapping file or folder (repeatable).", show_default=False)
+    ] = None,
+) -> None:
+    """Show the Salesforce payload of a record and the reverse direction (encrypted values masked)."""
+    if (record is None) == (portal_id is None):
+        raise UsageError("give exactly one of --record FILE.json or --portal-id ID")
+    mapping_set = _load_for_use(ctx, paths)
+    selected = mapping_set.get(mapping)
+    if record is not None:
+        row = _read_json(record)
+    else:
+        row = read_portal_row(state(ctx).settings().portal.url, selected, str(portal_id))
+    sf_record = _read_json(salesforce_record) if salesforce_record is not None else None
+    result = build_preview(selected, row, is_create=not update, salesforce_record=sf_record)
+    if as_json:
+        typer.echo(render_json(result))
+    else:
+        _print_preview(result)
+    problems = list(result.get("problems", [])) + list(result.get("salesforce_to_portal", {}).get("problems", []))
+    if problems:
+        raise typer.Exit(1)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", ErrorContext(file=str(path))) from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"not valid JSON: {exc.msg}", ErrorContext(file=str(path), line=exc.lineno,
+                                                                    column=exc.colno)) from None
+    if not isinstance(data, dict):
+        raise UsageError("the record must be a JSON object", ErrorContext(file=str(path)))
+    return data
+
+
+def _print_preview(result: dict[str, Any]) -> None:
+    out = console
+    out.print(f"mapping {result['mapping']} -> {result['object']}", markup=False, highlight=False)
+    if "payload" in result:
+        out.print(f"\nportal -> Salesforce ({result['operation']}, external id {result['external_id']}):",
+                  markup=False, highlight=False)
+        out.print(render_json(result["payload"]), markup=False, highlight=False, soft_wrap=True)
+        for problem in result["problems"]:
+            err_console.print(f"  record problem: {problem['field']}: {problem['message']}", style="red",
+                              markup=False, highlight=False, soft_wrap=True)
+        if result.get("read_back"):
+            out.print("\nread back into portal columns:", markup=False, highlight=False)
+            out.print(render_json(result["read_back"]), markup=False, highlight=False, soft_wrap=True)
+        if result.get("write_back"):
+            out.print("\nSalesforce -> portal on pull (field -> column):", markup=False, highlight=False)
+            for field_name, column in result["write_back"].items():
+                out.print(f"  {field_name} -> {column}", markup=False, highlight=False)
+    pulled = result.get("salesforce_to_portal")
+    if pulled is not None:
+        out.print("\nSalesforce record -> portal columns:", markup=False, highlight=False)
+        out.print(render_json(pulled["values"]), markup=False, highlight=False, soft_wrap=True)
+        for problem in pulled["problems"]:
+            err_console.print(f"  record problem: {problem['field']}: {problem['message']}", style="red",
+                              markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSON Schema here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of mapping files (for editor autocompletion)."""
+    text = json.dumps(mapping_json_schema(), indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {output}", markup=False, highlight=False)
+
+
+def mapping_json_schema() -> dict[str, Any]:
+    document = Mapping.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://sfsync.dev/schemas/mapping-v1.json",
+        **document,
+        "title": "sfsync field mapping",
+    }
+
+
+@app.command("export-metadata")
+def export_metadata(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX source (objects/...).")],
+    paths: PathsArg = None,
+) -> None:
+    """Write SFDX source metadata for every custom object and field the mappings need."""
+    from sfsync.mapping._metadata import export_metadata as write_metadata
+
+    mapping_set = load_mappings(_paths(ctx, paths))
+    written = write_metadata(mapping_set, out)
+    console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)

@@ -1,0 +1,576 @@
+"""The mapping file model (pydantic) and the record conversions the sync engine calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from sfsync.errors import ErrorContext, MappingError
+from sfsync.mapping._problems import FieldProblem, RecordMappingError
+from sfsync.mapping._transforms import (
+    LookupTransform,
+    LookupValue,
+    NotInvertibleError,
+    Scalar,
+    Step,
+    TransformError,
+    TransformSpec,
+    to_step,
+)
+from sfsync.mapping._types import (
+    CoercionError,
+    FieldType,
+    from_sf,
+    to_sf,
+)
+
+__all__ = [
+    "BlindIndexSpec",
+    "EncryptSpec",
+    "FieldMapping",
+    "FilterCondition",
+    "Mapping",
+    "MappingSet",
+    "OutboundRecord",
+    "PortalSource",
+    "SalesforceTarget",
+]
+
+SF_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+# Salesforce-owned fields of a pull may follow relationships: Account.Name, Owner.UserRole.Name.
+SF_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*){0,4}$"
+SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class FilterCondition(_Model):
+    """One condition on the portal table; all conditions of a filter must hold (AND)."""
+
+    column: str = Field(pattern=SQL_NAME)
+    op: Literal["eq", "ne", "in", "not_in", "is_null", "not_null", "lt", "le", "gt", "ge"] = "eq"
+    value: Scalar | list[Scalar] = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> FilterCondition:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op} needs a list value")
+        if self.op not in ("in", "not_in") and isinstance(self.value, list):
+            raise ValueError(f"op {self.op} needs a single value, not a list")
+        return self
+
+    def to_sqlalchemy(self, table: Any) -> Any:
+        """This condition as a SQLAlchemy Core expression on ``table`` (values are bound, never inlined)."""
+        column = table.c[self.column]
+        ops: dict[str, Any] = {
+            "eq": lambda: column == self.value,
+            "ne": lambda: column != self.value,
+            "in": lambda: column.in_(self.value),
+            "not_in": lambda: column.not_in(self.value),
+            "is_null": lambda: column.is_(None),
+            "not_null": lambda: column.is_not(None),
+            "lt": lambda: column < self.value,
+            "le": lambda: column <= self.value,
+            "gt": lambda: column > self.value,
+            "ge": lambda: column >= self.value,
+        }
+        return ops[self.op]()
+
+
+class PortalSource(_Model):
+    """Where the records live in the portal database."""
+
+    table: str = Field(pattern=SQL_NAME)
+    primary_key: str = Field(pattern=SQL_NAME)
+    updated_at: str = Field(pattern=SQL_NAME, description="column that changes on every edit (push watermark)")
+    external_id_column: str = Field(pattern=SQL_NAME, description="column holding the Salesforce external id")
+    deleted_at: str | None = Field(default=None, pattern=SQL_NAME, description="soft-delete timestamp column")
+    filter: list[FilterCondition] = Field(default_factory=list, description="rows to sync (all must hold)")
+
+    def filter_clause(self, table: Any) -> Any:
+        """SQLAlchemy ``and_`` of the filter conditions (``true()`` when there are none)."""
+        from sqlalchemy import and_, true
+
+        clauses = [condition.to_sqlalchemy(table) for condition in self.filter]
+        return and_(*clauses) if clauses else true()
+
+
+class SalesforceTarget(_Model):
+    object: str = Field(pattern=SF_NAME, description="sObject API name, e.g. Deal_Registration__c")
+    external_id_field: str = Field(pattern=SF_NAME, description="external id field the upsert is keyed on")
+    record_type: str | None = Field(
+        default=None, pattern=SF_NAME, description="record type developer name set on create (e.g. on Lead)"
+    )
+
+
+Normalizer = Literal["domain", "company_name", "duns", "email", "exact"]
+
+
+class BlindIndexSpec(_Model):
+    field: str = Field(pattern=SF_NAME, description="Salesforce text field holding the index, e.g. X_BIdx__c")
+    normalizer: Normalizer
+    bits: int | None = Field(default=None, ge=8, le=256, description="index size; null lets the planner choose")
+    expected_rows: int = Field(default=1_000_000, ge=1, description="rows the index will hold (for the planner)")
+    length: int | None = Field(default=None, ge=1, le=255, description="Salesforce field length (for metadata)")
+
+
+class EncryptSpec(_Model):
+    max_plaintext_bytes: int | None = Field(
+        default=None, ge=1, description="largest plaintext (UTF-8 bytes); default: what the field length holds"
+    )
+    blind_index: BlindIndexSpec | None = None
+    per_partner_key: bool = Field(default=False, description="encrypt under the partner's own data key")
+
+
+class FieldMapping(_Model):
+    """One Salesforce field and the portal column(s) it mirrors."""
+
+    column: str | list[str] | None = Field(
+        default=None, description="portal column (a list feeds `concat`; omit with a `constant`)"
+    )
+    field: str = Field(pattern=SF_PATH, description="Salesforce field API name")
+    type: FieldType = Field(description="Salesforce field type")
+    owner: Literal["portal", "salesforce"] = Field(description="the only side that writes this field")
+    length: int | None = Field(default=None, ge=1, le=131_072, description="Salesforce text length")
+    precision: int | None = Field(default=None, ge=1, le=18)
+    scale: int | None = Field(default=None, ge=0, le=17)
+    values: list[str] | None = Field(default=None, description="picklist values (checked offline)")
+    required: bool = False
+    default: Scalar = Field(default=None, description="used when the value is empty")
+    transforms: list[TransformSpec] = Field(default_factory=list)
+    encrypt: bool | EncryptSpec = False
+    on_create_only: bool = Field(default=False, description="written when the record is created, never after")
+    label: str | None = None
+    description: str | None = None
+
+    _index: int = PrivateAttr(default=-1)
+
+    @property
+    def salesforce_field(self) -> str:
+        return self.field
+
+    @property
+    def columns(self) -> list[str]:
+        if self.column is None:
+            return []
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+    @property
+    def portal_column(self) -> str | None:
+        return self.column if isinstance(self.column, str) else None
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @cached_property
+    def steps(self) -> list[Step]:
+        return [to_step(spec) for spec in self.transforms]
+
+    @property
+    def encrypt_spec(self) -> EncryptSpec | None:
+        if self.encrypt is True:
+            return EncryptSpec()
+        return self.encrypt if isinstance(self.encrypt, EncryptSpec) else None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encrypt_spec is not None
+
+    @property
+    def blind_index(self) -> BlindIndexSpec | None:
+        spec = self.encrypt_spec
+        return spec.blind_index if spec else None
+
+    @property
+    def max_plaintext_bytes(self) -> int | None:
+        """Declared, or derived from the field length; None when neither is known."""
+        spec = self.encrypt_spec
+        if spec is None:
+            return None
+        if spec.max_plaintext_bytes is not None:
+            return spec.max_plaintext_bytes
+        if self.length is not None:
+            from sfsync.crypto._sizes import max_plaintext_bytes
+
+            return max(max_plaintext_bytes(self.length), 0)
+        return None
+
+    @property
+    def lookup(self) -> LookupTransform | None:
+        last = self.steps[-1] if self.steps else None
+        return last if isinstance(last, LookupTransform) else None
+
+    @property
+    def relationship_path(self) -> str | None:
+        """``Partner_Account__r.Partner_Number__c`` for a lookup by external id."""
+        lookup = self.lookup
+        if lookup is None:
+            return None
+        return f"{lookup.relationship_for(self.field)}.{lookup.external_id_field}"
+
+    def soql_path(self) -> str:
+        return self.relationship_path or self.field
+
+
+@dataclass
+class OutboundRecord:
+    """What to upsert: a plaintext payload (the engine encrypts ``encrypted_fields()``) and problems."""
+
+    payload: dict[str, Any]
+    errors: list[FieldProblem] = field(default_factory=list)
+    external_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    file: str
+    positions: dict[tuple[str | int, ...], tuple[int, int]]
+    key_positions: dict[tuple[str | int, ...], tuple[int, int]]
+
+    def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int | None, int | None]:
+        probe = tuple(path)
+        while True:
+            table = self.key_positions if key and probe in self.key_positions else self.positions
+            if probe in table:
+                return table[probe]
+            if not probe:
+                return None, None
+            probe = probe[:-1]
+            key = False
+
+
+_EMPTY = ("", None)
+
+
+class Mapping(_Model):
+    """One mapping file: a portal table mirrored onto one Salesforce object."""
+
+    version: Literal[1] = Field(default=1, description="format version of this file")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="unique name (lower_snake_case)")
+    description: str | None = None
+    direction: Literal["both", "push", "pull"] = "both"
+    enabled: bool = Field(
+        default=True, description="false: validated and previewable, but not synced (e.g. an alternative mapping)"
+    )
+    source: PortalSource | None = Field(
+        default=None,
+        alias="portal",
+        description="portal table; omit only for a read-only pull (its columns are then output keys)",
+    )
+    salesforce: SalesforceTarget
+    fields: list[FieldMapping] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+    _source_info: SourceInfo | None = PrivateAttr(default=None)
+    # True when broken field entries were left out (validate reports them; never sync with it).
+    _partial: bool = PrivateAttr(default=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for index, fm in enumerate(self.fields):
+            fm._index = index
+
+    # ------------------------------------------------------------------ shape
+
+    @property
+    def portal(self) -> PortalSource:
+        if self.source is None:
+            raise MappingError(
+                f"mapping {self.name!r} is read-only: it has no portal table",
+                ErrorContext(mapping=self.name, file=self.file),
+            )
+        return self.source
+
+    @property
+    def is_read_only(self) -> bool:
+        """A pull with no portal table: ``to_portal`` shapes records for in-process readers."""
+        return self.source is None
+
+    @property
+    def file(self) -> str | None:
+        return self._source_info.file if self._source_info else None
+
+    def attach_source(self, info: SourceInfo) -> None:
+        self._source_info = info
+
+    def position(self, *path: str | int, key: bool = False) -> tuple[int | None, int | None]:
+        if self._source_info is None:
+            return None, None
+        return self._source_info.position(path, key=key)
+
+    def problem(
+        self,
+        path: Sequence[str | int],
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str = "invalid",
+        fm: FieldMapping | None = None,
+        severity: Literal["error", "warning"] = "error",
+        key: bool = False,
+    ) -> FieldProblem:
+        line, col = self.position(*path, key=key)
+        return FieldProblem(
+            message=message,
+            code=code,
+            hint=hint,
+            mapping=self.name,
+            field=fm.field if fm else None,
+            column=", ".join(fm.columns) if fm and fm.columns else None,
+            file=self.file,
+            line=line,
+            col=col,
+            severity=severity,
+        )
+
+    def portal_owned(self) -> list[FieldMapping]:
+        return [fm for fm in self.fields if fm.owner == "portal"]
+
+    def salesforce_owned(self) -> list[FieldMapping]:
+        return [fm for fm in self.fields if fm.owner == "salesforce"]
+
+    def field_for(self, salesforce_field: str) -> FieldMapping:
+        for fm in self.fields:
+            if fm.field == salesforce_field:
+                return fm
+        raise KeyError(salesforce_field)
+
+    def encrypted_fields(self) -> list[FieldMapping]:
+        return [fm for fm in self.fields if fm.encrypted]
+
+    def soql_fields(self) -> list[str]:
+        """Fields to select on a pull: Id, SystemModstamp, IsDeleted, the external id, SF-owned fields."""
+        names = ["Id", "SystemModstamp", "IsDeleted", self.salesforce.external_id_field]
+        names += [fm.soql_path() for fm in self.salesforce_owned()]
+        return list(dict.fromkeys(names))
+
+    # ------------------------------------------------------------------ push
+
+    def _field_problem(self, fm: FieldMapping, code: str, message: str, hint: str | None = None) -> FieldProblem:
+        return FieldProblem(
+            message=message,
+            code=code,
+            hint=hint,
+            mapping=self.name,
+            field=fm.field,
+            column=", ".join(fm.columns) or None,
+        )
+
+    def _portal_value(self, fm: FieldMapping, row: AbcMapping[str, Any]) -> Any:
+        if isinstance(fm.column, list):
+            return [row.get(c) for c in fm.column]
+        return row.get(fm.column) if fm.column else None
+
+    def outbound_value(self, fm: FieldMapping, row: AbcMapping[str, Any]) -> tuple[Any, FieldProblem | None]:
+        """The transformed (not yet coerced) value of a portal-owned field, or a problem."""
+        missing = [c for c in fm.columns if c not in row]
+        if missing:
+            return None, self._field_problem(
+                fm, "missing_column", f"the portal row has no column {', '.join(missing)}",
+                "check the column name against the portal table",
+            )
+        value = self._portal_value(fm, row)
+        for position, step in enumerate(fm.steps, start=1):
+            try:
+                value = step.apply(value)
+            except TransformError as exc:
+                return None, self._field_problem(fm, exc.code, f"transform {position} ({step.describe()}): {exc}")
+        if isinstance(value, str) and value == "" and fm.type not in ("string", "textarea"):
+            value = None  # an empty cell is "no value" for numbers, dates, picklists ...
+        if isinstance(value, list) and not any(v not in _EMPTY for v in value):
+            value = None
+        if value in _EMPTY and "default" in fm.model_fields_set and fm.default is not None:
+            value = fm.default
+        if fm.required and value in _EMPTY:
+            return None, self._field_problem(
+                fm, "required", "a value is required but the record has none",
+                "fill the column in the portal, or give the field a `default`",
+            )
+        return value, None
+
+    def to_salesforce(
+        self, row: AbcMapping[str, Any], *, is_create: bool, record_type_id: str | None = None
+    ) -> OutboundRecord:
+        """The upsert payload of portal-owned fields (plaintext), external id included.
+
+        ``on_create_only`` fields are included only when ``is_create``. ``record_type_id``
+        (resolved by the caller from ``salesforce.record_type``) is set on create.
+        """
+        if self.direction == "pull" or self.source is None:
+            raise MappingError(
+                f"mapping {self.name!r} only pulls from Salesforce", ErrorContext(mapping=self.name, file=self.file)
+            )
+        payload: dict[str, Any] = {}
+        errors: list[FieldProblem] = []
+        ext_col = self.source.external_id_column
+        raw_ext = row.get(ext_col)
+        external_id = str(raw_ext).strip() if raw_ext is not None else ""
+        if not external_id:
+            errors.append(
+                FieldProblem(
+                    message=f"the external id column {ext_col} is empty",
+                    code="required",
+                    hint="every row needs its registration number before it can be synced",
+                    mapping=self.name,
+                    field=self.salesforce.external_id_field,
+                    column=ext_col,
+                )
+            )
+        else:
+            payload[self.salesforce.external_id_field] = external_id
+        if is_create and self.salesforce.record_type and record_type_id:
+            payload["RecordTypeId"] = record_type_id
+        for fm in self.portal_owned():
+            if fm.on_create_only and not is_create:
+                continue
+            value, problem = self.outbound_value(fm, row)
+            if problem is not None:
+                errors.append(problem)
+                continue
+            lookup = fm.lookup
+            if lookup is not None:
+                if isinstance(value, LookupValue):
+                    payload[lookup.relationship_for(fm.field)] = value.payload()
+                else:
+                    payload[fm.field] = None
+                continue
+            try:
+                if fm.encrypted:
+                    text = to_sf("string", value, check_length=False)
+                    limit = fm.max_plaintext_bytes
+                    if text is not None and limit is not None and len(text.encode("utf-8")) > limit:
+                        raise CoercionError(
+                            "too_long",
+                            f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
+                            "bytes of plaintext",
+                        )
+                    payload[fm.field] = text
+                else:
+                    payload[fm.field] = to_sf(
+                        fm.type, value, length=fm.length, precision=fm.precision, scale=fm.scale, values=fm.values
+                    )
+            except CoercionError as exc:
+                errors.append(self._field_problem(fm, exc.code, exc.message))
+        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+
+    # ------------------------------------------------------------------ pull
+
+    def to_portal(self, sf_record: AbcMapping[str, Any], *, include_portal_owned: bool = False) -> dict[str, Any]:
+        """Salesforce-owned fields as portal columns, parsed (date, UTC datetime, Decimal, bool).
+
+        With ``include_portal_owned`` the portal-owned fields are read back too, reversing their
+        transforms where possible (used by preview and round-trip tests; lossy steps are skipped).
+        Raises :class:`RecordMappingError` (no values in it) when a value cannot be converted.
+        """
+        result: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        for fm in self.fields:
+            if fm.owner == "portal":
+                if include_portal_owned:
+                    self._read_back(fm, sf_record, result)
+                continue
+            if not fm.columns:
+                continue
+            try:
+                value = from_sf(fm.type, _get_path(sf_record, fm.soql_path()))
+                for position, step in enumerate(fm.steps, start=1):
+                    try:
+                        value = step.apply(value)
+                    except TransformError as exc:
+                        raise CoercionError(exc.code, f"transform {position} ({step.describe()}): {exc}") from None
+            except CoercionError as exc:
+                problems.append(self._field_problem(fm, exc.code, exc.message))
+                continue
+            if isinstance(value, LookupValue):
+                value = value.value
+            _assign(fm, value, result)
+        if problems:
+            raise RecordMappingError(
+                f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
+                problems,
+                ErrorContext(mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in
+                                                                                              problems)),
+            )
+        return result
+
+    def _read_back(self, fm: FieldMapping, sf_record: AbcMapping[str, Any], result: dict[str, Any]) -> None:
+        if not fm.columns:
+            return
+        raw = _get_path(sf_record, fm.soql_path()) if fm.lookup else sf_record.get(fm.field, _MISSING)
+        if raw is _MISSING:
+            return
+        try:
+            value = raw if fm.encrypted else from_sf(fm.type, raw)
+            if fm.type == "multipicklist" and isinstance(value, str) and fm.steps and fm.steps[-1].tag != "concat":
+                value = [item for item in value.split(";") if item]  # the forward chain ended with a list
+            for step in reversed(fm.steps):
+                value = step.invert(value)
+        except (NotInvertibleError, CoercionError, TransformError):
+            return
+        _assign(fm, value, result)
+
+
+_MISSING = object()
+
+
+def _get_path(record: AbcMapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, AbcMapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _assign(fm: FieldMapping, value: Any, result: dict[str, Any]) -> None:
+    columns = fm.columns
+    if len(columns) == 1:
+        result[columns[0]] = value
+        return
+    items = list(value) if isinstance(value, list | tuple) else ([] if value is None else [value])
+    for index, column in enumerate(columns):
+        result[column] = items[index] if index < len(items) else None
+
+
+class MappingSet:
+    """The loaded mappings, by name, in load order."""
+
+    def __init__(self, mappings: Sequence[Mapping] = ()) -> None:
+        self._mappings: dict[str, Mapping] = {}
+        for mapping in mappings:
+            self._mappings[mapping.name] = mapping
+
+    def get(self, name: str) -> Mapping:
+        try:
+            return self._mappings[name]
+        except KeyError:
+            known = ", ".join(self._mappings) or "none loaded"
+            raise MappingError(f"no mapping named {name!r} (known: {known})", ErrorContext(mapping=name)) from None
+
+    def names(self) -> list[str]:
+        return list(self._mappings)
+
+    def sync_mappings(self) -> list[Mapping]:
+        """The sync engine's work list: enabled mappings with a portal table (read-only pulls excluded)."""
+        return [m for m in self._mappings.values() if m.enabled and not m.is_read_only]
+
+    def __iter__(self) -> Iterator[Mapping]:
+        return iter(self._mappings.values())
+
+    def __len__(self) -> int:
+        return len(self._mappings)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._mappings

@@ -1,0 +1,378 @@
+"""SQL portal adapter on SQLAlchemy 2 Core (SQLite, PostgreSQL, any dialect SQLAlchemy reflects).
+
+Design notes:
+
+* Tables are reflected, not declared: the portal owns its schema; sfsync only needs the columns
+  a mapping names. A table or column that does not exist is a :class:`ConfigError` naming it.
+* :meth:`SqlPortal.changed_rows` pages with a keyset on ``(updated_at, key)`` rather than
+  OFFSET: rows sharing one timestamp are neither skipped nor repeated across batches, and every
+  batch runs on a fresh connection, so no transaction stays open while the engine talks to
+  Salesforce (on SQLite an open read transaction would block :meth:`write_back`).
+* Timestamps: a ``timestamp without time zone`` column (and every SQLite column) is taken to
+  hold naive UTC; values come back tz-aware UTC either way.
+* Errors never carry SQL parameters or DBAPI messages that may echo row values (law 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql import sqltypes
+
+from sfsync.errors import ConfigError, ErrorContext, FatalError
+from sfsync.portal._base import PortalFilter, PortalRow
+
+__all__ = ["SqlPortal", "redact_url"]
+
+# Bound parameters per IN list: far below SQLite's (32,766) and PostgreSQL's (65,535) limits.
+_IN_CHUNK = 500
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Naive values are UTC by convention (SQLite, ``timestamp without time zone``)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+def create_portal_engine(url: str) -> Engine:
+    """An engine for ``url``; a malformed URL or missing driver is a ConfigError."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError("portal URL is not a valid SQLAlchemy database URL", ErrorContext()) from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        # Wait for a busy portal database instead of failing at once.
+        kwargs["connect_args"] = {"timeout": 30}
+        if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists():
+            raise ConfigError(f"portal database file does not exist: {parsed.database}")
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        return create_engine(parsed, **kwargs)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(
+            f"cannot use portal URL {redact_url(url)}: {_first_line(exc)} "
+            "(is the database driver installed? PostgreSQL needs psycopg2-binary)"
+        ) from None
+
+
+class SqlPortal:
+    """A partner portal in a SQL database. Implements :class:`~sfsync.portal.PortalAdapter`."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self._url = url
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else create_portal_engine(url)
+        self._tables: dict[str, Table] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self._url)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> SqlPortal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _db_errors(self, table: str) -> Iterator[None]:
+        """Connection-level failures become a FatalError; never echo SQL or parameters."""
+        try:
+            yield
+        except sa_exc.OperationalError as exc:
+            raise FatalError(
+                f"portal database {self.safe_url} failed on table {table!r}: {_first_line(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+
+    def _table(self, name: str) -> Table:
+        table = self._tables.get(name)
+        if table is not None:
+            return table
+        schema, _, bare = name.rpartition(".")
+        with self._db_errors(name):
+            try:
+                table = Table(bare, MetaData(), autoload_with=self._engine, schema=schema or None)
+            except sa_exc.NoSuchTableError:
+                raise ConfigError(
+                    f"portal table {name!r} does not exist in {self.safe_url}",
+                    ErrorContext(extra={"table": name}),
+                ) from None
+        self._tables[name] = table
+        return table
+
+    def _column(self, table: Table, name: str, role: str) -> ColumnElement[Any]:
+        if name not in table.c:
+            known = ", ".join(sorted(table.c.keys()))
+            raise ConfigError(
+                f"portal table {table.fullname!r} in {self.safe_url} has no column {name!r} "
+                f"(used as {role}; columns: {known})",
+                ErrorContext(field_name=name, extra={"table": table.fullname}),
+            )
+        return table.c[name]
+
+    def _key_columns(self, table: Table, key_column: str | None) -> list[ColumnElement[Any]]:
+        if key_column is not None:
+            return [self._column(table, key_column, "key column")]
+        pk: list[ColumnElement[Any]] = list(table.primary_key.columns)
+        if not pk:
+            raise ConfigError(
+                f"portal table {table.fullname!r} in {self.safe_url} has no primary key; "
+                "name a unique key column for it",
+                ErrorContext(extra={"table": table.fullname}),
+            )
+        return pk
+
+    def _filter_clause(self, table: Table, filt: PortalFilter | None) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        for name, value in (filt or {}).items():
+            if not isinstance(name, str):
+                raise ConfigError(f"portal filter keys must be column names, not {type(name).__name__}")
+            col = self._column(table, name, "filter column")
+            if value is None:
+                clauses.append(col.is_(None))
+            elif isinstance(value, list | tuple | set | frozenset):
+                values = list(value)
+                if any(isinstance(v, Mapping | list | tuple | set) for v in values):
+                    raise ConfigError(f"portal filter on {name!r}: list items must be plain values")
+                clauses.append(col.in_(values) if values else false())
+            elif isinstance(value, str | int | float | bool | datetime):
+                clauses.append(col == value)
+            else:
+                raise ConfigError(
+                    f"portal filter on {name!r}: expected a value or a list of values, "
+                    f"not {type(value).__name__}"
+                )
+        return clauses
+
+    def _bind_time(self, col: ColumnElement[Any], value: datetime) -> datetime:
+        """Compare like with like: aware UTC for timestamptz, naive UTC otherwise."""
+        if value.tzinfo is None:
+            raise ValueError("portal timestamps must be timezone-aware (UTC)")
+        utc = value.astimezone(UTC)
+        if self.dialect != "sqlite" and getattr(col.type, "timezone", False):
+            return utc
+        return utc.replace(tzinfo=None)
+
+    @staticmethod
+    def _out(row: Mapping[Any, Any]) -> PortalRow:
+        return {k: (_to_utc(v) if isinstance(v, datetime) else v) for k, v in row.items()}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def changed_rows(
+        self,
+        table: str,
+        *,
+        updated_at: str,
+        since: datetime | None,
+        overlap: timedelta,
+        filter: PortalFilter | None = None,
+        batch_size: int = 1000,
+        key_column: str | None = None,
+    ) -> Iterator[list[PortalRow]]:
+        """Rows changed at or after ``since - overlap``, in batches ordered by ``(updated_at, key)``.
+
+        ``since=None`` reads every row; rows whose ``updated_at`` is NULL are then yielded first
+        (they can never be picked up incrementally, but a full load must not lose them).
+        ``key_column`` breaks ties between equal timestamps and must be unique; it defaults to the
+        primary key. The filter is ANDed with everything else.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if overlap < timedelta(0):
+            raise ValueError("overlap must not be negative")
+        tbl = self._table(table)
+        ts = self._column(tbl, updated_at, "updated-at column")
+        if not isinstance(ts.type, sqltypes.DateTime):
+            raise ConfigError(
+                f"portal column {table}.{updated_at} in {self.safe_url} is {ts.type}, not a timestamp",
+                ErrorContext(field_name=updated_at, extra={"table": table}),
+            )
+        keys = self._key_columns(tbl, key_column)
+        base = self._filter_clause(tbl, filter)
+        if since is None:
+            yield from self._keyset(tbl, [*base, ts.is_(None)], keys, batch_size)
+            yield from self._keyset(tbl, [*base, ts.is_not(None)], [ts, *keys], batch_size)
+        else:
+            lower = self._bind_time(ts, since - overlap)
+            yield from self._keyset(tbl, [*base, ts >= lower], [ts, *keys], batch_size)
+
+    def _keyset(
+        self,
+        tbl: Table,
+        where: list[ColumnElement[bool]],
+        order: list[ColumnElement[Any]],
+        batch_size: int,
+    ) -> Iterator[list[PortalRow]]:
+        last: tuple[Any, ...] | None = None
+        names = [c.key for c in order]
+        while True:
+            stmt: Select[Any] = select(tbl).where(*where).order_by(*order).limit(batch_size)
+            if last is not None:
+                stmt = stmt.where(_after(order, last))
+            with self._db_errors(tbl.fullname), self._engine.connect() as conn:
+                raw = [dict(r._mapping) for r in conn.execute(stmt)]
+            if not raw:
+                return
+            # The cursor keeps the values exactly as the database returned them (before the
+            # UTC conversion), so the next comparison is like for like.
+            last = tuple(raw[-1][n] for n in names)
+            yield [self._out(r) for r in raw]
+            if len(raw) < batch_size:
+                return
+
+    def rows_by_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> dict[Any, PortalRow]:
+        tbl = self._table(table)
+        col = self._column(tbl, key_column, "key column")
+        found: dict[Any, PortalRow] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._db_errors(table), self._engine.connect() as conn:
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                for row in conn.execute(select(tbl).where(col.in_(chunk))):
+                    out = self._out(row._mapping)
+                    found[out[key_column]] = out
+        return found
+
+    def existing_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> set[Any]:
+        tbl = self._table(table)
+        col = self._column(tbl, key_column, "key column")
+        present: set[Any] = set()
+        unique = list(dict.fromkeys(keys))
+        with self._db_errors(table), self._engine.connect() as conn:
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                present.update(conn.execute(select(col).where(col.in_(chunk))).scalars())
+        return present
+
+    def max_updated_at(self, table: str, updated_at: str) -> datetime | None:
+        tbl = self._table(table)
+        ts = self._column(tbl, updated_at, "updated-at column")
+        with self._db_errors(table), self._engine.connect() as conn:
+            value = conn.execute(select(func.max(ts))).scalar()
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite without a declared DATETIME affinity
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise ConfigError(f"portal column {table}.{updated_at} does not hold timestamps")
+        return _to_utc(value)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_back(
+        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> int:
+        """Write Salesforce-owned columns; one transaction, one executemany per column set.
+
+        The row's updated-at column is deliberately left alone (and no caller should pass it):
+        that column means "the portal changed this row". Bumping it on a write-back would make
+        every pulled decision look like a portal edit, so the next push would re-read it and —
+        were it not for the hash check — echo it back to Salesforce, ping-ponging forever and
+        spending API calls. It would also move the push watermark past genuine portal edits
+        made at the same moment. (A portal trigger that bumps it anyway is survivable: the
+        engine's payload hash suppresses the echo.)
+        """
+        if not updates:
+            return 0
+        tbl = self._table(table)
+        key_col = self._column(tbl, key_column, "key column")
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for key, values in updates:
+            if key_column in values:
+                raise ValueError(f"write_back may not change the key column {key_column!r}")
+            cols = tuple(sorted(values))
+            for name in cols:
+                self._column(tbl, name, "write-back column")
+            params = {f"v_{name}": self._bind_value(tbl, name, values[name]) for name in cols}
+            params["k_key"] = key
+            groups.setdefault(cols, []).append(params)
+        total = 0
+        with self._db_errors(table), self._engine.begin() as conn:
+            for cols, rows in groups.items():
+                if not cols:
+                    continue
+                stmt = (
+                    update(tbl)
+                    .where(key_col == bindparam("k_key"))
+                    .values({name: bindparam(f"v_{name}") for name in cols})
+                )
+                if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
+                    result = conn.execute(stmt, rows)
+                    total += max(result.rowcount, 0)
+                else:
+                    # Batched executemany on this driver reports only the last page's rowcount.
+                    for row in rows:
+                        total += max(conn.execute(stmt, row).rowcount, 0)
+        return total
+
+    def _bind_value(self, tbl: Table, name: str, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return self._bind_time(tbl.c[name], value)
+        return value
+
+
+def _after(order: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``last`` in the lexicographic order of ``order`` (keyset predicate).
+
+    Spelled as ``a > x OR (a = x AND b > y) ...`` rather than a row-value comparison, which
+    SQLite before 3.15 and some other dialects lack.
+    """
+    terms: list[ColumnElement[bool]] = []
+    for i, col in enumerate(order):
+        equal = [order[j] == last[j] for j in range(i)]
+        terms.append(col > last[i])
+    return or_(*terms)

@@ -1,0 +1,143 @@
+"""Bulk API 2.0 ingest: CSV in, per-row results back in input order (never bulk v1)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+# Salesforce takes up to 150 MB per upload (after encoding); 100 MB leaves room for its base64.
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+NULL = "#N/A"  # Bulk 2.0 CSV null; an empty cell means "leave unchanged"
+_ERROR_RE = re.compile(r"^(?P<code>[A-Z][A-Z0-9_]+):(?P<rest>.*)$", re.DOTALL)
+_FIELDS_RE = re.compile(r"^[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*$")
+
+
+def csv_value(value: Any) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date | Decimal | int | float):
+        return str(value) if not isinstance(value, date) else value.isoformat()
+    if isinstance(value, list | tuple | set):
+        return ";".join(str(v) for v in value)  # multi-select picklists
+    return str(value)
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"Partner_Account__r": {"Partner_Number__c": "P1"}}`` -> ``{"Partner_Account__r.Partner_Number__c": "P1"}``."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class CsvPart:
+    """One upload: the CSV bytes and the input indexes of its rows, in row order."""
+
+    data: bytes
+    indexes: tuple[int, ...]
+
+
+def build_csv_parts(
+    records: Sequence[Mapping[str, Any]], indexes: Sequence[int], max_bytes: int = MAX_UPLOAD_BYTES
+) -> Iterator[CsvPart]:
+    """Split the rows into CSV uploads of at most ``max_bytes`` each (LF line endings).
+
+    Every part carries the header of all columns of all its records: a record without a column
+    gets an empty cell, which Bulk 2.0 reads as "do not change" — the same as a key absent from
+    a JSON record.
+    """
+    flat = {i: flatten(records[i]) for i in indexes}
+    columns: dict[str, None] = {}
+    for i in indexes:
+        for key in flat[i]:
+            columns.setdefault(key, None)
+    header = list(columns)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    header_bytes = buffer.getvalue().encode("utf-8")
+    chunks: list[bytes] = []
+    size = len(header_bytes)
+    part_indexes: list[int] = []
+    for i in indexes:
+        buffer.seek(0)
+        buffer.truncate()
+        row = flat[i]
+        writer.writerow([csv_value(row[c]) if c in row else "" for c in header])
+        line = buffer.getvalue().encode("utf-8")
+        if len(header_bytes) + len(line) > max_bytes:
+            raise ValueError(f"one CSV row is larger than the {max_bytes}-byte upload limit")
+        if part_indexes and size + len(line) > max_bytes:
+            yield CsvPart(header_bytes + b"".join(chunks), tuple(part_indexes))
+            chunks, part_indexes, size = [], [], len(header_bytes)
+        chunks.append(line)
+        part_indexes.append(i)
+        size += len(line)
+    if part_indexes:
+        yield CsvPart(header_bytes + b"".join(chunks), tuple(part_indexes))
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    if not text.strip():
+        return []
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@dataclass(frozen=True)
+class BulkError:
+    status_code: str
+    message: str
+    fields: tuple[str, ...]
+
+
+def parse_bulk_error(text: str) -> BulkError:
+    """``sf__Error`` cells look like ``REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --``."""
+    raw = text.strip().removesuffix("--").strip()
+    match = _ERROR_RE.match(raw)
+    if not match:
+        return BulkError("BULK_ERROR", raw, ())
+    code, rest = match.group("code"), match.group("rest").strip()
+    fields: tuple[str, ...] = ()
+    head, sep, tail = rest.rpartition(":")
+    if sep and not tail.strip():  # "message:" with an empty field list
+        rest = head.strip()
+    elif sep and _FIELDS_RE.match(tail.strip()):
+        fields = tuple(f.strip() for f in tail.split(","))
+        rest = head.strip()
+    return BulkError(code, rest, fields)
+
+
+class RowMatcher:
+    """Maps result rows back to input indexes by external id; repeated ids are taken in order."""
+
+    def __init__(self, ext_ids: Mapping[int, str], indexes: Sequence[int]) -> None:
+        self._by_id: dict[str, deque[int]] = defaultdict(deque)
+        for i in indexes:
+            self._by_id[ext_ids[i]].append(i)
+
+    def take(self, ext_id: str) -> int | None:
+        queue = self._by_id.get(ext_id)
+        if not queue:
+            return None
+        return queue.popleft()
+
+    def remaining(self) -> list[int]:
+        return sorted(i for queue in self._by_id.values() for i in queue)

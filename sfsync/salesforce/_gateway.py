@@ -1,0 +1,726 @@
+"""SalesforceGateway: every sfsync call to Salesforce goes through here.
+
+What it adds to simple-salesforce (whose login flows, quoting and exception types it uses):
+
+* a timeout on every request (see ``_session``), bounded retries with exponential backoff and
+  jitter (tenacity), one re-login on ``INVALID_SESSION_ID`` instead of simple-salesforce's
+  unbounded ``SFType`` recursion;
+* an API budget read from ``Sforce-Limit-Info`` and a count of every API request made;
+* upserts by external id through sObject Collections (200 a call) or Bulk API 2.0 (never bulk
+  v1, which drops a trailing one-record batch), with one :class:`RecordResult` per input record.
+
+Retrying writes is safe: upserts are keyed by external id and updates/deletes by Id, so a
+request that reached Salesforce before its answer was lost only writes the same values again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.util import exception_handler
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    stop_any,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+
+from sfsync.config import AuthMode, SalesforceSettings
+from sfsync.errors import (
+    ApiAllowanceExhaustedError,
+    ApiBudgetExceededError,
+    AuthenticationError,
+    ErrorContext,
+    RecordRejectedError,
+    RetriableError,
+    RetriesExhaustedError,
+    SalesforceApiError,
+    SfsyncError,
+    UsageError,
+)
+
+from . import _bulk
+from ._auth import Credentials, login
+from ._errors import SessionExpiredError, translate, transport_error
+from ._results import ApiUsage, RecordResult
+from ._session import build_session, request_timeout
+from ._soql import MAX_URI_BYTES, check_soql, format_external_id
+
+__all__ = ["COLLECTION_SIZE", "SalesforceGateway"]
+
+log = logging.getLogger("sfsync.salesforce")
+
+COLLECTION_SIZE = 200  # sObject Collections take at most 200 records a call
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_BACKOFF_BASE = 0.5  # seconds; wait = uniform(0, min(cap, base * 2**attempt)) ("full jitter")
+_BACKOFF_CAP = 30.0
+_BULK_POLL_CAP = 30.0
+_BULK_DONE = frozenset({"JobComplete", "Failed", "Aborted"})
+
+Mode = Literal["auto", "collections", "bulk"]
+
+
+def _check_name(kind: str, name: str) -> None:
+    """Object and field names go into URL paths: only API names are allowed."""
+    if not name or not name[0].isalpha() or not set(name) <= _NAME_CHARS:
+        raise UsageError(f"{kind} {name!r} is not a Salesforce API name")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot send a {type(value).__name__} value to Salesforce")
+
+
+def _strip_attributes(value: Any) -> Any:
+    """Drop Salesforce's ``attributes`` from a record, its parent records and sub-query rows."""
+    if isinstance(value, dict):
+        return {k: _strip_attributes(v) for k, v in value.items() if k != "attributes"}
+    if isinstance(value, list):
+        return [_strip_attributes(v) for v in value]
+    return value
+
+
+def _external_id_problem(value: Any) -> str | None:
+    if value is None:
+        return "has no value"
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"must be a string or an integer, not {type(value).__name__}"
+    if str(value).strip() == "":
+        return "is empty"
+    return None
+
+
+def _rejected(index: int, key: str | None, code: str, message: str, *, fields: tuple[str, ...] = (),
+              salesforce_id: str | None = None) -> RecordResult:
+    return RecordResult(index=index, external_id=key, salesforce_id=salesforce_id, outcome="rejected",
+                        status_code=code, message=message, fields=fields)
+
+
+def _item_result(index: int, key: str | None, item: Mapping[str, Any], salesforce_id: str | None = None,
+                 success_outcome: Literal["created", "updated"] | None = None) -> RecordResult:
+    """One entry of a Collections answer (``{"id", "success", "created", "errors"}``)."""
+    sf_id = item.get("id") or salesforce_id
+    if item.get("success"):
+        outcome: Literal["created", "updated"] = success_outcome or ("created" if item.get("created") else "updated")
+        return RecordResult(index=index, external_id=key, salesforce_id=sf_id, outcome=outcome)
+    errors = [e for e in item.get("errors") or [] if isinstance(e, Mapping)]
+    code = str(errors[0].get("statusCode") or "UNKNOWN_ERROR") if errors else "UNKNOWN_ERROR"
+    message = "; ".join(str(e.get("message") or "") for e in errors if e.get("message")) or None
+    fields: dict[str, None] = {}
+    for error in errors:
+        for name in error.get("fields") or ():
+            fields.setdefault(str(name), None)
+    return RecordResult(index=index, external_id=key, salesforce_id=sf_id, outcome="rejected",
+                        status_code=code, message=message, fields=tuple(fields))
+
+
+def _locked(item: Mapping[str, Any]) -> bool:
+    return not item.get("success") and any(
+        isinstance(e, Mapping) and e.get("statusCode") == "UNABLE_TO_LOCK_ROW" for e in item.get("errors") or []
+    )
+
+
+class _StopWhenIdleExceeds(stop_base):
+    """Stop before the summed backoff passes the budget (counts requested sleeps, so an injected
+    no-op ``sleep`` in tests is bounded the same way as real time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.idle_for + retry_state.upcoming_sleep > self.seconds
+
+
+class SalesforceGateway:
+    """Talks to one Salesforce org. Build it with :meth:`connect`; not thread-safe."""
+
+    def __init__(self, settings: SalesforceSettings, http: requests.Session,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._settings = settings
+        self._http = http
+        self._sleep = sleep
+        self._timeout = request_timeout(settings)
+        self._credentials: Credentials | None = None
+        self._describe_cache: dict[str, dict[str, Any]] = {}
+        self._api_calls = 0
+        self._logins = 0
+        self._retries = 0
+        self._usage: ApiUsage | None = None
+        self._max_upload_bytes = _bulk.MAX_UPLOAD_BYTES
+
+    # ------------------------------------------------------------------ connection
+
+    @classmethod
+    def connect(cls, settings: SalesforceSettings, *, session: requests.Session | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> SalesforceGateway:
+        """Log in per ``settings.auth`` (token auth makes no call) and return the gateway."""
+        gateway = cls(settings, build_session(settings, session), sleep)
+        gateway._credentials = gateway._login()
+        return gateway
+
+    @property
+    def api_calls(self) -> int:
+        """API requests made (REST and bulk, retries included, logins excluded)."""
+        return self._api_calls
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """Org-wide daily usage from the last ``Sforce-Limit-Info`` header, if any was seen."""
+        return self._usage
+
+    @property
+    def retries(self) -> int:
+        """How many times a request (or a locked record) was sent again."""
+        return self._retries
+
+    @property
+    def logins(self) -> int:
+        return self._logins
+
+    @property
+    def instance_url(self) -> str:
+        return self._creds().instance_url
+
+    @property
+    def api_version(self) -> str:
+        return self._settings.api_version
+
+    def _creds(self) -> Credentials:
+        if self._credentials is None:
+            raise AuthenticationError("the gateway is not logged in (use SalesforceGateway.connect)")
+        return self._credentials
+
+    def _login(self) -> Credentials:
+        what = f"Salesforce login ({self._settings.auth.value})"
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    try:
+                        credentials = login(self._settings, self._http)
+                    except requests.RequestException as exc:
+                        raise transport_error(exc, what, ErrorContext()) from None
+                    self._logins += 1 if self._settings.auth is not AuthMode.TOKEN else 0
+                    return credentials
+        except RetryError as exc:
+            raise self._exhausted(exc, what) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _relogin(self, what: str) -> None:
+        if self._settings.auth is AuthMode.TOKEN:
+            raise AuthenticationError(
+                f"{what}: the access token expired or was revoked, and token auth cannot log in again "
+                "(set a fresh SFSYNC_SALESFORCE__ACCESS_TOKEN or use jwt/password/client_credentials auth)",
+                ErrorContext(status_code="INVALID_SESSION_ID", http_status=401),
+            )
+        log.info("session expired; logging in again")
+        self._credentials = self._login()
+
+    # ------------------------------------------------------------------ one HTTP call
+
+    def _retrying(self) -> Retrying:
+        settings = self._settings
+
+        def before_sleep(state: RetryCallState) -> None:
+            self._retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.info("retrying in %.1fs after attempt %d: %s", state.upcoming_sleep, state.attempt_number, error)
+
+        return Retrying(
+            stop=stop_any(stop_after_attempt(settings.max_attempts), stop_after_delay(settings.max_retry_seconds),
+                          _StopWhenIdleExceeds(settings.max_retry_seconds)),
+            wait=wait_random_exponential(multiplier=_BACKOFF_BASE, max=min(_BACKOFF_CAP, settings.max_retry_seconds)),
+            retry=retry_if_exception_type(RetriableError),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=False,
+        )
+
+    @staticmethod
+    def _exhausted(exc: RetryError, what: str) -> RetriesExhaustedError:
+        last = exc.last_attempt.exception()
+        attempts = exc.last_attempt.attempt_number
+        if isinstance(last, SfsyncError):
+            context = last.context
+            detail = last.context.status_code or last.message
+        else:  # pragma: no cover - only SfsyncErrors are retried
+            context, detail = ErrorContext(), repr(last)
+        return RetriesExhaustedError(f"{what}: gave up after {attempts} attempts (last: {detail})", context)
+
+    def _url(self, path: str) -> str:
+        base = self._creds().instance_url
+        if path.startswith(("https://", "http://")):
+            return path
+        if path.startswith("/"):
+            return base + path
+        return f"{base}/services/data/v{self._settings.api_version}/{path}"
+
+    def _check_budget(self, what: str) -> None:
+        usage = self._usage
+        if usage is not None and usage.fraction >= self._settings.api_usage_ceiling:
+            raise ApiBudgetExceededError(
+                f"{what}: not sent, the org has used {usage.used:,} of {usage.limit:,} daily API requests "
+                f"({usage.fraction:.1%}), at or past the configured ceiling "
+                f"salesforce.api_usage_ceiling = {self._settings.api_usage_ceiling}",
+                ErrorContext(extra={"api_used": usage.used, "api_limit": usage.limit}),
+            )
+
+    def _note_usage(self, response: requests.Response) -> None:
+        header = response.headers.get("Sforce-Limit-Info")
+        if not header:
+            return
+        usage = Salesforce.parse_api_usage(header).get("api-usage")
+        if usage is not None:
+            self._usage = ApiUsage(used=int(usage.used), limit=int(usage.total))
+
+    def _send(self, method: str, path: str, *, what: str, context: ErrorContext,
+              params: Mapping[str, str] | None, data: bytes | None, content_type: str | None,
+              records: int | None) -> requests.Response:
+        """Exactly one HTTP request (counted), or a translated sfsync error."""
+        self._check_budget(what)
+        url = self._url(path)
+        headers = {
+            "Authorization": f"Bearer {self._creds().access_token}",
+            "Accept": "application/json",
+        }
+        if content_type:
+            headers["Content-Type"] = content_type
+        self._api_calls += 1
+        started = time.monotonic()
+        log_path = urlsplit(url).path + (f"?{'&'.join(sorted(params))}" if params else "")
+        try:
+            response = self._http.request(method, url, params=params, data=data, headers=headers,
+                                          timeout=self._timeout)
+        except requests.RequestException as exc:
+            log.debug("%s %s -> %s (%s records, %.2fs)", method, log_path, type(exc).__name__,
+                      records if records is not None else "-", time.monotonic() - started)
+            raise transport_error(exc, what, context) from None
+        self._note_usage(response)
+        log.debug("%s %s -> %d (%s records, %.2fs)", method, log_path, response.status_code,
+                  records if records is not None else "-", time.monotonic() - started)
+        if response.status_code >= 300:
+            try:
+                exception_handler(response, name=urlsplit(url).path)
+            except SalesforceError as exc:
+                error = translate(exc, what, context)
+                if isinstance(error, ApiAllowanceExhaustedError) and self._usage is not None:
+                    usage = self._usage
+                    error = ApiAllowanceExhaustedError(
+                        f"{error.message}; the org has used {usage.used:,} of {usage.limit:,} daily API requests",
+                        error.context,
+                    )
+                    error.context.extra.update(api_used=usage.used, api_limit=usage.limit)
+                raise error from exc
+        return response
+
+    def _call(self, method: str, path: str, *, what: str, context: ErrorContext | None = None,
+              params: Mapping[str, str] | None = None, json_body: Any = None, data: bytes | None = None,
+              content_type: str | None = None, records: int | None = None,
+              rejectable: bool = False) -> requests.Response:
+        """One logical call: retried with backoff, one re-login on an expired session.
+
+        ``rejectable``: a 400/300 answer means "these records were refused" (the caller maps
+        it to rejected results); otherwise such an answer is a fatal SalesforceApiError.
+        """
+        context = context or ErrorContext(extra={})
+        if json_body is not None:
+            data = json.dumps(json_body, default=_json_default, separators=(",", ":")).encode("utf-8")
+            content_type = content_type or "application/json"
+
+        def attempt_once() -> requests.Response:
+            kwargs: dict[str, Any] = {"what": what, "context": context, "params": params, "data": data,
+                                      "content_type": content_type, "records": records}
+            try:
+                return self._send(method, path, **kwargs)
+            except SessionExpiredError:
+                self._relogin(what)
+                try:
+                    return self._send(method, path, **kwargs)
+                except SessionExpiredError as again:
+                    raise AuthenticationError(
+                        f"{what}: Salesforce refused the session again right after a fresh login", again.context
+                    ) from again
+
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    return attempt_once()
+        except RetryError as exc:
+            raise self._exhausted(exc, what) from exc.last_attempt.exception()
+        except RecordRejectedError as exc:
+            if rejectable:
+                raise
+            raise SalesforceApiError(exc.message, exc.context) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ reads
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """Salesforce's describe JSON for ``sobject``, fetched once per gateway."""
+        _check_name("object", sobject)
+        cached = self._describe_cache.get(sobject)
+        if cached is None:
+            try:
+                response = self._call("GET", f"sobjects/{sobject}/describe/", what=f"describe {sobject}",
+                                      context=ErrorContext(sobject=sobject, extra={}))
+            except SalesforceApiError as exc:
+                if exc.context.http_status == 404:
+                    raise SalesforceApiError(f"unknown Salesforce object {sobject!r}", exc.context) from exc
+                raise
+            cached = response.json()
+            self._describe_cache[sobject] = cached
+        return cached
+
+    def limits(self) -> dict[str, Any]:
+        """The org's ``/limits`` (DailyApiRequests, DailyBulkV2QueryJobs, ...)."""
+        result: dict[str, Any] = self._call("GET", "limits/", what="read limits").json()
+        return result
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Stream the records of ``soql`` page by page (``nextRecordsUrl``), without ``attributes``.
+
+        ``include_deleted`` uses ``queryAll`` (soft-deleted and archived rows, ``IsDeleted``).
+        Build ``soql`` with :func:`format_soql`; the statement is checked before any call.
+        """
+        check_soql(soql)
+        endpoint = "queryAll/" if include_deleted else "query/"
+        uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": soql})
+        if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
+            raise UsageError(
+                f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
+                "bytes (split long IN lists into several queries)"
+            )
+        return self._pages(soql, endpoint)
+
+    def _pages(self, soql: str, endpoint: str) -> Iterator[dict[str, Any]]:
+        what = "queryAll" if endpoint.startswith("queryAll") else "query"
+        page = self._call("GET", endpoint, params={"q": soql}, what=what).json()
+        while True:
+            for record in page.get("records") or ():
+                yield _strip_attributes(record)
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call("GET", str(next_url), what=f"{what} (next page)").json()
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], *,
+               all_or_none: bool = False, mode: Mode = "auto") -> list[RecordResult]:
+        """Upsert by external id; one result per input record, in input order.
+
+        ``mode="auto"`` uses sObject Collections (200 a call) up to ``settings.bulk_threshold``
+        records and Bulk API 2.0 above it. ``all_or_none`` applies per Collections call (200
+        records) and forces Collections, since Bulk 2.0 has no all-or-none.
+        """
+        _check_name("object", sobject)
+        _check_name("external id field", external_id_field)
+        if mode not in ("auto", "collections", "bulk"):
+            raise UsageError(f"upsert mode must be auto, collections or bulk, not {mode!r}")
+        if mode == "bulk" and all_or_none:
+            raise UsageError("Bulk API 2.0 has no all-or-none; use mode='collections'")
+        results: dict[int, RecordResult] = {}
+        keys: dict[int, str] = {}
+        for index, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise UsageError(f"record {index} is a {type(record).__name__}, not a mapping")
+            value = record.get(external_id_field)
+            problem = _external_id_problem(value)
+            if problem is not None:
+                results[index] = _rejected(index, None, "MISSING_EXTERNAL_ID",
+                                           f"external id field {external_id_field} {problem}",
+                                           fields=(external_id_field,))
+            else:
+                keys[index] = str(value)
+        valid = sorted(keys)
+        if all_or_none and results and valid:
+            for index in valid:
+                results[index] = _rejected(index, keys[index], "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                                           "not sent: another record of this all-or-none call is invalid")
+            valid = []
+        use_bulk = mode == "bulk" or (mode == "auto" and not all_or_none and len(valid) > self._settings.bulk_threshold)
+        if valid and use_bulk:
+            results.update(self._upsert_bulk(sobject, external_id_field, records, valid, keys))
+        elif valid:
+            results.update(self._upsert_collections(sobject, external_id_field, records, valid, keys,
+                                                       all_or_none=all_or_none))
+        return [results[i] for i in range(len(records))]
+
+    def _upsert_collections(self, sobject: str, field: str, records: Sequence[Mapping[str, Any]],
+                            indexes: Sequence[int], keys: Mapping[int, str], *,
+                            all_or_none: bool) -> dict[int, RecordResult]:
+        path = f"composite/sobjects/{sobject}/{field}"
+
+        def send(batch: list[int]) -> list[Any]:
+            body = {
+                "allOrNone": all_or_none,
+                "records": [{"attributes": {"type": sobject},
+                             **{k: v for k, v in records[i].items() if k != "attributes"}} for i in batch],
+            }
+            response = self._call("PATCH", path, json_body=body, what=f"upsert {sobject}",
+                                  context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
+                                  rejectable=True)
+            items: list[Any] = response.json()
+            return items
+
+        results: dict[int, RecordResult] = {}
+        for start in range(0, len(indexes), COLLECTION_SIZE):
+            chunk = list(indexes[start:start + COLLECTION_SIZE])
+            results.update(self._collection_chunk(
+                chunk, send, to_result=lambda i, item: _item_result(i, keys[i], item),
+                key_of=lambda i: keys[i], sf_id_of=None, all_or_none=all_or_none))
+        return results
+
+    def _collection_chunk(self, chunk: list[int], send: Callable[[list[int]], list[Any]], *,
+                          to_result: Callable[[int, Mapping[str, Any]], RecordResult],
+                          key_of: Callable[[int], str | None], sf_id_of: Callable[[int], str | None] | None,
+                          all_or_none: bool) -> dict[int, RecordResult]:
+        """Send one Collections chunk; re-send only the records that hit UNABLE_TO_LOCK_ROW.
+
+        Lock re-sends share the ``max_attempts`` bound; a record still locked after that is
+        rejected with UNABLE_TO_LOCK_ROW (dead-lettered and retried by a later run) rather than
+        stopping the run. With all-or-none, Salesforce rolled the whole call back, so the whole
+        chunk is re-sent.
+        """
+        results: dict[int, RecordResult] = {}
+        pending = chunk
+        last_round = self._settings.max_attempts
+        for round_number in range(1, last_round + 1):
+            try:
+                items = send(pending)
+            except RecordRejectedError as exc:
+                # The request as a whole was refused (HTTP 400, e.g. a field unknown to every
+                # record): each record of the chunk carries that error; the run goes on.
+                ctx = exc.context
+                for i in pending:
+                    results[i] = _rejected(i, key_of(i), ctx.status_code or "REJECTED",
+                                           ctx.sf_message or exc.message, fields=ctx.fields,
+                                           salesforce_id=sf_id_of(i) if sf_id_of else None)
+                return results
+            if not isinstance(items, list) or len(items) != len(pending):
+                raise SalesforceApiError(
+                    f"Salesforce answered {len(items) if isinstance(items, list) else 'no list of'} results "
+                    f"for {len(pending)} records"
+                )
+            locked = {i for i, item in zip(pending, items, strict=True) if _locked(item)}
+            retry = list(pending) if (locked and all_or_none) else [i for i in pending if i in locked]
+            if not retry or round_number == last_round:
+                for i, item in zip(pending, items, strict=True):
+                    result = to_result(i, item)
+                    if i in locked:
+                        result = result.model_copy(update={
+                            "message": f"{result.message or 'record locked'} (still locked after {last_round} "
+                                       "attempts)"})
+                    results[i] = result
+                return results
+            for i, item in zip(pending, items, strict=True):
+                if i not in retry:
+                    results[i] = to_result(i, item)
+            self._retries += 1
+            delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**round_number))
+            log.info("%d record(s) locked (UNABLE_TO_LOCK_ROW); re-sending them in %.1fs", len(retry), delay)
+            self._sleep(delay)
+            pending = retry
+        return results
+
+    def _upsert_single(self, sobject: str, field: str, record: Mapping[str, Any], index: int = 0) -> RecordResult:
+        """One record by ``PATCH sobjects/{Obj}/{Field}/{value}`` (the per-record baseline)."""
+        _check_name("object", sobject)
+        _check_name("external id field", field)
+        value = record.get(field)
+        problem = _external_id_problem(value)
+        if problem is not None:
+            return _rejected(index, None, "MISSING_EXTERNAL_ID", f"external id field {field} {problem}",
+                             fields=(field,))
+        key = str(value)
+        body = {k: v for k, v in record.items() if k not in (field, "attributes")}
+        try:
+            response = self._call("PATCH", f"sobjects/{sobject}/{format_external_id(field, key)}",
+                                  json_body=body, what=f"upsert {sobject}", records=1, rejectable=True,
+                                  context=ErrorContext(sobject=sobject, external_id=key, extra={}))
+        except RecordRejectedError as exc:
+            ctx = exc.context
+            return _rejected(index, key, ctx.status_code or "REJECTED", ctx.sf_message or exc.message,
+                             fields=ctx.fields)
+        payload: dict[str, Any] = response.json() if response.content else {}
+        created = response.status_code == 201 or bool(payload.get("created"))
+        return RecordResult(index=index, external_id=key, salesforce_id=payload.get("id"),
+                            outcome="created" if created else "updated")
+
+    def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Update by ``Id`` through ``PATCH composite/sobjects`` (200 a call)."""
+        _check_name("object", sobject)
+        results: dict[int, RecordResult] = {}
+        ids: dict[int, str] = {}
+        for index, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise UsageError(f"record {index} is a {type(record).__name__}, not a mapping")
+            sf_id = record.get("Id")
+            if not isinstance(sf_id, str) or len(sf_id) not in (15, 18) or not sf_id.isalnum():
+                results[index] = _rejected(index, None, "MALFORMED_ID", "record has no valid Id", fields=("Id",))
+            else:
+                ids[index] = sf_id
+
+        def send(batch: list[int]) -> list[Any]:
+            body = {"allOrNone": False,
+                    "records": [{"attributes": {"type": sobject},
+                                 **{k: v for k, v in records[i].items() if k != "attributes"}} for i in batch]}
+            items: list[Any] = self._call("PATCH", "composite/sobjects", json_body=body, what=f"update {sobject}",
+                                          context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
+                                          rejectable=True).json()
+            return items
+
+        valid = sorted(ids)
+        for start in range(0, len(valid), COLLECTION_SIZE):
+            results.update(self._collection_chunk(
+                valid[start:start + COLLECTION_SIZE], send,
+                to_result=lambda i, item: _item_result(i, None, item, ids[i], "updated"),
+                key_of=lambda i: None, sf_id_of=lambda i: ids[i], all_or_none=False))
+        return [results[i] for i in range(len(records))]
+
+    def delete(self, ids: Sequence[str]) -> list[RecordResult]:
+        """Delete by Id through ``DELETE composite/sobjects?ids=`` (200 a call).
+
+        A record already deleted (``ENTITY_IS_DELETED``) counts as done, so a retried delete is
+        idempotent; success is reported as outcome ``updated``.
+        """
+        results: dict[int, RecordResult] = {}
+        valid: list[int] = []
+        for index, sf_id in enumerate(ids):
+            if not isinstance(sf_id, str) or len(sf_id) not in (15, 18) or not sf_id.isalnum():
+                results[index] = _rejected(index, None, "MALFORMED_ID", f"not a Salesforce Id: {sf_id!r}",
+                                           fields=("Id",))
+            else:
+                valid.append(index)
+
+        def send(batch: list[int]) -> list[Any]:
+            items: list[Any] = self._call(
+                "DELETE", "composite/sobjects", params={"ids": ",".join(ids[i] for i in batch), "allOrNone": "false"},
+                what="delete", records=len(batch), rejectable=True).json()
+            return items
+
+        def to_result(i: int, item: Mapping[str, Any]) -> RecordResult:
+            errors = item.get("errors") or []
+            if not item.get("success") and errors and all(
+                    isinstance(e, Mapping) and e.get("statusCode") == "ENTITY_IS_DELETED" for e in errors):
+                return RecordResult(index=i, external_id=None, salesforce_id=ids[i], outcome="updated",
+                                    status_code="ENTITY_IS_DELETED", message="already deleted")
+            return _item_result(i, None, item, ids[i], "updated")
+
+        for start in range(0, len(valid), COLLECTION_SIZE):
+            results.update(self._collection_chunk(valid[start:start + COLLECTION_SIZE], send, to_result=to_result,
+                                                  key_of=lambda i: None, sf_id_of=lambda i: ids[i],
+                                                  all_or_none=False))
+        return [results[i] for i in range(len(ids))]
+
+    # ------------------------------------------------------------------ Bulk API 2.0
+
+    def _upsert_bulk(self, sobject: str, field: str, records: Sequence[Mapping[str, Any]],
+                     indexes: Sequence[int], keys: Mapping[int, str]) -> dict[int, RecordResult]:
+        """Bulk 2.0 upsert: one job per ≤100 MB CSV. Rows that failed on UNABLE_TO_LOCK_ROW are
+        re-sent once through Collections (which retries locks itself); unprocessed rows are
+        rejected with status ``UNPROCESSED`` — a rerun picks them up."""
+        results: dict[int, RecordResult] = {}
+        try:
+            parts = list(_bulk.build_csv_parts(records, indexes, self._max_upload_bytes))
+        except ValueError as exc:
+            raise UsageError(f"bulk upsert of {sobject}: {exc}") from None
+        for part in parts:
+            results.update(self._bulk_job(sobject, field, part, keys))
+        locked = sorted(i for i, r in results.items() if r.status_code == "UNABLE_TO_LOCK_ROW")
+        if locked:
+            log.info("%d bulk row(s) hit UNABLE_TO_LOCK_ROW; re-sending them through sObject Collections",
+                     len(locked))
+            results.update(self._upsert_collections(sobject, field, records, locked, keys, all_or_none=False))
+        return results
+
+    def _bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
+                  keys: Mapping[int, str]) -> dict[int, RecordResult]:
+        what = f"bulk upsert {sobject}"
+        job = self._call("POST", "jobs/ingest/", what=f"{what}: create job", json_body={
+            "object": sobject, "externalIdFieldName": field, "contentType": "CSV", "operation": "upsert",
+            "lineEnding": "LF", "columnDelimiter": "COMMA"}, context=ErrorContext(sobject=sobject, extra={})).json()
+        job_id = str(job["id"])
+        context = ErrorContext(sobject=sobject, extra={"bulk_job": job_id})
+        self._call("PUT", f"jobs/ingest/{job_id}/batches", data=part.data, content_type="text/csv",
+                   what=f"{what}: upload", context=context, records=len(part.indexes))
+        self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "UploadComplete"},
+                   what=f"{what}: close job", context=context)
+        info = self._wait_for_job(job_id, what, context)
+        state = str(info.get("state"))
+        job_error = str(info.get("errorMessage") or "") or None
+
+        def rows(kind: str) -> list[dict[str, str]]:
+            response = self._call("GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context)
+            return _bulk.read_csv(response.content.decode("utf-8-sig"))
+
+        matcher = _bulk.RowMatcher(keys, part.indexes)
+        results: dict[int, RecordResult] = {}
+        for row in rows("successfulResults"):
+            index = matcher.take(row.get(field, ""))
+            if index is not None:
+                created = row.get("sf__Created", "").lower() == "true"
+                results[index] = RecordResult(index=index, external_id=keys[index],
+                                              salesforce_id=row.get("sf__Id") or None,
+                                              outcome="created" if created else "updated")
+        for row in rows("failedResults"):
+            index = matcher.take(row.get(field, ""))
+            if index is not None:
+                error = _bulk.parse_bulk_error(row.get("sf__Error", ""))
+                results[index] = _rejected(index, keys[index], error.status_code, error.message,
+                                           fields=error.fields, salesforce_id=row.get("sf__Id") or None)
+        unprocessed = f"not processed by bulk job {job_id} (state {state})" + (f": {job_error}" if job_error else "")
+        for index in matcher.remaining():
+            results[index] = _rejected(index, keys[index], "UNPROCESSED", unprocessed)
+        if job_error or state != "JobComplete":
+            log.warning("bulk job %s ended in state %s: %s", job_id, state, job_error or "-")
+        return results
+
+    def _wait_for_job(self, job_id: str, what: str, context: ErrorContext) -> dict[str, Any]:
+        delay = self._settings.bulk_poll_seconds
+        started = time.monotonic()
+        waited = 0.0
+        while True:
+            info: dict[str, Any] = self._call("GET", f"jobs/ingest/{job_id}/", what=f"{what}: poll",
+                                              context=context).json()
+            state = str(info.get("state"))
+            if state in _BULK_DONE:
+                return info
+            elapsed = max(waited, time.monotonic() - started)
+            if elapsed + delay > self._settings.bulk_timeout_seconds:
+                try:
+                    self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "Aborted"},
+                               what=f"{what}: abort", context=context)
+                except SfsyncError:
+                    log.warning("could not abort bulk job %s", job_id)
+                raise RetriesExhaustedError(
+                    f"{what}: bulk job {job_id} still {state} after {elapsed:.0f}s "
+                    f"(salesforce.bulk_timeout_seconds = {self._settings.bulk_timeout_seconds:g}); it was aborted, "
+                    "rerun to upsert the rest",
+                    context,
+                )
+            self._sleep(delay)
+            waited += delay
+            delay = min(delay * 1.5, _BULK_POLL_CAP)

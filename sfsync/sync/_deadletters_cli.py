@@ -1,0 +1,186 @@
+"""``sfsync deadletters``: inspect, retry or discard records that could not be synced.
+
+Dead letters hold a Salesforce status code, a scrubbed message and field names — never values —
+so listing them is safe in any terminal or log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from sfsync._cli_common import console, err_console, state
+from sfsync.errors import SfsyncError
+from sfsync.sync._state import DeadLetter, StateStore
+
+app = typer.Typer(no_args_is_help=True, help="Inspect, retry or discard rejected records.")
+
+
+@contextlib.contextmanager
+def _handled() -> Iterator[None]:
+    """sfsync errors -> message + exit code, also when the group runs outside ``cli.main``."""
+    try:
+        yield
+    except SfsyncError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _store_missing(url: str) -> bool:
+    """True for a SQLite store whose file does not exist yet (read commands should not create it)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    database = parsed.database
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and bool(database)
+        and database != ":memory:"
+        and not Path(str(database)).expanduser().exists()
+    )
+
+
+def _open(ctx: typer.Context) -> StateStore | None:
+    url = state(ctx).settings().state.url
+    if _store_missing(url):
+        return None
+    return StateStore(url)
+
+
+def _as_json(letter: DeadLetter) -> dict[str, Any]:
+    return letter.model_dump(mode="json")
+
+
+def _when(letter_value: Any) -> str:
+    return letter_value.isoformat(timespec="seconds") if letter_value else "-"
+
+
+def _not_found(letter_id: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] no dead letter with id {letter_id}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    mapping: Annotated[str | None, typer.Option("--mapping", "-m", help="Only this mapping.")] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="Include discarded letters.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List dead letters (open, retry requested, exhausted)."""
+    with _handled():
+        store = _open(ctx)
+        letters: list[DeadLetter] = []
+        if store is not None:
+            with store:
+                if all_states:
+                    letters = store.dead_letters(
+                        mapping=mapping, states=("open", "retry_requested", "exhausted", "discarded")
+                    )
+                else:
+                    letters = store.dead_letters(mapping=mapping)
+    if as_json:
+        typer.echo(json.dumps([_as_json(x) for x in letters], indent=2))
+        return
+    if not letters:
+        console.print("no dead letters")
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("id", "mapping", "dir", "record", "status", "attempts", "state", "last seen", "next attempt"):
+        table.add_column(column, overflow="fold")
+    for x in letters:
+        table.add_row(
+            str(x.id), x.mapping, x.direction, x.record_key, x.status_code, str(x.attempts), x.state,
+            _when(x.last_seen), _when(x.next_attempt_at) if x.state == "open" else "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    letter_id: Annotated[int, typer.Argument(metavar="ID", help="Dead letter id (see `list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one dead letter in full."""
+    with _handled():
+        store = _open(ctx)
+        letter = None
+        if store is not None:
+            with store:
+                letter = store.dead_letter(letter_id)
+    if letter is None:
+        raise _not_found(letter_id)
+    if as_json:
+        typer.echo(json.dumps(_as_json(letter), indent=2))
+        return
+    rows = [
+        ("id", str(letter.id)),
+        ("mapping", letter.mapping),
+        ("direction", letter.direction),
+        ("record", letter.record_key),
+        ("status code", letter.status_code),
+        ("message", letter.message),
+        ("fields", ", ".join(letter.fields) or "-"),
+        ("attempts", str(letter.attempts)),
+        ("state", letter.state),
+        ("first seen", _when(letter.first_seen)),
+        ("last seen", _when(letter.last_seen)),
+        ("next attempt", _when(letter.next_attempt_at)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        console.print(f"{key:<{width}}  {value}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    letter_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Dead letter id.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every open or exhausted letter.")] = False,
+) -> None:
+    """Mark a dead letter (or --all) due now; the next `sfsync run` retries it."""
+    if (letter_id is None) == (not all_):
+        err_console.print("[bold red]error:[/] give either a dead letter ID or --all", highlight=False)
+        raise typer.Exit(2)
+    with _handled():
+        store = _open(ctx)
+        marked = 0
+        if store is not None:
+            with store:
+                marked = store.request_retry(letter_id)
+    if letter_id is not None and marked == 0:
+        raise _not_found(letter_id)
+    console.print(f"{marked} dead letter(s) marked for retry; the next `sfsync run` retries them")
+
+
+@app.command()
+def discard(
+    ctx: typer.Context,
+    letter_id: Annotated[int, typer.Argument(metavar="ID", help="Dead letter id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Give up on a dead letter: it stays on record but is never retried."""
+    with _handled():
+        store = _open(ctx)
+        if store is None:
+            raise _not_found(letter_id)
+        with store:
+            letter = store.dead_letter(letter_id)
+            if letter is None:
+                raise _not_found(letter_id)
+            if not yes and not typer.confirm(
+                f"discard dead letter {letter_id} ({letter.mapping} {letter.direction} {letter.record_key})?"
+            ):
+                raise typer.Abort()
+            store.discard(letter_id)
+    console.print(f"dead letter {letter_id} discarded")

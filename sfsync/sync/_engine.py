@@ -1,0 +1,661 @@
+"""The two-way mirror: push portal changes to Salesforce, pull Salesforce decisions back.
+
+Laws kept here (DESIGN.md): a watermark only advances over rows that were synced, found unchanged
+or dead-lettered (nothing lost); every Salesforce write is an upsert by external id and unchanged
+payloads are skipped by fingerprint (idempotent); only the owning side's fields travel each way
+(one owner per field); encrypted plaintext is replaced by ciphertext before the payload leaves
+this module and is scrubbed from every message kept (no plaintext leak).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, SfsyncError, UsageError
+from sfsync.mapping import Mapping as FieldMappingFile
+from sfsync.mapping import MappingSet
+from sfsync.portal import PortalAdapter
+from sfsync.salesforce import RecordResult, format_soql
+from sfsync.sync._fingerprint import fingerprint
+from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
+from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
+
+__all__ = ["PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
+
+log = logging.getLogger("sfsync.sync")
+
+Direction = Literal["push", "pull", "both"]
+
+
+class SalesforcePort(Protocol):
+    """What the engine needs from the Salesforce gateway."""
+
+    @property
+    def api_calls(self) -> int: ...
+
+    def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        mode: Literal["auto", "collections", "bulk"] = "auto",
+    ) -> list[RecordResult]: ...
+
+    def delete(self, ids: Sequence[str]) -> list[RecordResult]: ...
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]: ...
+
+
+class PayloadProtector(Protocol):
+    """The encryption step of the push: ciphertext and blind indexes in, plaintext out."""
+
+    def protect(self, mapping: FieldMappingFile, external_id: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+    def fingerprint_key(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False
+    direction: Direction = "both"
+    mappings: tuple[str, ...] = ()
+    full: bool = False
+
+
+@dataclass
+class _Outgoing:
+    external_id: str
+    row_key: Any
+    payload: dict[str, Any]
+    digest: str
+    is_create: bool
+    secrets: tuple[str, ...]
+
+
+@dataclass
+class _Batch:
+    """Rows read together; their outcomes are all recorded before the watermark moves."""
+
+    rows: list[dict[str, Any]]
+    retried_keys: set[str] = field(default_factory=set)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    text = str(value)
+    # Salesforce answers "2024-05-01T10:00:00.000+0000"; fromisoformat wants "+00:00".
+    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = text[:-2] + ":" + text[-2:]
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _scrub(message: str | None, secrets: Iterable[str]) -> str:
+    text = message or ""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+class SyncEngine:
+    """One sync cycle over a set of mappings; construct once per run."""
+
+    def __init__(
+        self,
+        *,
+        mappings: MappingSet,
+        portal: PortalAdapter,
+        state: StateStore,
+        salesforce: SalesforcePort,
+        protector: PayloadProtector | None = None,
+        overlap: timedelta = timedelta(minutes=5),
+        batch_size: int = 2000,
+        dead_letter_max_attempts: int = 5,
+        dead_letter_backoff: timedelta = timedelta(minutes=5),
+        salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link",
+        portal_delete_policy: Literal["withdraw", "delete"] = "withdraw",
+        lock_lease_seconds: float = 900.0,
+        lock_timeout_seconds: float = 0.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.mappings = mappings
+        self.portal = portal
+        self.state = state
+        self.salesforce = salesforce
+        self.protector = protector
+        self.overlap = overlap
+        self.batch_size = batch_size
+        self.dead_letter_max_attempts = dead_letter_max_attempts
+        self.dead_letter_backoff = dead_letter_backoff
+        self.salesforce_delete_policy = salesforce_delete_policy
+        self.portal_delete_policy = portal_delete_policy
+        self.lock_lease_seconds = lock_lease_seconds
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.clock = clock
+        self.progress = progress
+        self._lock: Any = None
+        self._record_types: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ the cycle
+    def run(self, options: SyncOptions | None = None) -> RunReport:
+        options = options or SyncOptions()
+        selected = self._select(options.mappings)
+        report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
+        calls_at_start = self.salesforce.api_calls
+        holder = f"{socket.gethostname()}:{os.getpid()}:{report.run_id[:8]}"
+        lock_cm: AbstractContextManager[Any] = (
+            nullcontext()
+            if options.dry_run
+            else self.state.lock(
+                "sync", holder=holder, lease_seconds=self.lock_lease_seconds, timeout_seconds=self.lock_timeout_seconds
+            )
+        )
+        with lock_cm as lock:
+            self._lock = lock
+            if not options.dry_run:
+                self.state.start_run(report.run_id, report.started_at, self._options_dict(options))
+            try:
+                for mapping in selected:
+                    if mapping.is_read_only:
+                        continue  # read by the conflict scanner, not mirrored
+                    if options.direction in ("push", "both") and mapping.direction in ("push", "both"):
+                        report.summaries.append(self._push(mapping, options))
+                    if options.direction in ("pull", "both") and mapping.direction in ("pull", "both"):
+                        report.summaries.append(self._pull(mapping, options))
+            except SfsyncError as exc:
+                report.outcome = "fatal"
+                report.error = str(exc)
+                self._finish(report, calls_at_start, options)
+                raise
+            if options.dry_run:
+                report.outcome = "dry_run"
+            elif report.rejected:
+                report.outcome = "rejected"
+            self._finish(report, calls_at_start, options)
+        return report
+
+    def _finish(self, report: RunReport, calls_at_start: int, options: SyncOptions) -> None:
+        report.finished_at = self.clock()
+        report.api_calls = self.salesforce.api_calls - calls_at_start
+        usage = getattr(self.salesforce, "api_usage", None)
+        if usage is not None:
+            report.api_usage = f"{usage.used}/{usage.limit}"
+        if not options.dry_run:
+            summary = report.model_dump(mode="json", exclude={"summaries": {"__all__": {"plan"}}})
+            self.state.finish_run(report.run_id, report.finished_at, report.outcome, summary, report.api_calls)
+
+    def _select(self, names: Sequence[str]) -> list[FieldMappingFile]:
+        if not names:
+            return list(self.mappings)
+        known = set(self.mappings.names())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown mapping {', '.join(repr(n) for n in unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return [self.mappings.get(name) for name in names]
+
+    @staticmethod
+    def _options_dict(options: SyncOptions) -> dict[str, Any]:
+        return {
+            "dry_run": options.dry_run,
+            "direction": options.direction,
+            "mappings": list(options.mappings),
+            "full": options.full,
+        }
+
+    def _renew_lock(self) -> None:
+        renew = getattr(self._lock, "renew", None)
+        if callable(renew):
+            renew()
+
+    def _tick(self, label: str, count: int) -> None:
+        if self.progress is not None:
+            self.progress(label, count)
+
+    # ------------------------------------------------------------------ push
+    def _push(self, mapping: FieldMappingFile, options: SyncOptions) -> MappingRunSummary:
+        started = time.monotonic()
+        calls = self.salesforce.api_calls
+        summary = MappingRunSummary(mapping=mapping.name, direction="push")
+        since = None if options.full else self.state.get_watermark(mapping.name, "push")
+        key_column = mapping.portal.external_id_column
+        seen: set[str] = set()
+        soft_deleted: dict[str, datetime] = {}
+        deleted_column = mapping.portal.deleted_at
+
+        for rows in self.portal.changed_rows(
+            mapping.portal.table,
+            updated_at=mapping.portal.updated_at,
+            since=since,
+            overlap=self.overlap,
+            filter=_portal_filter(mapping),
+            batch_size=self.batch_size,
+            key_column=mapping.portal.primary_key,
+        ):
+            fresh = [r for r in rows if str(r.get(key_column)) not in seen]
+            seen.update(str(r.get(key_column)) for r in rows)
+            if deleted_column:
+                for row in fresh:
+                    when = _utc(row.get(deleted_column))
+                    if when is not None and row.get(key_column) is not None:
+                        soft_deleted[str(row[key_column])] = when
+                fresh = [r for r in fresh if r.get(deleted_column) is None]
+            batch = _Batch(rows=fresh)
+            self._push_batch(mapping, batch, summary, options)
+            newest = max((_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
+            if newest is not None and not options.dry_run:
+                self.state.set_watermark(mapping.name, "push", newest)
+                summary.watermark = newest
+            self._renew_lock()
+
+        # Dead letters whose backoff has passed are retried even if their row did not change.
+        if not options.dry_run:
+            due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.dead_letter_max_attempts)
+            due_keys = [d.record_key for d in due if d.record_key not in seen]
+            if due_keys:
+                rows_by_key = self.portal.rows_by_keys(mapping.portal.table, key_column, due_keys)
+                batch = _Batch(rows=list(rows_by_key.values()), retried_keys={str(k) for k in rows_by_key})
+                self._push_batch(mapping, batch, summary, options)
+
+        self._push_portal_deletes(mapping, summary, options, soft_deleted)
+        summary.api_calls = self.salesforce.api_calls - calls
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    def _push_batch(
+        self, mapping: FieldMappingFile, batch: _Batch, summary: MappingRunSummary, options: SyncOptions
+    ) -> None:
+        key_column = mapping.portal.external_id_column
+        summary.read += len(batch.rows)
+        summary.retried += len(batch.retried_keys)
+        keys = [str(row[key_column]) for row in batch.rows if row.get(key_column) is not None]
+        ledger = self.state.ledger(mapping.name, keys) if keys else {}
+        encrypted = [fm.salesforce_field for fm in mapping.encrypted_fields()]
+        outgoing: list[_Outgoing] = []
+        now = self.clock()
+
+        for row in batch.rows:
+            raw_key = row.get(key_column)
+            if raw_key is None or str(raw_key).strip() == "":
+                summary.rejected += 1
+                reason = f"column {key_column!r} (the external id) is empty"
+                summary.plan.append(PlannedChange(action="reject", external_id="", reason=reason))
+                log.warning("mapping %s: a row of %s has no external id in %s; skipped and reported",
+                            mapping.name, mapping.portal.table, key_column,
+                            extra={"mapping": mapping.name, "primary_key": str(row.get(mapping.portal.primary_key))})
+                continue
+            external_id = str(raw_key)
+            entry = ledger.get(external_id)
+            is_create = entry is None or entry.salesforce_id is None
+            outbound = mapping.to_salesforce(
+                row, is_create=is_create, record_type_id=self._record_type_id(mapping) if is_create else None
+            )
+            secrets = tuple(
+                str(row[column]) for fm in mapping.encrypted_fields() for column in fm.columns if row.get(column)
+            )
+            if outbound.errors:
+                fields = tuple(sorted({p.field for p in outbound.errors if p.field}))
+                message = _scrub("; ".join(str(p) for p in outbound.errors), secrets)
+                summary.rejected += 1
+                summary.plan.append(PlannedChange(action="reject", external_id=external_id, reason=message))
+                if not options.dry_run:
+                    self._dead_letter(mapping.name, "push", external_id, "MAPPING_ERROR", message, fields, now)
+                continue
+            # Fields written on create only (and the record type) are left out of the fingerprint:
+            # the same row must hash the same whether it was mapped as a create or an update.
+            create_only = {fm.field for fm in mapping.portal_owned() if fm.on_create_only} | {"RecordTypeId"}
+            digest = fingerprint(
+                {k: v for k, v in outbound.payload.items() if k not in create_only}, self._fingerprint_key(mapping)
+            )
+            if entry is not None and entry.push_hash == digest and not entry.deleted and not options.full:
+                summary.unchanged += 1
+                summary.plan.append(PlannedChange(action="skip", external_id=external_id, reason="unchanged"))
+                if external_id in batch.retried_keys and not options.dry_run:
+                    self.state.resolve_dead_letter(mapping.name, "push", external_id)
+                continue
+            action: Literal["create", "update"] = "create" if is_create else "update"
+            summary.plan.append(PlannedChange(action=action, external_id=external_id))
+            if options.dry_run:
+                if is_create:
+                    summary.created += 1
+                else:
+                    summary.updated += 1
+                continue
+            payload = dict(outbound.payload)
+            if encrypted:
+                if self.protector is None:
+                    raise FatalError(
+                        f"mapping {mapping.name!r} encrypts {', '.join(encrypted)} but no keyring is configured; "
+                        "set [crypto] keyring and SFSYNC_CRYPTO__MASTER_KEY (see `sfsync crypto keygen`)",
+                        ErrorContext(mapping=mapping.name),
+                    )
+                try:
+                    payload = self.protector.protect(mapping, external_id, payload)
+                except RecordRejectedError as exc:
+                    summary.rejected += 1
+                    message = _scrub(str(exc), secrets)
+                    summary.plan.append(PlannedChange(action="reject", external_id=external_id, reason=message))
+                    field_name = exc.context.field_name
+                    self._dead_letter(mapping.name, "push", external_id, "INVALID_VALUE", message,
+                                      (field_name,) if field_name else (), now)
+                    continue
+            outgoing.append(_Outgoing(external_id, raw_key, payload, digest, is_create, secrets))
+
+        if not outgoing:
+            return
+        results = self.salesforce.upsert(
+            mapping.salesforce.object, mapping.salesforce.external_id_field, [o.payload for o in outgoing]
+        )
+        synced: list[LedgerEntry] = []
+        for item, result in zip(outgoing, results, strict=True):
+            if result.outcome == "rejected":
+                summary.rejected += 1
+                message = _scrub(result.message, item.secrets)
+                self._dead_letter(
+                    mapping.name, "push", item.external_id, result.status_code or "UNKNOWN", message,
+                    tuple(result.fields), now,
+                )
+                continue
+            if result.outcome == "created":
+                summary.created += 1
+            else:
+                summary.updated += 1
+            previous = ledger.get(item.external_id)
+            synced.append(
+                LedgerEntry(
+                    mapping=mapping.name,
+                    external_id=item.external_id,
+                    salesforce_id=result.salesforce_id or (previous.salesforce_id if previous else None),
+                    push_hash=item.digest,
+                    pull_hash=previous.pull_hash if previous else None,
+                    last_pushed_at=now,
+                    last_pulled_at=previous.last_pulled_at if previous else None,
+                    deleted=False,
+                )
+            )
+            self.state.resolve_dead_letter(mapping.name, "push", item.external_id)
+        if synced:
+            self.state.save_ledger(synced)
+        self._tick(f"{mapping.name} push", len(batch.rows))
+
+    def _push_portal_deletes(
+        self, mapping: FieldMappingFile, summary: MappingRunSummary, options: SyncOptions,
+        soft_deleted: dict[str, datetime],
+    ) -> None:
+        """Rows deleted in the portal (soft via ``deleted_at``, or gone): withdraw or delete in Salesforce."""
+        key_column = mapping.portal.external_id_column
+        known = sorted(self.state.all_ledger_keys(mapping.name))
+        present: set[str] = set()
+        for start in range(0, len(known), 1000):
+            chunk = known[start : start + 1000]
+            present.update(str(k) for k in self.portal.existing_keys(mapping.portal.table, key_column, chunk))
+        now = self.clock()
+        gone: dict[str, datetime] = {key: now for key in known if key not in present}
+        gone.update(soft_deleted)
+        if not gone:
+            return
+        ledger = self.state.ledger(mapping.name, list(gone))
+        # Never synced, or already propagated: nothing to do in Salesforce.
+        pending = {key: when for key, when in gone.items() if key in ledger and not ledger[key].deleted}
+        if not pending:
+            return
+        policy = self.portal_delete_policy
+        if options.dry_run:
+            summary.plan.extend(
+                PlannedChange(action="delete" if policy == "delete" else "withdraw", external_id=key,
+                              reason="deleted in the portal")
+                for key in pending
+            )
+            return
+        done: list[LedgerEntry] = []
+        keys = sorted(pending)
+        if policy == "delete":
+            with_ids = [key for key in keys if ledger[key].salesforce_id]
+            results = self.salesforce.delete([str(ledger[key].salesforce_id) for key in with_ids])
+            outcomes = dict(zip(with_ids, results, strict=True))
+        else:
+            field = _withdrawal_field(mapping)
+            if field is None:
+                log.warning("mapping %s: %d rows were deleted in the portal, but the mapping maps no withdrawal "
+                            "field (a portal-owned field from column withdrawn_at); nothing sent",
+                            mapping.name, len(keys))
+                return
+            payloads = [
+                {mapping.salesforce.external_id_field: key, field: pending[key].astimezone(UTC).isoformat()}
+                for key in keys
+            ]
+            results = self.salesforce.upsert(mapping.salesforce.object, mapping.salesforce.external_id_field, payloads)
+            outcomes = dict(zip(keys, results, strict=True))
+        for key, result in outcomes.items():
+            if result.outcome == "rejected" and result.status_code != "ENTITY_IS_DELETED":
+                summary.rejected += 1
+                self._dead_letter(mapping.name, "push", key, result.status_code or "UNKNOWN",
+                                  result.message or "", tuple(result.fields), now)
+                continue
+            if policy == "delete":
+                summary.deleted += 1
+            else:
+                summary.withdrawn += 1
+            done.append(ledger[key].model_copy(update={"deleted": True, "last_pushed_at": now}))
+        if done:
+            self.state.save_ledger(done)
+
+    # ------------------------------------------------------------------ pull
+    def _pull(self, mapping: FieldMappingFile, options: SyncOptions) -> MappingRunSummary:
+        started = time.monotonic()
+        calls = self.salesforce.api_calls
+        summary = MappingRunSummary(mapping=mapping.name, direction="pull")
+        since = None if options.full else self.state.get_watermark(mapping.name, "pull")
+        soql = self._pull_soql(mapping, since)
+        key_column = mapping.portal.external_id_column
+        ext_field = mapping.salesforce.external_id_field
+        newest: datetime | None = None
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if pending:
+                self._pull_batch(mapping, pending, summary, options)
+                pending.clear()
+                self._renew_lock()
+
+        for record in self.salesforce.query(soql, include_deleted=True):
+            summary.read += 1
+            stamp = _utc(record.get("SystemModstamp"))
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+            if record.get(ext_field) in (None, ""):
+                continue
+            pending.append(record)
+            if len(pending) >= self.batch_size:
+                flush()
+        flush()
+        if newest is not None and not options.dry_run:
+            self.state.set_watermark(mapping.name, "pull", newest)
+            summary.watermark = newest
+        del key_column
+        summary.api_calls = self.salesforce.api_calls - calls
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    def _pull_soql(self, mapping: FieldMappingFile, since: datetime | None) -> str:
+        fields = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *mapping.soql_fields()]))
+        select = ", ".join(fields)
+        base = f"SELECT {select} FROM {mapping.salesforce.object}"
+        ext = mapping.salesforce.external_id_field
+        if since is None:
+            return format_soql(base + " WHERE {:literal} != null ORDER BY SystemModstamp, Id", ext)
+        # Salesforce drops milliseconds in datetime comparisons; the overlap window re-reads the edge.
+        floor = (since - self.overlap).replace(microsecond=0)
+        return format_soql(
+            base + " WHERE {:literal} != null AND SystemModstamp >= {} ORDER BY SystemModstamp, Id", ext, floor
+        )
+
+    def _pull_batch(
+        self, mapping: FieldMappingFile, records: list[dict[str, Any]], summary: MappingRunSummary,
+        options: SyncOptions,
+    ) -> None:
+        table = mapping.portal.table
+        key_column = mapping.portal.external_id_column
+        ext_field = mapping.salesforce.external_id_field
+        keys = [str(r[ext_field]) for r in records]
+        ledger = self.state.ledger(mapping.name, keys)
+        present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
+        updates: list[tuple[Any, dict[str, Any]]] = []
+        entries: list[LedgerEntry] = []
+        now = self.clock()
+        for record in records:
+            external_id = str(record[ext_field])
+            entry = ledger.get(external_id)
+            if external_id not in present:
+                summary.unmatched += 1
+                continue
+            if record.get("IsDeleted"):
+                change = self._salesforce_deleted(mapping, external_id, entry, summary, options)
+                if change is not None:
+                    updates.append((external_id, change))
+                    entries.append(self._ledger_after_pull(mapping, external_id, entry, record, None, now, True))
+                continue
+            values = mapping.to_portal(record)
+            digest = fingerprint(values)
+            if entry is not None and entry.pull_hash == digest and not options.full:
+                summary.unchanged += 1
+                continue
+            summary.plan.append(PlannedChange(action="write_back", external_id=external_id))
+            summary.written_back += 1
+            updates.append((external_id, values))
+            entries.append(self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False))
+        if options.dry_run or not updates:
+            return
+        self.portal.write_back(table, key_column, updates)
+        self.state.save_ledger(entries)
+        self._tick(f"{mapping.name} pull", len(records))
+
+    def _salesforce_deleted(
+        self, mapping: FieldMappingFile, external_id: str, entry: LedgerEntry | None, summary: MappingRunSummary,
+        options: SyncOptions,
+    ) -> dict[str, Any] | None:
+        if entry is not None and entry.deleted:
+            summary.unchanged += 1
+            return None
+        summary.deleted += 1
+        summary.plan.append(
+            PlannedChange(action="delete", external_id=external_id, reason=f"deleted in Salesforce; policy "
+                          f"{self.salesforce_delete_policy}")
+        )
+        link = _salesforce_id_column(mapping)
+        change: dict[str, Any] = {link: None} if link else {}
+        # "delete" and "mark_deleted" both soft-delete: a partner's registration never vanishes from
+        # the portal because of a click in Salesforce (the portal schema never hard-deletes rows).
+        if self.salesforce_delete_policy in ("mark_deleted", "delete") and mapping.portal.deleted_at:
+            change[mapping.portal.deleted_at] = self.clock()
+        return change
+
+    def _ledger_after_pull(
+        self, mapping: FieldMappingFile, external_id: str, entry: LedgerEntry | None, record: Mapping[str, Any],
+        digest: str | None, now: datetime, deleted: bool,
+    ) -> LedgerEntry:
+        return LedgerEntry(
+            mapping=mapping.name,
+            external_id=external_id,
+            salesforce_id=None if deleted else str(record.get("Id") or (entry.salesforce_id if entry else "")) or None,
+            push_hash=entry.push_hash if entry else None,
+            pull_hash=digest,
+            last_pushed_at=entry.last_pushed_at if entry else None,
+            last_pulled_at=now,
+            deleted=deleted,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _record_type_id(self, mapping: FieldMappingFile) -> str | None:
+        developer_name = mapping.salesforce.record_type
+        if not developer_name:
+            return None
+        if developer_name not in self._record_types:
+            soql = format_soql(
+                "SELECT Id FROM RecordType WHERE SobjectType = {} AND DeveloperName = {} LIMIT 1",
+                mapping.salesforce.object, developer_name,
+            )
+            found = next(iter(self.salesforce.query(soql)), None)
+            if found is None:
+                raise FatalError(
+                    f"mapping {mapping.name!r}: record type {developer_name!r} does not exist on "
+                    f"{mapping.salesforce.object} in this org; create it or fix salesforce.record_type",
+                    ErrorContext(mapping=mapping.name, sobject=mapping.salesforce.object, file=mapping.file),
+                )
+            self._record_types[developer_name] = str(found["Id"])
+        return self._record_types[developer_name]
+
+    def _fingerprint_key(self, mapping: FieldMappingFile) -> bytes | None:
+        if self.protector is not None and mapping.encrypted_fields():
+            return self.protector.fingerprint_key()
+        return None
+
+    def _dead_letter(
+        self, mapping: str, direction: DirectionName, key: str, status: str, message: str,
+        fields: tuple[str, ...], now: datetime,
+    ) -> None:
+        self.state.record_dead_letter(
+            DeadLetter(
+                id=None, mapping=mapping, direction=direction, record_key=key, status_code=status, message=message,
+                fields=fields, attempts=1, first_seen=now, last_seen=now, next_attempt_at=now, state="open",
+            ),
+            now=now,
+            backoff_seconds=self.dead_letter_backoff.total_seconds(),
+            max_attempts=self.dead_letter_max_attempts,
+        )
+
+
+def _withdrawal_field(mapping: FieldMappingFile) -> str | None:
+    for fm in mapping.portal_owned():
+        if fm.portal_column == "withdrawn_at":
+            return fm.field
+    return None
+
+
+def _salesforce_id_column(mapping: FieldMappingFile) -> str | None:
+    for fm in mapping.salesforce_owned():
+        if fm.field == "Id" and fm.portal_column:
+            return fm.portal_column
+    return None
+
+
+def _portal_filter(mapping: FieldMappingFile) -> dict[str, Any] | None:
+    """The mapping's row filter in the portal adapter's form (equality, IN, IS NULL)."""
+    conditions = mapping.portal.filter
+    if not conditions:
+        return None
+    result: dict[str, Any] = {}
+    for condition in conditions:
+        if condition.op == "eq":
+            result[condition.column] = condition.value
+        elif condition.op == "in":
+            result[condition.column] = list(condition.value) if isinstance(condition.value, list) else [condition.value]
+        elif condition.op == "is_null":
+            result[condition.column] = None
+        else:
+            raise UsageError(
+                f"mapping {mapping.name!r}: portal filter operator {condition.op!r} on {condition.column!r} is not "
+                "supported by the SQL portal adapter yet; use eq, in or is_null",
+                ErrorContext(mapping=mapping.name, file=mapping.file),
+            )
+    return result
+
+
+def _none_first(value: datetime | None) -> datetime:
+    return value if value is not None else datetime.min.replace(tzinfo=UTC)

@@ -1,0 +1,148 @@
+"""``SyncJob``: the library API behind ``sfsync run`` (Airflow and friends call this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from sfsync.config import Settings, load_settings
+from sfsync.mapping import MappingSet, load_mappings
+from sfsync.portal import PortalAdapter, SqlPortal
+from sfsync.sync._engine import Direction, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
+from sfsync.sync._report import RunReport
+from sfsync.sync._state import StateStore
+
+__all__ = ["SyncJob"]
+
+
+class SyncJob:
+    """One configured sync job.
+
+    >>> job = SyncJob.from_config("sfsync.toml")          # doctest: +SKIP
+    >>> report = job.run(dry_run=True)                     # doctest: +SKIP
+    >>> report.exit_code, report.summaries[0].created      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        salesforce: SalesforcePort | None = None,
+        portal: PortalAdapter | None = None,
+        state: StateStore | None = None,
+        mappings: MappingSet | None = None,
+        protector: PayloadProtector | None = None,
+    ) -> None:
+        self.settings = settings
+        self._salesforce = salesforce
+        self._portal = portal
+        self._state = state
+        self._mappings = mappings
+        self._protector = protector
+        self._protector_loaded = protector is not None
+        self._stack = ExitStack()
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None) -> Self:
+        """Load ``sfsync.toml`` (``None``: ``$SFSYNC_CONFIG`` then ``./sfsync.toml``) and the environment."""
+        return cls(load_settings(Path(path) if path is not None else None))
+
+    # Parts are built lazily so a dry run of the push never logs in, and tests can inject any part.
+    @property
+    def mappings(self) -> MappingSet:
+        if self._mappings is None:
+            self._mappings = load_mappings(self.settings.mappings.paths)
+        return self._mappings
+
+    @property
+    def portal(self) -> PortalAdapter:
+        if self._portal is None:
+            self._portal = SqlPortal(self.settings.portal.url)
+        return self._portal
+
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = StateStore(self.settings.state.url)
+        return self._state
+
+    @property
+    def salesforce(self) -> SalesforcePort:
+        if self._salesforce is None:
+            from sfsync._org import connect_salesforce
+
+            self._salesforce = self._stack.enter_context(connect_salesforce(self.settings))
+        return self._salesforce
+
+    @property
+    def protector(self) -> PayloadProtector | None:
+        if not self._protector_loaded:
+            from sfsync.sync._protect import protector_from_settings
+
+            self._protector = protector_from_settings(self.settings, self.mappings)
+            self._protector_loaded = True
+        return self._protector
+
+    def engine(self, progress: Callable[[str, int], None] | None = None) -> SyncEngine:
+        sync = self.settings.sync
+        return SyncEngine(
+            mappings=self.mappings,
+            portal=self.portal,
+            state=self.state,
+            salesforce=self.salesforce,
+            protector=self.protector,
+            overlap=timedelta(seconds=sync.overlap_seconds),
+            batch_size=sync.batch_size,
+            dead_letter_max_attempts=sync.dead_letter_max_attempts,
+            dead_letter_backoff=timedelta(seconds=sync.dead_letter_backoff_seconds),
+            salesforce_delete_policy=sync.salesforce_delete_policy,
+            portal_delete_policy=sync.portal_delete_policy,
+            lock_lease_seconds=self.settings.state.lock_lease_seconds,
+            lock_timeout_seconds=self.settings.state.lock_timeout_seconds,
+            progress=progress,
+        )
+
+    def run(
+        self,
+        *,
+        dry_run: bool = False,
+        direction: Direction = "both",
+        mappings: Sequence[str] = (),
+        full: bool = False,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> RunReport:
+        """One cycle; raises a :class:`sfsync.FatalError` subclass when the run must stop."""
+        options = SyncOptions(dry_run=dry_run, direction=direction, mappings=tuple(mappings), full=full)
+        return self.engine(progress).run(options)
+
+    def close(self) -> None:
+        self._stack.close()
+        if self._portal is not None:
+            self._portal.close()
+        if self._state is not None:
+            self._state.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SyncJob(mappings={self.settings.mappings.paths!r}, portal={_redact_url(self.settings.portal.url)!r})"
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported elsewhere; never echo it with a password
+        return "<url>"
+

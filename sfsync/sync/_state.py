@@ -1,0 +1,551 @@
+"""The state store: watermarks, the per-record ledger, dead letters, run history and the lock.
+
+SQLAlchemy 2 Core on SQLite (the default, one file) or PostgreSQL; tables are prefixed
+``sfsync_`` and versioned by :mod:`sfsync.sync._migrations`, applied when the store opens.
+
+What the store never holds: record payloads. The ledger keeps hashes of what was written each
+way, dead letters keep a status code, a message the caller scrubbed of values, and field
+*names* (validated to look like names) — so no plaintext of an encrypted field can land here
+(law 1). Every timestamp in and out is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+
+from sfsync.errors import ConfigError, ErrorContext, FatalError
+from sfsync.sync._lock import LeaseLock
+from sfsync.sync._migrations import LATEST_VERSION, current_metadata, current_version, migrate
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterState",
+    "Direction",
+    "LedgerEntry",
+    "RunRecord",
+    "StateStore",
+]
+
+Direction = Literal["push", "pull"]
+DeadLetterState = Literal["open", "retry_requested", "discarded", "exhausted"]
+ACTIVE_STATES: tuple[DeadLetterState, ...] = ("open", "retry_requested", "exhausted")
+
+_IN_CHUNK = 500
+_MAX_MESSAGE = 2000
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,254}")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+class LedgerEntry(BaseModel):
+    """What sfsync last wrote for one record, each way (hashes only, never the payload)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mapping: str
+    external_id: str
+    salesforce_id: str | None = None
+    push_hash: str | None = None
+    pull_hash: str | None = None
+    last_pushed_at: AwareDatetime | None = None
+    last_pulled_at: AwareDatetime | None = None
+    deleted: bool = False
+
+
+class DeadLetter(BaseModel):
+    """A record that could not be synced, and when to try it again.
+
+    ``message`` must already be scrubbed of field values by the caller; ``fields`` holds field
+    names only (anything that does not look like a name is refused, so a value cannot be passed
+    there by mistake).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    mapping: str
+    direction: Direction
+    record_key: str
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+    attempts: int = Field(default=0, ge=0)
+    first_seen: AwareDatetime | None = None
+    last_seen: AwareDatetime | None = None
+    next_attempt_at: AwareDatetime | None = None
+    state: DeadLetterState = "open"
+
+    @field_validator("fields")
+    @classmethod
+    def _names_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _FIELD_NAME.fullmatch(name):
+                raise ValueError("dead-letter fields must be field names, not values")
+        return value
+
+
+class RunRecord(BaseModel):
+    """One ``sfsync run``: when, with what arguments, how it ended and what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    outcome: str = "running"
+    summary: dict[str, Any] | None = None
+    api_calls: int | None = None
+
+
+def create_state_engine(url: str) -> Engine:
+    """An engine for the state store; SQLite gets real transactions and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ConfigError("[state] url is not a valid SQLAlchemy database URL") from None
+    backend = parsed.get_backend_name()
+    try:
+        if backend != "sqlite":
+            return create_engine(parsed, pool_pre_ping=True)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, OSError) as exc:
+        raise ConfigError(f"cannot open state store {_redact(url)}: {exc}") from None
+
+    # pysqlite starts transactions lazily and not before DDL; take over so that migrations are
+    # atomic and a transaction takes the write lock up front (BEGIN IMMEDIATE): a read-then-write
+    # transaction can then never deadlock against another process, it simply waits its turn.
+    @event.listens_for(engine, "connect")
+    def _no_pysqlite_transactions(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class StateStore:
+    """sfsync's memory between runs; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.url = url
+        self.safe_url = _redact(url)
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else create_state_engine(url)
+        self._clock = clock or _utcnow
+        tables = current_metadata().tables
+        self._version_t: Table = tables["sfsync_schema_version"]
+        self._watermark: Table = tables["sfsync_watermark"]
+        self._ledger: Table = tables["sfsync_ledger"]
+        self._dead: Table = tables["sfsync_dead_letter"]
+        self._run: Table = tables["sfsync_run"]
+        self._lock: Table = tables["sfsync_lock"]
+        if migrate:
+            self.migrate()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _db(self, what: str) -> Iterator[None]:
+        """Database failures become a FatalError naming the store (never SQL or parameters)."""
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            orig = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise FatalError(
+                f"state store {self.safe_url} failed while {what}: {orig[0] if orig else type(exc).__name__}",
+                ErrorContext(extra={"state_url": self.safe_url}),
+            ) from None
+        except sa_exc.ProgrammingError as exc:
+            orig = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise FatalError(
+                f"state store {self.safe_url} is not usable while {what}: {orig[0] if orig else ''} "
+                "(was it created by this sfsync?)"
+            ) from None
+
+    def migrate(self, *, target: int | None = None) -> int:
+        """Create or upgrade the schema; returns the version now in place."""
+        with self._db("migrating the schema"), self._engine.begin() as conn:
+            return migrate(conn, target=target, now=self._clock())
+
+    @property
+    def schema_version(self) -> int:
+        with self._db("reading the schema version"), self._engine.connect() as conn:
+            return current_version(conn)
+
+    @staticmethod
+    def latest_schema_version() -> int:
+        return LATEST_VERSION
+
+    def _upsert(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+    ) -> None:
+        if not rows:
+            return
+        columns = [c for c in rows[0] if c not in keys]
+        name = conn.dialect.name
+        if name in ("sqlite", "postgresql"):
+            module: Any = sqlite_dialect if name == "sqlite" else pg_dialect
+            stmt = module.insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in keys],
+                set_={c: getattr(stmt.excluded, c) for c in columns},
+            )
+            conn.execute(stmt, list(rows))
+            return
+        # Other dialects: update, then insert what was not there (fine under the run lock).
+        for row in rows:
+            where = [table.c[k] == row[k] for k in keys]
+            if conn.execute(update(table).where(*where).values({c: row[c] for c in columns})).rowcount == 0:
+                conn.execute(insert(table).values(dict(row)))
+
+    # -- watermarks ----------------------------------------------------------------------------
+
+    def get_watermark(self, mapping: str, direction: Direction) -> datetime | None:
+        t = self._watermark
+        with self._db("reading a watermark"), self._engine.connect() as conn:
+            value: datetime | None = conn.execute(
+                select(t.c.value).where(t.c.mapping == mapping, t.c.direction == direction)
+            ).scalar()
+        return value
+
+    def set_watermark(self, mapping: str, direction: Direction, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("watermarks must be timezone-aware")
+        row = {"mapping": mapping, "direction": direction, "value": value, "updated_at": self._clock()}
+        with self._db("writing a watermark"), self._engine.begin() as conn:
+            self._upsert(conn, self._watermark, [row], ("mapping", "direction"))
+
+    def watermarks(self) -> dict[tuple[str, str], datetime]:
+        """Every watermark, keyed by (mapping, direction) — for ``sfsync status``."""
+        t = self._watermark
+        with self._db("reading watermarks"), self._engine.connect() as conn:
+            return {(r.mapping, r.direction): r.value for r in conn.execute(select(t))}
+
+    # -- ledger --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _entry(row: Any) -> LedgerEntry:
+        return LedgerEntry(
+            mapping=row.mapping,
+            external_id=row.external_id,
+            salesforce_id=row.salesforce_id,
+            push_hash=row.push_hash,
+            pull_hash=row.pull_hash,
+            last_pushed_at=row.last_pushed_at,
+            last_pulled_at=row.last_pulled_at,
+            deleted=bool(row.deleted),
+        )
+
+    def ledger(self, mapping: str, external_ids: Collection[str]) -> dict[str, LedgerEntry]:
+        t = self._ledger
+        ids = list(dict.fromkeys(external_ids))
+        found: dict[str, LedgerEntry] = {}
+        with self._db("reading the ledger"), self._engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                for row in conn.execute(select(t).where(t.c.mapping == mapping, t.c.external_id.in_(chunk))):
+                    found[row.external_id] = self._entry(row)
+        return found
+
+    def ledger_by_salesforce_id(self, mapping: str, salesforce_ids: Collection[str]) -> dict[str, LedgerEntry]:
+        """Ledger entries keyed by Salesforce Id (pull matches records this way)."""
+        t = self._ledger
+        ids = list(dict.fromkeys(salesforce_ids))
+        found: dict[str, LedgerEntry] = {}
+        with self._db("reading the ledger"), self._engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                for row in conn.execute(select(t).where(t.c.mapping == mapping, t.c.salesforce_id.in_(chunk))):
+                    found[row.salesforce_id] = self._entry(row)
+        return found
+
+    def all_ledger_keys(self, mapping: str) -> set[str]:
+        t = self._ledger
+        with self._db("reading the ledger"), self._engine.connect() as conn:
+            return set(conn.execute(select(t.c.external_id).where(t.c.mapping == mapping)).scalars())
+
+    def save_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert or replace entries, all in one transaction (idempotent)."""
+        if not entries:
+            return
+        # Last one wins for duplicates within a call, as it would for sequential calls.
+        rows = {(e.mapping, e.external_id): e.model_dump() for e in entries}
+        with self._db("writing the ledger"), self._engine.begin() as conn:
+            self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
+
+    # -- dead letters --------------------------------------------------------------------------
+
+    @staticmethod
+    def _dead_letter(row: Any) -> DeadLetter:
+        return DeadLetter(
+            id=row.id,
+            mapping=row.mapping,
+            direction=row.direction,
+            record_key=row.record_key,
+            status_code=row.status_code,
+            message=row.message,
+            fields=tuple(row.fields or ()),
+            attempts=row.attempts,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            next_attempt_at=row.next_attempt_at,
+            state=row.state,
+        )
+
+    def record_dead_letter(
+        self,
+        letter: DeadLetter,
+        *,
+        now: datetime | None = None,
+        backoff_seconds: float = 300.0,
+        max_backoff_seconds: float = 86_400.0,
+        max_attempts: int = 5,
+    ) -> DeadLetter:
+        """Record a failure: a new dead letter, or one more attempt on the existing one.
+
+        The next attempt is due ``backoff * 2**(attempts-1)`` seconds later, capped at
+        ``max_backoff_seconds``; at ``max_attempts`` the letter becomes ``exhausted`` (retried
+        only on demand). A letter the operator discarded comes back as a fresh one if the record
+        fails again: discarding gives up on that failure, not on the record forever.
+        """
+        t = self._dead
+        when = now or self._clock()
+        message = letter.message if len(letter.message) <= _MAX_MESSAGE else letter.message[: _MAX_MESSAGE - 1] + "…"
+        key = (t.c.mapping == letter.mapping, t.c.direction == letter.direction, t.c.record_key == letter.record_key)
+        with self._db("recording a dead letter"), self._engine.begin() as conn:
+            row = conn.execute(select(t).where(*key).with_for_update()).first()
+            if row is None or row.state == "discarded":
+                attempts, first_seen = 1, when
+            else:
+                attempts, first_seen = row.attempts + 1, row.first_seen
+            delay = min(backoff_seconds * 2.0 ** min(attempts - 1, 60), max_backoff_seconds)
+            values: dict[str, Any] = {
+                "status_code": letter.status_code,
+                "message": message,
+                "fields": list(letter.fields),
+                "attempts": attempts,
+                "first_seen": first_seen,
+                "last_seen": when,
+                "next_attempt_at": when + timedelta(seconds=delay),
+                "state": "exhausted" if attempts >= max_attempts else "open",
+            }
+            if row is None:
+                conn.execute(
+                    insert(t).values(
+                        mapping=letter.mapping, direction=letter.direction, record_key=letter.record_key, **values
+                    )
+                )
+            else:
+                conn.execute(update(t).where(t.c.id == row.id).values(values))
+            stored = conn.execute(select(t).where(*key)).one()
+        return self._dead_letter(stored)
+
+    def dead_letters(
+        self, *, mapping: str | None = None, states: Collection[DeadLetterState] = ACTIVE_STATES
+    ) -> list[DeadLetter]:
+        t = self._dead
+        stmt = select(t).where(t.c.state.in_(list(states))).order_by(t.c.id)
+        if mapping is not None:
+            stmt = stmt.where(t.c.mapping == mapping)
+        with self._db("reading dead letters"), self._engine.connect() as conn:
+            return [self._dead_letter(r) for r in conn.execute(stmt)]
+
+    def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        t = self._dead
+        with self._db("reading a dead letter"), self._engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.id == letter_id)).first()
+        return self._dead_letter(row) if row else None
+
+    def due_dead_letters(
+        self, mapping: str, direction: Direction, now: datetime, max_attempts: int
+    ) -> list[DeadLetter]:
+        """Letters to retry in this run: asked for by an operator, or open and past their backoff."""
+        t = self._dead
+        stmt = (
+            select(t)
+            .where(t.c.mapping == mapping, t.c.direction == direction)
+            .where(
+                (t.c.state == "retry_requested")
+                | ((t.c.state == "open") & (t.c.next_attempt_at <= now) & (t.c.attempts < max_attempts))
+            )
+            .order_by(t.c.id)
+        )
+        with self._db("reading due dead letters"), self._engine.connect() as conn:
+            return [self._dead_letter(r) for r in conn.execute(stmt)]
+
+    def resolve_dead_letter(self, mapping: str, direction: Direction, record_key: str) -> bool:
+        """The record synced after all: forget its dead letter. True if there was one."""
+        return self.resolve_dead_letters(mapping, direction, [record_key]) > 0
+
+    def resolve_dead_letters(self, mapping: str, direction: Direction, record_keys: Collection[str]) -> int:
+        """Bulk :meth:`resolve_dead_letter`; returns how many letters were removed."""
+        t = self._dead
+        keys = list(dict.fromkeys(record_keys))
+        removed = 0
+        with self._db("resolving dead letters"), self._engine.begin() as conn:
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
+                removed += conn.execute(
+                    delete(t).where(t.c.mapping == mapping, t.c.direction == direction, t.c.record_key.in_(chunk))
+                ).rowcount
+        return removed
+
+    def request_retry(self, letter_id: int | None = None) -> int:
+        """Make one letter (any state) or all open/exhausted ones due now; the next run retries
+        them regardless of backoff and attempts. Returns how many were marked."""
+        t = self._dead
+        stmt = update(t).values(state="retry_requested", next_attempt_at=self._clock())
+        if letter_id is None:
+            stmt = stmt.where(t.c.state.in_(["open", "exhausted"]))
+        else:
+            stmt = stmt.where(t.c.id == letter_id)
+        with self._db("requesting a retry"), self._engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def discard(self, letter_id: int) -> bool:
+        """Give up on a letter (kept for the record, never retried). True if it existed."""
+        t = self._dead
+        with self._db("discarding a dead letter"), self._engine.begin() as conn:
+            return conn.execute(update(t).where(t.c.id == letter_id).values(state="discarded")).rowcount == 1
+
+    def dead_letter_counts(self) -> dict[tuple[str, str, str], int]:
+        """Counts by (mapping, direction, state) — for ``sfsync status``."""
+        t = self._dead
+        stmt = select(t.c.mapping, t.c.direction, t.c.state, func.count()).group_by(
+            t.c.mapping, t.c.direction, t.c.state
+        )
+        with self._db("counting dead letters"), self._engine.connect() as conn:
+            return {(m, d, s): int(n) for m, d, s, n in conn.execute(stmt)}
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, started_at: datetime, args: Mapping[str, Any]) -> None:
+        with self._db("recording a run"), self._engine.begin() as conn:
+            conn.execute(
+                insert(self._run).values(run_id=run_id, started_at=started_at, args=dict(args), outcome="running")
+            )
+
+    def finish_run(
+        self, run_id: str, ended_at: datetime, outcome: str, summary: Mapping[str, Any], api_calls: int
+    ) -> None:
+        t = self._run
+        with self._db("recording a run"), self._engine.begin() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.run_id == run_id)
+                .values(ended_at=ended_at, outcome=outcome, summary=dict(summary), api_calls=api_calls)
+            )
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first. A run still ``running`` with no end either is in progress
+        or crashed (the lock tells which)."""
+        t = self._run
+        stmt = select(t).order_by(t.c.started_at.desc(), t.c.run_id.desc()).limit(limit)
+        with self._db("reading runs"), self._engine.connect() as conn:
+            return [
+                RunRecord(
+                    run_id=r.run_id,
+                    started_at=r.started_at,
+                    ended_at=r.ended_at,
+                    args=r.args or {},
+                    outcome=r.outcome,
+                    summary=r.summary,
+                    api_calls=r.api_calls,
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    # -- lock ----------------------------------------------------------------------------------
+
+    def lock(
+        self,
+        name: str = "sync",
+        *,
+        holder: str,
+        lease_seconds: float,
+        timeout_seconds: float,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        poll_seconds: float = 1.0,
+    ) -> LeaseLock:
+        """A lease lock (use as a context manager); see :class:`~sfsync.sync._lock.LeaseLock`."""
+        return LeaseLock(
+            self._engine,
+            self._lock,
+            name=name,
+            holder=holder,
+            lease_seconds=lease_seconds,
+            timeout_seconds=timeout_seconds,
+            clock=clock or self._clock,
+            sleep=sleep,
+            poll_seconds=poll_seconds,
+        )
+
+    def lock_holder(self, name: str = "sync") -> tuple[str, datetime, datetime] | None:
+        """(holder, acquired_at, expires_at) of the named lock, or None — for ``sfsync status``."""
+        t = self._lock
+        with self._db("reading the lock"), self._engine.connect() as conn:
+            row = conn.execute(select(t.c.holder, t.c.acquired_at, t.c.expires_at).where(t.c.name == name)).first()
+        return (row.holder, row.acquired_at, row.expires_at) if row else None

@@ -1,0 +1,86 @@
+"""A small world for engine tests: portal, state store, fake org, keyring."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from sfsync._demo_data import create_portal, seed_org
+from sfsync.config import AuthMode, SalesforceSettings
+from sfsync.crypto import Keyring
+from sfsync.mapping import MappingSet, load_mappings
+from sfsync.portal import SqlPortal
+from sfsync.salesforce import SalesforceGateway
+from sfsync.sync._engine import SyncEngine, SyncOptions
+from sfsync.sync._protect import KeyringProtector
+from sfsync.sync._state import StateStore
+from sfsync.testing import FakeSalesforce, FaultPlan
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    """A portal, a state store, a fake org and an engine over the deal registration mapping."""
+
+    root: Path
+    portal_url: str
+    state_url: str
+    fake: FakeSalesforce
+    mappings: MappingSet
+    keyring: Keyring
+    gateway: SalesforceGateway
+
+    def engine(self, **overrides: Any) -> SyncEngine:
+        options: dict[str, Any] = {
+            "mappings": self.mappings,
+            "portal": SqlPortal(self.portal_url),
+            "state": StateStore(self.state_url),
+            "salesforce": self.gateway,
+            "protector": KeyringProtector(self.keyring),
+        }
+        options.update(overrides)
+        return SyncEngine(**options)
+
+    def run(self, **options: Any) -> Any:
+        options.setdefault("mappings", ("deal_registration",))
+        return self.engine().run(SyncOptions(**options))
+
+    def portal_rows(self, table: str = "deal_registrations") -> list[dict[str, Any]]:
+        engine = sa.create_engine(self.portal_url)
+        with engine.connect() as connection:
+            rows = [dict(r) for r in connection.execute(sa.text(f"SELECT * FROM {table}")).mappings()]
+        engine.dispose()
+        return rows
+
+    def portal_execute(self, sql: str, **params: Any) -> None:
+        engine = sa.create_engine(self.portal_url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(sql), params)
+        engine.dispose()
+
+    def deals_in_salesforce(self) -> dict[str, dict[str, Any]]:
+        return {str(r["Registration_Number__c"]): r for r in self.fake.records("Deal_Registration__c")}
+
+
+def make_world(root: Path, *, deals: int = 40, faults: FaultPlan | None = None,
+               settings: dict[str, Any] | None = None) -> Iterator[World]:
+    portal_url = f"sqlite:///{root / 'portal.db'}"
+    registered = create_portal(portal_url, REPO / "mappings" / "portal_schema.sql", seed=3, now=NOW, deals=deals,
+                               accounts=5)
+    with FakeSalesforce(faults=faults) as fake:
+        seed_org(fake, registered, seed=3, today=NOW.date(), planted=2, noise=3)
+        gateway = SalesforceGateway.connect(
+            SalesforceSettings(auth=AuthMode.TOKEN, instance_url=fake.instance_url,
+                               access_token=SecretStr(fake.access_token), **(settings or {})),
+            sleep=lambda _seconds: None,
+        )
+        yield World(root, portal_url, f"sqlite:///{root / 'state.db'}", fake, load_mappings([REPO / "mappings"]),
+                    Keyring.generate(), gateway)

@@ -1,0 +1,88 @@
+"""save/load round trip and the pytest fixtures the plugin provides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import simple_salesforce
+
+from sfsync.config import Settings
+from sfsync.testing import FakeSalesforce
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "org.json"
+    with FakeSalesforce() as fake:
+        partner = fake.insert("Account", {"Name": "P", "Partner_Number__c": "P-1"})
+        gone = fake.insert("Account", {"Name": "Gone"})
+        fake.delete("Account", gone)
+        fake.insert("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-01",
+                                    "Partner_Account__c": partner})
+        sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
+                                          version=fake.api_version)
+        sf.query("SELECT Id FROM Account")
+        fake.save(path)
+        saved_records = fake.records("Account", include_deleted=True)
+        calls = fake.api_calls
+    restored = FakeSalesforce.load(path, page_size=50)
+    assert restored.page_size == 50
+    assert restored.records("Account", include_deleted=True) == saved_records
+    assert restored.api_calls == calls
+    with restored:
+        new_id = restored.insert("Account", {"Name": "After"})
+        assert new_id not in {r["Id"] for r in saved_records}  # the Id counter continues
+        sf = simple_salesforce.Salesforce(instance_url=restored.instance_url, session_id=restored.access_token,
+                                          version=restored.api_version)
+        rows = sf.query("SELECT Name, Partner_Account__r.Partner_Number__c FROM Opportunity")["records"]
+        assert rows[0]["Partner_Account__r"]["Partner_Number__c"] == "P-1"
+        assert sf.query("SELECT Id FROM Account WHERE Name = 'Gone'")["totalSize"] == 0
+        assert restored.api_calls == calls + 2
+
+
+def test_load_rejects_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"hello": 1}')
+    with pytest.raises(ValueError, match="not a FakeSalesforce save file"):
+        FakeSalesforce.load(path)
+
+
+def test_fake_salesforce_fixture(fake_salesforce: FakeSalesforce) -> None:
+    sf = simple_salesforce.Salesforce(instance_url=fake_salesforce.instance_url,
+                                      session_id=fake_salesforce.access_token, version=fake_salesforce.api_version)
+    assert sf.query("SELECT COUNT() FROM User")["totalSize"] == 1
+
+
+def test_fake_salesforce_env_fixture(fake_salesforce_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                     fake_salesforce: FakeSalesforce) -> None:
+    for key, value in fake_salesforce_env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.salesforce.auth.value == "token"
+    assert settings.salesforce.instance_url == fake_salesforce.instance_url
+    assert settings.salesforce.access_token is not None
+    assert settings.salesforce.access_token.get_secret_value() == fake_salesforce.access_token
+
+
+def test_install_into_a_caller_owned_mock() -> None:
+    import requests
+    import responses
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, "https://portal.example/ping", json={"ok": True})
+        fake = FakeSalesforce()
+        fake.install(mock)
+        assert requests.get("https://portal.example/ping", timeout=5).json() == {"ok": True}
+        response = requests.get(f"{fake.instance_url}/services/data/v60.0/limits", timeout=5,
+                                headers={"Authorization": f"Bearer {fake.access_token}"})
+        assert response.status_code == 200
+
+
+def test_start_twice_is_an_error() -> None:
+    fake = FakeSalesforce()
+    fake.start()
+    try:
+        with pytest.raises(RuntimeError):
+            fake.start()
+    finally:
+        fake.stop()
