@@ -23,6 +23,9 @@ from sfsync.errors import (
 
 __version__ = "0.1.0"
 
+# After __version__: the sync package imports modules that read it.
+from sfsync.sync import MappingRunSummary, RunReport, SyncJob
+
 __all__ = [
     "ApiAllowanceExhaustedError",
     "ApiBudgetExceededError",
@@ -33,12 +36,15 @@ __all__ = [
     "KeyringError",
     "LockHeldError",
     "MappingError",
+    "MappingRunSummary",
     "RecordRejectedError",
     "RetriableError",
     "RetriesExhaustedError",
+    "RunReport",
     "SalesforceApiError",
     "Settings",
     "SfsyncError",
+    "SyncJob",
     "UsageError",
     "__version__",
     "load_settings",

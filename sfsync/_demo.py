@@ -182,15 +182,20 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     _step(progress, "creating the local Salesforce org")
     fake = FakeSalesforce()
     result.planted = seed_org(fake, registered, seed=SEED, today=now.date())
-    fake.insert("RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration",
-                               "SobjectType": "Lead"})
+    fake.insert(
+        "RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration", "SobjectType": "Lead"}
+    )
     with fake:
         from sfsync.salesforce import SalesforceGateway
         from sfsync.sync._job import SyncJob
 
-        gateway = SalesforceGateway.connect(SalesforceSettings(
-            auth=AuthMode.TOKEN, instance_url=fake.instance_url, access_token=SecretStr(fake.access_token),
-        ))
+        gateway = SalesforceGateway.connect(
+            SalesforceSettings(
+                auth=AuthMode.TOKEN,
+                instance_url=fake.instance_url,
+                access_token=SecretStr(fake.access_token),
+            )
+        )
         mappings = load_mappings(settings.mappings.paths)
         result.mappings = len(mappings)
         _step(progress, "validating mappings offline and against the org")
@@ -230,13 +235,18 @@ def _channel_team_decides(fake: Any, today: date, planted: list[PlantedConflict]
         index = int(number.split("-")[1])
         if number in planted_numbers or index % 3 == 0:
             fields: dict[str, Any] = {
-                "Status__c": "Approved", "Decision_Reason__c": "Meets program rules; partner engaged early.",
-                "Decided_At__c": datetime.now(UTC).isoformat(), "Protection_Start__c": today.isoformat(),
+                "Status__c": "Approved",
+                "Decision_Reason__c": "Meets program rules; partner engaged early.",
+                "Decided_At__c": datetime.now(UTC).isoformat(),
+                "Protection_Start__c": today.isoformat(),
                 "Protection_End__c": (today + timedelta(days=90)).isoformat(),
             }
         elif index % 7 == 0:
-            fields = {"Status__c": "Rejected", "Decision_Reason__c": "Below the minimum deal size for its product line.",
-                      "Decided_At__c": datetime.now(UTC).isoformat()}
+            fields = {
+                "Status__c": "Rejected",
+                "Decision_Reason__c": "Below the minimum deal size for its product line.",
+                "Decided_At__c": datetime.now(UTC).isoformat(),
+            }
         elif index % 5 == 0:
             fields = {"Status__c": "Under Review"}
         else:
@@ -245,11 +255,16 @@ def _channel_team_decides(fake: Any, today: date, planted: list[PlantedConflict]
         decided += 1
     for record in fake.records("Account_Registration__c"):
         if int(str(record["Registration_Number__c"]).split("-")[1]) % 2 == 0:
-            fake.update("Account_Registration__c", record["Id"], {
-                "Status__c": "Approved", "Decided_At__c": datetime.now(UTC).isoformat(),
-                "Protection_Start__c": today.isoformat(),
-                "Protection_End__c": (today + timedelta(days=365)).isoformat(),
-            })
+            fake.update(
+                "Account_Registration__c",
+                record["Id"],
+                {
+                    "Status__c": "Approved",
+                    "Decided_At__c": datetime.now(UTC).isoformat(),
+                    "Protection_Start__c": today.isoformat(),
+                    "Protection_End__c": (today + timedelta(days=365)).isoformat(),
+                },
+            )
             decided += 1
     return decided
 
@@ -262,11 +277,13 @@ def _partners_edit(settings: Settings, now: datetime) -> int:
         table = sa.Table("deal_registrations", sa.MetaData(), autoload_with=connection)
         for number in ("DR-000010", "DR-000020", "DR-000030", "DR-000040", "DR-000050"):
             connection.execute(
-                table.update().where(table.c.registration_number == number)
+                table.update()
+                .where(table.c.registration_number == number)
                 .values(amount=table.c.amount + 25000, updated_at=stamp)
             )
         connection.execute(
-            table.update().where(table.c.registration_number == "DR-000060")
+            table.update()
+            .where(table.c.registration_number == "DR-000060")
             .values(withdrawn_at=stamp, updated_at=stamp)
         )
     engine.dispose()
@@ -295,9 +312,13 @@ def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, 
     record = next(r for r in fake.records("Deal_Registration__c") if r["Registration_Number__c"] == number)
     engine = sa.create_engine(settings.portal.url)
     with engine.connect() as connection:
-        row = connection.execute(
-            sa.text("SELECT * FROM deal_registrations WHERE registration_number = :n"), {"n": number}
-        ).mappings().one()
+        row = (
+            connection.execute(
+                sa.text("SELECT * FROM deal_registrations WHERE registration_number = :n"), {"n": number}
+            )
+            .mappings()
+            .one()
+        )
     engine.dispose()
     pairs = (
         ("End_Customer_Name__c", "end_customer_name"),

@@ -50,31 +50,41 @@ def print_demo(result: DemoResult) -> None:
         console.print(f"(the earlier demo in {result.directory} was replaced)", highlight=False)
     console.print(
         f"A partner portal with [bold]{result.registrations}[/] registrations and a local Salesforce org, "
-        "no network, no Salesforce account.\n", highlight=False,
+        "no network, no Salesforce account.\n",
+        highlight=False,
     )
-    console.print(f"1. Mappings: {result.mappings} files validated offline and against the org's describe: "
-                  f"{result.mapping_problems} problems.", highlight=False)
+    console.print(
+        f"1. Mappings: {result.mappings} files validated offline and against the org's describe: "
+        f"{result.mapping_problems} problems.",
+        highlight=False,
+    )
     if first is not None:
         pushed = _count(first, "created", "push") + _count(first, "updated", "push")
         rate = first.api_calls / pushed if pushed else 0.0
         console.print(
             f"2. First sync: {pushed} registrations pushed to Salesforce in {first.api_calls} API calls "
-            f"({rate:.3f} calls per record; sObject Collections send 200 records a call).", highlight=False,
+            f"({rate:.3f} calls per record; sObject Collections send 200 records a call).",
+            highlight=False,
         )
     if second is not None:
         console.print(
             f"3. Channel managers decided {result.decisions} registrations in Salesforce; partners edited "
             f"{result.partner_edits} in the portal. Incremental sync: {_count(second, 'updated', 'push')} pushed, "
             f"{_count(second, 'withdrawn', 'push')} withdrawn, {_count(second, 'written_back', 'pull')} decisions "
-            f"written back to the portal, {second.api_calls} API calls.", highlight=False,
+            f"written back to the portal, {second.api_calls} API calls.",
+            highlight=False,
         )
     if idle is not None:
         written = sum(s.written for s in idle.summaries)
-        console.print(f"   A rerun with nothing changed wrote {written} records and spent {idle.api_calls} API calls "
-                      "(reads only).", highlight=False)
+        console.print(
+            f"   A rerun with nothing changed wrote {written} records and spent {idle.api_calls} API calls "
+            "(reads only).",
+            highlight=False,
+        )
 
-    table = Table(title=f"4. What a direct rep sees in Salesforce for {result.rep_record}, beside the portal",
-                  show_lines=False)
+    table = Table(
+        title=f"4. What a direct rep sees in Salesforce for {result.rep_record}, beside the portal", show_lines=False
+    )
     table.add_column("Salesforce field")
     table.add_column("in Salesforce (direct rep)", overflow="fold")
     table.add_column("in the portal (partner)", overflow="fold")
@@ -82,8 +92,7 @@ def print_demo(result: DemoResult) -> None:
         table.add_row(field, salesforce_value, portal_value)
     console.print(table)
 
-    conflicts = Table(title=f"5. Channel conflicts found: {len(result.conflicts)} "
-                            f"({len(result.planted)} were planted)")
+    conflicts = Table(title=f"5. Channel conflicts found: {len(result.conflicts)} ({len(result.planted)} were planted)")
     for column in ("opportunity", "partner of record", "protected until", "severity", "why"):
         conflicts.add_column(column, overflow="fold")
     for conflict in result.conflicts[:12]:
@@ -103,7 +112,8 @@ def print_demo(result: DemoResult) -> None:
         f"6. crypto verify: {totals} stored values checked, "
         + ("[green]clean[/]" if result.verify_clean else "[red]problems found[/]")
         + f" (keys in use: {', '.join(f'{k}: {v}' for k, v in keys.items()) or 'none'}); every value decrypts "
-        "only in its own record and field.", highlight=False,
+        "only in its own record and field.",
+        highlight=False,
     )
     console.print(
         Panel.fit(
@@ -127,6 +137,6 @@ def init_command(
         console.print(f"wrote {path}", highlight=False)
     console.print(
         f"next: edit {directory / 'sfsync.toml'}, set your secrets in the environment, then run "
-        f"`sfsync --config {directory / 'sfsync.toml'} mappings validate`", highlight=False,
+        f"`sfsync --config {directory / 'sfsync.toml'} mappings validate`",
+        highlight=False,
     )
-

@@ -6,7 +6,8 @@ PINNED = {
     "ApiAllowanceExhaustedError", "ApiBudgetExceededError", "AuthenticationError", "ConfigError",
     "DecryptionError", "FatalError", "KeyringError", "LockHeldError", "MappingError",
     "RecordRejectedError", "RetriableError", "RetriesExhaustedError", "SalesforceApiError",
-    "Settings", "SfsyncError", "UsageError", "__version__", "load_settings",
+    "Settings", "SfsyncError", "UsageError", "__version__", "load_settings", "SyncJob", "RunReport",
+    "MappingRunSummary",
 }
 
 

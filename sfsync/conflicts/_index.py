@@ -17,10 +17,12 @@ applied before scoring: two different known countries never make a name-only mat
 from __future__ import annotations
 
 import gc
+import multiprocessing as mp
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from ._models import MatchKind, Opportunity, ProtectedCustomer
@@ -92,6 +94,24 @@ class Match:
     evidence: dict[str, Any]
 
 
+_MIN_PARALLEL = 500
+# What forked workers inherit: set just before the pool forks, cleared after.
+_FORK_STATE: dict[str, tuple[CustomerIndex, Sequence[MatchQuery]]] = {}
+_Found = list[tuple[int, MatchKind, float, dict[str, Any]]]
+
+
+def _match_range(bounds: tuple[int, int]) -> list[_Found]:
+    # Runs in a forked worker: the index and queries were inherited, not pickled.
+    if "job" not in _FORK_STATE:  # pragma: no cover - only reachable if misused
+        raise RuntimeError("match_many worker started without an index")
+    index, queries = _FORK_STATE["job"]
+    gc.disable()
+    return [
+        [(m.position, m.kind, m.score, m.evidence) for m in index.match(queries[i])]
+        for i in range(*bounds)
+    ]
+
+
 def _deletions(token: str) -> Iterable[str]:
     return (token[:i] + token[i + 1 :] for i in range(len(token)))
 
@@ -136,12 +156,10 @@ class CustomerIndex:
         self.by_account: dict[str, list[int]] = {}
         self.by_duns: dict[str, list[int]] = {}
         self.by_domain: dict[str, list[int]] = {}
-        all_tokens: list[list[str]] = [[]] * n
+        all_tokens: list[list[str]] = list(map(name_tokens, [c.name for c in customers]))
+        self._norm = list(map(" ".join, all_tokens))
         countries: dict[str, str | None] = {}
         for i, cust in enumerate(customers):
-            toks = name_tokens(cust.name)
-            all_tokens[i] = toks
-            self._norm[i] = " ".join(toks)
             if cust.country is not None:
                 # Few distinct spellings: memoise instead of normalising a million times.
                 if cust.country not in countries:
@@ -161,15 +179,15 @@ class CustomerIndex:
                 if dom and dom not in self._ignore:
                     self._domain[i] = dom
                     self.by_domain.setdefault(dom, []).append(i)
-        df: Counter[str] = Counter()
-        for toks in all_tokens:
-            df.update(set(toks))
+        # Token occurrences (a word repeated in one name counts twice: rare, and harmless here).
+        df: Counter[str] = Counter(chain.from_iterable(all_tokens))
         self.df = df
         common_df = max(25, n // 2000)
         self.common_words = frozenset(t for t, c in df.items() if c >= common_df) | COMMON_BUSINESS_WORDS
         postings: dict[str, list[int]] = {}
+        rare = {t for t, c in df.items() if c <= max_df}
         for i, toks in enumerate(all_tokens):
-            keys = {t for t in toks if df[t] <= max_df}
+            keys = rare.intersection(toks)
             if not keys and toks:
                 keys = {"=" + self._norm[i]}
             for key in keys:
@@ -208,13 +226,23 @@ class CustomerIndex:
 
     def _name_keys(self, tokens: Sequence[str], norm: str) -> set[str]:
         df = self.df
+        max_df = self.max_df
         keys: set[str] = {"=" + norm}
+        if len(tokens) > 1:
+            joined = "".join(tokens)  # "Coca Cola" may be indexed as "cocacola"
+            if df.get(joined, max_df + 1) <= max_df:
+                keys.add(joined)
         for tok in set(tokens):
             count = df.get(tok)
             if count is not None:
-                if count <= self.max_df:
+                if count <= max_df:
                     keys.add(tok)
                 continue
+            # "Cocacola" may be indexed as "coca cola": known words the unknown one splits into.
+            for cut in range(2, len(tok) - 1):
+                head, tail = tok[:cut], tok[cut:]
+                if head in df and tail in df:
+                    keys.update(t for t in (head, tail) if df[t] <= max_df)
             if len(tok) < _MIN_FUZZY_LEN:
                 continue
             # Unknown word: probably a typo. Vocabulary words within one edit of it:
@@ -223,7 +251,7 @@ class CustomerIndex:
                 if variant in df:  # tok gained a letter
                     near.append(variant)
                 near.extend(self.deletions.get(variant, ()))  # substitution / transposition
-            keys.update(t for t in near if df[t] <= self.max_df)
+            keys.update(t for t in near if df[t] <= max_df)
         return keys
 
     def candidates(self, prepared: _Prepared) -> tuple[set[int], set[int]]:
@@ -250,6 +278,26 @@ class CustomerIndex:
             return []
         strong, named = self.candidates(prepared)
         return self._evaluate(prepared, strong, named)
+
+    def match_many(self, queries: Sequence[MatchQuery], *, workers: int = 1) -> list[list[Match]]:
+        """``match`` for each query, in order. ``workers > 1`` forks that many processes (POSIX):
+        the index is shared copy-on-write, only the small results travel back."""
+        if workers <= 1 or len(queries) < 2 * _MIN_PARALLEL or "fork" not in mp.get_all_start_methods():
+            return [self.match(q) for q in queries]
+        size = -(-len(queries) // (workers * 4))
+        ranges = [(lo, min(lo + size, len(queries))) for lo in range(0, len(queries), size)]
+        _FORK_STATE["job"] = (self, queries)
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_match_range, ranges)
+        finally:
+            _FORK_STATE.clear()
+        out: list[list[Match]] = []
+        customers = self.customers
+        for part in parts:
+            for found in part:
+                out.append([Match(customers[pos], pos, kind, score, ev) for pos, kind, score, ev in found])
+        return out
 
     def match_all_pairs(self, query: MatchQuery) -> list[Match]:
         """Naive baseline: every customer is a candidate. Same answers as ``match`` (tested), far slower."""
@@ -318,6 +366,9 @@ class CustomerIndex:
         if q.country or cc:
             evidence["country"] = {q.raw.side: q.country, "protected": cc,
                                    "same": q.country is not None and q.country == cc}
+            if q.country is None or cc is None:
+                # Said out loud: a name-only match stood without a country check (unknown_country: allow).
+                evidence["country"]["unknown"] = True
         if q.postal and q.postal == self._postal[i]:
             evidence["postal_code"] = q.postal
         final = 100.0 if strong else float(score or 0.0)

@@ -180,6 +180,15 @@ class NamedAccount(BaseModel):
     account_id: str | None = None
     country: str | None = None
 
+    @classmethod
+    def from_salesforce(cls, record: Mapping[str, Any]) -> NamedAccount:
+        """From an Account row (e.g. ``SELECT Id, Name, Website, DunsNumber, BillingCountry FROM Account
+        WHERE Named_Account__c = true``)."""
+        return cls(
+            name=record.get("Name"), domain=record.get("Website"), duns=record.get("DunsNumber"),
+            account_id=record.get("Id"), country=record.get("BillingCountry"),
+        )
+
     @property
     def key(self) -> str:
         if self.account_id:
@@ -329,9 +338,11 @@ class Conflict(BaseModel):
 
     def to_salesforce(self) -> dict[str, Any]:
         """Field values for ``Channel_Conflict__c`` (Status__c is left to the caller: see reconcile)."""
-        name = (self.reason.split(";")[0])[:80]
+        subject = self.opportunity_id or self.registration_number or ""
+        other = self.other_registration_number if self.opportunity_id is None else self.registration_number
+        name = f"{self.kind.value.replace('_', ' ').capitalize()}: {subject} / {other or self.partner_number}"
         return {
-            "Name": name,
+            "Name": name[:80],
             "Conflict_Key__c": self.key,
             "Opportunity__c": self.opportunity_id,
             "Partner_Account__c": self.partner_account_id,

@@ -177,8 +177,8 @@ def load_named_accounts(path: str | Path) -> list[NamedAccount]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             return []
-        for row in reader:
-            account = _named(row, source, reader.line_num)
+        for csv_row in reader:
+            account = _named(csv_row, source, reader.line_num)
             if account is not None:
                 out.append(account)
         return out
@@ -208,7 +208,13 @@ def load_named_accounts(path: str | Path) -> list[NamedAccount]:
             line = items_node.value[i].start_mark.line + 1
         if not isinstance(item, dict):
             raise ConfigError("each named account must be a mapping", ErrorContext(file=source, line=line))
-        account = _named({str(k): v for k, v in item.items()}, source, line)
+        row: dict[str, Any] = {str(k): v for k, v in item.items()}
+        if isinstance(items_node, yaml.SequenceNode) and isinstance(items_node.value[i], yaml.MappingNode):
+            # Scalars as written: YAML would read an account id like 001000000000001 as an octal number.
+            for key_node, value_node in items_node.value[i].value:
+                if isinstance(value_node, yaml.ScalarNode) and not value_node.tag.endswith(":null"):
+                    row[str(key_node.value)] = value_node.value
+        account = _named(row, source, line)
         if account is not None:
             out.append(account)
     return out

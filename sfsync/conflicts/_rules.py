@@ -94,6 +94,12 @@ class MatchingRules(_Strict):
     unknown_country: CountryGuard = CountryGuard.ALLOW
     ignore_domains: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _thresholds(self) -> MatchingRules:
+        if self.name_threshold_same_postal > self.name_threshold:
+            raise ValueError("name_threshold_same_postal must not exceed name_threshold")
+        return self
+
     @field_validator("ignore_domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:

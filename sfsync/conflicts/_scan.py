@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from ._index import CustomerIndex, Match, MatchQuery
 from ._models import (
@@ -100,11 +100,13 @@ def _describe(evidence: Mapping[str, Any]) -> str:
     return " and ".join(parts) or "company name"
 
 
-def _lines_evidence(opp_lines: frozenset[str], prot_lines: frozenset[str]) -> list[str] | str:
+def _lines_evidence(
+    opp_lines: frozenset[str], prot_lines: frozenset[str], side: str = "opportunity"
+) -> list[str] | str:
     if not prot_lines:
         return "all product lines"
     if not opp_lines:
-        return "not specified on the opportunity"
+        return f"not specified on the {side}"
     return sorted(opp_lines & prot_lines)
 
 
@@ -114,9 +116,14 @@ def _overlaps(a: frozenset[str], b: frozenset[str]) -> bool:
 
 
 def _hash_payload(kind: ConflictKind, cust: ProtectedCustomer, evidence: Mapping[str, Any]) -> dict[str, Any]:
-    # The fingerprint covers what was matched and who protects; not the protection end date (an
-    # approved extension does not reopen a dismissed conflict) and not the scan time.
-    return {"kind": kind.value, "partner": cust.partner_number, "source": cust.key, "evidence": evidence}
+    # The fingerprint covers what was matched and who protects, in normalised form: re-casing an
+    # account name is not new evidence, a new shared domain is. Not the protection end date (an
+    # approved extension does not reopen a dismissed conflict), not the scan time.
+    stable = dict(evidence)
+    name = evidence.get("name")
+    if isinstance(name, Mapping):
+        stable["name"] = {"normalized": name.get("normalized"), "score": name.get("score")}
+    return {"kind": kind.value, "partner": cust.partner_number, "source": cust.key, "evidence": stable}
 
 
 def _opportunity_conflict(opp: Opportunity, match: Match, rules: Rules) -> Conflict:
@@ -185,7 +192,7 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -
             second_at = second.submitted_at.isoformat() if second.submitted_at else "unknown"
             tie = first.submitted_at == second.submitted_at
             evidence["submitted_at"] = {"first": first_at, "second": second_at}
-            evidence["product_lines"] = _lines_evidence(second.product_lines, first.product_lines)
+            evidence["product_lines"] = _lines_evidence(second.product_lines, first.product_lines, "registration")
             rule_text = (
                 "both were submitted at the same instant; the lower registration number counts as first"
                 if tie else "first in time wins"
@@ -194,7 +201,8 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -
                 f"Registration {second.registration_number} by partner {second.partner_name} "
                 f"({second.partner_number}), submitted {second_at}, is on a customer already registered by "
                 f"partner {first.partner_name} ({first.partner_number}) under {first.registration_number}, "
-                f"submitted {first_at} ({rule_text}); matched on {_describe(evidence)}."
+                f"submitted {first_at} ({rule_text}); matched on {_describe(evidence)}. "
+                f"Decide the later registration against {first.registration_number} before approving it."
             )
             kind = ConflictKind.SECOND_PARTNER
             out.append(Conflict(
@@ -338,6 +346,21 @@ class ExistingConflict:
     status: ConflictStatus
     evidence_hash: str | None
     opportunity_id: str | None = None
+
+    SOQL_FIELDS: ClassVar[tuple[str, ...]] = ("Conflict_Key__c", "Status__c", "Evidence_Hash__c", "Opportunity__c")
+
+    @classmethod
+    def from_salesforce(cls, record: Mapping[str, Any]) -> ExistingConflict:
+        """From a queried ``Channel_Conflict__c`` row. A blank or unknown status counts as Open, so a
+        record nobody has triaged is refreshed rather than frozen."""
+        raw = str(record.get("Status__c") or "").strip().casefold()
+        status = next((s for s in ConflictStatus if s.value.casefold() == raw), ConflictStatus.OPEN)
+        return cls(
+            key=str(record["Conflict_Key__c"]),
+            status=status,
+            evidence_hash=record.get("Evidence_Hash__c"),
+            opportunity_id=record.get("Opportunity__c"),
+        )
 
 
 @dataclass

@@ -1,14 +1,26 @@
 """Company-name similarity on normalised token lists.
 
-Why not a single rapidfuzz ratio: on our labelled set (bench/conflicts_bench.py prints the table)
-character-level ratios cannot separate a near-miss distractor from a typo. ``token_sort_ratio`` gives
-"zentrova kalimar foods" vs "zentrova kalimar tools" 91 (a different company) but "kalimo" vs "kalymo"
-83 (the same one); ``token_set_ratio`` and ``WRatio`` give 100 to any name that contains the other.
-The token-aligned score below uses rapidfuzz's C edit distances per token: equal tokens count fully,
-one edit on a word of 4+ letters (two on 8+) counts as a typo at 92 %, anything else counts for
-nothing; the score is the share of characters (both names) covered. A token substituted by another
-*common* business word ("paper" -> "power") is a different company, never a typo. Joined spellings
-("coca cola" / "cocacola") compare equal.
+Why not a single rapidfuzz ratio: on the labelled set (``bench/conflicts_bench.py`` prints the
+comparison) character-level ratios cannot separate a near-miss distractor from a typo.
+``token_sort_ratio`` gives "zentrova kalimar foods" / "zentrova kalimar tools" 91 (different
+companies) but "kalimo" / "kalymo" 83 (the same one); ``token_set_ratio`` and ``WRatio`` give 100 to
+any name contained in the other ("Acme" / "Acme Tools"). Best F1 of the name rule (threshold swept)
+on a 20k x 5k labelled set: token alignment 0.992 (P 0.9995 R 0.984), token_sort_ratio 0.978,
+WRatio 0.974, ratio 0.910, token_set_ratio 0.816 (P 0.69).
+
+The token-aligned score uses rapidfuzz's C edit distance (OSA: transpositions count as one edit)
+per token pair:
+
+* equal tokens count fully; the score is the share of characters (both names) covered;
+* one edit on a word of 5+ letters (two on 9+) counts as a typo at 92 % -- if the first letter
+  agrees (typos rarely hit it: the premise of Jaro-Winkler's prefix bonus), and, when the names share
+  no exact distinctive word, only for words of 6+ letters (short invented words one edit apart,
+  "Nudul" / "Nupul", are more often two companies than one misspelt);
+* a word substituted by another *common* business word ("paper" -> "power") is never a typo;
+* a distinctive word only one side has multiplies the score by 0.9 ("Gata Kocikukas Automotive"
+  vs "Kocikukas Automotive" is most likely another company);
+* misspelt generic words ("Holdnigs") are ignored once something distinctive matched;
+* joined spellings ("coca cola" / "cocacola") compare equal.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from ._normalize import GENERIC_WORDS
 __all__ = ["NAME_SCORERS", "token_alignment_score"]
 
 TYPO_CREDIT = 0.92
+TYPO_MIN_LEN = 5
+TYPO_MIN_LEN_UNANCHORED = 6
 DISTINCT_WORD_FACTOR = 0.9
 
 
@@ -62,12 +76,17 @@ def token_alignment_score(
     rest_b = list(b)
     unmatched_a: list[str] = []
     credit = 0.0
+    anchored = False  # an exactly shared distinctive word
     for tok in a:
         if tok in rest_b:
             rest_b.remove(tok)
             credit += 2 * len(tok)
+            anchored = anchored or tok not in common_words
         else:
             unmatched_a.append(tok)
+    # Without an anchor, only long words may differ by a typo: short invented words one edit apart
+    # ("Nudul" / "Nupul") are far more often two companies than one misspelt.
+    min_len = TYPO_MIN_LEN if anchored else TYPO_MIN_LEN_UNANCHORED
     if credit:
         # Misspelt generic words ("Holdnigs") were not stripped by normalisation; ignore them once
         # something distinctive matched.
@@ -79,6 +98,9 @@ def token_alignment_score(
         best_i = -1
         best_d = 99
         for i, other in enumerate(rest_b):
+            # Typos rarely hit the first letter (the premise of Jaro-Winkler's prefix bonus).
+            if tok[0] != other[0] or min(len(tok), len(other)) < min_len:
+                continue
             limit = _typo_limit(tok, other)
             if limit == 0 or (tok in common_words and other in common_words):
                 continue

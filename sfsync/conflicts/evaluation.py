@@ -112,6 +112,7 @@ class KindMetrics:
     name: str
     true_positives: int = 0
     false_positives: int = 0
+    true_negatives: int = 0  # opportunities that should match nothing and matched nothing
     false_negatives: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -432,6 +433,9 @@ def evaluate(
             bump("overall", attr, example)
             bump(f"kind:{m.kind.value}", attr, example)
             bump(f"variant:{variant}", attr, example)
+        if target is None and not found:
+            bump(f"variant:{variant}", "true_negatives")
+            bump("overall", "true_negatives")
         if target is not None and not hit:
             bump("overall", "false_negatives", f"{opp_id} {variant}")
             bump(f"kind:{labelled.expected_kind[opp_id].value}", "false_negatives", f"{opp_id} {variant}")

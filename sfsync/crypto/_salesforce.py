@@ -44,7 +44,9 @@ def stored_values_from_salesforce(gateway: _Gateway, mappings: MappingSet) -> It
         # Names come from validated mappings (API-name pattern), inserted as literals.
         soql = format_soql(
             "SELECT {:literal} FROM {:literal} WHERE {:literal} != null",
-            ", ".join(dict.fromkeys([ext, *fields])), obj, ext,
+            ", ".join(dict.fromkeys([ext, *fields])),
+            obj,
+            ext,
         )
         for record in gateway.query(soql):
             key = str(record.get(ext))
@@ -100,8 +102,9 @@ def apply_reencryption(
             for outcome in gateway.upsert(sobject, mapping.salesforce.external_id_field, chunk):
                 if outcome.outcome == "rejected":
                     result.rejected += 1
-                    log.warning("re-encryption of %s %s rejected: %s", sobject, outcome.external_id,
-                                outcome.status_code)
+                    log.warning(
+                        "re-encryption of %s %s rejected: %s", sobject, outcome.external_id, outcome.status_code
+                    )
                 else:
                     result.rewritten += 1
     return result

@@ -11,7 +11,7 @@ import typer
 from sfsync._cli_common import console, err_console, state
 from sfsync.errors import ErrorContext, UsageError
 from sfsync.mapping._loader import collect_mappings, load_mappings
-from sfsync.mapping._model import Mapping, MappingSet
+from sfsync.mapping._model import Mapping, MappingSet, mapping_json_schema
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
@@ -80,7 +80,7 @@ def list_mappings(
 ) -> None:
     """List the mappings: direction, portal table, Salesforce object, fields."""
     mapping_set = _load_for_use(ctx, paths)
-    rows = [_summary(m) for m in mapping_set]
+    rows = [_summary(m) for m in mapping_set.all()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -204,16 +204,6 @@ def schema(
     else:
         output.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {output}", markup=False, highlight=False)
-
-
-def mapping_json_schema() -> dict[str, Any]:
-    document = Mapping.model_json_schema(by_alias=True)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://sfsync.dev/schemas/mapping-v1.json",
-        **document,
-        "title": "sfsync field mapping",
-    }
 
 
 @app.command("export-metadata")

@@ -32,7 +32,11 @@ Path_ = tuple[str | int, ...]
 COMPANION_FILES = frozenset({"conflict_rules", "named_accounts"})
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when present (about 10x faster); marks and errors are the same.
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """SafeLoader with YAML 1.2-style booleans and no implicit timestamps."""
 
 
@@ -309,11 +313,12 @@ def _schema_problems(exc: ValidationError, data: Any, positions: _Positions, fil
         if (path, message) in seen:
             continue
         seen.add((path, message))
+        hint = hint or "correct the value; `sfsync mappings schema` lists what each key accepts"
         problems.append(_problem_at(path, message, hint, at_key=at_key, positions=positions, file=file,
                                     mapping=name, data=data))
     for path, messages in merged.items():
         text = " or ".join(dict.fromkeys(m.removeprefix("Input should be ") for m in messages))
-        problems.append(_problem_at(path, f"invalid value: should be {text}", None, at_key=False,
+        problems.append(_problem_at(path, f"invalid value: should be {text}", "use one of those forms", at_key=False,
                                     positions=positions, file=file, mapping=name, data=data))
     return problems
 
@@ -438,7 +443,7 @@ def load_mappings(paths: Sequence[Path], *, validate: bool = True) -> MappingSet
 
         report.merge(validate_offline(mapping_set))
     report.raise_for_errors()
-    if not len(mapping_set):
+    if not mapping_set.all():
         raise MappingError(
             "no mapping files found", ErrorContext(file=", ".join(str(p) for p in paths) or None)
         )

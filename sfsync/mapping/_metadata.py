@@ -96,7 +96,7 @@ def _from_mapping(fm: FieldMapping) -> _Field | None:
 
 def _objects(mappings: MappingSet) -> dict[str, _Object]:
     objects: dict[str, _Object] = {}
-    for m in mappings:
+    for m in mappings.all():  # disabled ones too: an admin may switch mappings later
         obj_name = m.salesforce.object
         obj = objects.setdefault(
             obj_name, _Object(obj_name, _label(obj_name), custom=obj_name.endswith("__c"))

@@ -39,12 +39,14 @@ __all__ = [
     "OutboundRecord",
     "PortalSource",
     "SalesforceTarget",
+    "mapping_json_schema",
 ]
 
 SF_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 # Salesforce-owned fields of a pull may follow relationships: Account.Name, Owner.UserRole.Name.
 SF_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*){0,4}$"
 SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_MISSING: Any = object()  # "key absent", as opposed to a None value
 
 
 class _Model(BaseModel):
@@ -92,6 +94,9 @@ class PortalSource(_Model):
     updated_at: str = Field(pattern=SQL_NAME, description="column that changes on every edit (push watermark)")
     external_id_column: str = Field(pattern=SQL_NAME, description="column holding the Salesforce external id")
     deleted_at: str | None = Field(default=None, pattern=SQL_NAME, description="soft-delete timestamp column")
+    partner_column: str | None = Field(
+        default=None, pattern=SQL_NAME, description="column naming the partner (selects per-partner keys)"
+    )
     filter: list[FilterCondition] = Field(default_factory=list, description="rows to sync (all must hold)")
 
     def filter_clause(self, table: Any) -> Any:
@@ -156,11 +161,21 @@ class FieldMapping(_Model):
     def salesforce_field(self) -> str:
         return self.field
 
-    @property
-    def columns(self) -> list[str]:
+    # The cached properties below are computed once per loaded mapping (fields are never changed
+    # after loading): the sync engine calls them for every record.
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
         if self.column is None:
-            return []
-        return [self.column] if isinstance(self.column, str) else list(self.column)
+            return ()
+        return (self.column,) if isinstance(self.column, str) else tuple(self.column)
+
+    @cached_property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set and self.default is not None
+
+    @cached_property
+    def keeps_empty_text(self) -> bool:
+        return self.type in ("string", "textarea")
 
     @property
     def portal_column(self) -> str | None:
@@ -174,22 +189,22 @@ class FieldMapping(_Model):
     def steps(self) -> list[Step]:
         return [to_step(spec) for spec in self.transforms]
 
-    @property
+    @cached_property
     def encrypt_spec(self) -> EncryptSpec | None:
         if self.encrypt is True:
             return EncryptSpec()
         return self.encrypt if isinstance(self.encrypt, EncryptSpec) else None
 
-    @property
+    @cached_property
     def encrypted(self) -> bool:
         return self.encrypt_spec is not None
 
-    @property
+    @cached_property
     def blind_index(self) -> BlindIndexSpec | None:
         spec = self.encrypt_spec
         return spec.blind_index if spec else None
 
-    @property
+    @cached_property
     def max_plaintext_bytes(self) -> int | None:
         """Declared, or derived from the field length; None when neither is known."""
         spec = self.encrypt_spec
@@ -203,12 +218,12 @@ class FieldMapping(_Model):
             return max(max_plaintext_bytes(self.length), 0)
         return None
 
-    @property
+    @cached_property
     def lookup(self) -> LookupTransform | None:
         last = self.steps[-1] if self.steps else None
         return last if isinstance(last, LookupTransform) else None
 
-    @property
+    @cached_property
     def relationship_path(self) -> str | None:
         """``Partner_Account__r.Partner_Number__c`` for a lookup by external id."""
         lookup = self.lookup
@@ -249,9 +264,6 @@ class SourceInfo:
                 return None, None
             probe = probe[:-1]
             key = False
-
-
-_EMPTY = ("", None)
 
 
 class Mapping(_Model):
@@ -338,6 +350,11 @@ class Mapping(_Model):
     def portal_owned(self) -> list[FieldMapping]:
         return [fm for fm in self.fields if fm.owner == "portal"]
 
+    @cached_property
+    def push_fields(self) -> tuple[FieldMapping, ...]:
+        """Portal-owned fields, computed once (the push maps every record through them)."""
+        return tuple(self.portal_owned())
+
     def salesforce_owned(self) -> list[FieldMapping]:
         return [fm for fm in self.fields if fm.owner == "salesforce"]
 
@@ -368,37 +385,46 @@ class Mapping(_Model):
             column=", ".join(fm.columns) or None,
         )
 
-    def _portal_value(self, fm: FieldMapping, row: AbcMapping[str, Any]) -> Any:
-        if isinstance(fm.column, list):
-            return [row.get(c) for c in fm.column]
-        return row.get(fm.column) if fm.column else None
-
     def outbound_value(self, fm: FieldMapping, row: AbcMapping[str, Any]) -> tuple[Any, FieldProblem | None]:
         """The transformed (not yet coerced) value of a portal-owned field, or a problem."""
-        missing = [c for c in fm.columns if c not in row]
-        if missing:
-            return None, self._field_problem(
-                fm, "missing_column", f"the portal row has no column {', '.join(missing)}",
-                "check the column name against the portal table",
-            )
-        value = self._portal_value(fm, row)
+        columns = fm.columns
+        value: Any
+        if len(columns) == 1:
+            column = columns[0]
+            value = row.get(column, _MISSING)
+            if value is _MISSING:
+                return None, self._missing_columns(fm, [column])
+        else:
+            value = [row.get(c, _MISSING) for c in columns]
+            if _MISSING in value:
+                return None, self._missing_columns(fm, [c for c in columns if c not in row])
+            if not columns:
+                value = None
         for position, step in enumerate(fm.steps, start=1):
             try:
                 value = step.apply(value)
             except TransformError as exc:
                 return None, self._field_problem(fm, exc.code, f"transform {position} ({step.describe()}): {exc}")
-        if isinstance(value, str) and value == "" and fm.type not in ("string", "textarea"):
+        if value == "" and isinstance(value, str) and not fm.keeps_empty_text:
             value = None  # an empty cell is "no value" for numbers, dates, picklists ...
-        if isinstance(value, list) and not any(v not in _EMPTY for v in value):
+        elif isinstance(value, list) and all(v is None or v == "" for v in value):
             value = None
-        if value in _EMPTY and "default" in fm.model_fields_set and fm.default is not None:
+        empty = value is None or (value == "" and isinstance(value, str))
+        if empty and fm.has_default:
             value = fm.default
-        if fm.required and value in _EMPTY:
+            empty = False
+        if empty and fm.required:
             return None, self._field_problem(
                 fm, "required", "a value is required but the record has none",
                 "fill the column in the portal, or give the field a `default`",
             )
         return value, None
+
+    def _missing_columns(self, fm: FieldMapping, missing: list[str]) -> FieldProblem:
+        return self._field_problem(
+            fm, "missing_column", f"the portal row has no column {', '.join(missing)}",
+            "check the column name against the portal table",
+        )
 
     def to_salesforce(
         self, row: AbcMapping[str, Any], *, is_create: bool, record_type_id: str | None = None
@@ -432,7 +458,7 @@ class Mapping(_Model):
             payload[self.salesforce.external_id_field] = external_id
         if is_create and self.salesforce.record_type and record_type_id:
             payload["RecordTypeId"] = record_type_id
-        for fm in self.portal_owned():
+        for fm in self.push_fields:
             if fm.on_create_only and not is_create:
                 continue
             value, problem = self.outbound_value(fm, row)
@@ -470,7 +496,9 @@ class Mapping(_Model):
     def to_portal(self, sf_record: AbcMapping[str, Any], *, include_portal_owned: bool = False) -> dict[str, Any]:
         """Salesforce-owned fields as portal columns, parsed (date, UTC datetime, Decimal, bool).
 
-        With ``include_portal_owned`` the portal-owned fields are read back too, reversing their
+        A field absent from ``sf_record`` (not selected) is left out, so a partial record never
+        blanks a portal column; a read-only mapping gives every column (None when absent). With
+        ``include_portal_owned`` the portal-owned fields are read back too, reversing their
         transforms where possible (used by preview and round-trip tests; lossy steps are skipped).
         Raises :class:`RecordMappingError` (no values in it) when a value cannot be converted.
         """
@@ -483,8 +511,13 @@ class Mapping(_Model):
                 continue
             if not fm.columns:
                 continue
+            raw = _get_path(sf_record, fm.soql_path())
+            if raw is _MISSING:
+                if not self.is_read_only:
+                    continue  # not selected: never overwrite the portal's value with "nothing"
+                raw = None
             try:
-                value = from_sf(fm.type, _get_path(sf_record, fm.soql_path()))
+                value = from_sf(fm.type, raw)
                 for position, step in enumerate(fm.steps, start=1):
                     try:
                         value = step.apply(value)
@@ -508,7 +541,7 @@ class Mapping(_Model):
     def _read_back(self, fm: FieldMapping, sf_record: AbcMapping[str, Any], result: dict[str, Any]) -> None:
         if not fm.columns:
             return
-        raw = _get_path(sf_record, fm.soql_path()) if fm.lookup else sf_record.get(fm.field, _MISSING)
+        raw = _get_path(sf_record, fm.soql_path())
         if raw is _MISSING:
             return
         try:
@@ -522,15 +555,17 @@ class Mapping(_Model):
         _assign(fm, value, result)
 
 
-_MISSING = object()
 
 
 def _get_path(record: AbcMapping[str, Any], path: str) -> Any:
+    """The value at ``Account.Name``; None through a null lookup; ``_MISSING`` when not selected."""
     value: Any = record
     for part in path.split("."):
-        if not isinstance(value, AbcMapping):
+        if value is None:
             return None
-        value = value.get(part)
+        if not isinstance(value, AbcMapping) or part not in value:
+            return _MISSING
+        value = value[part]
     return value
 
 
@@ -545,7 +580,12 @@ def _assign(fm: FieldMapping, value: Any, result: dict[str, Any]) -> None:
 
 
 class MappingSet:
-    """The loaded mappings, by name, in load order."""
+    """The loaded mappings, by name, in load order.
+
+    Iterating (and ``len``) gives the mappings to run: the enabled ones. ``all()`` includes those
+    with ``enabled: false`` (validation, listing, metadata); ``names()`` and ``get()`` know every
+    loaded mapping, so naming a disabled one explicitly still finds it.
+    """
 
     def __init__(self, mappings: Sequence[Mapping] = ()) -> None:
         self._mappings: dict[str, Mapping] = {}
@@ -560,17 +600,33 @@ class MappingSet:
             raise MappingError(f"no mapping named {name!r} (known: {known})", ErrorContext(mapping=name)) from None
 
     def names(self) -> list[str]:
+        """Every loaded mapping, enabled or not."""
         return list(self._mappings)
+
+    def all(self) -> list[Mapping]:
+        """Every loaded mapping, enabled or not."""
+        return list(self._mappings.values())
 
     def sync_mappings(self) -> list[Mapping]:
         """The sync engine's work list: enabled mappings with a portal table (read-only pulls excluded)."""
-        return [m for m in self._mappings.values() if m.enabled and not m.is_read_only]
+        return [m for m in self if not m.is_read_only]
 
     def __iter__(self) -> Iterator[Mapping]:
-        return iter(self._mappings.values())
+        return (m for m in self._mappings.values() if m.enabled)
 
     def __len__(self) -> int:
-        return len(self._mappings)
+        return sum(1 for m in self._mappings.values() if m.enabled)
 
     def __contains__(self, name: object) -> bool:
         return name in self._mappings
+
+
+def mapping_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a mapping file, for editors (``sfsync mappings schema``)."""
+    document = Mapping.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://sfsync.dev/schemas/mapping-v1.json",
+        **document,
+        "title": "sfsync field mapping",
+    }

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping as AbcMapping
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sfsync.errors import ErrorContext, UsageError
@@ -88,6 +89,12 @@ def read_portal_row(url: str, mapping: Mapping, key: str) -> dict[str, Any]:
     import sqlalchemy as sa
 
     source = mapping.portal
+    parsed = sa.engine.make_url(url)
+    database = parsed.database or ""
+    # SQLite would silently create an empty database file: say what is wrong instead.
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).exists():
+        raise UsageError(f"the portal database {database} does not exist (check [portal] url)",
+                         ErrorContext(mapping=mapping.name))
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -186,9 +187,13 @@ class MapTransform(_Model, Step):
         key = _key_text(value)
         return key.casefold() if self.ignore_case else key
 
+    @cached_property
+    def _table(self) -> dict[str, Scalar]:
+        return {(k.casefold() if self.ignore_case else k): v for k, v in self.map.items()}
+
     def apply_one(self, value: Any) -> Any:
-        table = {(k.casefold() if self.ignore_case else k): v for k, v in self.map.items()}
-        key = self._lookup_key(value)
+        key = value if isinstance(value, str) and not self.ignore_case else self._lookup_key(value)
+        table = self._table
         if key in table:
             return table[key]
         if "default" in self.model_fields_set:
@@ -257,7 +262,7 @@ class DateTransform(_TimeModel):
 
     tag: ClassVar[str] = "date"
     accepts: ClassVar[frozenset[str]] = frozenset({"text", "date", "datetime"})
-    date: str = Field(default="iso", description="strptime format, or 'iso'")
+    date: str = Field(description="strptime format, or 'iso'")
 
     def output_kind(self, kind: Kind) -> Kind:
         return "date"
@@ -282,7 +287,7 @@ class DateTimeTransform(_TimeModel):
 
     tag: ClassVar[str] = "datetime"
     accepts: ClassVar[frozenset[str]] = frozenset({"text", "date", "datetime"})
-    datetime: str = Field(default="iso", description="strptime format, or 'iso'")
+    datetime: str = Field(description="strptime format, or 'iso'")
 
     def output_kind(self, kind: Kind) -> Kind:
         return "datetime"
@@ -327,7 +332,7 @@ class NumberTransform(_Model, Step):
 
     tag: ClassVar[str] = "number"
     accepts: ClassVar[frozenset[str]] = frozenset({"text", "number"})
-    number: NumberOptions = Field(default_factory=NumberOptions)
+    number: NumberOptions
 
     def output_kind(self, kind: Kind) -> Kind:
         return "number"
@@ -382,7 +387,7 @@ class CurrencyTransform(_Model, Step):
 
     tag: ClassVar[str] = "currency"
     accepts: ClassVar[frozenset[str]] = frozenset({"number", "text"})
-    currency: int = Field(default=2, ge=0, le=18, description="decimal places")
+    currency: int = Field(ge=0, le=18, description="decimal places")
     mode: RoundingMode = "half_up"
     decimal_separator: Literal[".", ","] = "."
     thousands_separator: Literal[",", ".", " ", "'", ""] = ","
@@ -564,8 +569,10 @@ def register_transform(
 ) -> Callable[[F], F]:
     """Register ``fn(value, **args)`` for YAML ``{python: name, args: {...}}`` (for rare cases).
 
-    The function receives ``None`` only if it declares so (None passes through otherwise); it raises
-    ``ValueError`` to reject a record. Register it in a module imported before mappings load.
+    ``None`` passes through without calling the function; it raises ``ValueError`` to reject a
+    record. ``inverse`` (optional) lets preview and round-trip checks read the value back. Put the
+    function in a module that is imported before mappings load, or declare that module under the
+    ``sfsync.transforms`` entry point group so ``sfsync`` commands find it.
     """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name):
         raise ValueError(f"invalid transform name {name!r}")
@@ -577,8 +584,35 @@ def register_transform(
     return decorate
 
 
+ENTRY_POINT_GROUP = "sfsync.transforms"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Import modules that packages declare under the ``sfsync.transforms`` entry point group.
+
+    That is how a site registers its Python transforms without editing sfsync: the module runs
+    ``@register_transform`` when imported. Loaded once, on the first unknown name.
+    """
+    global _entry_points_loaded  # noqa: PLW0603 - a process-wide, load-once registry
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        entry_point.load()
+
+
 def registered_transforms() -> dict[str, RegisteredTransform]:
+    _load_entry_points()
     return dict(_REGISTRY)
+
+
+def _lookup_registered(name: str) -> RegisteredTransform | None:
+    if name not in _REGISTRY:
+        _load_entry_points()
+    return _REGISTRY.get(name)
 
 
 class PythonTransform(_Model, Step):
@@ -592,18 +626,19 @@ class PythonTransform(_Model, Step):
         return f"python: {self.python}"
 
     def registered(self) -> RegisteredTransform:
-        try:
-            return _REGISTRY[self.python]
-        except KeyError:
-            raise TransformError("unknown_transform", f"python transform {self.python!r} is not registered") from None
+        registered = _lookup_registered(self.python)
+        if registered is None:
+            raise TransformError("unknown_transform", f"python transform {self.python!r} is not registered")
+        return registered
 
     def problem(self) -> str | None:
         """Why this step cannot run (checked offline), or None."""
-        if self.python not in _REGISTRY:
+        registered = _lookup_registered(self.python)
+        if registered is None:
             known = ", ".join(sorted(_REGISTRY)) or "none registered"
             return f"python transform {self.python!r} is not registered (registered: {known})"
         try:
-            inspect.signature(_REGISTRY[self.python].function).bind(None, **self.args)
+            inspect.signature(registered.function).bind(None, **self.args)
         except TypeError as exc:
             return f"python transform {self.python!r} does not accept these args: {exc}"
         return None
@@ -694,10 +729,10 @@ def to_step(spec: Any) -> Step:
     if spec in ("trim", "lower", "upper", "title", "null_if_empty"):
         return _TextStep(spec)
     defaults: dict[str, Step] = {
-        "number": NumberTransform(),
-        "currency": CurrencyTransform(),
-        "date": DateTransform(),
-        "datetime": DateTimeTransform(),
+        "number": NumberTransform(number=NumberOptions()),
+        "currency": CurrencyTransform(currency=2),
+        "date": DateTransform(date="iso"),
+        "datetime": DateTimeTransform(datetime="iso"),
     }
     if isinstance(spec, str) and spec in defaults:
         return defaults[spec]

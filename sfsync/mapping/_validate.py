@@ -46,7 +46,7 @@ def _guess(word: str, candidates: list[str]) -> str:
 def validate_offline(mappings: MappingSet) -> ValidationReport:
     """Schema-level facts the loader cannot see: ownership, targets, types, transforms, ciphertext sizes."""
     report = ValidationReport()
-    for mapping in mappings:
+    for mapping in mappings.all():
         report.mappings_checked.append(mapping.name)
         report.extend(_check_mapping(mapping))
     report.extend(_check_across(mappings))
@@ -57,7 +57,7 @@ def _check_across(mappings: MappingSet) -> list[FieldProblem]:
     """Law 4 across files: two enabled mappings must not both write the same portal column back."""
     problems: list[FieldProblem] = []
     writers: dict[tuple[str, str], tuple[Mapping, FieldMapping]] = {}
-    for m in mappings:
+    for m in mappings.all():
         if not m.enabled or m.source is None or m.direction == "push":
             continue
         for fm in m.salesforce_owned():
@@ -136,6 +136,13 @@ def _check_mapping(m: Mapping) -> list[FieldProblem]:
         fm = targets["RecordTypeId"]
         add(m.problem(("fields", fm.index, "field"), "RecordTypeId is set from salesforce.record_type", fm=fm,
                       hint="remove this entry or the record_type", code="duplicate_target"))
+
+    per_partner = [fm for fm in m.fields if fm.encrypt_spec is not None and fm.encrypt_spec.per_partner_key]
+    if per_partner and (m.source is None or m.source.partner_column is None):
+        fm = per_partner[0]
+        add(m.problem(("fields", fm.index, "encrypt", "per_partner_key"), "per-partner keys need to know the "
+                      "partner of each row", hint="set `portal.partner_column` (e.g. partner_number)", fm=fm,
+                      code="encrypt"))
 
     if m.source is not None:
         written_by_sf: dict[str, FieldMapping] = {}
@@ -232,13 +239,14 @@ def _check_field(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
             add(key, why, hint="register it with @sfsync.mapping.register_transform before loading", code="transform")
         if isinstance(step, LookupTransform):
             if position != len(fm.steps) - 1:
-                add(key, "`lookup` must be the last transform", code="transform")
+                add(key, "`lookup` must be the last transform", hint="move it to the end of `transforms`",
+                    code="transform")
             if fm.type != "reference":
                 add(key, f"`lookup` writes a reference field, but the field type is {fm.type}",
                     hint="set `type: reference`", code="type")
             if not portal_owned:
                 add(key, "`lookup` applies to portal-owned fields (it is how a push names a related record)",
-                    code="transform")
+                    hint="remove it; a pull reads the related record's field as `Relationship.Field`", code="transform")
         try:
             kind = step.check_kind(kind)
         except KindError as exc:
@@ -250,24 +258,27 @@ def _check_field(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
         add(("type",), f"the transforms produce {_kind(kind)}, which a {fm.type} field cannot hold",
             hint="add a transform that converts it (e.g. `concat`, `number`, `date`)", code="type")
     if not portal_owned and kind == "list" and len(fm.columns) <= 1 and not m.is_read_only:
-        add(("column",), "the transforms produce a list; write it to several columns or `concat` it",
-            code="type")
+        add(("column",), "the transforms produce a list, but there is one column to write it to",
+            hint="list several columns in `column`, or end with a `concat` transform", code="type")
     if portal_owned and several_columns and fm.type != "multipicklist":
-        add(("column",), "several columns give a list; join them with a `concat` transform", code="type")
+        add(("column",), "several columns give a list, which a single field cannot hold",
+            hint='join them with a `concat` transform, e.g. `{concat: " "}`', code="type")
 
     # -- values the mapping itself writes are valid for the field
     produced: list[tuple[tuple[str | int, ...], Any]] = []
     for position, step in enumerate(fm.steps):
-        if isinstance(step, MapTransform) and position == _last_value_step(fm):
-            targets = step.map.values() if portal_owned else []
-            produced += [(("transforms", position), v) for v in targets if v is not None]
-            if "default" in step.model_fields_set and step.default is not None and portal_owned:
+        if portal_owned and isinstance(step, MapTransform) and position == _last_map(fm):
+            # What the last map writes reaches the field unchanged: check it against the picklist.
+            produced += [(("transforms", position), v) for v in step.map.values() if v is not None]
+            if "default" in step.model_fields_set and step.default is not None:
                 produced.append((("transforms", position, "default"), step.default))
-            if not portal_owned and fm.values is not None:
-                for source in step.map:
-                    if source not in fm.values:
-                        add(("transforms", position), f"map key {source!r} is not a value of the picklist"
-                            f"{_guess(source, fm.values)}", code="picklist")
+        if not portal_owned and isinstance(step, MapTransform) and position == _first_map(fm) and fm.values:
+            # The first map on a pull reads the picklist's values: its keys must be among them.
+            for source in step.map:
+                if source not in fm.values:
+                    add(("transforms", position), f"map key {source!r} is not a value of the picklist"
+                        f"{_guess(source, fm.values)}", hint="map the picklist's exact values (`values:`)",
+                        code="picklist")
         if isinstance(step, ConstantTransform) and step.constant is not None and position == len(fm.steps) - 1:
             produced.append((("transforms", position), step.constant))
     if "default" in fm.model_fields_set and fm.default is not None:
@@ -289,15 +300,28 @@ def _check_field(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
     return problems
 
 
-def _last_value_step(fm: FieldMapping) -> int:
-    """Index of the last map step followed only by steps that keep values (for picklist checks)."""
+_KEEPS_VALUES = frozenset({"trim", "concat", "split"})
+
+
+def _last_map(fm: FieldMapping) -> int:
+    """Index of the last map followed only by steps that keep values (else -1: nothing to check)."""
     last = -1
     for position, step in enumerate(fm.steps):
         if isinstance(step, MapTransform):
             last = position
-        elif not (step.describe() in ("trim", "concat", "split") or step.tag in ("concat", "split")):
+        elif step.describe() not in _KEEPS_VALUES:
             last = -1
     return last
+
+
+def _first_map(fm: FieldMapping) -> int:
+    """Index of the first map preceded only by steps that keep values (else -1)."""
+    for position, step in enumerate(fm.steps):
+        if isinstance(step, MapTransform):
+            return position
+        if step.describe() not in _KEEPS_VALUES:
+            return -1
+    return -1
 
 
 def _kind(kind: str) -> str:
@@ -406,7 +430,7 @@ def validate_online(mappings: MappingSet, describe: Describe) -> ValidationRepor
     """Check every mapping against the org's ``describe()`` JSON (one describe call per object)."""
     org = _Org(describe)
     report = ValidationReport()
-    for mapping in mappings:
+    for mapping in mappings.all():
         report.mappings_checked.append(mapping.name)
         report.extend(_check_online(mapping, org))
     return report
@@ -539,7 +563,7 @@ def _check_field_online(
         refs = [str(r) for r in entry.get("referenceTo") or []]
         if lookup.target_object not in refs:
             add(("transforms",), f"{fm.field} references {', '.join(refs) or 'nothing'}, not {lookup.target_object}",
-                code="lookup")
+                hint=f"look up an external id field of {', '.join(refs) or 'the referenced object'}", code="lookup")
         relationship = lookup.relationship_for(fm.field)
         if entry.get("relationshipName") and entry.get("relationshipName") != relationship:
             add(("transforms",), f"the relationship of {fm.field} is {entry.get('relationshipName')}, not "

@@ -16,11 +16,14 @@ from typing import Any
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 NULL = "#N/A"  # Bulk 2.0 CSV null; an empty cell means "leave unchanged"
 _ERROR_RE = re.compile(r"^(?P<code>[A-Z][A-Z0-9_]+):(?P<rest>.*)$", re.DOTALL)
+_NEEDS_QUOTES = frozenset(',"\r\n')
 _FIELDS_RE = re.compile(r"^[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*$")
 
 
 def csv_value(value: Any) -> str:
-    if value is None:
+    # Salesforce stores "" as null in REST; in a Bulk CSV an empty cell would mean "unchanged",
+    # so both become #N/A and a record means the same through Collections and Bulk.
+    if value is None or value == "":
         return NULL
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -47,6 +50,21 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _cell(text: str) -> str:
+    if any(c in text for c in _NEEDS_QUOTES):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(cells: Sequence[str]) -> bytes:
+    """One RFC 4180 row ending in LF.
+
+    Written by hand because Python 3.11's csv module (QUOTE_MINIMAL with an LF terminator)
+    leaves a lone CR unquoted, which Salesforce would read as a line break.
+    """
+    return (",".join(_cell(c) for c in cells) + "\n").encode("utf-8")
+
+
 @dataclass(frozen=True)
 class CsvPart:
     """One upload: the CSV bytes and the input indexes of its rows, in row order."""
@@ -64,25 +82,19 @@ def build_csv_parts(
     gets an empty cell, which Bulk 2.0 reads as "do not change" — the same as a key absent from
     a JSON record.
     """
-    flat = {i: flatten(records[i]) for i in indexes}
+    # Two passes over the records instead of keeping a flattened copy of all of them in memory.
     columns: dict[str, None] = {}
     for i in indexes:
-        for key in flat[i]:
+        for key in flatten(records[i]):
             columns.setdefault(key, None)
     header = list(columns)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    header_bytes = buffer.getvalue().encode("utf-8")
+    header_bytes = csv_line(header)
     chunks: list[bytes] = []
     size = len(header_bytes)
     part_indexes: list[int] = []
     for i in indexes:
-        buffer.seek(0)
-        buffer.truncate()
-        row = flat[i]
-        writer.writerow([csv_value(row[c]) if c in row else "" for c in header])
-        line = buffer.getvalue().encode("utf-8")
+        row = flatten(records[i])
+        line = csv_line([csv_value(row[c]) if c in row else "" for c in header])
         if len(header_bytes) + len(line) > max_bytes:
             raise ValueError(f"one CSV row is larger than the {max_bytes}-byte upload limit")
         if part_indexes and size + len(line) > max_bytes:
@@ -95,10 +107,10 @@ def build_csv_parts(
         yield CsvPart(header_bytes + b"".join(chunks), tuple(part_indexes))
 
 
-def read_csv(text: str) -> list[dict[str, str]]:
-    if not text.strip():
-        return []
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+def read_csv(text: str) -> Iterator[dict[str, str]]:
+    """Rows of a result CSV, one at a time (a 100k-row result stays one string, not 100k dicts)."""
+    if text.strip():
+        yield from csv.DictReader(io.StringIO(text, newline=""))
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,11 @@ class SalesforceGateway:
     @classmethod
     def connect(cls, settings: SalesforceSettings, *, session: requests.Session | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> SalesforceGateway:
-        """Log in per ``settings.auth`` (token auth makes no call) and return the gateway."""
+        """Log in per ``settings.auth`` (token auth makes no call) and return the gateway.
+
+        A ``session`` given here gets the timeout adapter mounted (and the CA bundle set) in place.
+        ``sleep`` is what backoff waits call; tests pass a recorder instead of ``time.sleep``.
+        """
         gateway = cls(settings, build_session(settings, session), sleep)
         gateway._credentials = gateway._login()
         return gateway
@@ -338,11 +342,13 @@ class SalesforceGateway:
     def _call(self, method: str, path: str, *, what: str, context: ErrorContext | None = None,
               params: Mapping[str, str] | None = None, json_body: Any = None, data: bytes | None = None,
               content_type: str | None = None, records: int | None = None,
-              rejectable: bool = False) -> requests.Response:
+              rejectable: bool = False, retry: bool = True) -> requests.Response:
         """One logical call: retried with backoff, one re-login on an expired session.
 
         ``rejectable``: a 400/300 answer means "these records were refused" (the caller maps
         it to rejected results); otherwise such an answer is a fatal SalesforceApiError.
+        ``retry=False``: one attempt (plus the re-login, since a 401 was not processed); a
+        transient failure is raised as is, for a caller that must retry at a higher level.
         """
         context = context or ErrorContext(extra={})
         if json_body is not None:
@@ -364,6 +370,8 @@ class SalesforceGateway:
                     ) from again
 
         try:
+            if not retry:
+                return attempt_once()
             for attempt in self._retrying():
                 with attempt:
                     return attempt_once()
@@ -659,20 +667,12 @@ class SalesforceGateway:
     def _bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
                   keys: Mapping[int, str]) -> dict[int, RecordResult]:
         what = f"bulk upsert {sobject}"
-        job = self._call("POST", "jobs/ingest/", what=f"{what}: create job", json_body={
-            "object": sobject, "externalIdFieldName": field, "contentType": "CSV", "operation": "upsert",
-            "lineEnding": "LF", "columnDelimiter": "COMMA"}, context=ErrorContext(sobject=sobject, extra={})).json()
-        job_id = str(job["id"])
-        context = ErrorContext(sobject=sobject, extra={"bulk_job": job_id})
-        self._call("PUT", f"jobs/ingest/{job_id}/batches", data=part.data, content_type="text/csv",
-                   what=f"{what}: upload", context=context, records=len(part.indexes))
-        self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "UploadComplete"},
-                   what=f"{what}: close job", context=context)
+        job_id, context = self._start_bulk_job(sobject, field, part, what)
         info = self._wait_for_job(job_id, what, context)
         state = str(info.get("state"))
         job_error = str(info.get("errorMessage") or "") or None
 
-        def rows(kind: str) -> list[dict[str, str]]:
+        def rows(kind: str) -> Iterator[dict[str, str]]:
             response = self._call("GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context)
             return _bulk.read_csv(response.content.decode("utf-8-sig"))
 
@@ -698,6 +698,58 @@ class SalesforceGateway:
             log.warning("bulk job %s ended in state %s: %s", job_id, state, job_error or "-")
         return results
 
+    def _start_bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
+                        what: str) -> tuple[str, ErrorContext]:
+        """Create a job, upload the CSV, close the job; returns the job id.
+
+        The upload is never re-sent into the same job: if its answer was lost, Salesforce may
+        already hold the rows, and a second upload would double them (every row would then fail
+        as a duplicate external id). A failed upload aborts the job and starts a new one instead,
+        within ``max_attempts``.
+        """
+        last_round = self._settings.max_attempts
+        for round_number in range(1, last_round + 1):
+            job = self._call("POST", "jobs/ingest/", what=f"{what}: create job", json_body={
+                "object": sobject, "externalIdFieldName": field, "contentType": "CSV", "operation": "upsert",
+                "lineEnding": "LF", "columnDelimiter": "COMMA"}, context=ErrorContext(sobject=sobject)).json()
+            job_id = str(job["id"])
+            context = ErrorContext(sobject=sobject, extra={"bulk_job": job_id})
+            try:
+                self._call("PUT", f"jobs/ingest/{job_id}/batches", data=part.data, content_type="text/csv",
+                           what=f"{what}: upload", context=context, records=len(part.indexes), retry=False)
+            except RetriableError as exc:
+                self._abort_job(job_id, what, context)
+                if round_number == last_round:
+                    raise RetriesExhaustedError(
+                        f"{what}: upload failed {last_round} times (last: {exc.context.status_code or exc.message})",
+                        exc.context) from exc
+                self._retries += 1
+                delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**round_number))
+                log.info("bulk upload of job %s failed (%s); starting a new job in %.1fs", job_id, exc, delay)
+                self._sleep(delay)
+                continue
+            try:
+                self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "UploadComplete"},
+                           what=f"{what}: close job", context=context)
+            except SalesforceApiError:
+                # a close whose answer was lost, then retried, meets a job that is no longer Open
+                info = self._call("GET", f"jobs/ingest/{job_id}/", what=f"{what}: poll", context=context).json()
+                if str(info.get("state")) == "Open":
+                    raise
+            return job_id, context
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _abort_job(self, job_id: str, what: str, context: ErrorContext) -> None:
+        try:
+            self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "Aborted"},
+                       what=f"{what}: abort", context=context)
+        except SfsyncError as exc:
+            if isinstance(exc, ApiBudgetExceededError | ApiAllowanceExhaustedError | AuthenticationError):
+                raise
+            if exc.context.status_code == "INVALIDJOBSTATE":  # already aborted (a lost answer, retried)
+                return
+            log.warning("could not abort bulk job %s: %s", job_id, exc)
+
     def _wait_for_job(self, job_id: str, what: str, context: ErrorContext) -> dict[str, Any]:
         delay = self._settings.bulk_poll_seconds
         started = time.monotonic()
@@ -710,11 +762,7 @@ class SalesforceGateway:
                 return info
             elapsed = max(waited, time.monotonic() - started)
             if elapsed + delay > self._settings.bulk_timeout_seconds:
-                try:
-                    self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "Aborted"},
-                               what=f"{what}: abort", context=context)
-                except SfsyncError:
-                    log.warning("could not abort bulk job %s", job_id)
+                self._abort_job(job_id, what, context)
                 raise RetriesExhaustedError(
                     f"{what}: bulk job {job_id} still {state} after {elapsed:.0f}s "
                     f"(salesforce.bulk_timeout_seconds = {self._settings.bulk_timeout_seconds:g}); it was aborted, "

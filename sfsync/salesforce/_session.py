@@ -26,7 +26,7 @@ class TimeoutAdapter(HTTPAdapter):
         self.timeout = timeout
         self.verify = verify
 
-    def send(  # noqa: PLR0917 - HTTPAdapter.send's signature
+    def send(  # HTTPAdapter.send's signature
         self,
         request: requests.PreparedRequest,
         stream: bool = False,

@@ -1,1 +1,23 @@
-"""sync."""
+"""The sync engine (push, pull), its state store and the ``SyncJob`` library API."""
+
+from __future__ import annotations
+
+from sfsync.sync._engine import PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
+from sfsync.sync._job import SyncJob
+from sfsync.sync._report import MappingRunSummary, PlannedChange, RunReport
+from sfsync.sync._state import DeadLetter, LedgerEntry, RunRecord, StateStore
+
+__all__ = [
+    "DeadLetter",
+    "LedgerEntry",
+    "MappingRunSummary",
+    "PayloadProtector",
+    "PlannedChange",
+    "RunRecord",
+    "RunReport",
+    "SalesforcePort",
+    "StateStore",
+    "SyncEngine",
+    "SyncJob",
+    "SyncOptions",
+]

@@ -25,14 +25,18 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned changes; write nothing anywhere.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned changes; write nothing anywhere.")
+    ] = False,
     direction: Annotated[
         str, typer.Option("--direction", help="push (portal to Salesforce), pull (back) or both.")
     ] = "both",
     mapping: Annotated[
         list[str] | None, typer.Option("--mapping", "-m", help="Only this mapping (repeatable).")
     ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Ignore watermarks and fingerprints: resend everything.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Ignore watermarks and fingerprints: resend everything.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
     metrics_file: Annotated[
         Path | None, typer.Option("--metrics-file", help="Also write the summary as an OpenMetrics textfile.")
@@ -50,8 +54,12 @@ def run_command(
         show_progress = sys.stderr.isatty() and not as_json
         if show_progress:
             with Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} rows"),
-                TimeElapsedColumn(), console=console, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed} rows"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
             ) as bar:
                 tasks: dict[str, int] = {}
 
@@ -61,8 +69,11 @@ def run_command(
                     bar.advance(tasks[label], count)  # type: ignore[arg-type]
 
                 report = job.run(
-                    dry_run=dry_run, direction=direction,  # type: ignore[arg-type]
-                    mappings=mapping or (), full=full, progress=progress,
+                    dry_run=dry_run,
+                    direction=direction,  # type: ignore[arg-type]
+                    mappings=mapping or (),
+                    full=full,
+                    progress=progress,
                 )
         else:
             report = job.run(dry_run=dry_run, direction=direction, mappings=mapping or (), full=full)  # type: ignore[arg-type]
@@ -78,22 +89,46 @@ def run_command(
 def print_report(report: RunReport) -> None:
     title = "planned changes (dry run: nothing written)" if report.dry_run else f"run {report.run_id[:8]}"
     table = Table(title=title)
-    for column in ("mapping", "direction", "read", "created", "updated", "unchanged", "rejected", "retried",
-                   "written back", "deleted", "API calls", "seconds"):
+    for column in (
+        "mapping",
+        "direction",
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "retried",
+        "written back",
+        "deleted",
+        "API calls",
+        "seconds",
+    ):
         table.add_column(column, justify="left" if column in ("mapping", "direction") else "right")
     for item in report.summaries:
         table.add_row(
-            item.mapping, item.direction, str(item.read), str(item.created), str(item.updated), str(item.unchanged),
-            str(item.rejected), str(item.retried), str(item.written_back), str(item.deleted + item.withdrawn),
-            str(item.api_calls), f"{item.duration_seconds:.2f}",
+            item.mapping,
+            item.direction,
+            str(item.read),
+            str(item.created),
+            str(item.updated),
+            str(item.unchanged),
+            str(item.rejected),
+            str(item.retried),
+            str(item.written_back),
+            str(item.deleted + item.withdrawn),
+            str(item.api_calls),
+            f"{item.duration_seconds:.2f}",
         )
     console.print(table)
     if report.dry_run:
         for item in report.summaries:
             for change in item.plan:
                 if change.action != "skip":
-                    console.print(f"  {item.mapping} {item.direction}: {change.action} {change.external_id}"
-                                  + (f" ({change.reason})" if change.reason else ""), highlight=False)
+                    console.print(
+                        f"  {item.mapping} {item.direction}: {change.action} {change.external_id}"
+                        + (f" ({change.reason})" if change.reason else ""),
+                        highlight=False,
+                    )
     usage = f", org usage {report.api_usage}" if report.api_usage else ""
     console.print(f"outcome: {report.outcome}, API calls: {report.api_calls}{usage}", highlight=False)
     if report.rejected:
@@ -121,13 +156,22 @@ def status_command(
         key = (letter.mapping, letter.direction, letter.state)
         counts[key] = counts.get(key, 0) + 1
     if as_json:
-        typer.echo(json.dumps({
-            "runs": [r.model_dump(mode="json") for r in runs],
-            "watermarks": [{"mapping": m, "direction": d, "value": v.isoformat() if v else None}
-                           for (m, d), v in sorted(watermarks.items())],
-            "dead_letters": [{"mapping": m, "direction": d, "state": s, "count": n}
-                             for (m, d, s), n in sorted(counts.items())],
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "runs": [r.model_dump(mode="json") for r in runs],
+                    "watermarks": [
+                        {"mapping": m, "direction": d, "value": v.isoformat() if v else None}
+                        for (m, d), v in sorted(watermarks.items())
+                    ],
+                    "dead_letters": [
+                        {"mapping": m, "direction": d, "state": s, "count": n}
+                        for (m, d, s), n in sorted(counts.items())
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     runs_table = Table(title="recent runs")
     for column in ("run", "started (UTC)", "seconds", "outcome", "API calls", "API usage"):
@@ -135,8 +179,14 @@ def status_command(
     for run in runs:
         seconds = f"{(run.ended_at - run.started_at).total_seconds():.1f}" if run.ended_at else "running"
         usage = str(run.summary.get("api_usage") or "") if run.summary else ""
-        runs_table.add_row(run.run_id[:8], run.started_at.strftime("%Y-%m-%d %H:%M:%S"), seconds,
-                           run.outcome or "", str(run.api_calls or 0), usage)
+        runs_table.add_row(
+            run.run_id[:8],
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            seconds,
+            run.outcome or "",
+            str(run.api_calls or 0),
+            usage,
+        )
     console.print(runs_table)
     marks = Table(title="watermarks")
     for column in ("mapping", "direction", "watermark (UTC)"):

@@ -64,6 +64,11 @@ def _when(letter_value: Any) -> str:
     return letter_value.isoformat(timespec="seconds") if letter_value else "-"
 
 
+def _short(letter_value: Any) -> str:
+    """Compact UTC time for the table (``show`` gives the full ISO form)."""
+    return letter_value.strftime("%Y-%m-%d %H:%MZ") if letter_value else "-"
+
+
 def _not_found(letter_id: int) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] no dead letter with id {letter_id}", highlight=False)
     return typer.Exit(2)
@@ -100,7 +105,7 @@ def list_(
     for x in letters:
         table.add_row(
             str(x.id), x.mapping, x.direction, x.record_key, x.status_code, str(x.attempts), x.state,
-            _when(x.last_seen), _when(x.next_attempt_at) if x.state == "open" else "-",
+            _short(x.last_seen), _short(x.next_attempt_at) if x.state == "open" else "-",
         )
     console.print(table)
 

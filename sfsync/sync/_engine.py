@@ -288,6 +288,7 @@ class SyncEngine:
         ledger = self.state.ledger(mapping.name, keys) if keys else {}
         encrypted = [fm.salesforce_field for fm in mapping.encrypted_fields()]
         outgoing: list[_Outgoing] = []
+        resolved: list[str] = []
         now = self.clock()
 
         for row in batch.rows:
@@ -296,9 +297,13 @@ class SyncEngine:
                 summary.rejected += 1
                 reason = f"column {key_column!r} (the external id) is empty"
                 summary.plan.append(PlannedChange(action="reject", external_id="", reason=reason))
-                log.warning("mapping %s: a row of %s has no external id in %s; skipped and reported",
-                            mapping.name, mapping.portal.table, key_column,
-                            extra={"mapping": mapping.name, "primary_key": str(row.get(mapping.portal.primary_key))})
+                log.warning(
+                    "mapping %s: a row of %s has no external id in %s; skipped and reported",
+                    mapping.name,
+                    mapping.portal.table,
+                    key_column,
+                    extra={"mapping": mapping.name, "primary_key": str(row.get(mapping.portal.primary_key))},
+                )
                 continue
             external_id = str(raw_key)
             entry = ledger.get(external_id)
@@ -327,7 +332,7 @@ class SyncEngine:
                 summary.unchanged += 1
                 summary.plan.append(PlannedChange(action="skip", external_id=external_id, reason="unchanged"))
                 if external_id in batch.retried_keys and not options.dry_run:
-                    self.state.resolve_dead_letter(mapping.name, "push", external_id)
+                    resolved.append(external_id)
                 continue
             action: Literal["create", "update"] = "create" if is_create else "update"
             summary.plan.append(PlannedChange(action=action, external_id=external_id))
@@ -352,12 +357,21 @@ class SyncEngine:
                     message = _scrub(str(exc), secrets)
                     summary.plan.append(PlannedChange(action="reject", external_id=external_id, reason=message))
                     field_name = exc.context.field_name
-                    self._dead_letter(mapping.name, "push", external_id, "INVALID_VALUE", message,
-                                      (field_name,) if field_name else (), now)
+                    self._dead_letter(
+                        mapping.name,
+                        "push",
+                        external_id,
+                        "INVALID_VALUE",
+                        message,
+                        (field_name,) if field_name else (),
+                        now,
+                    )
                     continue
             outgoing.append(_Outgoing(external_id, raw_key, payload, digest, is_create, secrets))
 
         if not outgoing:
+            if resolved:
+                self.state.resolve_dead_letters(mapping.name, "push", resolved)
             return
         results = self.salesforce.upsert(
             mapping.salesforce.object, mapping.salesforce.external_id_field, [o.payload for o in outgoing]
@@ -368,8 +382,13 @@ class SyncEngine:
                 summary.rejected += 1
                 message = _scrub(result.message, item.secrets)
                 self._dead_letter(
-                    mapping.name, "push", item.external_id, result.status_code or "UNKNOWN", message,
-                    tuple(result.fields), now,
+                    mapping.name,
+                    "push",
+                    item.external_id,
+                    result.status_code or "UNKNOWN",
+                    message,
+                    tuple(result.fields),
+                    now,
                 )
                 continue
             if result.outcome == "created":
@@ -389,13 +408,18 @@ class SyncEngine:
                     deleted=False,
                 )
             )
-            self.state.resolve_dead_letter(mapping.name, "push", item.external_id)
+            resolved.append(item.external_id)
         if synced:
             self.state.save_ledger(synced)
+        if resolved:
+            self.state.resolve_dead_letters(mapping.name, "push", resolved)
         self._tick(f"{mapping.name} push", len(batch.rows))
 
     def _push_portal_deletes(
-        self, mapping: FieldMappingFile, summary: MappingRunSummary, options: SyncOptions,
+        self,
+        mapping: FieldMappingFile,
+        summary: MappingRunSummary,
+        options: SyncOptions,
         soft_deleted: dict[str, datetime],
     ) -> None:
         """Rows deleted in the portal (soft via ``deleted_at``, or gone): withdraw or delete in Salesforce."""
@@ -418,8 +442,11 @@ class SyncEngine:
         policy = self.portal_delete_policy
         if options.dry_run:
             summary.plan.extend(
-                PlannedChange(action="delete" if policy == "delete" else "withdraw", external_id=key,
-                              reason="deleted in the portal")
+                PlannedChange(
+                    action="delete" if policy == "delete" else "withdraw",
+                    external_id=key,
+                    reason="deleted in the portal",
+                )
                 for key in pending
             )
             return
@@ -432,9 +459,12 @@ class SyncEngine:
         else:
             field = _withdrawal_field(mapping)
             if field is None:
-                log.warning("mapping %s: %d rows were deleted in the portal, but the mapping maps no withdrawal "
-                            "field (a portal-owned field from column withdrawn_at); nothing sent",
-                            mapping.name, len(keys))
+                log.warning(
+                    "mapping %s: %d rows were deleted in the portal, but the mapping maps no withdrawal "
+                    "field (a portal-owned field from column withdrawn_at); nothing sent",
+                    mapping.name,
+                    len(keys),
+                )
                 return
             payloads = [
                 {mapping.salesforce.external_id_field: key, field: pending[key].astimezone(UTC).isoformat()}
@@ -445,8 +475,15 @@ class SyncEngine:
         for key, result in outcomes.items():
             if result.outcome == "rejected" and result.status_code != "ENTITY_IS_DELETED":
                 summary.rejected += 1
-                self._dead_letter(mapping.name, "push", key, result.status_code or "UNKNOWN",
-                                  result.message or "", tuple(result.fields), now)
+                self._dead_letter(
+                    mapping.name,
+                    "push",
+                    key,
+                    result.status_code or "UNKNOWN",
+                    result.message or "",
+                    tuple(result.fields),
+                    now,
+                )
                 continue
             if policy == "delete":
                 summary.deleted += 1
@@ -496,18 +533,31 @@ class SyncEngine:
     def _pull_soql(self, mapping: FieldMappingFile, since: datetime | None) -> str:
         fields = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *mapping.soql_fields()]))
         select = ", ".join(fields)
-        base = f"SELECT {select} FROM {mapping.salesforce.object}"
+        obj = mapping.salesforce.object
         ext = mapping.salesforce.external_id_field
         if since is None:
-            return format_soql(base + " WHERE {:literal} != null ORDER BY SystemModstamp, Id", ext)
+            return format_soql(
+                "SELECT {:literal} FROM {:literal} WHERE {:literal} != null ORDER BY SystemModstamp, Id",
+                select,
+                obj,
+                ext,
+            )
         # Salesforce drops milliseconds in datetime comparisons; the overlap window re-reads the edge.
         floor = (since - self.overlap).replace(microsecond=0)
         return format_soql(
-            base + " WHERE {:literal} != null AND SystemModstamp >= {} ORDER BY SystemModstamp, Id", ext, floor
+            "SELECT {:literal} FROM {:literal} WHERE {:literal} != null AND SystemModstamp >= {} "
+            "ORDER BY SystemModstamp, Id",
+            select,
+            obj,
+            ext,
+            floor,
         )
 
     def _pull_batch(
-        self, mapping: FieldMappingFile, records: list[dict[str, Any]], summary: MappingRunSummary,
+        self,
+        mapping: FieldMappingFile,
+        records: list[dict[str, Any]],
+        summary: MappingRunSummary,
         options: SyncOptions,
     ) -> None:
         table = mapping.portal.table
@@ -547,7 +597,11 @@ class SyncEngine:
         self._tick(f"{mapping.name} pull", len(records))
 
     def _salesforce_deleted(
-        self, mapping: FieldMappingFile, external_id: str, entry: LedgerEntry | None, summary: MappingRunSummary,
+        self,
+        mapping: FieldMappingFile,
+        external_id: str,
+        entry: LedgerEntry | None,
+        summary: MappingRunSummary,
         options: SyncOptions,
     ) -> dict[str, Any] | None:
         if entry is not None and entry.deleted:
@@ -555,8 +609,11 @@ class SyncEngine:
             return None
         summary.deleted += 1
         summary.plan.append(
-            PlannedChange(action="delete", external_id=external_id, reason=f"deleted in Salesforce; policy "
-                          f"{self.salesforce_delete_policy}")
+            PlannedChange(
+                action="delete",
+                external_id=external_id,
+                reason=f"deleted in Salesforce; policy {self.salesforce_delete_policy}",
+            )
         )
         link = _salesforce_id_column(mapping)
         change: dict[str, Any] = {link: None} if link else {}
@@ -567,8 +624,14 @@ class SyncEngine:
         return change
 
     def _ledger_after_pull(
-        self, mapping: FieldMappingFile, external_id: str, entry: LedgerEntry | None, record: Mapping[str, Any],
-        digest: str | None, now: datetime, deleted: bool,
+        self,
+        mapping: FieldMappingFile,
+        external_id: str,
+        entry: LedgerEntry | None,
+        record: Mapping[str, Any],
+        digest: str | None,
+        now: datetime,
+        deleted: bool,
     ) -> LedgerEntry:
         return LedgerEntry(
             mapping=mapping.name,
@@ -589,7 +652,8 @@ class SyncEngine:
         if developer_name not in self._record_types:
             soql = format_soql(
                 "SELECT Id FROM RecordType WHERE SobjectType = {} AND DeveloperName = {} LIMIT 1",
-                mapping.salesforce.object, developer_name,
+                mapping.salesforce.object,
+                developer_name,
             )
             found = next(iter(self.salesforce.query(soql)), None)
             if found is None:
@@ -607,13 +671,29 @@ class SyncEngine:
         return None
 
     def _dead_letter(
-        self, mapping: str, direction: DirectionName, key: str, status: str, message: str,
-        fields: tuple[str, ...], now: datetime,
+        self,
+        mapping: str,
+        direction: DirectionName,
+        key: str,
+        status: str,
+        message: str,
+        fields: tuple[str, ...],
+        now: datetime,
     ) -> None:
         self.state.record_dead_letter(
             DeadLetter(
-                id=None, mapping=mapping, direction=direction, record_key=key, status_code=status, message=message,
-                fields=fields, attempts=1, first_seen=now, last_seen=now, next_attempt_at=now, state="open",
+                id=None,
+                mapping=mapping,
+                direction=direction,
+                record_key=key,
+                status_code=status,
+                message=message,
+                fields=fields,
+                attempts=1,
+                first_seen=now,
+                last_seen=now,
+                next_attempt_at=now,
+                state="open",
             ),
             now=now,
             backoff_seconds=self.dead_letter_backoff.total_seconds(),

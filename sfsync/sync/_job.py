@@ -145,4 +145,3 @@ def _redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is reported elsewhere; never echo it with a password
         return "<url>"
-

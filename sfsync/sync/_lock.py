@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, delete, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sfsync.errors import ErrorContext, FatalError, LockHeldError
 
@@ -111,7 +113,7 @@ class LeaseLock:
             if taken != 1:
                 try:
                     with self._engine.begin() as conn:
-                        taken = conn.execute(insert(t).values(name=self.name, **values)).rowcount
+                        taken = conn.execute(self._insert(conn.dialect.name, values)).rowcount
                 except sa_exc.IntegrityError:
                     taken = 0  # the row exists: someone else holds an unexpired lease
         if taken == 1:
@@ -119,6 +121,16 @@ class LeaseLock:
             self.expires_at = values["expires_at"]
             return True
         return False
+
+    def _insert(self, dialect: str, values: dict[str, Any]) -> Any:
+        """INSERT the first row; DO NOTHING on conflict where the dialect has it (keeps the
+        PostgreSQL server log free of a duplicate-key error per poll), else IntegrityError."""
+        row = {"name": self.name, **values}
+        if dialect == "postgresql":
+            return pg_insert(self._table).values(row).on_conflict_do_nothing(index_elements=["name"])
+        if dialect == "sqlite":
+            return sqlite_insert(self._table).values(row).on_conflict_do_nothing(index_elements=["name"])
+        return insert(self._table).values(row)
 
     def _current(self) -> tuple[str, datetime, datetime] | None:
         t = self._table

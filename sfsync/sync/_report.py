@@ -98,7 +98,9 @@ class RunReport(BaseModel):
             ]
         counters = ("read", "created", "updated", "unchanged", "rejected", "retried", "written_back", "api_calls")
         for counter in counters:
-            lines.append(f"# HELP sfsync_records_{counter} Records {counter.replace('_', ' ')} per mapping and direction.")
+            lines.append(
+                f"# HELP sfsync_records_{counter} Records {counter.replace('_', ' ')} per mapping and direction."
+            )
             lines.append(f"# TYPE sfsync_records_{counter} gauge")
             for item in self.summaries:
                 labels = f'mapping="{item.mapping}",direction="{item.direction}"'

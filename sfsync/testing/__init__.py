@@ -10,6 +10,18 @@ Usage::
         sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token)
         sf.query_all("SELECT Id, Name FROM Account")
 
+What it serves (``{instance_url}/services/data/vNN.N/``, any version): describe/describeGlobal,
+sObject get/create/update/delete and upsert by external id (300 on several matches), sObject
+Collections (create/update/upsert/delete/retrieve, 200 records, per-record results, allOrNone),
+query/queryAll with real pagination (``page_size`` rows a page, ``nextRecordsUrl``), getDeleted /
+getUpdated, ``/limits``, Bulk API 2.0 ingest and query jobs, and the login endpoints of every auth mode
+(OAuth token endpoint: password, client_credentials, JWT bearer; SOAP login) on any host. Every API
+response carries ``Sforce-Limit-Info``; errors have Salesforce's JSON shape. Validation follows the
+schema (see ``_schema.py`` for the YAML format). Faults come from a seeded :class:`FaultPlan`.
+
+Seeding with ``fake.insert`` accepts the audit fields (CreatedDate, LastModifiedDate, SystemModstamp,
+CreatedById, LastModifiedById, IsDeleted) so tests can place records in time; the API refuses them.
+
 In pytest, the ``fake_salesforce`` fixture (registered by the ``sfsync`` pytest plugin) yields a
 started fake with the default schema, and ``fake_salesforce_env`` gives the ``SFSYNC_SALESFORCE__*``
 environment variables for token auth against it.

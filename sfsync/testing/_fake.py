@@ -16,7 +16,7 @@ import html
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,12 +217,21 @@ class FakeSalesforce:
             ).decode()
         return self._jwt_private_key
 
+    def set_faults(self, faults: FaultPlan) -> None:
+        """Switch to another fault plan (e.g. the allowance is back the next day); decisions restart from its seed."""
+        self.faults = faults
+        self._injector = FaultInjector(faults)
+
+    def reset_api_usage(self) -> None:
+        """A new day: the daily API usage counter starts again at zero (the request log is kept)."""
+        self._api_calls = 0
+
     def insert(self, sobject: str, fields: Mapping[str, Any]) -> str:
         """Seed a record (no API call counted). Audit fields (CreatedDate, ...) may be given."""
         obj = self._object_or_raise(sobject)
         seeded = {k: v for k, v in fields.items() if k in _AUDIT_SEEDABLE}
         rest = {k: v for k, v in fields.items() if k not in _AUDIT_SEEDABLE}
-        record = self._create(obj, rest, raise_type_errors=True)
+        record = self._create(obj, rest)
         self._apply_seeded_audit(obj, record, seeded)
         return str(record["Id"])
 
@@ -540,8 +549,7 @@ class FakeSalesforce:
             if "IsWon" in obj.fields:
                 record["IsWon"] = stage == "Closed Won"
 
-    def _create(self, obj: ObjectSchema, fields: Mapping[str, Any], *, raise_type_errors: bool = True
-                ) -> dict[str, Any]:
+    def _create(self, obj: ObjectSchema, fields: Mapping[str, Any]) -> dict[str, Any]:
         values = self._resolve_payload(obj, fields, creating=True)
         record: dict[str, Any] = {name: None for name in obj.fields}
         for spec in obj.fields.values():
@@ -1296,9 +1304,6 @@ class FakeSalesforce:
         }
 
     # ------------------------------------------------------------------ helpers for the bulk engine
-    def iter_objects(self) -> Iterator[ObjectSchema]:
-        return iter(self.schema.objects.values())
-
     def now_text(self) -> str:
         return self._now()
 
@@ -1352,7 +1357,3 @@ def _json_body(request: requests.PreparedRequest) -> Any:
     except ValueError as exc:
         raise _error(400, "JSON_PARSER_ERROR", f"Unexpected character in the request body: {exc}") from None
 
-
-def parse_sf_datetime(text: str) -> datetime | None:
-    """Parse a datetime as the fake stores it (``2024-05-01T10:00:00.000+0000``)."""
-    return parse_datetime(text)

@@ -39,6 +39,9 @@ class RecordError(Exception):
     message: str
     fields: list[str] = field(default_factory=list)
 
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.message}"
+
     def as_result_error(self) -> dict[str, Any]:
         return {"statusCode": self.status_code, "message": self.message, "fields": list(self.fields)}
 

@@ -143,3 +143,21 @@ def test_blocking_finds_the_same_matches_as_all_pairs(seed: int) -> None:
         fast = [(m.customer.key, m.kind, m.score) for m in idx.match(q)]
         slow = [(m.customer.key, m.kind, m.score) for m in idx.match_all_pairs(q)]
         assert sorted(fast) == sorted(slow), opp.account_name
+
+
+def test_match_many_in_forked_workers_equals_serial() -> None:
+    labelled = generate(400, 1200, seed=5)
+    idx = CustomerIndex(labelled.protected)
+    queries = [MatchQuery.from_opportunity(o) for o in labelled.opportunities]
+    serial = [[(m.customer.key, m.score, m.evidence) for m in ms] for ms in idx.match_many(queries)]
+    forked = [[(m.customer.key, m.score, m.evidence) for m in ms] for ms in idx.match_many(queries, workers=2)]
+    assert serial == forked
+    assert any(serial)
+
+
+def test_joined_and_split_spellings_are_candidates() -> None:
+    idx = CustomerIndex([cust("C1", "Coca Cola Bottling", country="US"), cust("C2", "Pepsicola Inc", country="US")])
+    assert keys(idx.match(MatchQuery(name="CocaCola Bottling", country="US"))) == ["C1"]
+    assert keys(idx.match(MatchQuery(name="Pepsi Cola", country="US"))) == ["C2"]
+    for q in ("CocaCola Bottling", "Pepsi Cola"):
+        assert keys(idx.match(MatchQuery(name=q))) == keys(idx.match_all_pairs(MatchQuery(name=q)))

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conflict_builders import RULES_YAML, make_opp
 
-from conftest import RULES_YAML, make_opp
 from sfsync.conflicts import ConflictKind, Rules, Severity, load_rules, parse_rules
 from sfsync.errors import ConfigError
 

@@ -5,8 +5,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from conflict_builders import AS_OF, default_rules, make_opp, make_reg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conftest import AS_OF, make_opp, make_reg
 from sfsync.conflicts import (
     Conflict,
     ConflictKind,
@@ -14,6 +16,7 @@ from sfsync.conflicts import (
     ExistingConflict,
     MatchKind,
     NamedAccount,
+    Opportunity,
     PartnerOfRecordLock,
     Rules,
     Severity,
@@ -94,7 +97,7 @@ def test_expiry_and_approved_extension(rules: Rules) -> None:
 
 
 def _rules_in(tz: str) -> Rules:
-    from conftest import RULES_YAML
+    from conflict_builders import RULES_YAML
 
     return parse_rules(RULES_YAML + f"as_of: {{timezone: {tz}}}\n")
 
@@ -116,9 +119,9 @@ def test_product_line_overlap(rules: Rules) -> None:
     assert scan([make_opp(product_lines="PCs")], [make_reg()], rules, as_of=AS_OF).conflicts == []
     c = only(scan([make_opp(product_lines=None)], [make_reg()], rules, as_of=AS_OF).conflicts)
     assert c.evidence["product_lines"] == "not specified on the opportunity"
-    from conftest import RULES_YAML
+    from conflict_builders import RULES_YAML
 
-    relaxed = parse_rules(RULES_YAML.replace("require_product_line_overlap: true", "require_product_line_overlap: false"))
+    relaxed = parse_rules(RULES_YAML.replace("overlap: true", "overlap: false"))
     assert len(scan([make_opp(product_lines="PCs")], [make_reg()], relaxed, as_of=AS_OF).conflicts) == 1
 
 
@@ -127,7 +130,8 @@ def test_partner_of_record_lock(rules: Rules) -> None:
                                partner_number="P-300", partner_name="Contoso Channel", product_line="Servers",
                                since=date(2025, 1, 1), until=date(2026, 12, 31))
     c = only(scan([make_opp()], [], rules, as_of=AS_OF, locks=[lock]).conflicts)
-    assert (c.kind, c.severity, c.key) == (ConflictKind.PARTNER_OF_RECORD, Severity.WARN, "O:006000000000001AAA:POR-L-9")
+    assert (c.kind, c.severity) == (ConflictKind.PARTNER_OF_RECORD, Severity.WARN)
+    assert c.key == "O:006000000000001AAA:POR-L-9"
     assert "partner-of-record lock" in c.reason
     old = lock.model_copy(update={"until": date(2026, 1, 1)})
     assert scan([make_opp()], [], rules, as_of=AS_OF, locks=[old]).conflicts == []
@@ -149,7 +153,7 @@ def test_second_partner_first_in_time_by_utc(rules: Rules) -> None:
     assert c.evidence["submitted_at"] == {"first": "2026-05-01T08:00:00+00:00", "second": "2026-05-01T09:00:00+00:00"}
     assert "first in time wins" in c.reason
     # same partner twice: no conflict
-    same = make_reg("DR-C", submitted_at=datetime(2026, 5, 3, tzinfo=UTC))
+    same = make_reg("DR-C", partner_number="P-1", submitted_at=datetime(2026, 5, 3, tzinfo=UTC))
     assert scan([], [a, same], rules, as_of=AS_OF).conflicts == []
 
 
@@ -259,3 +263,95 @@ def test_salesforce_payload_fits_the_fake_org_schema(rules: Rules) -> None:
 def test_malformed_websites_never_crash(rules: Rules, website: str) -> None:
     result = scan([make_opp(account_website=website)], [make_reg()], rules, as_of=AS_OF)
     assert len(result.conflicts) == 1  # the name still matches
+
+
+def test_existing_conflict_and_opportunity_from_salesforce_records() -> None:
+    old = ExistingConflict.from_salesforce({"attributes": {}, "Conflict_Key__c": "O:1:2", "Status__c": "dismissed",
+                                            "Evidence_Hash__c": "ab", "Opportunity__c": "0061"})
+    assert (old.status, old.evidence_hash, old.opportunity_id) == (ConflictStatus.DISMISSED, "ab", "0061")
+    assert ExistingConflict.from_salesforce({"Conflict_Key__c": "k", "Status__c": None}).status is ConflictStatus.OPEN
+    opp = Opportunity.from_salesforce({
+        "attributes": {"type": "Opportunity"}, "Id": "006X", "Name": "Deal", "AccountId": "001X",
+        "Account": {"Name": "Acme", "Website": "acme.com", "BillingCountry": "DE", "BillingPostalCode": "1",
+                    "DunsNumber": "123456789"},
+        "Owner": {"UserRole": {"Name": "Direct Sales Rep"}, "Profile": {"Name": "Standard"},
+                  "Sales_Channel__c": "Direct"},
+        "StageName": "Prospecting", "Amount": 1000.5, "Product_Lines__c": "Servers;PCs",
+        "SystemModstamp": "2026-06-01T10:00:00.000+0000",
+    })
+    assert (opp.account_name, opp.account_duns, opp.owner_role) == ("Acme", "123456789", "Direct Sales Rep")
+    assert opp.product_lines == frozenset({"servers", "pcs"})
+    assert opp.field_value("Owner.Sales_Channel__c") == "Direct"
+    assert opp.system_modstamp is not None and opp.system_modstamp.tzinfo is not None
+    missing = Opportunity.from_salesforce({"Id": "006Y", "Account": None, "Owner": None})
+    assert missing.account_name is None
+
+
+def test_cosmetic_account_name_edits_keep_the_evidence_hash(rules: Rules) -> None:
+    first = only(scan([make_opp(account_name="ACME Foods")], [make_reg()], rules, as_of=AS_OF).conflicts)
+    recased = only(scan([make_opp(account_name="Acme Foods GmbH")], [make_reg()], rules, as_of=AS_OF).conflicts)
+    assert first.evidence["name"]["opportunity"] != recased.evidence["name"]["opportunity"]
+    assert first.evidence_hash == recased.evidence_hash
+    assert first.to_salesforce()["Name"] == "Deal registration: 006000000000001AAA / DR-1"
+
+
+def test_channel_manager_scenario_round_trip_through_the_fake_org(rules: Rules) -> None:
+    """Plant direct-rep opportunities on protected, expired, named and unrelated accounts; scan; store
+    the conflicts in the fake org; read them back; rerun: nothing is duplicated or rewritten."""
+    from sfsync.testing._fake import FakeSalesforce
+
+    fake = FakeSalesforce()
+    partner = fake.insert("Account", {"Name": "Northwind Resellers"})
+
+    def opp(name: str, **kw: object) -> Opportunity:
+        oid = fake.insert("Opportunity", {"Name": name, "StageName": "Prospecting", "CloseDate": "2026-09-30"})
+        return make_opp(oid, name=name, **kw)
+
+    protected = opp("Acme refresh", account_name="Acme Foods", account_country="DE")
+    expired = opp("Globex deal", account_name="Globex Logistics", account_country="US")
+    named = opp("Initech expansion", account_name="Initech", account_website="https://initech.com",
+                account_country="US")
+    unrelated = opp("Umbrella pilot", account_name="Umbrella Pharma", account_country="GB")
+    regs = [
+        make_reg("DR-1", partner_account_id=partner),
+        make_reg("DR-2", customer_name="Globex Logistics Inc", customer_website=None, customer_country="US",
+                 protection_end=date(2026, 6, 1), partner_account_id=partner),
+        make_reg("AR-3", kind="account", partner_number="P-200", customer_name="Initech LLC",
+                 customer_website="initech.com", customer_country="US", product_lines=[], partner_account_id=partner),
+    ]
+    named_accounts = [NamedAccount(name="Initech", domain="initech.com", country="US")]
+    opps = [protected, expired, named, unrelated]
+    result = scan(opps, regs, rules, as_of=AS_OF, named_accounts=named_accounts)
+    got = {(c.kind, c.opportunity_id, c.registration_number) for c in result.conflicts}
+    assert got == {
+        (ConflictKind.DEAL_REGISTRATION, protected.id, "DR-1"),
+        (ConflictKind.ACCOUNT_REGISTRATION, named.id, "AR-3"),
+        (ConflictKind.NAMED_ACCOUNT, None, "AR-3"),
+    }
+    for record in reconcile(result.conflicts, {}).records():
+        fake.insert("Channel_Conflict__c", record)
+    stored = fake.records("Channel_Conflict__c")
+    assert len(stored) == 3
+    # a channel manager dismisses one
+    dismissed = next(r for r in stored if r["Opportunity__c"] == protected.id)
+    fake.update("Channel_Conflict__c", dismissed["Id"], {"Status__c": "Dismissed"})
+    existing = {r["Conflict_Key__c"]: ExistingConflict.from_salesforce(r) for r in fake.records("Channel_Conflict__c")}
+    again = scan(opps, regs, rules, as_of=AS_OF + timedelta(hours=1), named_accounts=named_accounts)
+    plan = reconcile(again.conflicts, existing, scanned_opportunity_ids=again.scanned_opportunity_ids)
+    assert plan.writes == 0
+    assert len(plan.unchanged) == 3
+
+
+_junk = st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["http://", "@", "..", "www.", "xn--", "::1"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=_junk, website=_junk, country=_junk, duns=_junk, postal=_junk, account_id=_junk)
+def test_scan_never_crashes_on_junk_accounts(
+    name: str | None, website: str | None, country: str | None, duns: str | None, postal: str | None,
+    account_id: str | None,
+) -> None:
+    opp = make_opp(account_name=name, account_website=website, account_country=country, account_duns=duns,
+                   account_postal_code=postal, account_id=account_id or None)
+    result = scan([opp], [make_reg()], default_rules(), as_of=AS_OF)
+    assert len(result.conflicts) + len(result.skipped) <= 1 or all(c.opportunity_id == opp.id for c in result.conflicts)

@@ -323,3 +323,20 @@ def test_reprs_and_errors_hold_no_secrets(keyring: Keyring, cipher: FieldCipher,
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_API = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True)
+_CONTEXTS = st.builds(FieldContext, _API, _API, st.text(min_size=1, max_size=20))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_CONTEXTS, _CONTEXTS, st.text(max_size=40))
+def test_a_token_only_opens_in_its_own_place(written: FieldContext, read: FieldContext, plaintext: str) -> None:
+    token = _CIPHER.encrypt(plaintext, written)
+    same_place = (written.sobject.lower(), written.field.lower(), written.record_key) == (
+        read.sobject.lower(), read.field.lower(), read.record_key)
+    if same_place:
+        assert _CIPHER.decrypt(token, read) == plaintext
+    else:
+        with pytest.raises(DecryptionError):
+            _CIPHER.decrypt(token, read)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ def test_wrong_master_key_exits_fatal_without_traceback(env: dict[str, str], cap
     assert "wrong master key" in err and "Traceback" not in err
 
 
-def _write_values(path: Path, rows: list[dict[str, str | None]]) -> Path:
+def _write_values(path: Path, rows: Sequence[Mapping[str, str | None]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 

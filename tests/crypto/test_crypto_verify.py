@@ -156,3 +156,13 @@ def test_reencrypt_plan_skips_shredded_partner_values(keyring: Keyring) -> None:
     plan = reencrypt_plan([shredded, old_default], keyring)
     assert [p.record_key for p in plan] == ["DR-2"]
     assert verify_values([shredded], keyring, decrypt_check=True).fields[(OBJ, FIELD)].destroyed_key == 1
+
+
+def test_skipped_values_are_logged_without_values(keyring: Keyring, caplog: pytest.LogCaptureFixture) -> None:
+    cipher = FieldCipher(keyring)
+    moved = StoredValue(OBJ, FIELD, "DR-2", _token(cipher, "moved secret", "DR-1"))
+    keyring.rotate()
+    with caplog.at_level("DEBUG", logger="sfsync"):
+        assert reencrypt_plan([moved, StoredValue(OBJ, FIELD, "DR-3", LEAK)], keyring, on_error="skip") == []
+    assert "DR-2" in caplog.text and "DR-3" in caplog.text
+    assert "moved secret" not in caplog.text and LEAK not in caplog.text and str(moved.value) not in caplog.text

@@ -13,7 +13,7 @@ from _mapping_helpers import BASE, SHIPPED, line_of
 from typer.testing import CliRunner
 
 from sfsync.cli import app, main
-from sfsync.mapping._cli import mapping_json_schema
+from sfsync.mapping import mapping_json_schema
 
 runner = CliRunner()
 DEAL_ROW = Path(__file__).parent / "golden" / "deal_registration.json"
@@ -53,7 +53,8 @@ def test_validate_json(project: Path) -> None:
 
 def test_validate_broken_exit_1_every_problem(project: Path) -> None:
     path = project / "mappings" / "deal_registration.yaml"
-    text = path.read_text().replace("    owner: salesforce\n    label: Decided At", "    owner: sf\n    label: Decided At")
+    text = path.read_text().replace("    owner: salesforce\n    label: Decided At",
+                                    "    owner: sf\n    label: Decided At")
     text = text.replace("type: currency", "type: curency")
     path.write_text(text)
     result = runner.invoke(app, ["mappings", "validate"])
@@ -153,13 +154,17 @@ def test_preview_read_only_mapping(project: Path) -> None:
         (["-m", "deal_registration", "--portal-id", "DR-404"], "no row with registration_number = 'DR-404'"),
         (["-m", "deal_registration", "--record", "missing.json"], "cannot read"),
         (["-m", "deal_registration", "--record", "bad.json"], "not valid JSON"),
+        (["-c", "other.toml", "-m", "deal_registration", "--portal-id", "DR-1"], "does not exist"),
     ],
 )
 def test_preview_usage_errors(project: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                               message: str) -> None:
     (project / "row.json").write_text("{}")
     (project / "bad.json").write_text("{nope")
-    assert main(["mappings", "preview", *args]) == 2
+    (project / "other.toml").write_text('[portal]\nurl = "sqlite:///nowhere.db"\n')
+    options = args[:2] if args[0] == "-c" else []
+    assert main([*options, "mappings", "preview", *args[len(options):]]) == 2
+    assert not (project / "nowhere.db").exists()
     assert message in capsys.readouterr().err
 
 
@@ -221,8 +226,8 @@ def test_export_metadata(project: Path) -> None:
     lookup = read("objects/Deal_Registration__c/fields/Partner_Account__c.field-meta.xml")
     assert lookup.findtext("m:referenceTo", namespaces=ns) == "Account"
     assert lookup.findtext("m:relationshipName", namespaces=ns) == "Partner_Account"
-    obj = read("objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml")
-    assert obj.findtext("m:nameField/m:type", namespaces=ns) == "AutoNumber"
+    custom_object = read("objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml")
+    assert custom_object.findtext("m:nameField/m:type", namespaces=ns) == "AutoNumber"
 
 
 def test_help_lists_the_commands() -> None:
@@ -230,3 +235,35 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("validate", "preview", "schema", "list", "export-metadata"):
         assert command in result.stdout
+
+
+def test_validate_online_against_fake_org(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                          fake_salesforce_env: dict[str, str]) -> None:
+    pytest.importorskip("sfsync.salesforce")
+    for name, value in fake_salesforce_env.items():
+        monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["mappings", "validate", "--online", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True
+    path = project / "mappings" / "deal_registration.yaml"
+    path.write_text(path.read_text().replace("field: Amount__c", "field: Amount_Typo__c"))
+    result = runner.invoke(app, ["mappings", "validate", "--online"])
+    assert result.exit_code == 1
+    assert "has no field Amount_Typo__c; did you mean 'Amount__c'?" in result.stderr
+
+
+
+def test_metadata_and_fake_org_schema_agree() -> None:
+    """mappings -> SFDX metadata and partner_program.yaml (FakeSalesforce) describe the same fields."""
+    from sfsync.mapping import load_mappings, metadata_files
+    from sfsync.testing import default_org_schema
+
+    files = metadata_files(load_mappings([SHIPPED]))
+    org = default_org_schema()
+    for obj in ("Deal_Registration__c", "Account_Registration__c", "Lead"):
+        exported = {path.rsplit("/", 1)[1].removesuffix(".field-meta.xml")
+                    for path in files if path.startswith(f"objects/{obj}/fields/")}
+        in_fake = {name for name in org.objects[obj].fields if name.endswith("__c")}
+        assert exported <= in_fake, exported - in_fake
+        if obj != "Lead":
+            assert in_fake == exported, in_fake ^ exported

@@ -32,7 +32,7 @@ def check_schema(engine: sa.Engine, shipped: MappingSet) -> None:
     metadata = sa.MetaData()
     metadata.reflect(engine)
     assert {"partners", "deal_registrations", "account_registrations"} <= set(metadata.tables)
-    for mapping in shipped.sync_mappings() + [shipped.get("deal_registration_lead")]:
+    for mapping in [*shipped.sync_mappings(), shipped.get("deal_registration_lead")]:
         table = metadata.tables[mapping.portal.table]
         needed = {c for fm in mapping.fields for c in fm.columns}
         needed |= {mapping.portal.primary_key, mapping.portal.updated_at, mapping.portal.external_id_column}

@@ -193,7 +193,7 @@ def test_directory_skips_non_mapping_yaml_with_a_warning(tmp_path: Path) -> None
     mapping_set, report = collect_mappings([tmp_path])
     assert mapping_set.names() == ["demo"]
     [warning] = report.warnings
-    assert "not a mapping file" in warning.message and warning.file.endswith("other.yaml")
+    assert "not a mapping file" in warning.message and str(warning.file).endswith("other.yaml")
     assert report.ok
 
 
@@ -216,7 +216,7 @@ def test_duplicate_mapping_names(tmp_path: Path) -> None:
     mapping_set, report = collect_mappings([tmp_path])
     assert mapping_set.names() == ["demo"]
     [problem] = report.errors
-    assert problem.code == "duplicate_name" and problem.file.endswith("b.yaml")
+    assert problem.code == "duplicate_name" and str(problem.file).endswith("b.yaml")
 
 
 def test_mapping_set_api(shipped_copy: Path) -> None:
@@ -224,8 +224,10 @@ def test_mapping_set_api(shipped_copy: Path) -> None:
     assert set(mapping_set.names()) == {
         "deal_registration", "deal_registration_lead", "account_registration", "direct_opportunities"
     }
-    assert "deal_registration" in mapping_set and len(mapping_set) == 4
-    assert [m.name for m in iter(mapping_set)] == mapping_set.names()
+    assert "deal_registration_lead" in mapping_set and len(mapping_set.all()) == 4
+    # iterating gives what runs: the Lead variant ships disabled
+    assert {m.name for m in mapping_set} == {"deal_registration", "account_registration", "direct_opportunities"}
+    assert len(mapping_set) == 3
     assert {m.name for m in mapping_set.sync_mappings()} == {"deal_registration", "account_registration"}
     with pytest.raises(MappingError, match="no mapping named 'nope'"):
         mapping_set.get("nope")

@@ -230,3 +230,12 @@ def test_round_trip_returns_portal_owned_fields(shipped: MappingSet, row: dict[s
                 assert Decimal(back[column]) == expected, column
             else:
                 assert back[column] == expected, column
+
+
+def test_partial_salesforce_record_never_blanks_columns(shipped: MappingSet) -> None:
+    pulled = shipped.get("deal_registration").to_portal({"Id": "a0B", "Status__c": "Rejected"})
+    assert pulled == {"salesforce_id": "a0B", "status": "rejected"}
+    # a null lookup on the way is a null value, not a missing one
+    view = shipped.get("direct_opportunities").to_portal({"Id": "006", "Account": None})
+    assert view["account_name"] is None and view["opportunity_id"] == "006"
+    assert set(view) == {fm.columns[0] for fm in shipped.get("direct_opportunities").fields}

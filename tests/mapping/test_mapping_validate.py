@@ -202,7 +202,7 @@ def test_field_shape_checks(check: Check, entry: str, expected: str) -> None:
     problem = only_error(check(text))
     assert expected in problem.message
     assert problem.line == line_of(text, entry[:20])
-    assert problem.hint is not None or problem.code in ("column", "type", "ownership", "invalid")
+    assert problem.hint, "every problem says how to fix it"
 
 
 def test_constant_needs_no_column(check: Check) -> None:
@@ -244,6 +244,7 @@ def test_several_columns_need_concat(check: Check) -> None:
         - {column: [first, last], field: Full__c, type: string, owner: portal}
     """)
     assert "several columns give a list" in only_error(check(text)).message
+    assert "concat" in (only_error(check(text)).hint or "")
     ok = with_fields("""
         - {column: [first, last], field: Full__c, type: string, owner: portal, transforms: [{concat: " "}]}
     """)
@@ -438,3 +439,49 @@ def test_report_json_and_text(check: Check) -> None:
     assert problem["file"].endswith("demo.yaml") and problem["line"] == line_of(BASE, "owner: portal")
     assert problem["mapping"] == "demo" and problem["field"] == "Name__c"
     assert str(report.errors[0]).startswith(f"{problem['file']}:{problem['line']}:{problem['column']}: error:")
+
+
+def test_per_partner_key_needs_partner_column(check: Check) -> None:
+    text = with_fields("""
+        - column: notes
+          field: Notes__c
+          type: textarea
+          length: 32768
+          owner: portal
+          encrypt: {per_partner_key: true}
+    """)
+    problem = only_error(check(text))
+    assert "per-partner keys" in problem.message and "partner_column" in (problem.hint or "")
+    fixed = text.replace("  external_id_column: number\n", "  external_id_column: number\n  partner_column: partner\n")
+    assert check(fixed).problems == []
+
+
+def test_python_transform_found_through_entry_points(check: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from sfsync.mapping import _transforms
+
+    class FakeEntryPoint:
+        def load(self) -> None:
+            register_transform("tests.mapping.from_entry_point")(lambda value: value)
+
+    monkeypatch.setattr(_transforms, "_entry_points_loaded", False)
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: [FakeEntryPoint()] if group == "sfsync.transforms" else [])
+    text = with_fields("""
+        - {column: a, field: A__c, type: string, owner: portal, transforms: [{python: tests.mapping.from_entry_point}]}
+    """)
+    assert check(text).problems == []
+
+
+def test_pull_map_after_split_checks_keys(check: Check) -> None:
+    text = with_fields("""
+        - column: lines
+          field: Lines__c
+          type: multipicklist
+          values: [Servers, Storage]
+          owner: salesforce
+          transforms: [{split: ";"}, {map: {Servers: servers, Storag: storage}}, {concat: ","}]
+    """)
+    problem = only_error(check(text))
+    assert "map key 'Storag' is not a value of the picklist; did you mean 'Storage'?" in problem.message

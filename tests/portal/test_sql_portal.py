@@ -18,6 +18,9 @@ from sfsync.portal import PortalAdapter, SqlPortal, redact_url
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 
+# A keyset bug shows up as an endless loop, not a wrong answer: fail fast instead of hanging.
+pytestmark = pytest.mark.timeout(120)
+
 
 def make_table(engine: sa.Engine, *, tz: bool = False, name: str = "registrations") -> sa.Table:
     metadata = sa.MetaData()
@@ -103,7 +106,7 @@ def test_keyset_property_no_row_skipped_or_repeated(
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS registrations"))
     table = make_table(engine)
-    rows = [{"id": i + 1, "updated_at": T0 + timedelta(minutes=o)} for i, o in enumerate(offsets)]
+    rows: list[dict[str, Any]] = [{"id": i + 1, "updated_at": T0 + timedelta(minutes=o)} for i, o in enumerate(offsets)]
     if rows:
         insert(engine, table, rows)
     portal = SqlPortal("sqlite://", engine=engine)
@@ -330,7 +333,7 @@ def test_unknown_table_and_column(db_url: str, portal_engine: sa.Engine) -> None
     with pytest.raises(ConfigError, match="'nope'") as excinfo:
         portal.max_updated_at("nope", "updated_at")
     assert excinfo.value.exit_code == 2
-    with pytest.raises(ConfigError, match="no column 'modified'.*updated-at"):
+    with pytest.raises(ConfigError, match=r"no column 'modified'.*updated-at"):
         list(portal.changed_rows("registrations", updated_at="modified", since=None, overlap=timedelta(0)))
     with pytest.raises(ConfigError, match="no column 'ext'"):
         portal.rows_by_keys("registrations", "ext", ["a"])
@@ -398,7 +401,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
 def test_sql_portal_is_a_portal_adapter(db_url: str, portal_engine: sa.Engine) -> None:
     portal = SqlPortal(db_url)
     assert isinstance(portal, PortalAdapter)
-    assert portal.dialect == db_url.split(":")[0].split("+")[0]
+    assert portal.dialect == db_url.partition(":")[0].partition("+")[0]
     portal.close()
 
 

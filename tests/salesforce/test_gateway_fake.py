@@ -24,7 +24,7 @@ from sfsync.errors import (
     SalesforceApiError,
 )
 from sfsync.salesforce import RecordResult, SalesforceGateway, format_soql
-from sfsync.testing import FakeSalesforce, FaultPlan
+from sfsync.testing import FakeSalesforce, FaultPlan, OrgSchema, default_org_schema
 
 EXT = "Partner_Number__c"
 
@@ -388,3 +388,62 @@ def test_budget_ceiling_stops_cleanly() -> None:
         assert gw.api_usage is not None and gw.api_usage.used == 5
         assert gw.api_calls == 5
     assert_each_once(org, _expected())  # the first 5 chunks, nothing of the rest
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        FaultPlan(seed=1, http_503_rate=0.3),
+        FaultPlan(seed=2, unable_to_lock_row_rate=0.05),
+        FaultPlan(seed=3, slow_response_rate=0.3, slow_seconds=60),
+        FaultPlan(seed=4, concurrent_limit_rate=0.3),
+    ],
+    ids=["503", "lock", "slow", "concurrent"],
+)
+def test_bulk_under_faults_nothing_lost_nothing_duplicated(plan: FaultPlan) -> None:
+    records = accounts(1200)
+    with FakeSalesforce(faults=plan) as org:
+        gw = SalesforceGateway.connect(token_settings(org, read_timeout=2.0), sleep=Sleeps())
+        results = gw.upsert("Account", EXT, records, mode="bulk")
+        assert {r.outcome for r in results} == {"created"}
+        assert gw.retries > 0
+        assert gw.api_calls < 40
+    assert_each_once(org, [r[EXT] for r in records])
+
+
+def test_relationship_by_external_id_in_both_modes() -> None:
+    deal = OrgSchema.from_mapping({"objects": {"Deal__c": {"fields": {
+        "Deal_Number__c": {"type": "string", "length": 40, "external_id": True, "unique": True},
+        "Partner_Account__c": {"type": "reference", "reference_to": "Account",
+                               "relationship_name": "Partner_Account__r"}}}}}, check_references=False)
+    with FakeSalesforce(default_org_schema().merge(deal)) as org:
+        gw = SalesforceGateway.connect(token_settings(org), sleep=Sleeps())
+        (partner,) = gw.upsert("Account", EXT, [{EXT: "P/1", "Name": "Partner"}])
+        for mode in ("collections", "bulk"):
+            results = gw.upsert("Deal__c", "Deal_Number__c", [
+                {"Deal_Number__c": f"D1-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "P/1"}},
+                {"Deal_Number__c": f"D2-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "NOPE"}},
+            ], mode=mode)  # type: ignore[arg-type]
+            assert [r.outcome for r in results] == ["created", "rejected"], results
+            assert results[1].message and "NOPE" in results[1].message
+        links = {r["Deal_Number__c"]: r["Partner_Account__c"] for r in org.records("Deal__c")}
+    assert links == {"D1-collections": partner.salesforce_id, "D1-bulk": partner.salesforce_id}
+
+
+def test_duplicate_external_ids_in_one_call_are_rejected_per_record(fake: FakeSalesforce) -> None:
+    gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
+    records = [{EXT: "DUP", "Name": "a"}, {EXT: "UNIQUE", "Name": "b"}, {EXT: "DUP", "Name": "c"}]
+    for mode in ("collections", "bulk"):
+        results = gw.upsert("Account", EXT, records, mode=mode)  # type: ignore[arg-type]
+        assert [r.outcome for r in results] == ["rejected", "created" if mode == "collections" else "updated",
+                                                "rejected"]
+        assert results[0].status_code == results[2].status_code == "DUPLICATE_EXTERNAL_ID"
+
+
+def test_bad_soql_is_a_fatal_error_with_salesforce_message(fake: FakeSalesforce) -> None:
+    gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
+    with pytest.raises(SalesforceApiError) as info:
+        list(gw.query("SELECT Bogus__c FROM Account"))
+    assert info.value.context.status_code in {"INVALID_FIELD", "MALFORMED_QUERY"}
+    assert info.value.context.sf_message
+    assert gw.api_calls == 1

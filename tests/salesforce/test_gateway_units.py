@@ -201,7 +201,7 @@ def test_csv_split_into_parts_under_the_size_limit() -> None:
     assert all(len(p.data) <= 1000 for p in parts)
     assert [i for p in parts for i in p.indexes] == list(range(100))
     assert all(p.data.startswith(b"Ext__c,Name\n") for p in parts)
-    total_rows = sum(len(read_csv(p.data.decode())) for p in parts)
+    total_rows = sum(len(list(read_csv(p.data.decode()))) for p in parts)
     assert total_rows == 100
 
 
@@ -221,3 +221,18 @@ def test_csv_split_into_parts_under_the_size_limit() -> None:
 def test_parse_bulk_error(cell: str, code: str, message: str, fields: tuple[str, ...]) -> None:
     error = parse_bulk_error(cell)
     assert (error.status_code, error.message, error.fields) == (code, message, fields)
+
+
+_cells = st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet=st.characters(exclude_categories=("Cs",),
+                                                                                          exclude_characters="\x00")))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["A", "B", "C__c"]), _cells), min_size=1, max_size=20))
+def test_csv_parts_round_trip_through_the_csv_module(rows: list[dict[str, Any]]) -> None:
+    records = [{"Ext__c": f"k{i}", **row} for i, row in enumerate(rows)]
+    parts = list(build_csv_parts(records, range(len(records)), max_bytes=10_000_000))
+    parsed = [row for part in parts for row in read_csv(part.data.decode("utf-8"))]
+    assert [row["Ext__c"] for row in parsed] == [r["Ext__c"] for r in records]
+    for record, row in zip(records, parsed, strict=True):
+        for key, value in record.items():
+            assert row[key] == csv_value(value)

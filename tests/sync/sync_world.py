@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,8 +14,9 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from sfsync._demo_data import create_portal, seed_org
+from sfsync._org import save_fake_org
 from sfsync.config import AuthMode, SalesforceSettings
-from sfsync.crypto import Keyring
+from sfsync.crypto import Keyring, LocalKeyringProvider
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
@@ -70,17 +73,70 @@ class World:
         return {str(r["Registration_Number__c"]): r for r in self.fake.records("Deal_Registration__c")}
 
 
-def make_world(root: Path, *, deals: int = 40, faults: FaultPlan | None = None,
-               settings: dict[str, Any] | None = None) -> Iterator[World]:
+def make_world(
+    root: Path, *, deals: int = 40, faults: FaultPlan | None = None, settings: dict[str, Any] | None = None
+) -> Iterator[World]:
     portal_url = f"sqlite:///{root / 'portal.db'}"
-    registered = create_portal(portal_url, REPO / "mappings" / "portal_schema.sql", seed=3, now=NOW, deals=deals,
-                               accounts=5)
+    registered = create_portal(
+        portal_url, REPO / "mappings" / "portal_schema.sql", seed=3, now=NOW, deals=deals, accounts=5
+    )
     with FakeSalesforce(faults=faults) as fake:
         seed_org(fake, registered, seed=3, today=NOW.date(), planted=2, noise=3)
         gateway = SalesforceGateway.connect(
-            SalesforceSettings(auth=AuthMode.TOKEN, instance_url=fake.instance_url,
-                               access_token=SecretStr(fake.access_token), **(settings or {})),
+            SalesforceSettings(
+                auth=AuthMode.TOKEN,
+                instance_url=fake.instance_url,
+                access_token=SecretStr(fake.access_token),
+                **(settings or {}),
+            ),
             sleep=lambda _seconds: None,
         )
-        yield World(root, portal_url, f"sqlite:///{root / 'state.db'}", fake, load_mappings([REPO / "mappings"]),
-                    Keyring.generate(), gateway)
+        yield World(
+            root,
+            portal_url,
+            f"sqlite:///{root / 'state.db'}",
+            fake,
+            load_mappings([REPO / "mappings"]),
+            Keyring.generate(),
+            gateway,
+        )
+
+
+CONFIG = """\
+[salesforce]
+fake_org = "org.json"
+[portal]
+url = "sqlite:///portal.db"
+[state]
+url = "sqlite:///state.db"
+[mappings]
+paths = ["{mappings}"]
+[crypto]
+keyring = "keys/keyring.json"
+master_key_file = "keys/master.key"
+"""
+
+
+def build_local_dir(tmp_path: Path) -> Path:
+    """A working directory whose sfsync.toml runs against a local org file (no network)."""
+    registered = create_portal(
+        f"sqlite:///{tmp_path / 'portal.db'}",
+        REPO / "mappings" / "portal_schema.sql",
+        seed=5,
+        now=NOW,
+        deals=30,
+        accounts=4,
+    )
+    fake = FakeSalesforce()
+    seed_org(fake, registered, seed=5, today=NOW.date(), planted=1, noise=2)
+    fake.insert(
+        "RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration", "SobjectType": "Lead"}
+    )
+    save_fake_org(fake, tmp_path / "org.json")
+    (tmp_path / "keys").mkdir()
+    master = tmp_path / "keys" / "master.key"
+    master.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+    os.chmod(master, 0o600)
+    LocalKeyringProvider(tmp_path / "keys" / "keyring.json", SecretStr(master.read_text())).create()
+    (tmp_path / "sfsync.toml").write_text(CONFIG.format(mappings=REPO / "mappings"), encoding="utf-8")
+    return tmp_path

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sync_world import World, make_world
 
 from sfsync.crypto import DecryptionError, FieldCipher, FieldContext
 from sfsync.errors import ApiAllowanceExhaustedError, LockHeldError
 from sfsync.sync._engine import SyncOptions
 from sfsync.sync._state import StateStore
 from sfsync.testing import FaultPlan
-
-from sync_world import World, make_world
 
 
 def test_first_run_creates_every_row_once_in_ceil_n_over_200_calls(world: World) -> None:
@@ -63,11 +62,17 @@ def test_edit_in_portal_updates_only_that_record(world: World) -> None:
 def test_law4_pull_writes_back_only_salesforce_owned_fields(world: World) -> None:
     world.run()
     record = world.deals_in_salesforce()["DR-000007"]
-    world.fake.update("Deal_Registration__c", record["Id"], {
-        "Status__c": "Approved", "Decision_Reason__c": "ok", "Protection_End__c": "2027-02-18",
-        # a portal-owned field changed in Salesforce by someone: must NOT reach the portal
-        "Amount__c": 1,
-    })
+    world.fake.update(
+        "Deal_Registration__c",
+        record["Id"],
+        {
+            "Status__c": "Approved",
+            "Decision_Reason__c": "ok",
+            "Protection_End__c": "2027-02-18",
+            # a portal-owned field changed in Salesforce by someone: must NOT reach the portal
+            "Amount__c": 1,
+        },
+    )
     before = {r["registration_number"]: r for r in world.portal_rows()}["DR-000007"]
     report = world.run()
     pull = report.summary("deal_registration", "pull")
@@ -90,12 +95,15 @@ def test_law1_no_plaintext_leaves_the_process(world: World, caplog: pytest.LogCa
     secret_contact = "secret.person.91c2@leak-check.example"
     world.portal_execute(
         "UPDATE deal_registrations SET competitive_notes = :n, customer_contact_email = :e "
-        "WHERE registration_number = 'DR-000001'", n=secret_note, e=secret_contact,
+        "WHERE registration_number = 'DR-000001'",
+        n=secret_note,
+        e=secret_contact,
     )
     # and one that Salesforce rejects, so a dead letter is written for a record holding secrets
     world.portal_execute(
         "UPDATE deal_registrations SET competitive_notes = :n, partner_number = 'P-999' "
-        "WHERE registration_number = 'DR-000002'", n=secret_note,
+        "WHERE registration_number = 'DR-000002'",
+        n=secret_note,
     )
     caplog.set_level(logging.DEBUG)
     world.run()
@@ -108,7 +116,10 @@ def test_law1_no_plaintext_leaves_the_process(world: World, caplog: pytest.LogCa
     engine = sa.create_engine(world.state_url)
     with engine.connect() as connection:
         for table in sa.inspect(engine).get_table_names():
-            state_dump.extend(json.dumps(dict(r), default=str) for r in connection.execute(sa.text(f"SELECT * FROM {table}")).mappings())
+            state_dump.extend(
+                json.dumps(dict(r), default=str)
+                for r in connection.execute(sa.text(f"SELECT * FROM {table}")).mappings()
+            )
     engine.dispose()
     letters = StateStore(world.state_url).dead_letters()
     assert any(letter.record_key == "DR-000002" for letter in letters)
@@ -131,7 +142,9 @@ def test_law7_ciphertext_is_bound_to_record_and_field(world: World) -> None:
 
 
 def test_rejected_record_is_dead_lettered_and_others_sync(world: World) -> None:
-    world.portal_execute("UPDATE deal_registrations SET partner_number = 'P-999' WHERE registration_number = 'DR-000003'")
+    world.portal_execute(
+        "UPDATE deal_registrations SET partner_number = 'P-999' WHERE registration_number = 'DR-000003'"
+    )
     report = world.run(direction="push")
     push = report.summary("deal_registration", "push")
     assert push.rejected == 1
@@ -144,10 +157,14 @@ def test_rejected_record_is_dead_lettered_and_others_sync(world: World) -> None:
 
 
 def test_dead_letter_is_retried_when_due_and_resolved(world: World) -> None:
-    world.portal_execute("UPDATE deal_registrations SET partner_number = 'P-999' WHERE registration_number = 'DR-000003'")
+    world.portal_execute(
+        "UPDATE deal_registrations SET partner_number = 'P-999' WHERE registration_number = 'DR-000003'"
+    )
     world.run(direction="push")
     # fixed in the portal without touching updated_at: only the dead-letter retry can pick it up
-    world.portal_execute("UPDATE deal_registrations SET partner_number = 'P-001' WHERE registration_number = 'DR-000003'")
+    world.portal_execute(
+        "UPDATE deal_registrations SET partner_number = 'P-001' WHERE registration_number = 'DR-000003'"
+    )
     store = StateStore(world.state_url)
     store.request_retry()
     report = world.run(direction="push")

@@ -100,7 +100,7 @@ def test_expired_lease_is_taken_over_and_renew_then_fails(store: StateStore) -> 
     clock.now += timedelta(seconds=61)
     taker = store.lock(holder="b", lease_seconds=60, timeout_seconds=0, clock=clock).acquire()
     assert taker.held
-    with pytest.raises(LockHeldError, match="lost the 'sync' lock.*holder b"):
+    with pytest.raises(LockHeldError, match=r"lost the 'sync' lock.*holder b"):
         crashed.renew()
     assert not crashed.held
     crashed.release()  # the loser must not free the winner's lock

@@ -50,7 +50,7 @@ def store(store_url: str, clock: Clock) -> Iterator[StateStore]:
 def letter(key: str = "R-1", *, direction: str = "push", mapping: str = "deals", code: str = "STRING_TOO_LONG",
            message: str = "Partner_Notes__c: data value too large", fields: tuple[str, ...] = ("Partner_Notes__c",)
            ) -> DeadLetter:
-    return DeadLetter(mapping=mapping, direction=direction, record_key=key,  # type: ignore[arg-type]
+    return DeadLetter(mapping=mapping, direction=direction, record_key=key,
                       status_code=code, message=message, fields=fields)
 
 
@@ -126,7 +126,7 @@ def test_ledger_is_per_mapping_and_chunks_large_lookups(store: StateStore) -> No
 
 def test_ledger_refuses_naive_datetimes() -> None:
     with pytest.raises(ValidationError):
-        LedgerEntry(mapping="deals", external_id="R-1", last_pushed_at=datetime(2024, 1, 1))  # type: ignore[arg-type]
+        LedgerEntry(mapping="deals", external_id="R-1", last_pushed_at=datetime(2024, 1, 1))
 
 
 # -- dead letters ------------------------------------------------------------------------------------

@@ -161,4 +161,4 @@ def test_concurrent_first_opens_create_the_schema_once(store_url: str) -> None:
 def test_migrations_are_ordered_and_unique() -> None:
     numbers = [number for number, _, _ in _migrations.MIGRATIONS]
     assert numbers == list(range(1, len(numbers) + 1))
-    assert _migrations.LATEST_VERSION == numbers[-1]
+    assert numbers[-1] == _migrations.LATEST_VERSION

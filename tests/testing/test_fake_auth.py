@@ -116,3 +116,16 @@ def test_token_auth_with_simple_salesforce(fake: FakeSalesforce) -> None:
                                        version=fake.api_version)
     with pytest.raises(simple_salesforce.exceptions.SalesforceExpiredSession):
         bad.query("SELECT Id FROM User")
+
+
+def test_jwt_without_a_known_public_key_is_decoded_unverified() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    with FakeSalesforce() as fake:  # never asked for its own key pair: signatures are not checked
+        sf = simple_salesforce.Salesforce(username=fake.username, consumer_key=fake.consumer_key, privatekey=pem,
+                                          version=fake.api_version)
+        works(sf, fake)

@@ -140,3 +140,15 @@ def test_fault_plan_is_frozen_and_validated() -> None:
         plan.seed = 2  # type: ignore[misc]
     with pytest.raises(ValueError):
         FaultPlan(http_503_rate=1.5)
+
+
+def test_set_faults_and_reset_api_usage() -> None:
+    with FakeSalesforce(faults=FaultPlan(total_requests_after=1), daily_api_limit=3) as fake:
+        api = Api(fake)
+        assert [api.get("limits/").status_code for _ in range(2)] == [200, 403]
+        fake.set_faults(FaultPlan())
+        assert api.get("limits/").status_code == 200
+        assert api.get("limits/").status_code == 403  # the daily limit of 3 is reached
+        fake.reset_api_usage()
+        assert api.get("limits/").status_code == 200
+        assert fake.api_calls == 1

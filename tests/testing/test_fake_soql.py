@@ -275,3 +275,44 @@ def test_format_soql_round_trips_any_name(value: str) -> None:
         assert [r["Name"] for r in rows if r["Name"] == value] == [value]
         like = format_soql("SELECT Name FROM Account WHERE Name LIKE '%{:like}%'", value)
         assert value in names(api.rows(like))
+
+
+_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a is not None and a < b,
+    ">": lambda a, b: a is not None and a > b,
+    "<=": lambda a, b: a is not None and a <= b,
+    ">=": lambda a, b: a is not None and a >= b,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    amounts=st.lists(st.one_of(st.none(), st.integers(min_value=-50, max_value=50)), min_size=1, max_size=12),
+    op1=st.sampled_from(sorted(_OPS)),
+    op2=st.sampled_from(sorted(_OPS)),
+    v1=st.integers(min_value=-50, max_value=50),
+    v2=st.integers(min_value=-50, max_value=50),
+    joiner=st.sampled_from(["AND", "OR"]),
+    negate=st.booleans(),
+)
+def test_numeric_filters_match_an_oracle(amounts: list[int | None], op1: str, op2: str, v1: int, v2: int,
+                                         joiner: str, negate: bool) -> None:
+    with FakeSalesforce(page_size=5) as fake:
+        api = Api(fake)
+        for i, amount in enumerate(amounts):
+            fake.insert("Opportunity", {"Name": f"O{i:02d}", "StageName": "Prospecting", "CloseDate": "2024-01-01",
+                                        "Amount": amount})
+        where = f"(Amount {op1} {v1} {joiner} Amount {op2} {v2})"
+        if negate:
+            where = f"NOT {where}"
+        got = sorted(names(api.rows(f"SELECT Name FROM Opportunity WHERE {where}")))
+
+        def keep(a: int | None) -> bool:
+            first, second = _OPS[op1](a, v1), _OPS[op2](a, v2)
+            result = (first and second) if joiner == "AND" else (first or second)
+            return not result if negate else result
+
+        expected = sorted(f"O{i:02d}" for i, a in enumerate(amounts) if keep(a))
+        assert got == expected
