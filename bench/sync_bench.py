@@ -43,7 +43,7 @@ def bench(size: int) -> None:
         create_portal(portal_url, REPO / "mappings" / "portal_schema.sql", seed=1, now=now, deals=size, accounts=1)
         mappings = load_mappings([REPO / "mappings"])
         with FakeSalesforce() as fake:
-            for number in ("P-%03d" % i for i in range(1, 13)):
+            for number in (f"P-{i:03d}" for i in range(1, 13)):
                 fake.insert("Account", {"Name": f"Partner {number}", "Partner_Number__c": number})
             gateway = SalesforceGateway.connect(
                 SalesforceSettings(

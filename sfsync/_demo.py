@@ -214,7 +214,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
             result.idle_sync = job.run()
 
         _step(progress, "scanning for channel conflicts")
-        result.conflicts = _scan_conflicts(settings, gateway, mappings)
+        result.conflicts = _scan_conflicts(settings, gateway, mappings, fake)
         _step(progress, "verifying the encryption in Salesforce")
         result.verify, result.verify_clean = _verify(settings, gateway, mappings)
         result.rep_record, result.rep_view = _rep_view(fake, settings)
@@ -290,11 +290,22 @@ def _partners_edit(settings: Settings, now: datetime) -> int:
     return 6
 
 
-def _scan_conflicts(settings: Settings, gateway: Any, mappings: Any) -> list[dict[str, Any]]:
+def _scan_conflicts(settings: Settings, gateway: Any, mappings: Any, fake: Any) -> list[dict[str, Any]]:
     from sfsync.conflicts._service import scan_conflicts
+    from sfsync.sync._state import StateStore
 
-    report = scan_conflicts(settings, gateway, mappings=mappings, full=True)
-    return [c.model_dump(mode="json") for c in report.conflicts]
+    store = StateStore(settings.state.url)
+    try:
+        report = scan_conflicts(settings, gateway, mappings=mappings, state=store, full=True)
+    finally:
+        store.close()
+    names = {r["Id"]: r["Name"] for r in fake.records("Opportunity")}
+    rows = []
+    for conflict in report.conflicts:
+        row = conflict.model_dump(mode="json")
+        row["opportunity_name"] = names.get(conflict.opportunity_id or "", conflict.registration_number or "")
+        rows.append(row)
+    return rows
 
 
 def _verify(settings: Settings, gateway: Any, mappings: Any) -> tuple[dict[str, Any], bool]:
@@ -308,8 +319,12 @@ def _verify(settings: Settings, gateway: Any, mappings: Any) -> tuple[dict[str, 
 
 def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, str]]]:
     """One approved registration as a direct rep sees it in Salesforce, beside the portal row."""
-    number = "DR-000003"
-    record = next(r for r in fake.records("Deal_Registration__c") if r["Registration_Number__c"] == number)
+    # The first approved registration with every confidential field filled in.
+    record = next(
+        r for r in sorted(fake.records("Deal_Registration__c"), key=lambda r: str(r["Registration_Number__c"]))
+        if r.get("Status__c") == "Approved" and r.get("End_Customer_DUNS__c") and r.get("Competitive_Notes__c")
+    )
+    number = str(record["Registration_Number__c"])
     engine = sa.create_engine(settings.portal.url)
     with engine.connect() as connection:
         row = (

@@ -69,8 +69,8 @@ def print_demo(result: DemoResult) -> None:
     if second is not None:
         console.print(
             f"3. Channel managers decided {result.decisions} registrations in Salesforce; partners edited "
-            f"{result.partner_edits} in the portal. Incremental sync: {_count(second, 'updated', 'push')} pushed, "
-            f"{_count(second, 'withdrawn', 'push')} withdrawn, {_count(second, 'written_back', 'pull')} decisions "
+            f"{result.partner_edits} in the portal (5 new amounts, 1 withdrawal). Incremental sync: "
+            f"{_count(second, 'updated', 'push')} pushed, {_count(second, 'written_back', 'pull')} decisions "
             f"written back to the portal, {second.api_calls} API calls.",
             highlight=False,
         )
@@ -92,18 +92,20 @@ def print_demo(result: DemoResult) -> None:
         table.add_row(field, salesforce_value, portal_value)
     console.print(table)
 
-    conflicts = Table(title=f"5. Channel conflicts found: {len(result.conflicts)} ({len(result.planted)} were planted)")
-    for column in ("opportunity", "partner of record", "protected until", "severity", "why"):
-        conflicts.add_column(column, overflow="fold")
-    for conflict in result.conflicts[:12]:
-        conflicts.add_row(
-            str(conflict.get("opportunity_name") or conflict.get("opportunity_id") or ""),
-            str(conflict.get("partner_name") or conflict.get("partner_number") or ""),
-            str(conflict.get("protection_end") or ""),
-            str(conflict.get("severity") or ""),
-            str(conflict.get("reason") or ""),
+    planted = {p.registration_number for p in result.planted}
+    found = {str(c.get("registration_number")) for c in result.conflicts}
+    console.print(
+        f"\n[bold]5. Channel conflicts found: {len(result.conflicts)}[/] "
+        f"({len(planted & found)} of the {len(planted)} planted collisions; channel managers see them as "
+        "Channel_Conflict__c records):", highlight=False,
+    )
+    for conflict in result.conflicts[:10]:
+        console.print(
+            f"  [bold]{conflict.get('severity', '')}[/] {conflict.get('opportunity_name') or ''}: "
+            f"{conflict.get('reason', '')}", highlight=False,
         )
-    console.print(conflicts)
+    if len(result.conflicts) > 10:
+        console.print(f"  ... and {len(result.conflicts) - 10} more (`sfsync conflicts list`)", highlight=False)
 
     verify = result.verify
     totals = verify.get("total", 0)

@@ -55,6 +55,7 @@ SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
         ("salesforce", "consumer_secret"),
         ("salesforce", "private_key"),
         ("crypto", "master_key"),
+        ("crypto", "vault_token"),
     }
 )
 
@@ -174,13 +175,25 @@ class MappingSettings(_Section):
 
 class CryptoSettings(_Section):
     keyring: Path = Path("keys/keyring.json")
+    provider: Literal["local", "aws-kms", "vault-transit"] = Field(
+        default="local", description="who wraps the data keys: the master key, AWS KMS or Vault transit"
+    )
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
+    kms_key_id: str | None = Field(default=None, description="AWS KMS key id, ARN or alias (provider aws-kms)")
+    vault_url: str | None = Field(default=None, description="Vault address (provider vault-transit)")
+    vault_key: str | None = Field(default=None, description="transit key name (provider vault-transit)")
+    vault_mount: str = "transit"
+    vault_namespace: str | None = None
+    vault_token: SecretStr | None = None
+    vault_token_file: Path | None = None
 
     @model_validator(mode="after")
-    def _master_from_file(self) -> CryptoSettings:
+    def _secrets_from_files(self) -> CryptoSettings:
         if self.master_key is None and self.master_key_file is not None:
             object.__setattr__(self, "master_key", _read_secret_file(self.master_key_file))
+        if self.vault_token is None and self.vault_token_file is not None:
+            object.__setattr__(self, "vault_token", _read_secret_file(self.vault_token_file))
         return self
 
 
@@ -267,7 +280,7 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     path_keys = {
         "salesforce": ("access_token_file", "password_file", "security_token_file", "consumer_secret_file",
                        "private_key_file", "ca_bundle", "fake_org"),
-        "crypto": ("keyring", "master_key_file"),
+        "crypto": ("keyring", "master_key_file", "vault_token_file"),
         "conflicts": ("rules", "named_accounts"),
     }
     for section, keys in path_keys.items():

@@ -205,6 +205,9 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 _HOST_OK = re.compile(r"^[^\W_][\w\-]*$")
 
 
+_RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "internal"})
+
+
 def registrable_domain(value: str | None) -> str | None:
     """Registrable domain of a website or e-mail address: ``https://www.shop.acme.co.uk/x`` -> ``acme.co.uk``.
 
@@ -227,6 +230,11 @@ def registrable_domain(value: str | None) -> str | None:
     text = text.strip(".")
     if not text or "." not in text:
         return None
+    labels = text.split(".")
+    if labels[-1] in _RESERVED_TLDS:
+        # RFC 2606/6761 names (sample data, test orgs, intranets) are under no public suffix;
+        # their last two labels are the registrable part.
+        return ".".join(labels[-2:]) if len(labels) >= 2 and _HOST_OK.match(labels[-2]) else None
     fast = _fast_registrable(text)
     if fast is not None:
         return fast or None

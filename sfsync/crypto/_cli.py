@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
 from rich.table import Table
 
-from sfsync._cli_common import console, state
+from sfsync._cli_common import console, err_console, state
 from sfsync.crypto._factory import provider_from_settings
 from sfsync.crypto._format import is_api_name
 from sfsync.crypto._keyring import Keyring, KeyState
@@ -69,11 +71,20 @@ def _read_values(path: Path) -> Iterator[StoredValue]:
             yield StoredValue(sobject, field, record_key, value)
 
 
-def stored_values(ctx: typer.Context, input_path: Path | None) -> Iterable[StoredValue]:
-    """Where ``verify``/``reencrypt`` get values; the Salesforce scan plugs in here."""
+@contextmanager
+def stored_values(ctx: typer.Context, input_path: Path | None) -> Iterator[Iterable[StoredValue]]:
+    """Values to check: a JSON Lines file, or every ``encrypt`` field of every mapping in Salesforce."""
     if input_path is not None:
-        return _read_values(input_path)
-    raise UsageError("reading encrypted fields from Salesforce is not available yet; pass --input FILE")
+        yield _read_values(input_path)
+        return
+    from sfsync._org import connect_salesforce
+    from sfsync.crypto._salesforce import stored_values_from_salesforce
+    from sfsync.mapping import load_mappings
+
+    settings = state(ctx).settings()
+    mappings = load_mappings(settings.mappings.paths)
+    with connect_salesforce(settings) as gateway:
+        yield stored_values_from_salesforce(gateway, mappings)
 
 
 def _print_keys(keyring: Keyring) -> None:
@@ -136,9 +147,13 @@ def rotate(ctx: typer.Context, partner: PartnerOption = None) -> None:
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    with_usage: Annotated[
+        bool, typer.Option("--usage/--no-usage", help="Count stored values per key in Salesforce.")
+    ] = True,
 ) -> None:
-    """Key ids, states, primaries and creation dates of the local keyring."""
+    """Key ids, states and primaries of the keyring, and how many stored values use each key."""
     keyring = _settings_provider(ctx).load()
+    usage = _key_usage(ctx) if with_usage else None
     if as_json:
         primaries = set(keyring.primaries.values())
         typer.echo(json.dumps({
@@ -149,9 +164,34 @@ def status(
                  "primary": k.key_id in primaries, "created": k.created.isoformat()}
                 for k in keyring.keys
             ],
+            "values_per_key": None if usage is None else dict(usage),
         }, indent=2))
         return
     _print_keys(keyring)
+    if usage is not None:
+        table = Table(title="stored values per key id (Salesforce)")
+        table.add_column("key id")
+        table.add_column("values", justify="right")
+        for key_id, count in sorted(usage.items()):
+            table.add_row(key_id, str(count))
+        console.print(table)
+        older = sum(n for k, n in usage.items() if k != keyring.primary_id and k in keyring)
+        if older:
+            console.print(f"{older} values are under older keys: run `sfsync crypto reencrypt`", highlight=False)
+
+
+def _key_usage(ctx: typer.Context) -> Counter[str] | None:
+    """Per key id counts from Salesforce, or None (with a note) when no org is configured."""
+    from sfsync._org import connect_salesforce
+    from sfsync.crypto._salesforce import key_usage
+    from sfsync.mapping import load_mappings
+
+    settings = state(ctx).settings()
+    if settings.salesforce.fake_org is None and settings.salesforce.missing_credentials():
+        err_console.print("no Salesforce org configured: showing the keyring only (--no-usage hides this note)")
+        return None
+    with connect_salesforce(settings) as gateway:
+        return key_usage(gateway, load_mappings(settings.mappings.paths))
 
 
 @app.command()
@@ -196,7 +236,8 @@ def verify(
 ) -> None:
     """Scan stored encrypted values; exit 0 only when everything is clean (1 otherwise)."""
     keyring = _settings_provider(ctx).load()
-    report = verify_values(stored_values(ctx, input_path), keyring, decrypt_check=decrypt_check)
+    with stored_values(ctx, input_path) as values:
+        report = verify_values(values, keyring, decrypt_check=decrypt_check)
     if markdown is not None:
         markdown.write_text(report.to_markdown(), encoding="utf-8")
     if as_json:
@@ -212,17 +253,42 @@ def reencrypt(
     ctx: typer.Context,
     input_path: InputOption = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the plan (JSON Lines) here instead of stdout.")
+        Path | None, typer.Option("--output", "-o", help="With --input: write the plan (JSON Lines) here.")
     ] = None,
     skip_invalid: Annotated[
         bool,
         typer.Option("--skip-invalid", help="Leave out values that cannot be decrypted (see `crypto verify`) "
                      "instead of stopping at the first one."),
     ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be rewritten; write nothing.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per upsert batch.")] = 2000,
 ) -> None:
-    """Plan re-encryption of every value under a non-primary key (new tokens only, never plaintext)."""
+    """Rewrite every stored value still under an older key with the current primary.
+
+    Without --input, reads every encrypted field of every mapping in Salesforce and rewrites the
+    values in place through the gateway (upserts by external id, batched). Rerun it until it
+    reports 0: it is idempotent and resumes where an interrupted run stopped. With --input, only
+    prints the plan (new tokens, never plaintext).
+    """
     keyring = _settings_provider(ctx).load()
-    plan = reencrypt_plan(stored_values(ctx, input_path), keyring, on_error="skip" if skip_invalid else "raise")
+    if input_path is None:
+        from sfsync._org import connect_salesforce
+        from sfsync.crypto._salesforce import apply_reencryption
+        from sfsync.mapping import load_mappings
+
+        settings = state(ctx).settings()
+        with connect_salesforce(settings) as gateway:
+            result = apply_reencryption(gateway, load_mappings(settings.mappings.paths), keyring,
+                                        batch_size=batch_size, dry_run=dry_run)
+        verb = "would rewrite" if dry_run else "rewrote"
+        console.print(f"{result.planned} values under older keys; {verb} "
+                      f"{result.planned if dry_run else result.rewritten}, rejected {result.rejected}",
+                      highlight=False)
+        if result.rejected:
+            raise typer.Exit(1)
+        return
+    with stored_values(ctx, input_path) as values:
+        plan = reencrypt_plan(values, keyring, on_error="skip" if skip_invalid else "raise")
     out: TextIO = output.open("w", encoding="utf-8") if output is not None else sys.stdout
     try:
         for item in plan:

@@ -33,44 +33,53 @@ __all__ = ["load_keyring", "provider_from_settings"]
 
 
 def provider_from_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> KeyProvider:
+    """The provider ``[crypto] provider`` names (``SFSYNC_CRYPTO__PROVIDER`` overrides it)."""
     env = os.environ if environ is None else environ
-    kind = env.get("SFSYNC_CRYPTO_PROVIDER", "local").strip().lower() or "local"
-    path = settings.crypto.keyring
+    crypto = settings.crypto
+    # Earlier releases read these plain variables; they still work when the settings are unset.
+    kind = crypto.provider if crypto.provider != "local" else env.get("SFSYNC_CRYPTO_PROVIDER", "local")
+    kind = kind.strip().lower() or "local"
+    path = crypto.keyring
     if kind == "local":
-        if settings.crypto.master_key is None:
+        if crypto.master_key is None:
             raise ConfigError(
                 "no master key: set SFSYNC_CRYPTO__MASTER_KEY or [crypto] master_key_file "
                 "(make one with `sfsync crypto keygen --new-master-key`)",
                 ErrorContext(field_name="crypto.master_key"),
             )
-        return LocalKeyringProvider(path, settings.crypto.master_key)
+        return LocalKeyringProvider(path, crypto.master_key)
     if kind == "aws-kms":
-        key_id = env.get("SFSYNC_CRYPTO_KMS_KEY_ID")
+        key_id = crypto.kms_key_id or env.get("SFSYNC_CRYPTO_KMS_KEY_ID")
         if not key_id:
-            raise ConfigError("SFSYNC_CRYPTO_PROVIDER=aws-kms needs SFSYNC_CRYPTO_KMS_KEY_ID")
+            raise ConfigError("[crypto] provider = \"aws-kms\" needs [crypto] kms_key_id")
         try:
             import boto3
         except ModuleNotFoundError:
             raise ConfigError("the aws-kms provider needs boto3 (pip install 'sfsync[aws]')") from None
         return EnvelopeKeyProvider(path, AwsKmsKeyWrapper(boto3.client("kms"), key_id))
     if kind == "vault-transit":
-        url = env.get("SFSYNC_CRYPTO_VAULT_URL")
-        key_name = env.get("SFSYNC_CRYPTO_VAULT_KEY")
-        token = env.get("SFSYNC_CRYPTO_VAULT_TOKEN") or env.get("VAULT_TOKEN")
+        url = crypto.vault_url or env.get("SFSYNC_CRYPTO_VAULT_URL")
+        key_name = crypto.vault_key or env.get("SFSYNC_CRYPTO_VAULT_KEY")
+        token = (
+            crypto.vault_token.get_secret_value()
+            if crypto.vault_token is not None
+            else env.get("SFSYNC_CRYPTO_VAULT_TOKEN") or env.get("VAULT_TOKEN")
+        )
         if not url or not key_name or not token:
             raise ConfigError(
-                "SFSYNC_CRYPTO_PROVIDER=vault-transit needs SFSYNC_CRYPTO_VAULT_URL, SFSYNC_CRYPTO_VAULT_KEY "
-                "and a token (SFSYNC_CRYPTO_VAULT_TOKEN or VAULT_TOKEN)"
+                "[crypto] provider = \"vault-transit\" needs vault_url, vault_key and a token "
+                "(SFSYNC_CRYPTO__VAULT_TOKEN, [crypto] vault_token_file or VAULT_TOKEN)"
             )
         try:
             wrapper = VaultTransitKeyWrapper(
                 url, SecretStr(token), key_name, requests.Session(),
-                mount=env.get("SFSYNC_CRYPTO_VAULT_MOUNT", "transit"), namespace=env.get("VAULT_NAMESPACE"),
+                mount=env.get("SFSYNC_CRYPTO_VAULT_MOUNT", crypto.vault_mount),
+                namespace=crypto.vault_namespace or env.get("VAULT_NAMESPACE"),
             )
         except ValueError as exc:
             raise ConfigError(f"invalid Vault settings: {exc}") from None
         return EnvelopeKeyProvider(path, wrapper)
-    raise ConfigError(f"SFSYNC_CRYPTO_PROVIDER must be local, aws-kms or vault-transit, not {kind!r}")
+    raise ConfigError(f"[crypto] provider must be local, aws-kms or vault-transit, not {kind!r}")
 
 
 def load_keyring(settings: Settings, environ: Mapping[str, str] | None = None) -> Keyring:

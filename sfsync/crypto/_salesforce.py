@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sfsync.crypto._format import parse_token
 from sfsync.crypto._keyring import Keyring
 from sfsync.crypto._verify import StoredValue, reencrypt_plan
-from sfsync.mapping import Mapping, MappingSet
+from sfsync.mapping import Mapping as FieldMappingFile
+from sfsync.mapping import MappingSet
 from sfsync.salesforce import RecordResult, format_soql
 
 __all__ = ["ReencryptResult", "apply_reencryption", "key_usage", "stored_values_from_salesforce"]
@@ -27,11 +28,11 @@ class _Gateway(Protocol):
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]: ...
 
     def upsert(
-        self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]], **options: Any
+        self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[RecordResult]: ...
 
 
-def _encrypting(mappings: MappingSet) -> list[Mapping]:
+def _encrypting(mappings: MappingSet) -> list[FieldMappingFile]:
     return [m for m in mappings if not m.is_read_only and m.encrypted_fields() and m.direction != "pull"]
 
 

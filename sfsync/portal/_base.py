@@ -7,7 +7,7 @@ dicts keyed by column name; every datetime in them is timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -28,6 +28,10 @@ class PortalAdapter(Protocol):
     @property
     def dialect(self) -> str:
         """Short name of the backend (``sqlite``, ``postgresql``, ``rest``...)."""
+        ...
+
+    def check_columns(self, table: str, columns: Collection[str]) -> None:
+        """Raise ConfigError naming the table or every missing column; called before a run writes."""
         ...
 
     def changed_rows(

@@ -9,7 +9,10 @@ Design notes:
   batch runs on a fresh connection, so no transaction stays open while the engine talks to
   Salesforce (on SQLite an open read transaction would block :meth:`write_back`).
 * Timestamps: a ``timestamp without time zone`` column (and every SQLite column) is taken to
-  hold naive UTC; values come back tz-aware UTC either way.
+  hold naive UTC; values come back tz-aware UTC either way. SQLite compares timestamps as text,
+  so a SQLite portal should store SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff`` form. Other
+  spellings (``T`` separator, no fraction) only cause re-reads within the overlap window, which
+  the engine's hashes absorb; offsets other than UTC stored as text are not supported.
 * Errors never carry SQL parameters or DBAPI messages that may echo row values (law 1).
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -183,9 +186,9 @@ class SqlPortal:
             if index.columns and next(iter(index.columns)).name == column:
                 leading.add(column)
         for constraint in table.constraints:
-            if isinstance(constraint, UniqueConstraint) and constraint.columns:
-                if next(iter(constraint.columns)).name == column:
-                    leading.add(column)
+            first = next(iter(constraint.columns), None) if isinstance(constraint, UniqueConstraint) else None
+            if first is not None and first.name == column:
+                leading.add(column)
         if column not in leading:
             _log.warning(
                 "portal column %s.%s has no index; lookups and write-backs by it will be slow on "
@@ -243,6 +246,18 @@ class SqlPortal:
     def _out(row: Mapping[Any, Any]) -> PortalRow:
         return {k: (_to_utc(v) if isinstance(v, datetime) else v) for k, v in row.items()}
 
+    def check_columns(self, table: str, columns: Collection[str]) -> None:
+        """Fail before any write if ``table`` or any of ``columns`` is missing (all named at once)."""
+        tbl = self._table(table)
+        missing = sorted({c for c in columns if c not in tbl.c})
+        if missing:
+            known = ", ".join(sorted(tbl.c.keys()))
+            raise ConfigError(
+                f"portal table {tbl.fullname!r} in {self.safe_url} has no column(s) "
+                f"{', '.join(repr(c) for c in missing)} (columns: {known})",
+                ErrorContext(fields=tuple(missing), extra={"table": tbl.fullname}),
+            )
+
     # -- reading -----------------------------------------------------------------------------
 
     def changed_rows(
@@ -260,8 +275,9 @@ class SqlPortal:
 
         ``since=None`` reads every row; rows whose ``updated_at`` is NULL are then yielded first
         (they can never be picked up incrementally, but a full load must not lose them).
-        ``key_column`` breaks ties between equal timestamps and must be unique; it defaults to the
-        primary key. The filter is ANDed with everything else.
+        ``key_column`` breaks ties between equal timestamps and must be unique and NOT NULL (a
+        NULL would fall out of the keyset comparison); it defaults to the primary key. The filter
+        is ANDed with everything else.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")

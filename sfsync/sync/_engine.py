@@ -168,7 +168,12 @@ class SyncEngine:
         with lock_cm as lock:
             self._lock = lock
             if not options.dry_run:
+                # A run that died without finishing is shown as such, not as "running" forever.
+                self.state.close_abandoned_runs(except_run=report.run_id)
                 self.state.start_run(report.run_id, report.started_at, self._options_dict(options))
+            for mapping in selected:
+                if not mapping.is_read_only:
+                    self._check_portal_columns(mapping)
             try:
                 for mapping in selected:
                     if mapping.is_read_only:
@@ -645,6 +650,16 @@ class SyncEngine:
         )
 
     # ------------------------------------------------------------------ helpers
+    def _check_portal_columns(self, mapping: FieldMappingFile) -> None:
+        """Every column the mapping names exists, before anything is written anywhere."""
+        source = mapping.portal
+        columns = {source.primary_key, source.updated_at, source.external_id_column}
+        if source.deleted_at:
+            columns.add(source.deleted_at)
+        for fm in mapping.fields:
+            columns.update(fm.columns)
+        self.portal.check_columns(source.table, sorted(columns))
+
     def _record_type_id(self, mapping: FieldMappingFile) -> str | None:
         developer_name = mapping.salesforce.record_type
         if not developer_name:

@@ -164,8 +164,9 @@ def test_verify_input_errors(env: dict[str, str], tmp_path: Path) -> None:
     result = _run(env, "verify", "--input", str(bad))
     assert isinstance(result.exception, UsageError)
     assert result.exception.context.line == 2
+    # without --input, verify reads Salesforce through the mappings; none are configured here
     result = _run(env, "verify")
-    assert isinstance(result.exception, UsageError) and "--input" in str(result.exception)
+    assert isinstance(result.exception, UsageError) and "mappings" in str(result.exception)
     bad.write_text('{"sobject": "Not An API Name", "field": "B", "record_key": "1", "value": null}\n')
     result = _run(env, "reencrypt", "--input", str(bad))
     assert isinstance(result.exception, UsageError) and result.exception.context.line == 1

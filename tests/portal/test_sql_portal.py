@@ -198,6 +198,7 @@ def test_filter_dict(db_url: str, portal_engine: sa.Engine) -> None:
     assert read({"status": None}) == [4]
     assert read({"status": []}) == []
     assert read({"status": ["approved"], "external_id": ("R-00005",)}) == [5]
+    assert read({"amount": Decimal("1000.00"), "updated_at": T0 + timedelta(seconds=1)}) == [2]
     # A would-be injection is just a value that matches nothing.
     assert read({"status": "x' OR '1'='1"}) == []
     with pytest.raises(ConfigError, match="'nope'"):
@@ -337,6 +338,12 @@ def test_unknown_table_and_column(db_url: str, portal_engine: sa.Engine) -> None
         list(portal.changed_rows("registrations", updated_at="modified", since=None, overlap=timedelta(0)))
     with pytest.raises(ConfigError, match="no column 'ext'"):
         portal.rows_by_keys("registrations", "ext", ["a"])
+    portal.check_columns("registrations", ["id", "updated_at", "sf_status"])
+    with pytest.raises(ConfigError, match="no column\\(s\\) 'decision', 'zz'") as excinfo:
+        portal.check_columns("registrations", ["zz", "updated_at", "decision"])
+    assert excinfo.value.context.fields == ("decision", "zz")
+    with pytest.raises(ConfigError, match="'elsewhere' does not exist"):
+        portal.check_columns("elsewhere", ["id"])
     with pytest.raises(ConfigError, match="not a timestamp"):
         list(portal.changed_rows("registrations", updated_at="status", since=None, overlap=timedelta(0)))
     portal.close()
@@ -437,4 +444,20 @@ def test_batches_stream(db_url: str, portal_engine: sa.Engine) -> None:
     assert len(first[0]) == 10
     # reflection queries aside, exactly one page was fetched
     assert sum("LIMIT" in s.upper() for s in selects) == 1
+    portal.close()
+
+
+def test_unindexed_key_column_is_reported_once(
+    db_url: str, portal_engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_table(portal_engine)  # external_id is UNIQUE, id the primary key, status not indexed
+    portal = SqlPortal(db_url)
+    with caplog.at_level("WARNING", logger="sfsync.portal"):
+        portal.rows_by_keys("registrations", "external_id", ["R-1"])
+        portal.rows_by_keys("registrations", "id", [1])
+        assert caplog.records == []
+        portal.rows_by_keys("registrations", "status", ["x"])
+        portal.write_back("registrations", "status", [("x", {"sf_status": "y"})])
+    assert len(caplog.records) == 1
+    assert "registrations.status has no index" in caplog.records[0].getMessage()
     portal.close()

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_world import World, make_world
+from workspace_helpers import World, make_world
 
 
 @pytest.fixture

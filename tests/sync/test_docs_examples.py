@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_world import REPO, build_local_dir
+from workspace_helpers import REPO, build_local_dir
 
 DOCS = [REPO / "docs" / "operations.md"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sync_world import World, make_world
+from workspace_helpers import World, make_world
 
 from sfsync.crypto import DecryptionError, FieldCipher, FieldContext
 from sfsync.errors import ApiAllowanceExhaustedError, LockHeldError

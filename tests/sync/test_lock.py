@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +220,36 @@ def test_mutual_exclusion_under_contention(store_url: str) -> None:
     assert errors == []
     assert entries == 32
     assert max_inside == 1
+
+
+def _contend(url: str, name: str, start: float, results: Any) -> None:
+    """Body of one contending OS process: wait for the common start, try for 0.6 s, report."""
+    store = StateStore(url)
+    try:
+        time.sleep(max(0.0, start - time.time()))
+        try:
+            with store.lock(holder=name, lease_seconds=60, timeout_seconds=0.6, poll_seconds=0.05):
+                results.put((name, "won"))
+                time.sleep(1.5)  # hold it past the other's timeout
+        except LockHeldError as exc:
+            results.put((name, f"lost: {exc}"))
+    finally:
+        store.close()
+
+
+def test_two_os_processes_contend(store_url: str) -> None:
+    StateStore(store_url).close()
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    start = time.time() + 0.3
+    procs = [ctx.Process(target=_contend, args=(store_url, n, start, results)) for n in ("p1", "p2")]
+    for p in procs:
+        p.start()
+    outcomes = dict(results.get(timeout=20) for _ in procs)
+    for p in procs:
+        p.join(timeout=20)
+        assert p.exitcode == 0
+    assert sorted(o == "won" for o in outcomes.values()) == [False, True]
+    winner = next(n for n, o in outcomes.items() if o == "won")
+    loser = next(o for o in outcomes.values() if o != "won")
+    assert f"holder {winner}" in loser and "it expires at" in loser

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sync_world import build_local_dir
+from workspace_helpers import build_local_dir
 
 from sfsync import RunReport, SyncJob
 from sfsync.cli import main

@@ -255,6 +255,28 @@ def test_runs_history(store: StateStore) -> None:
     assert [r.run_id for r in store.runs(limit=1)] == ["run-2"]
 
 
+def test_abandoned_runs_and_pruning(store: StateStore) -> None:
+    for i in range(5):
+        store.start_run(f"run-{i}", T0 + timedelta(minutes=i), {})
+    store.finish_run("run-0", T0 + timedelta(seconds=5), "ok", {}, 1)
+    assert store.close_abandoned_runs(except_run="run-4") == 3
+    assert [r.outcome for r in store.runs()] == ["running", "crashed", "crashed", "crashed", "ok"]
+    assert store.prune_runs(keep=2) == 3
+    assert [r.run_id for r in store.runs()] == ["run-4", "run-3"]
+    assert store.prune_runs(keep=2) == 0
+    assert store.prune_runs(keep=0) == 2
+    with pytest.raises(ValueError, match="keep"):
+        store.prune_runs(keep=-1)
+
+
+def test_run_args_and_summary_are_stored_as_json(store: StateStore) -> None:
+    store.start_run("run-x", T0, {"config": Path("/etc/sfsync.toml"), "since": T0, "mappings": ("deals",)})
+    store.finish_run("run-x", T0 + timedelta(seconds=1), "ok", {"duration": timedelta(seconds=1)}, 0)
+    (run,) = store.runs()
+    assert run.args == {"config": "/etc/sfsync.toml", "since": "2024-03-01 12:00:00+00:00", "mappings": ["deals"]}
+    assert run.summary == {"duration": "0:00:01"}
+
+
 # -- failures ----------------------------------------------------------------------------------------
 
 

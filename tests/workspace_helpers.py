@@ -25,7 +25,7 @@ from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._state import StateStore
 from sfsync.testing import FakeSalesforce, FaultPlan
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
