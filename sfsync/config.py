@@ -199,7 +199,12 @@ class CryptoSettings(_Section):
 
 class SyncSettings(_Section):
     overlap_seconds: float = Field(default=300.0, ge=0, description="re-read window behind each watermark")
-    batch_size: int = Field(default=2000, ge=1)
+    batch_size: int = Field(
+        default=10000,
+        ge=1,
+        description="portal rows read per batch; a batch with more changed rows than "
+        "[salesforce] bulk_threshold goes through Bulk API 2.0",
+    )
     dead_letter_max_attempts: int = Field(default=5, ge=1)
     dead_letter_backoff_seconds: float = Field(default=300.0, ge=0)
     salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link"
