@@ -14,6 +14,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 
 from sfsync import __version__
 from sfsync._cli_common import CliState, err_console
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_USAGE
     except SfsyncError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        # escape: messages quote "[section]" names, which rich would read as markup and drop
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: no traceback for users, but the log keeps it under -vv
         logging.getLogger("sfsync").debug("unexpected error", exc_info=True)
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with -vv for details)",
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with -vv for details)",
             highlight=False,
             soft_wrap=True,
         )

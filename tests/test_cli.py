@@ -91,3 +91,12 @@ def test_json_logs_are_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert record["message"] == "hello world"
     assert record["level"] == "info"
     configure_logging(0, "text")
+
+
+def test_error_messages_keep_square_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "[mappings] paths" must reach the user as written, not be swallowed as terminal markup
+    config = tmp_path / "sfsync.toml"
+    config.write_text('[mappings]\npaths = ["missing"]\n', encoding="utf-8")
+    assert main(["--config", str(config), "mappings", "validate"]) != EXIT_OK
+    captured = capsys.readouterr()
+    assert "[mappings]" in captured.err + captured.out
