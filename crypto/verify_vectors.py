@@ -1,23 +1,36 @@
 #!/usr/bin/env python3
-"""Check crypto/vectors.json independently of sfsync: only the Python standard library and
+"""Check crypto/vectors/*.json independently of sfsync: only the Python standard library and
 ``cryptography`` (AES-GCM), following crypto/SPEC.md.
 
-Usage: python crypto/verify_vectors.py [path/to/vectors.json]   (exit 0 when every check passes)
+Usage: python crypto/verify_vectors.py [DIR-or-FILE ...]   (default: the vectors/ directory next to
+this script; exit 0 when every check passes)
+
+* ``valid.json``: the AAD is rebuilt from the place, AES-256-GCM with the given key and nonce must give
+  exactly ``ciphertext_hex``/``tag_hex`` and ``token``, and the token must decrypt back.
+* ``tampered.json``, ``wrong_aad.json``, ``unknown_key.json``, ``malformed.json``: every token must be
+  rejected in its place.
+* ``blind_index.json``: message, HMAC-SHA256 and truncation from the ``normalized`` text (normalisation
+  itself uses the public-suffix list and cleanco, so sfsync's own tests check that part).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import math
 import re
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 TOKEN = re.compile(r"sfe1\.([a-z0-9][a-z0-9_-]{0,11})\.([A-Za-z0-9_-]+)")
+BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 def lp(text: str) -> bytes:
@@ -59,34 +72,87 @@ def decrypt(token: str, keys: dict[str, bytes], sobject: str, field: str, record
         return None
 
 
-def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else Path(__file__).with_name("vectors.json")
-    document = json.loads(path.read_text(encoding="utf-8"))
-    keys = {key_id: bytes.fromhex(value) for key_id, value in document["keys"].items()}
-    failures = 0
-    for vector in document["valid"]:
+def blind_index(key: bytes, message: bytes, bits: int, encoding: str) -> str:
+    number = int.from_bytes(hmac.new(key, message, hashlib.sha256).digest(), "big") >> (256 - bits)
+    if encoding == "hex":
+        return format(number, "x").zfill(math.ceil(bits / 4))
+    chars = []
+    for _ in range(math.ceil(bits / 5)):
+        chars.append(BASE32[number & 31])
+        number >>= 5
+    return "".join(reversed(chars))
+
+
+def check_valid(document: dict[str, Any], keys: dict[str, bytes]) -> dict[str, bool]:
+    results: dict[str, bool] = {}
+    for vector in document["vectors"]:
         key = bytes.fromhex(vector["key_hex"])
         nonce = bytes.fromhex(vector["nonce_hex"])
         plaintext = vector["plaintext"]
-        assert plaintext.encode("utf-8").hex() == vector["plaintext_hex"]
         built = aad(vector["key_id"], vector["sobject"], vector["field"], vector["record_key"])
         sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), built)
-        expected = f"sfe1.{vector['key_id']}.{b64url(nonce + sealed)}"
-        checks = {
-            "aad": built.hex() == vector["aad_hex"],
-            "encrypt": expected == vector["token"],
-            "decrypt": decrypt(vector["token"], keys, vector["sobject"], vector["field"], vector["record_key"])
-            == plaintext,
-        }
-        for check, ok in checks.items():
-            print(f"{'ok  ' if ok else 'FAIL'} valid/{vector['name']}: {check}")
+        name = f"valid/{vector['name']}"
+        results[f"{name}: plaintext_hex"] = plaintext.encode("utf-8").hex() == vector["plaintext_hex"]
+        results[f"{name}: aad"] = built.hex() == vector["aad_hex"]
+        results[f"{name}: ciphertext+tag"] = (
+            sealed[:-16].hex() == vector.get("ciphertext_hex") and sealed[-16:].hex() == vector.get("tag_hex")
+        )
+        results[f"{name}: encrypt"] = f"sfe1.{vector['key_id']}.{b64url(nonce + sealed)}" == vector["token"]
+        results[f"{name}: decrypt"] = (
+            decrypt(vector["token"], keys, vector["sobject"], vector["field"], vector["record_key"]) == plaintext
+        )
+    return results
+
+
+def check_invalid(document: dict[str, Any], keys: dict[str, bytes]) -> dict[str, bool]:
+    return {
+        f"{document['kind']}/{v['name']} ({v['reason']}): rejected": decrypt(
+            v["token"], keys, v["sobject"], v["field"], v["record_key"]
+        )
+        is None
+        for v in document["vectors"]
+    }
+
+
+def check_blind_index(document: dict[str, Any]) -> dict[str, bool]:
+    key = bytes.fromhex(document["index_key_hex"])
+    results: dict[str, bool] = {}
+    for v in document["vectors"]:
+        message = (
+            lp("sfsync/bidx/v1") + lp(v["sobject"].lower()) + lp(v["field"].lower()) + lp(v["kind"])
+            + lp(v["normalized"])
+        )
+        name = f"blind_index/{v['name']}"
+        results[f"{name}: message"] = message.hex() == v["message_hex"]
+        results[f"{name}: hmac"] = hmac.new(key, message, hashlib.sha256).hexdigest() == v["hmac_hex"]
+        results[f"{name}: index"] = blind_index(key, message, v["bits"], v["encoding"]) == v["index"]
+    return results
+
+
+def check_file(path: Path) -> dict[str, bool]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("kind") == "blind_index":
+        return check_blind_index(document)
+    keys = {key_id: bytes.fromhex(value) for key_id, value in document["keys"].items()}
+    if document.get("kind") == "valid":
+        return check_valid(document, keys)
+    return check_invalid(document, keys)
+
+
+def main(argv: list[str]) -> int:
+    targets = [Path(a) for a in argv[1:]] or [Path(__file__).resolve().with_name("vectors")]
+    files: list[Path] = []
+    for target in targets:
+        files += sorted(target.glob("*.json")) if target.is_dir() else [target]
+    if not files:
+        print("no vector files found")
+        return 1
+    failures = 0
+    for path in files:
+        for check, ok in check_file(path).items():
+            print(f"{'ok  ' if ok else 'FAIL'} {check}")
             failures += not ok
-    for vector in document["invalid"]:
-        result = decrypt(vector["token"], keys, vector["sobject"], vector["field"], vector["record_key"])
-        ok = result is None
-        print(f"{'ok  ' if ok else 'FAIL'} invalid/{vector['name']} ({vector['reason']}): rejected")
-        failures += not ok
-    print(f"{failures} failure(s)")
+    print(f"{len(files)} file(s), {failures} failure(s)")
     return 1 if failures else 0
 
 

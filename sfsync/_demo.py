@@ -6,6 +6,7 @@ or failed demo never leaves a half-written one; a rerun replaces the previous de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -70,6 +71,7 @@ class DemoResult:
 
     directory: Path
     replaced_previous: bool = False
+    notes: list[str] = field(default_factory=list)
     mappings: int = 0
     mapping_problems: int = 0
     registrations: int = 0
@@ -88,63 +90,217 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def _check_target(target: Path) -> bool:
-    """True when a previous demo is there to replace; refuse to touch anything else."""
-    if not target.exists():
+def _describe_stale(target: Path) -> str | None:
+    """Why an earlier demo in ``target`` cannot be reused as it is, or None when it is current."""
+    marker = load_marker(target)
+    if marker is None:
+        return f"the earlier demo in {target} has an unreadable {DEMO_MARKER}"
+    version = marker.get("format")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"the earlier demo in {target} has a demo format sfsync does not know ({version!r})"
+    if version < DEMO_FORMAT:
+        return (
+            f"the earlier demo in {target} was made by an older sfsync "
+            f"({marker.get('sfsync', 'unknown version')}, demo format {version}; this one writes {DEMO_FORMAT})"
+        )
+    if version > DEMO_FORMAT:
+        return (
+            f"the earlier demo in {target} was made by a newer sfsync "
+            f"({marker.get('sfsync', 'unknown version')}, demo format {version})"
+        )
+    org = target / "org.json"
+    try:
+        json.loads(org.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return f"the earlier demo in {target} has a missing or corrupt org.json (an interrupted older run?)"
+    return None
+
+
+def _looks_like_unmarked_demo(target: Path) -> bool:
+    """A demo from before the marker existed: its sfsync.toml starts with the demo header."""
+    try:
+        with (target / "sfsync.toml").open(encoding="utf-8") as handle:
+            return handle.readline().startswith("# sfsync demo")
+    except (OSError, UnicodeDecodeError):
         return False
+
+
+# What a demo directory holds; anything else there was added by hand and goes with the old demo.
+_DEMO_FILES = frozenset(
+    {DEMO_MARKER, ".gitignore", "sfsync.toml", "portal.db", "state.db", "org.json", "keys", "mappings"}
+    | {"named_accounts.csv"}
+)
+
+
+def _foreign_files(target: Path) -> list[str]:
+    try:
+        extra = sorted(
+            p.name
+            for p in target.iterdir()
+            if p.name not in _DEMO_FILES and not p.name.startswith(("portal.db-", "state.db-"))
+        )
+    except OSError:
+        return []
+    if not extra:
+        return []
+    shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+    return [f"files added by hand to the earlier demo were replaced with it: {shown}"]
+
+
+def _check_target(target: Path) -> tuple[bool, list[str]]:
+    """(an earlier demo is there to replace, notes for the user); refuse to touch anything else."""
+    if not target.exists() and not target.is_symlink():
+        return False, []
     if not target.is_dir():
-        raise UsageError(f"{target} exists and is not a directory; choose another with --dir")
-    marker = target / DEMO_MARKER
-    if marker.is_file():
-        return True
-    if any(target.iterdir()):
         raise UsageError(
-            f"{target} is not empty and was not made by `sfsync demo`; it is left untouched. "
-            "Choose another directory with --dir",
+            f"{target} exists and is not a directory; it is left untouched. Choose another with --dir",
             ErrorContext(file=str(target)),
         )
+    if (target / DEMO_MARKER).exists():
+        stale = _describe_stale(target)
+        return True, ([f"{stale}: rebuilding it from scratch"] if stale else []) + _foreign_files(target)
+    try:
+        empty = not any(target.iterdir())
+    except OSError as exc:
+        raise UsageError(f"cannot read {target}: {exc.strerror}", ErrorContext(file=str(target))) from None
+    if empty:
+        return False, []
+    if _looks_like_unmarked_demo(target):
+        notes = [f"{target} holds a demo from an older sfsync (no {DEMO_MARKER}): rebuilding it from scratch"]
+        return True, notes + _foreign_files(target)
+    raise UsageError(
+        f"{target} is not empty and was not made by `sfsync demo`; it is left untouched. "
+        "Choose another directory with --dir",
+        ErrorContext(file=str(target)),
+    )
+
+
+def _not_writable(directory: Path, reason: str) -> UsageError:
+    return UsageError(
+        f"cannot write in {directory}: {reason}. The demo needs a writable directory; choose one with --dir "
+        "(for example --dir /tmp/sfsync-demo). Nothing was written",
+        ErrorContext(file=str(directory)),
+    )
+
+
+def _prepare_parent(parent: Path) -> Path | None:
+    """Make sure ``parent`` exists and is writable; returns the top directory created (to remove on failure)."""
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _not_writable(existing, "it is not a directory")
+    # os.access is only a first, friendly check (root passes it everywhere); the real OSError is handled too.
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _not_writable(existing, "permission denied or read-only file system")
+    if existing == parent:
+        return None
+    created = parent
+    while created.parent != existing:
+        created = created.parent
+    try:
+        parent.mkdir(parents=True)
+    except OSError as exc:
+        _remove_tree(created)
+        raise _not_writable(existing, exc.strerror or str(exc)) from None
+    return created
+
+
+def _remove_tree(path: Path) -> None:
+    """Best-effort removal that also gets through directories a user made read-only (chmod -w)."""
+
+    root = os.path.abspath(path)
+
+    def retry_writable(function: Any, name: str, _info: Any) -> None:
+        # Only ever loosen modes inside the tree being removed, never on its parent (say /tmp).
+        inside = os.path.abspath(name)
+        if inside == root or not inside.startswith(root + os.sep):
+            return
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(inside), 0o700)
+            if os.path.isdir(inside) and not os.path.islink(inside):
+                os.chmod(inside, 0o700)
+            function(name)
+
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path, onerror=retry_writable)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
     return True
 
 
-def _writable_parent(target: Path) -> Path:
-    parent = target.resolve().parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"cannot write in {parent}: the demo needs a writable directory. Choose one with --dir "
-            "(for example --dir /tmp/sfsync-demo)",
-            ErrorContext(file=str(parent)),
-        )
-    return parent
+def _remove_leftovers(parent: Path, name: str) -> list[str]:
+    """Remove build/backup directories a killed earlier demo (kill -9, power loss) left beside the target."""
+    notes = []
+    for pattern in (f".{name}.building-*", f".{name}.old-*"):
+        for leftover in parent.glob(pattern):
+            suffix = leftover.name.rsplit("-", 1)[-1]
+            if suffix.isdigit() and int(suffix) != os.getpid() and _pid_alive(int(suffix)):
+                continue  # another demo is building right now; not ours to remove
+            _remove_tree(leftover)
+            notes.append(f"removed {leftover}, left behind by an interrupted earlier demo")
+    return notes
 
 
 def run_demo(target: Path, *, today: datetime | None = None, progress: Any = None) -> DemoResult:
+    """Build the demo beside ``target``, run it, and swap it in only when complete."""
     started = time.monotonic()
-    replacing = _check_target(target)
-    parent = _writable_parent(target)
-    building = parent / f".{target.name}.building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
+    absolute = Path(os.path.abspath(target))
+    if not absolute.name:
+        raise UsageError(f"{target} cannot hold the demo; choose a directory with --dir")
+    replacing, notes = _check_target(target)
+    parent = absolute.parent
+    created_parent = _prepare_parent(parent)
+    building = parent / f".{absolute.name}.building-{os.getpid()}"
     try:
-        building.mkdir(parents=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {building}: {exc.strerror}; choose another --dir") from None
-    try:
-        result = _build_and_run(building, target, today or datetime.now(UTC), progress)
-        result.replaced_previous = replacing
-        _swap_in(building, target)
+        notes += _remove_leftovers(parent, absolute.name)
+        try:
+            building.mkdir()
+        except OSError as exc:
+            raise _not_writable(parent, exc.strerror or str(exc)) from None
+        try:
+            result = _build_and_run(building, target, today or datetime.now(UTC), progress)
+            _swap_in(building, absolute)
+        except OSError as exc:
+            # A read-only or full file system found half-way (os.access cannot tell for root).
+            raise _not_writable(parent, exc.strerror or str(exc)) from None
     except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
+        _remove_tree(building)
+        if created_parent is not None:
+            _remove_tree(created_parent)
         raise
+    result.replaced_previous = replacing
+    result.notes = notes
     result.directory = target
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
 
 def _swap_in(building: Path, target: Path) -> None:
+    """Replace ``target`` by ``building``; if the second rename fails the earlier demo is put back."""
     old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
+    moved = False
+    if target.exists() or target.is_symlink():
         os.replace(target, old)
-    os.replace(building, target)
-    shutil.rmtree(old, ignore_errors=True)
+        moved = True
+    try:
+        os.replace(building, target)
+    except BaseException:
+        if moved:
+            os.replace(old, target)
+        raise
+    if moved:
+        if old.is_symlink():
+            old.unlink()
+        else:
+            _remove_tree(old)
 
 
 def _step(progress: Any, text: str) -> None:
@@ -321,7 +477,8 @@ def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, 
     """One approved registration as a direct rep sees it in Salesforce, beside the portal row."""
     # The first approved registration with every confidential field filled in.
     record = next(
-        r for r in sorted(fake.records("Deal_Registration__c"), key=lambda r: str(r["Registration_Number__c"]))
+        r
+        for r in sorted(fake.records("Deal_Registration__c"), key=lambda r: str(r["Registration_Number__c"]))
         if r.get("Status__c") == "Approved" and r.get("End_Customer_DUNS__c") and r.get("Competitive_Notes__c")
     )
     number = str(record["Registration_Number__c"])

@@ -46,8 +46,10 @@ def _count(report: object, attribute: str, direction: str | None = None) -> int:
 def print_demo(result: DemoResult) -> None:
     first, second, idle = result.first_sync, result.second_sync, result.idle_sync
     console.rule("[bold]sfsync demo[/]")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.replaced_previous:
-        console.print(f"(the earlier demo in {result.directory} was replaced)", highlight=False)
+        console.print(f"The earlier demo in {result.directory} was replaced by this one.", highlight=False)
     console.print(
         f"A partner portal with [bold]{result.registrations}[/] registrations and a local Salesforce org, "
         "no network, no Salesforce account.\n",
@@ -97,12 +99,14 @@ def print_demo(result: DemoResult) -> None:
     console.print(
         f"\n[bold]5. Channel conflicts found: {len(result.conflicts)}[/] "
         f"({len(planted & found)} of the {len(planted)} planted collisions; channel managers see them as "
-        "Channel_Conflict__c records):", highlight=False,
+        "Channel_Conflict__c records):",
+        highlight=False,
     )
     for conflict in result.conflicts[:10]:
         console.print(
             f"  [bold]{conflict.get('severity', '')}[/] {conflict.get('opportunity_name') or ''}: "
-            f"{conflict.get('reason', '')}", highlight=False,
+            f"{conflict.get('reason', '')}",
+            highlight=False,
         )
     if len(result.conflicts) > 10:
         console.print(f"  ... and {len(result.conflicts) - 10} more (`sfsync conflicts list`)", highlight=False)
@@ -131,7 +135,12 @@ def print_demo(result: DemoResult) -> None:
 
 def init_command(
     directory: Annotated[Path, typer.Argument(help="Directory to scaffold (created if missing).")] = Path("."),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite files sfsync init wrote before.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite sfsync.toml and the shipped mapping files (mapping files you added are kept)."
+        ),
+    ] = False,
 ) -> None:
     """Scaffold a working directory: sfsync.toml with every setting, the shipped mappings, a .gitignore."""
     written = init_directory(directory, force=force)

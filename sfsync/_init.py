@@ -8,10 +8,11 @@ from pathlib import Path
 from sfsync._paths import shipped_mappings_dir
 from sfsync.errors import ErrorContext, UsageError
 
-__all__ = ["SFSYNC_TOML_TEMPLATE", "init_directory"]
+__all__ = ["GITIGNORE", "SFSYNC_TOML_TEMPLATE", "init_directory"]
 
 SFSYNC_TOML_TEMPLATE = """\
-# sfsync configuration. Every setting is listed with its default; uncomment to change.
+# sfsync configuration. Every setting is listed, with its default (or an example where it has none);
+# uncomment a line to change it.
 # Any setting can be overridden by the environment as SFSYNC_<SECTION>__<KEY>.
 # Secrets never go in this file: set them in the environment or point to a file (*_file).
 # Relative paths are relative to this file.
@@ -51,12 +52,19 @@ url = "sqlite:///sfsync-state.db"
 paths = ["mappings"]
 
 [crypto]
-keyring = "keys/keyring.json"
-# master_key_file = "keys/master.key"   # or SFSYNC_CRYPTO__MASTER_KEY
+keyring = "keys/keyring.json"   # data keys, wrapped (mode 0600 enforced)
+# provider = "local"            # local (the master key) | aws-kms | vault-transit
+# master_key_file = "keys/master.key"   # or SFSYNC_CRYPTO__MASTER_KEY; make one: sfsync crypto keygen --new-master-key
+# kms_key_id = "alias/sfsync"   # provider aws-kms: key id, ARN or alias
+# vault_url = "https://vault.example:8200"   # provider vault-transit
+# vault_key = "sfsync"          # transit key name
+# vault_mount = "transit"
+# vault_namespace = "partners"
+# vault_token_file = "/run/secrets/vault-token"   # or SFSYNC_CRYPTO__VAULT_TOKEN (VAULT_TOKEN works too)
 
 [sync]
 # overlap_seconds = 300.0
-# batch_size = 2000
+# batch_size = 10000         # portal rows per batch; more changed rows than bulk_threshold use Bulk API 2.0
 # dead_letter_max_attempts = 5
 # dead_letter_backoff_seconds = 300.0
 # salesforce_delete_policy = "clear_link"   # clear_link | mark_deleted | delete
@@ -67,13 +75,17 @@ rules = "mappings/conflict_rules.yaml"
 # named_accounts = "named_accounts.csv"
 """
 
-GITIGNORE = """\
-# sfsync: never commit keys, local state or local org data
+GITIGNORE_HEADER = "# sfsync: never commit keys, local state or local org data"
+GITIGNORE = f"""\
+{GITIGNORE_HEADER}
 keys/
 *.key
 *.db
+*.db-journal
+*.db-wal
+*.db-shm
 org.json
-.sfsync-demo.json
+/sfsync-demo/
 """
 
 
@@ -86,21 +98,26 @@ def init_directory(directory: Path, *, force: bool = False) -> list[Path]:
         existing = [p for p in (config, mappings) if p.exists()]
         if existing:
             raise UsageError(
-                f"{', '.join(str(p) for p in existing)} already exist(s); nothing was changed. "
-                "Use --force to overwrite",
+                f"{' and '.join(str(p) for p in existing)} already {'exists' if len(existing) == 1 else 'exist'}; "
+                "nothing was changed. Use --force to overwrite sfsync.toml and the shipped mapping files",
                 ErrorContext(file=str(existing[0])),
             )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         config.write_text(SFSYNC_TOML_TEMPLATE, encoding="utf-8")
-        if mappings.exists():
-            shutil.rmtree(mappings)
-        shutil.copytree(shipped_mappings_dir(), mappings, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        if gitignore.exists() and "sfsync" in gitignore.read_text(encoding="utf-8"):
-            pass
-        else:
+        # --force refreshes the shipped files; mapping files the user added beside them are kept.
+        shutil.copytree(
+            shipped_mappings_dir(),
+            mappings,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
+        existing_ignore = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+        if GITIGNORE_HEADER not in existing_ignore:
+            # Append to the user's own .gitignore rather than replace it.
+            separator = "\n" if existing_ignore and not existing_ignore.endswith("\n") else ""
             with gitignore.open("a", encoding="utf-8") as handle:
-                handle.write(GITIGNORE)
+                handle.write(separator + GITIGNORE)
     except OSError as exc:
         raise UsageError(f"cannot write in {directory}: {exc.strerror}", ErrorContext(file=str(directory))) from None
     return [config, mappings, gitignore]

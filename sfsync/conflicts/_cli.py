@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from sfsync._cli_common import console, state
+from sfsync._cli_common import console, err_console, state
 
 app = typer.Typer(no_args_is_help=True, help="Scan for and list channel conflicts.")
 
@@ -27,6 +27,10 @@ def scan_command(
     Rebuilds the protected customers from the portal, reads Opportunities changed since the last
     scan (all of them with --full), and upserts Channel_Conflict__c records under a deterministic
     key. Statuses set by channel managers are never reopened unless the evidence changes.
+    --dry-run reads the watermark but writes nothing: no conflict, no flag, no watermark.
+    Opportunities with nothing to match on are counted as skipped ("not enough evidence").
+    Exit 1 when Salesforce rejected a record or a portal registration could not be read (it is
+    named on stderr; the scan still covers the others); 2 for a broken rules or named-accounts file.
     """
     from sfsync._org import connect_salesforce
     from sfsync.conflicts._service import scan_conflicts
@@ -38,51 +42,48 @@ def scan_command(
     store = StateStore(settings.state.url)
     try:
         holder = f"{socket.gethostname()}:{os.getpid()}:conflicts"
-        lock = store.lock(
-            "conflicts",
-            holder=holder,
-            lease_seconds=settings.state.lock_lease_seconds,
-            timeout_seconds=settings.state.lock_timeout_seconds,
+        # A dry run writes nothing, so it needs no lock (and may run beside a real scan).
+        lock: AbstractContextManager[object] = (
+            nullcontext()
+            if dry_run
+            else store.lock(
+                "conflicts",
+                holder=holder,
+                lease_seconds=settings.state.lock_lease_seconds,
+                timeout_seconds=settings.state.lock_timeout_seconds,
+            )
         )
         with lock, connect_salesforce(settings) as gateway:
-            report = scan_conflicts(
-                settings, gateway, mappings=mappings, state=None if dry_run else store, full=full, dry_run=dry_run
-            )
+            report = scan_conflicts(settings, gateway, mappings=mappings, state=store, full=full, dry_run=dry_run)
     finally:
         store.close()
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
-        table = Table(title="channel conflicts" + (" (dry run: nothing written)" if report.dry_run else ""))
-        for column in (
-            "kind",
-            "severity",
-            "opportunity",
-            "registration",
-            "partner of record",
-            "protected until",
-            "why",
-        ):
-            table.add_column(column, overflow="fold")
+        title = "channel conflicts" + (" (dry run: nothing written)" if report.dry_run else "")
+        console.print(title, style="bold", highlight=False, markup=False)
         for conflict in report.conflicts:
-            table.add_row(
-                conflict.kind.value,
-                conflict.severity.value,
-                conflict.opportunity_id or "",
-                conflict.registration_number or "",
-                conflict.partner_name or conflict.partner_number or "",
-                conflict.protection_end.isoformat() if conflict.protection_end else "",
-                conflict.reason,
-            )
-        console.print(table)
+            facts = [
+                f"opportunity {conflict.opportunity_id}" if conflict.opportunity_id else "",
+                f"registration {conflict.registration_number}" if conflict.registration_number else "",
+                f"registered first: {conflict.other_registration_number}" if conflict.other_registration_number else "",
+                f"partner of record {conflict.partner_name or conflict.partner_number or '?'}",
+                f"protected until {conflict.protection_end.isoformat()}" if conflict.protection_end else "",
+            ]
+            _block(f"{conflict.severity.value.upper()} {conflict.kind.value}  {conflict.key}", facts, conflict.reason)
+        console.print()
         console.print(
             f"{report.opportunities} opportunities read, {report.protected_customers} protected customers, "
             f"{len(report.conflicts)} conflicts: {report.created} new, {report.updated} refreshed, "
             f"{report.reopened} reopened, {report.resolved} resolved, {report.unchanged} unchanged; "
-            f"{report.api_calls} API calls, {report.seconds:.2f} s",
+            f"{report.flags_set} flags set, {report.flags_cleared} cleared; {report.skipped} skipped"
+            + "".join(f" ({n} {why})" for why, n in sorted(report.skipped_reasons.items()))
+            + f"; {report.api_calls} API calls, {report.seconds:.2f} s",
             highlight=False,
         )
-    if report.rejected:
+    for problem in report.bad_registrations:
+        err_console.print(f"registration left out: {problem}", highlight=False, markup=False)
+    if report.rejected or report.bad_registrations:
         raise typer.Exit(1)
 
 
@@ -104,16 +105,23 @@ def list_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    table = Table(title=f"{len(rows)} conflict records")
-    for column in ("key", "status", "severity", "partner of record", "protected until", "reason"):
-        table.add_column(column, overflow="fold")
+    console.print(f"{len(rows)} conflict records", style="bold", highlight=False, markup=False)
     for row in rows:
-        table.add_row(
-            str(row["Conflict_Key__c"]),
-            str(row["Status__c"] or ""),
-            str(row["Severity__c"] or ""),
-            str(row["Partner_Name__c"] or ""),
-            str(row["Protection_End__c"] or ""),
-            str(row["Reason__c"] or ""),
-        )
-    console.print(table)
+        facts = [
+            f"status {row['Status__c'] or 'Open'}",
+            f"opportunity {row['Opportunity__c']}" if row["Opportunity__c"] else "",
+            f"registration {row['Registration_Number__c']}" if row["Registration_Number__c"] else "",
+            f"partner of record {row['Partner_Name__c'] or '?'}",
+            f"protected until {row['Protection_End__c']}" if row["Protection_End__c"] else "",
+        ]
+        title = f"{str(row['Severity__c'] or '').upper()} {row['Kind__c'] or ''}  {row['Conflict_Key__c']}"
+        _block(title, facts, str(row["Reason__c"] or ""))
+
+
+def _block(title: str, facts: list[str], reason: str) -> None:
+    """One conflict as a few wrapped lines: readable in an 80-column terminal, unlike a wide table.
+    Data is printed with markup off: a name like "[Q3] Acme" must come out as typed."""
+    console.print()
+    console.print(title, style="bold", highlight=False, markup=False)
+    console.print("  " + " · ".join(f for f in facts if f), highlight=False, markup=False)
+    console.print("  " + reason, highlight=False, markup=False)

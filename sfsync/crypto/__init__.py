@@ -1,7 +1,7 @@
 """Client-side field encryption: AES-256-GCM tokens bound to their place, keyrings, blind indexes.
 
 The format, key hierarchy and threat model are specified in ``crypto/SPEC.md`` at the top of
-the repository; ``crypto/vectors.json`` holds known-answer vectors.
+the repository; ``crypto/vectors/*.json`` hold known-answer vectors.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sfsync.crypto._verify import (
     FieldReport,
     Finding,
     ReencryptItem,
+    ReencryptSkip,
     StoredValue,
     VerifyReport,
     reencrypt_plan,
@@ -51,6 +52,7 @@ __all__ = [
     "KeyringError",
     "LocalKeyringProvider",
     "ReencryptItem",
+    "ReencryptSkip",
     "StoredValue",
     "TokenInfo",
     "VaultTransitKeyWrapper",

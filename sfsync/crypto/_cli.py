@@ -1,7 +1,9 @@
 """``sfsync crypto …``: keys, rotation, destruction, verification and re-encryption plans.
 
-``verify`` and ``reencrypt`` run on an iterable of stored values. Until the Salesforce reader is
-wired in, they read JSON Lines (``{"sobject", "field", "record_key", "value"}``) from ``--input``.
+``verify``, ``status`` and ``reencrypt`` read every ``encrypt`` field of every mapping from
+Salesforce through the gateway; ``verify`` and ``reencrypt`` can instead read JSON Lines
+(``{"sobject", "field", "record_key", "value"}``) from ``--input``. Problems are reported by object,
+field and record key, never by value.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Literal, TextIO
 
 import typer
 from rich.table import Table
@@ -23,7 +25,7 @@ from sfsync.crypto._factory import provider_from_settings
 from sfsync.crypto._format import is_api_name
 from sfsync.crypto._keyring import Keyring, KeyState
 from sfsync.crypto._providers import KeyProvider
-from sfsync.crypto._verify import StoredValue, reencrypt_plan, verify_values
+from sfsync.crypto._verify import ReencryptSkip, StoredValue, reencrypt_plan, verify_values
 from sfsync.errors import ErrorContext, KeyringError, UsageError
 
 app = typer.Typer(no_args_is_help=True, help="Keys, rotation, re-encryption and verification.")
@@ -257,11 +259,12 @@ def reencrypt(
     ] = None,
     skip_invalid: Annotated[
         bool,
-        typer.Option("--skip-invalid", help="Leave out values that cannot be decrypted (see `crypto verify`) "
-                     "instead of stopping at the first one."),
+        typer.Option("--skip-invalid", help="Leave values that cannot be decrypted (see `crypto verify`) untouched "
+                     "and list them, instead of stopping before anything is written."),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be rewritten; write nothing.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per upsert batch.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON (Salesforce mode).")] = False,
 ) -> None:
     """Rewrite every stored value still under an older key with the current primary.
 
@@ -269,8 +272,14 @@ def reencrypt(
     values in place through the gateway (upserts by external id, batched). Rerun it until it
     reports 0: it is idempotent and resumes where an interrupted run stopped. With --input, only
     prints the plan (new tokens, never plaintext).
+
+    The whole plan is made before the first write. A stored value that cannot be decrypted
+    (plaintext, malformed, unknown key, tampered or moved) stops the command with exit 3 and
+    nothing written, naming its object, field and record; with --skip-invalid it is left
+    untouched, listed, and the command exits 1 once the others are rewritten.
     """
     keyring = _settings_provider(ctx).load()
+    on_error: Literal["raise", "skip"] = "skip" if skip_invalid else "raise"
     if input_path is None:
         from sfsync._org import connect_salesforce
         from sfsync.crypto._salesforce import apply_reencryption
@@ -279,16 +288,21 @@ def reencrypt(
         settings = state(ctx).settings()
         with connect_salesforce(settings) as gateway:
             result = apply_reencryption(gateway, load_mappings(settings.mappings.paths), keyring,
-                                        batch_size=batch_size, dry_run=dry_run)
-        verb = "would rewrite" if dry_run else "rewrote"
-        console.print(f"{result.planned} values under older keys; {verb} "
-                      f"{result.planned if dry_run else result.rewritten}, rejected {result.rejected}",
-                      highlight=False)
-        if result.rejected:
+                                        batch_size=batch_size, dry_run=dry_run, on_error=on_error)
+        if as_json:
+            typer.echo(json.dumps({**result.to_dict(), "dry_run": dry_run}, indent=2))
+        else:
+            verb = "would rewrite" if dry_run else "rewrote"
+            console.print(f"{result.planned} values under older keys; {verb} "
+                          f"{result.planned if dry_run else result.rewritten}, rejected {result.rejected}, "
+                          f"skipped {len(result.skipped)}", highlight=False)
+        _print_skipped(result.skipped)
+        if result.rejected or result.skipped:
             raise typer.Exit(1)
         return
+    skipped: list[ReencryptSkip] = []
     with stored_values(ctx, input_path) as values:
-        plan = reencrypt_plan(values, keyring, on_error="skip" if skip_invalid else "raise")
+        plan = reencrypt_plan(values, keyring, on_error=on_error, skipped=skipped)
     out: TextIO = output.open("w", encoding="utf-8") if output is not None else sys.stdout
     try:
         for item in plan:
@@ -298,4 +312,14 @@ def reencrypt(
     finally:
         if output is not None:
             out.close()
-    typer.echo(f"{len(plan)} values to re-encrypt", err=True)
+    _print_skipped(skipped)
+    typer.echo(f"{len(plan)} values to re-encrypt, {len(skipped)} skipped", err=True)
+
+
+def _print_skipped(skipped: list[ReencryptSkip]) -> None:
+    """One line per value left untouched, on stderr: place and reason, never the value."""
+    for skip in skipped:
+        err_console.print(
+            f"skipped {skip.sobject}.{skip.field} of record {skip.record_key!r}: {skip.explanation}",
+            highlight=False, markup=False, soft_wrap=True,
+        )

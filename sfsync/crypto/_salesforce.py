@@ -10,11 +10,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import field as dc_field
+from typing import Any, Literal, Protocol
 
 from sfsync.crypto._format import parse_token
 from sfsync.crypto._keyring import Keyring
-from sfsync.crypto._verify import StoredValue, reencrypt_plan
+from sfsync.crypto._verify import ReencryptSkip, StoredValue, reencrypt_plan
 from sfsync.mapping import Mapping as FieldMappingFile
 from sfsync.mapping import MappingSet
 from sfsync.salesforce import RecordResult, format_soql
@@ -69,22 +70,40 @@ def key_usage(gateway: _Gateway, mappings: MappingSet) -> Counter[str]:
 
 @dataclass
 class ReencryptResult:
+    """Counts of stored values (not records): planned, rewritten, rejected by Salesforce; skipped ones."""
+
     planned: int = 0
     rewritten: int = 0
     rejected: int = 0
+    skipped: list[ReencryptSkip] = dc_field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"planned": self.planned, "rewritten": self.rewritten, "rejected": self.rejected,
+                "skipped": [s.to_dict() for s in self.skipped]}
 
 
 def apply_reencryption(
-    gateway: _Gateway, mappings: MappingSet, keyring: Keyring, *, batch_size: int = 2000, dry_run: bool = False
+    gateway: _Gateway,
+    mappings: MappingSet,
+    keyring: Keyring,
+    *,
+    batch_size: int = 2000,
+    dry_run: bool = False,
+    on_error: Literal["raise", "skip"] = "raise",
 ) -> ReencryptResult:
     """Rewrite every value still under a non-primary key, batched; idempotent and resumable.
 
-    Each batch is planned from what Salesforce holds now, so a run interrupted half-way is
-    finished by the next one, and a second run plans nothing.
+    The whole plan is computed from what Salesforce holds now **before** the first write. A
+    value that cannot be decrypted (plaintext, malformed, unknown key, failed authentication)
+    therefore stops the run with nothing written (``on_error="raise"``, DecryptionError naming
+    object, field and record), or is left untouched and listed in ``result.skipped``
+    (``on_error="skip"``). Writes are upserts by external id of the new tokens only, so a run
+    interrupted half-way is finished by the next one, and a second run plans nothing.
     """
     result = ReencryptResult()
     by_object = {m.salesforce.object: m for m in _encrypting(mappings)}
-    plan = reencrypt_plan(stored_values_from_salesforce(gateway, mappings), keyring)
+    plan = reencrypt_plan(stored_values_from_salesforce(gateway, mappings), keyring, on_error=on_error,
+                          skipped=result.skipped)
     result.planned = len(plan)
     if dry_run or not plan:
         return result
@@ -101,11 +120,13 @@ def apply_reencryption(
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             for outcome in gateway.upsert(sobject, mapping.salesforce.external_id_field, chunk):
+                # Counted in values (like `planned`), not records: a record may carry several.
+                values = len(chunk[outcome.index]) - 1 if 0 <= outcome.index < len(chunk) else 1
                 if outcome.outcome == "rejected":
-                    result.rejected += 1
+                    result.rejected += values
                     log.warning(
                         "re-encryption of %s %s rejected: %s", sobject, outcome.external_id, outcome.status_code
                     )
                 else:
-                    result.rewritten += 1
+                    result.rewritten += values
     return result

@@ -24,6 +24,8 @@ __all__ = [
     "Finding",
     "FindingKind",
     "ReencryptItem",
+    "ReencryptSkip",
+    "SkipReason",
     "StoredValue",
     "VerifyReport",
     "reencrypt_plan",
@@ -229,15 +231,67 @@ class ReencryptItem:
     token: str = dc_field(repr=False)
 
 
+SkipReason = Literal["not_a_token", "malformed", "unknown_key", "auth_failure", "no_primary"]
+
+_SKIP_TEXT: dict[str, str] = {
+    "not_a_token": "the stored value is not a token (plaintext where ciphertext is expected?)",
+    "malformed": "the stored value is a malformed token (truncated, or not canonical base64url)",
+    "unknown_key": "the stored value is under a key id that is not in the keyring",
+    "auth_failure": "the stored value fails authentication (tampered, or copied from another record or field)",
+    "no_primary": "the group of the stored value's key has no primary key to re-encrypt to",
+}
+
+
+@dataclass(frozen=True)
+class ReencryptSkip:
+    """A stored value ``reencrypt`` cannot move: its place and why (never the value)."""
+
+    sobject: str
+    field: str
+    record_key: str
+    reason: SkipReason
+    key_id: str | None = None
+
+    @property
+    def explanation(self) -> str:
+        if self.reason == "unknown_key" and self.key_id:
+            return f"the stored value is under key id {self.key_id}, which is not in the keyring"
+        return _SKIP_TEXT[self.reason]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sobject": self.sobject, "field": self.field, "record_key": self.record_key,
+                "reason": self.reason, "key_id": self.key_id}
+
+
+def _why_not(value: str, keyring: Keyring, error: Exception) -> tuple[SkipReason, str | None]:
+    """Why ``value`` cannot be re-encrypted, from its structure (no oracle: ``verify`` reports the same)."""
+    if isinstance(error, KeyringError):
+        parts = split_token(value)
+        return "no_primary", parts[0] if parts is not None else None
+    parts = split_token(value)
+    if parts is None:
+        return ("malformed" if value.startswith(FORMAT_TAG + ".") else "not_a_token"), None
+    if parts[0] not in keyring:
+        return "unknown_key", parts[0]
+    return "auth_failure", parts[0]
+
+
 def reencrypt_plan(
-    values: Iterable[StoredValue], keyring: Keyring, *, on_error: Literal["raise", "skip"] = "raise"
+    values: Iterable[StoredValue],
+    keyring: Keyring,
+    *,
+    on_error: Literal["raise", "skip"] = "raise",
+    skipped: list[ReencryptSkip] | None = None,
 ) -> list[ReencryptItem]:
     """Values under a key that is not their group's primary, each with its re-encrypted token.
 
     Empty values and values already under the primary are left out, so applying the plan and
     planning again gives an empty plan (idempotent, resumable). Values under a destroyed key
-    (crypto-shredded) are left out. A value that cannot be decrypted raises DecryptionError
-    (``on_error="raise"``) or is logged by place and left out (``on_error="skip"``).
+    (crypto-shredded) are left out. A value that cannot be decrypted (plaintext, malformed,
+    unknown key, failed authentication) raises DecryptionError naming its object, field and
+    record (``on_error="raise"``: the whole plan is refused, so a caller that plans before it
+    writes writes nothing), or is logged by place, appended to ``skipped`` and left out
+    (``on_error="skip"``).
     """
     cipher = FieldCipher(keyring)
     plan: list[ReencryptItem] = []
@@ -257,12 +311,21 @@ def reencrypt_plan(
                 continue
             new_token = cipher.rotate(stored.value, ctx)
         except (DecryptionError, KeyringError) as exc:
+            reason, key_id = _why_not(stored.value, keyring, exc)
+            skip = ReencryptSkip(stored.sobject, stored.field, stored.record_key, reason, key_id)
             if on_error == "raise":
-                if isinstance(exc, DecryptionError):
-                    raise DecryptionError(exc.message, ctx.error_context()) from None
-                raise
-            _log.warning("cannot re-encrypt %s.%s of record %r: %s", stored.sobject, stored.field,
-                         stored.record_key, exc.message)
+                error_type = KeyringError if isinstance(exc, KeyringError) else DecryptionError
+                raise error_type(
+                    f"cannot re-encrypt: {skip.explanation}; nothing was written. "
+                    "`sfsync crypto verify --decrypt-check` lists every such value; "
+                    "`sfsync crypto reencrypt --skip-invalid` re-encrypts the others",
+                    ctx.error_context(),
+                ) from None
+            # INFO, not WARNING: callers get the skip back in ``skipped`` and report it themselves.
+            _log.info("cannot re-encrypt %s.%s of record %r: %s", stored.sobject, stored.field,
+                         stored.record_key, skip.explanation)
+            if skipped is not None:
+                skipped.append(skip)
             continue
         old = split_token(stored.value)
         new = split_token(new_token)

@@ -166,3 +166,38 @@ def test_skipped_values_are_logged_without_values(keyring: Keyring, caplog: pyte
         assert reencrypt_plan([moved, StoredValue(OBJ, FIELD, "DR-3", LEAK)], keyring, on_error="skip") == []
     assert "DR-2" in caplog.text and "DR-3" in caplog.text
     assert "moved secret" not in caplog.text and LEAK not in caplog.text and str(moved.value) not in caplog.text
+
+
+def test_reencrypt_plan_names_why_each_value_is_skipped(keyring: Keyring) -> None:
+    from sfsync.crypto import ReencryptSkip
+
+    cipher = FieldCipher(keyring)
+    good = _token(cipher, "fine", "DR-1")
+    moved = _token(cipher, "moved secret", "DR-9")
+    prefix, _, payload = good.split(".")
+    values = [
+        StoredValue(OBJ, FIELD, "DR-1", good),
+        StoredValue(OBJ, FIELD, "DR-2", LEAK),
+        StoredValue(OBJ, FIELD, "DR-3", good[:30]),
+        StoredValue(OBJ, FIELD, "DR-4", f"{prefix}.kmissing1.{payload}"),
+        StoredValue(OBJ, FIELD, "DR-5", moved),
+    ]
+    keyring.rotate()
+    skipped: list[ReencryptSkip] = []
+    plan = reencrypt_plan(values, keyring, on_error="skip", skipped=skipped)
+    assert [p.record_key for p in plan] == ["DR-1"]
+    assert [(s.record_key, s.reason, s.key_id) for s in skipped] == [
+        ("DR-2", "not_a_token", None), ("DR-3", "malformed", None), ("DR-4", "unknown_key", "kmissing1"),
+        ("DR-5", "auth_failure", moved.split(".")[1]),
+    ]
+    assert "kmissing1" in skipped[2].explanation
+    for skip in skipped:
+        assert skip.to_dict()["record_key"] == skip.record_key
+        assert LEAK not in skip.explanation and "moved secret" not in repr(skip)
+    # raising names the place and the reason, never the value, and nothing is planned
+    for value in values[1:]:
+        with pytest.raises(DecryptionError) as info:
+            reencrypt_plan([values[0], value], keyring)
+        text = str(info.value)
+        assert value.record_key in text and OBJ in text and FIELD in text and "nothing was written" in text
+        assert str(value.value) not in text
