@@ -2,16 +2,16 @@
 --
 -- Portable SQL: runs unchanged on SQLite (3.35+) and PostgreSQL (12+). Conventions:
 --   * every TIMESTAMP holds UTC with no offset (SQLite has no zone-aware type, and SQLAlchemy
---     reads SQLite TIMESTAMP text back as a datetime only without one);
+--     reads SQLite TIMESTAMP text back as a datetime only without one).
 --   * text limits of confidential columns match what their encrypted Salesforce field can hold
---     (149 bytes of plaintext in a 255-character Text field);
+--     (149 bytes of plaintext in a 255-character Text field).
 --   * natural keys (partner and registration numbers) are the primary keys, so no dialect-specific
---     sequences are needed and the registration number doubles as the Salesforce external id;
+--     sequences are needed and the registration number doubles as the Salesforce external id.
 --   * updated_at changes on every edit by the portal: it is the push watermark, so the portal
---     application (or a trigger) must maintain it;
---   * rows are never hard-deleted by the portal: deleted_at marks them (sync propagates it);
+--     application (or a trigger) must maintain it.
+--   * rows are never hard-deleted by the portal: deleted_at marks them (sync propagates it).
 --   * columns marked "Salesforce-owned" are written only by sfsync's pull (decisions made in
---     Salesforce); the portal application must treat them as read-only;
+--     Salesforce); the portal application must treat them as read-only.
 --   * columns marked "confidential" are encrypted by sfsync before they reach Salesforce.
 -- Statements are separated by semicolons at line ends (split on ";\n" to run them one by one).
 

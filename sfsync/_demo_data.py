@@ -187,7 +187,12 @@ def create_portal(
     """Create the portal schema and fill it; returns (registration number, customer) pairs."""
     rng = random.Random(seed)
     engine = sa.create_engine(url)
-    statements = [s.strip() for s in ddl_path.read_text(encoding="utf-8").split(";\n") if s.strip()]
+    statements = [
+        s.strip()
+        for s in ddl_path.read_text(encoding="utf-8").split(";\n")
+        # a piece made only of comments is not a statement (PostgreSQL refuses an empty query)
+        if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())
+    ]
     customers = make_customers(rng, deals + accounts)
     registered: list[tuple[str, Customer]] = []
     with engine.begin() as connection:

@@ -229,6 +229,13 @@ class SyncEngine:
         if callable(renew):
             renew()
 
+    @staticmethod
+    def _plan(summary: MappingRunSummary, options: SyncOptions, change: PlannedChange) -> None:
+        """Keep the per-record plan only for a dry run (the only report that prints it): a real
+        run of 100k rows would otherwise hold 100k entries until it ends."""
+        if options.dry_run:
+            summary.plan.append(change)
+
     def _tick(self, label: str, count: int) -> None:
         if self.progress is not None:
             self.progress(label, count)
@@ -240,9 +247,15 @@ class SyncEngine:
         summary = MappingRunSummary(mapping=mapping.name, direction="push")
         since = None if options.full else self.state.get_watermark(mapping.name, "push")
         key_column = mapping.portal.external_id_column
-        seen: set[str] = set()
         soft_deleted: dict[str, datetime] = {}
         deleted_column = mapping.portal.deleted_at
+        # Dead letters whose backoff has passed are retried after the read, unless the read met
+        # their row anyway. Only these (few) keys are remembered, so memory stays flat however
+        # many rows the run reads.
+        due_keys: dict[str, None] = {}
+        if not options.dry_run:
+            due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.dead_letter_max_attempts)
+            due_keys = dict.fromkeys(d.record_key for d in due)
 
         for rows in self.portal.changed_rows(
             mapping.portal.table,
@@ -253,14 +266,21 @@ class SyncEngine:
             batch_size=self.batch_size,
             key_column=mapping.portal.primary_key,
         ):
-            fresh = [r for r in rows if str(r.get(key_column)) not in seen]
-            seen.update(str(r.get(key_column)) for r in rows)
+            # A row met again later in the same read was edited while the run was reading: it is
+            # processed again (its hash decides), never skipped — the watermark moves past it.
+            fresh = list(rows)
+            for row in rows:
+                due_keys.pop(str(row.get(key_column)), None)
             if deleted_column:
-                for row in fresh:
+                for row in rows:
+                    if row.get(key_column) is None:
+                        continue
                     when = _utc(row.get(deleted_column))
-                    if when is not None and row.get(key_column) is not None:
+                    if when is not None:
                         soft_deleted[str(row[key_column])] = when
-                fresh = [r for r in fresh if r.get(deleted_column) is None]
+                    else:  # restored while the run was reading: its latest version wins
+                        soft_deleted.pop(str(row[key_column]), None)
+                fresh = [r for r in rows if r.get(deleted_column) is None]
             batch = _Batch(rows=fresh)
             self._push_batch(mapping, batch, summary, options)
             newest = max((_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
@@ -270,11 +290,9 @@ class SyncEngine:
             self._renew_lock()
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
-        if not options.dry_run:
-            due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.dead_letter_max_attempts)
-            due_keys = [d.record_key for d in due if d.record_key not in seen]
-            if due_keys:
-                rows_by_key = self.portal.rows_by_keys(mapping.portal.table, key_column, due_keys)
+        if due_keys and not options.dry_run:
+            rows_by_key = self.portal.rows_by_keys(mapping.portal.table, key_column, list(due_keys))
+            if rows_by_key:
                 batch = _Batch(rows=list(rows_by_key.values()), retried_keys={str(k) for k in rows_by_key})
                 self._push_batch(mapping, batch, summary, options)
 
@@ -301,7 +319,7 @@ class SyncEngine:
             if raw_key is None or str(raw_key).strip() == "":
                 summary.rejected += 1
                 reason = f"column {key_column!r} (the external id) is empty"
-                summary.plan.append(PlannedChange(action="reject", external_id="", reason=reason))
+                self._plan(summary, options, PlannedChange(action="reject", external_id="", reason=reason))
                 log.warning(
                     "mapping %s: a row of %s has no external id in %s; skipped and reported",
                     mapping.name,
@@ -323,7 +341,7 @@ class SyncEngine:
                 fields = tuple(sorted({p.field for p in outbound.errors if p.field}))
                 message = _scrub("; ".join(str(p) for p in outbound.errors), secrets)
                 summary.rejected += 1
-                summary.plan.append(PlannedChange(action="reject", external_id=external_id, reason=message))
+                self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=message))
                 if not options.dry_run:
                     self._dead_letter(mapping.name, "push", external_id, "MAPPING_ERROR", message, fields, now)
                 continue
@@ -335,12 +353,12 @@ class SyncEngine:
             )
             if entry is not None and entry.push_hash == digest and not entry.deleted and not options.full:
                 summary.unchanged += 1
-                summary.plan.append(PlannedChange(action="skip", external_id=external_id, reason="unchanged"))
+                self._plan(summary, options, PlannedChange(action="skip", external_id=external_id, reason="unchanged"))
                 if external_id in batch.retried_keys and not options.dry_run:
                     resolved.append(external_id)
                 continue
             action: Literal["create", "update"] = "create" if is_create else "update"
-            summary.plan.append(PlannedChange(action=action, external_id=external_id))
+            self._plan(summary, options, PlannedChange(action=action, external_id=external_id))
             if options.dry_run:
                 if is_create:
                     summary.created += 1
@@ -360,7 +378,8 @@ class SyncEngine:
                 except RecordRejectedError as exc:
                     summary.rejected += 1
                     message = _scrub(str(exc), secrets)
-                    summary.plan.append(PlannedChange(action="reject", external_id=external_id, reason=message))
+                    rejected = PlannedChange(action="reject", external_id=external_id, reason=message)
+                    self._plan(summary, options, rejected)
                     field_name = exc.context.field_name
                     self._dead_letter(
                         mapping.name,
@@ -429,13 +448,13 @@ class SyncEngine:
     ) -> None:
         """Rows deleted in the portal (soft via ``deleted_at``, or gone): withdraw or delete in Salesforce."""
         key_column = mapping.portal.external_id_column
-        known = sorted(self.state.all_ledger_keys(mapping.name))
-        present: set[str] = set()
-        for start in range(0, len(known), 1000):
-            chunk = known[start : start + 1000]
-            present.update(str(k) for k in self.portal.existing_keys(mapping.portal.table, key_column, chunk))
         now = self.clock()
-        gone: dict[str, datetime] = {key: now for key in known if key not in present}
+        # Hard deletes: ledger keys the portal no longer has. Streamed chunk by chunk so memory
+        # stays flat with the size of the ledger; records already propagated are not re-checked.
+        gone: dict[str, datetime] = {}
+        for chunk in self.state.iter_ledger_keys(mapping.name, chunk=1000, live_only=True):
+            present = {str(k) for k in self.portal.existing_keys(mapping.portal.table, key_column, chunk)}
+            gone.update((key, now) for key in chunk if key not in present)
         gone.update(soft_deleted)
         if not gone:
             return
@@ -591,7 +610,7 @@ class SyncEngine:
             if entry is not None and entry.pull_hash == digest and not options.full:
                 summary.unchanged += 1
                 continue
-            summary.plan.append(PlannedChange(action="write_back", external_id=external_id))
+            self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
             summary.written_back += 1
             updates.append((external_id, values))
             entries.append(self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False))
@@ -613,12 +632,14 @@ class SyncEngine:
             summary.unchanged += 1
             return None
         summary.deleted += 1
-        summary.plan.append(
+        self._plan(
+            summary,
+            options,
             PlannedChange(
                 action="delete",
                 external_id=external_id,
                 reason=f"deleted in Salesforce; policy {self.salesforce_delete_policy}",
-            )
+            ),
         )
         link = _salesforce_id_column(mapping)
         change: dict[str, Any] = {link: None} if link else {}

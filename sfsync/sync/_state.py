@@ -348,6 +348,28 @@ class StateStore:
         with self._db("reading the ledger"), self._engine.connect() as conn:
             return set(conn.execute(select(t.c.external_id).where(t.c.mapping == mapping)).scalars())
 
+    def iter_ledger_keys(self, mapping: str, *, chunk: int = 1000, live_only: bool = False) -> Iterator[list[str]]:
+        """The mapping's ledger keys in sorted chunks (a keyset read: memory does not grow with the
+        ledger). ``live_only`` leaves out records whose delete was already propagated."""
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        t = self._ledger
+        last: str | None = None
+        while True:
+            stmt = select(t.c.external_id).where(t.c.mapping == mapping).order_by(t.c.external_id).limit(chunk)
+            if live_only:
+                stmt = stmt.where(t.c.deleted.is_(False))
+            if last is not None:
+                stmt = stmt.where(t.c.external_id > last)
+            with self._db("reading the ledger"), self._engine.connect() as conn:
+                keys = [str(k) for k in conn.execute(stmt).scalars()]
+            if not keys:
+                return
+            yield keys
+            if len(keys) < chunk:
+                return
+            last = keys[-1]
+
     def save_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Insert or replace entries, all in one transaction (idempotent)."""
         if not entries:
