@@ -58,7 +58,7 @@ from sfsync.crypto import Keyring
 from sfsync.mapping import load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
-from sfsync.sync import StateStore, SyncEngine, SyncOptions
+from sfsync.sync import EngineOptions, StateStore, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.testing import FakeSalesforce
 
@@ -305,8 +305,7 @@ def measure(backend: str, size: int, postgres_url: str, trace: bool, batch_size:
             state=StateStore(state_url),
             salesforce=gateway,
             protector=KeyringProtector(Keyring.generate()),
-            overlap=timedelta(seconds=sync.overlap_seconds),
-            batch_size=batch_size,
+            options=EngineOptions(overlap=timedelta(seconds=sync.overlap_seconds), batch_size=batch_size),
         )
         if trace:
             tracemalloc.start()

@@ -20,7 +20,7 @@ from sfsync.crypto import Keyring, LocalKeyringProvider
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
-from sfsync.sync._engine import SyncEngine, SyncOptions
+from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._state import StateStore
 from sfsync.testing import FakeSalesforce, FaultPlan
@@ -49,8 +49,9 @@ class World:
             "salesforce": self.gateway,
             "protector": KeyringProtector(self.keyring),
         }
+        tuning = {k: overrides.pop(k) for k in list(overrides) if k in EngineOptions.model_fields}
         options.update(overrides)
-        return SyncEngine(**options)
+        return SyncEngine(**options, options=EngineOptions(**tuning))
 
     def run(self, **options: Any) -> Any:
         options.setdefault("mappings", ("deal_registration",))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sfsync.sync._engine import PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
+from sfsync.sync._engine import EngineOptions, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
 from sfsync.sync._job import SyncJob
 from sfsync.sync._report import MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, RunRecord, StateStore
 
 __all__ = [
     "DeadLetter",
+    "EngineOptions",
     "LedgerEntry",
     "MappingRunSummary",
     "PayloadProtector",

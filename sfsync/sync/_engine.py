@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from sfsync.config import Settings
 from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, SfsyncError, UsageError
 from sfsync.mapping import Mapping as FieldMappingFile
 from sfsync.mapping import MappingSet
@@ -29,7 +32,7 @@ from sfsync.sync._fingerprint import fingerprint
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
 
-__all__ = ["PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
+__all__ = ["EngineOptions", "PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
 
 log = logging.getLogger("sfsync.sync")
 
@@ -111,6 +114,35 @@ def _scrub(message: str | None, secrets: Iterable[str]) -> str:
     return text
 
 
+class EngineOptions(BaseModel):
+    """How a sync cycle behaves; ``from_settings`` reads them from ``[sync]`` and ``[state]``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    overlap: timedelta = timedelta(minutes=5)
+    batch_size: int = Field(default=10000, ge=1)
+    dead_letter_max_attempts: int = Field(default=5, ge=1)
+    dead_letter_backoff: timedelta = timedelta(minutes=5)
+    salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link"
+    portal_delete_policy: Literal["withdraw", "delete"] = "withdraw"
+    lock_lease_seconds: float = Field(default=900.0, gt=0)
+    lock_timeout_seconds: float = Field(default=0.0, ge=0)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineOptions:
+        sync = settings.sync
+        return cls(
+            overlap=timedelta(seconds=sync.overlap_seconds),
+            batch_size=sync.batch_size,
+            dead_letter_max_attempts=sync.dead_letter_max_attempts,
+            dead_letter_backoff=timedelta(seconds=sync.dead_letter_backoff_seconds),
+            salesforce_delete_policy=sync.salesforce_delete_policy,
+            portal_delete_policy=sync.portal_delete_policy,
+            lock_lease_seconds=settings.state.lock_lease_seconds,
+            lock_timeout_seconds=settings.state.lock_timeout_seconds,
+        )
+
+
 class SyncEngine:
     """One sync cycle over a set of mappings; construct once per run."""
 
@@ -122,14 +154,7 @@ class SyncEngine:
         state: StateStore,
         salesforce: SalesforcePort,
         protector: PayloadProtector | None = None,
-        overlap: timedelta = timedelta(minutes=5),
-        batch_size: int = 2000,
-        dead_letter_max_attempts: int = 5,
-        dead_letter_backoff: timedelta = timedelta(minutes=5),
-        salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link",
-        portal_delete_policy: Literal["withdraw", "delete"] = "withdraw",
-        lock_lease_seconds: float = 900.0,
-        lock_timeout_seconds: float = 0.0,
+        options: EngineOptions | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Callable[[str, int], None] | None = None,
     ) -> None:
@@ -138,14 +163,7 @@ class SyncEngine:
         self.state = state
         self.salesforce = salesforce
         self.protector = protector
-        self.overlap = overlap
-        self.batch_size = batch_size
-        self.dead_letter_max_attempts = dead_letter_max_attempts
-        self.dead_letter_backoff = dead_letter_backoff
-        self.salesforce_delete_policy = salesforce_delete_policy
-        self.portal_delete_policy = portal_delete_policy
-        self.lock_lease_seconds = lock_lease_seconds
-        self.lock_timeout_seconds = lock_timeout_seconds
+        self.options = options or EngineOptions()
         self.clock = clock
         self.progress = progress
         self._lock: Any = None
@@ -162,7 +180,10 @@ class SyncEngine:
             nullcontext()
             if options.dry_run
             else self.state.lock(
-                "sync", holder=holder, lease_seconds=self.lock_lease_seconds, timeout_seconds=self.lock_timeout_seconds
+                "sync",
+                holder=holder,
+                lease_seconds=self.options.lock_lease_seconds,
+                timeout_seconds=self.options.lock_timeout_seconds,
             )
         )
         with lock_cm as lock:
@@ -254,16 +275,16 @@ class SyncEngine:
         # many rows the run reads.
         due_keys: dict[str, None] = {}
         if not options.dry_run:
-            due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.dead_letter_max_attempts)
+            due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.options.dead_letter_max_attempts)
             due_keys = dict.fromkeys(d.record_key for d in due)
 
         for rows in self.portal.changed_rows(
             mapping.portal.table,
             updated_at=mapping.portal.updated_at,
             since=since,
-            overlap=self.overlap,
+            overlap=self.options.overlap,
             filter=_portal_filter(mapping),
-            batch_size=self.batch_size,
+            batch_size=self.options.batch_size,
             key_column=mapping.portal.primary_key,
         ):
             # A row met again later in the same read was edited while the run was reading: it is
@@ -463,7 +484,7 @@ class SyncEngine:
         pending = {key: when for key, when in gone.items() if key in ledger and not ledger[key].deleted}
         if not pending:
             return
-        policy = self.portal_delete_policy
+        policy = self.options.portal_delete_policy
         if options.dry_run:
             summary.plan.extend(
                 PlannedChange(
@@ -543,7 +564,7 @@ class SyncEngine:
             if record.get(ext_field) in (None, ""):
                 continue
             pending.append(record)
-            if len(pending) >= self.batch_size:
+            if len(pending) >= self.options.batch_size:
                 flush()
         flush()
         if newest is not None and not options.dry_run:
@@ -567,7 +588,7 @@ class SyncEngine:
                 ext,
             )
         # Salesforce drops milliseconds in datetime comparisons; the overlap window re-reads the edge.
-        floor = (since - self.overlap).replace(microsecond=0)
+        floor = (since - self.options.overlap).replace(microsecond=0)
         return format_soql(
             "SELECT {:literal} FROM {:literal} WHERE {:literal} != null AND SystemModstamp >= {} "
             "ORDER BY SystemModstamp, Id",
@@ -638,14 +659,14 @@ class SyncEngine:
             PlannedChange(
                 action="delete",
                 external_id=external_id,
-                reason=f"deleted in Salesforce; policy {self.salesforce_delete_policy}",
+                reason=f"deleted in Salesforce; policy {self.options.salesforce_delete_policy}",
             ),
         )
         link = _salesforce_id_column(mapping)
         change: dict[str, Any] = {link: None} if link else {}
         # "delete" and "mark_deleted" both soft-delete: a partner's registration never vanishes from
         # the portal because of a click in Salesforce (the portal schema never hard-deletes rows).
-        if self.salesforce_delete_policy in ("mark_deleted", "delete") and mapping.portal.deleted_at:
+        if self.options.salesforce_delete_policy in ("mark_deleted", "delete") and mapping.portal.deleted_at:
             change[mapping.portal.deleted_at] = self.clock()
         return change
 
@@ -732,8 +753,8 @@ class SyncEngine:
                 state="open",
             ),
             now=now,
-            backoff_seconds=self.dead_letter_backoff.total_seconds(),
-            max_attempts=self.dead_letter_max_attempts,
+            backoff_seconds=self.options.dead_letter_backoff.total_seconds(),
+            max_attempts=self.options.dead_letter_max_attempts,
         )
 
 

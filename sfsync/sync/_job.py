@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -12,7 +11,7 @@ from typing import Self
 from sfsync.config import Settings, load_settings
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import PortalAdapter, SqlPortal
-from sfsync.sync._engine import Direction, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
+from sfsync.sync._engine import Direction, EngineOptions, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
 from sfsync.sync._report import RunReport
 from sfsync.sync._state import StateStore
 
@@ -88,21 +87,13 @@ class SyncJob:
         return self._protector
 
     def engine(self, progress: Callable[[str, int], None] | None = None) -> SyncEngine:
-        sync = self.settings.sync
         return SyncEngine(
             mappings=self.mappings,
             portal=self.portal,
             state=self.state,
             salesforce=self.salesforce,
             protector=self.protector,
-            overlap=timedelta(seconds=sync.overlap_seconds),
-            batch_size=sync.batch_size,
-            dead_letter_max_attempts=sync.dead_letter_max_attempts,
-            dead_letter_backoff=timedelta(seconds=sync.dead_letter_backoff_seconds),
-            salesforce_delete_policy=sync.salesforce_delete_policy,
-            portal_delete_policy=sync.portal_delete_policy,
-            lock_lease_seconds=self.settings.state.lock_lease_seconds,
-            lock_timeout_seconds=self.settings.state.lock_timeout_seconds,
+            options=EngineOptions.from_settings(self.settings),
             progress=progress,
         )
 
