@@ -39,7 +39,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -52,6 +52,7 @@ from sfsync.conflicts._models import (
     ConflictKind,
     NamedAccount,
     Opportunity,
+    PartnerOfRecordLock,
     Registration,
     RegistrationKind,
 )
@@ -111,6 +112,7 @@ class ConflictScanReport:
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     bad_registrations: list[str] = field(default_factory=list)
     named_accounts: int = 0
+    partner_of_record_locks: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     created: int = 0
     updated: int = 0
@@ -135,6 +137,7 @@ class ConflictScanReport:
             "skipped_reasons": self.skipped_reasons,
             "bad_registrations": self.bad_registrations,
             "named_accounts": self.named_accounts,
+            "partner_of_record_locks": self.partner_of_record_locks,
             "conflicts": len(self.conflicts),
             "by_kind": self.by_kind,
             "created": self.created,
@@ -380,6 +383,53 @@ def _public(conflict: Conflict) -> Conflict:
     return conflict.model_copy(update={"evidence": evidence, "reason": reason})
 
 
+# A channel sale makes its partner the partner of record for that customer and product line for
+# this long after the close date (the program's term; renewals are new sales).
+PARTNER_OF_RECORD_TERM = timedelta(days=365)
+
+
+def partner_of_record_locks(gateway: _Gateway, *, as_of: datetime) -> list[PartnerOfRecordLock]:
+    """Locks from past channel sales: won Opportunities sold through a partner, per product line."""
+    since = (as_of - PARTNER_OF_RECORD_TERM).date()
+    soql = format_soql(
+        "SELECT Id, AccountId, Account.Name, Account.Website, Account.BillingCountry, Account.BillingPostalCode, "
+        "Account.DunsNumber, Partner_Account__c, Partner_Account__r.Partner_Number__c, Partner_Account__r.Name, "
+        "Product_Lines__c, CloseDate FROM Opportunity WHERE IsWon = true AND Partner_Account__c != null "
+        "AND CloseDate >= {}",
+        since,
+    )
+    locks: list[PartnerOfRecordLock] = []
+    for record in gateway.query(soql):
+        partner = record.get("Partner_Account__r") or {}
+        number = partner.get("Partner_Number__c")
+        close = record.get("CloseDate")
+        if not number or not close:
+            continue
+        account = record.get("Account") or {}
+        closed = date.fromisoformat(str(close)[:10])
+        lines: list[str | None] = [p for p in str(record.get("Product_Lines__c") or "").split(";") if p.strip()]
+        lines = lines or [None]
+        for line in lines:
+            locks.append(
+                PartnerOfRecordLock(
+                    lock_id=f"{record['Id']}:{line or 'all'}",
+                    customer_name=account.get("Name"),
+                    customer_website=account.get("Website"),
+                    customer_country=account.get("BillingCountry"),
+                    customer_postal_code=account.get("BillingPostalCode"),
+                    customer_duns=account.get("DunsNumber"),
+                    customer_account_id=record.get("AccountId"),
+                    partner_number=str(number),
+                    partner_name=str(partner.get("Name") or ""),
+                    partner_account_id=record.get("Partner_Account__c"),
+                    product_line=line,
+                    since=closed,
+                    until=closed + PARTNER_OF_RECORD_TERM,
+                )
+            )
+    return locks
+
+
 def scan_conflicts(
     settings: Settings,
     gateway: _Gateway,
@@ -418,7 +468,9 @@ def scan_conflicts(
             if stamp is not None and (newest is None or stamp > newest):
                 newest = stamp
     report.opportunities = len(opportunities)
-    result = scan(opportunities, registrations, rules, as_of=moment, named_accounts=named)
+    locks = partner_of_record_locks(gateway, as_of=moment)
+    report.partner_of_record_locks = len(locks)
+    result = scan(opportunities, registrations, rules, as_of=moment, locks=locks, named_accounts=named)
     conflicts = [_public(c) for c in result.conflicts]
     report.conflicts = conflicts
     report.skipped = len(result.skipped)

@@ -517,3 +517,68 @@ def test_bad_portal_rows_are_named_and_never_stop_the_scan(local: Local) -> None
     ]
     assert report.registrations == 7
     assert {c.key for c in report.conflicts} == _expected_keys(local)
+
+
+def test_past_channel_sale_makes_a_partner_of_record_lock(local: Local) -> None:
+    fake = local.fake
+    account = fake.insert(
+        "Account", {"Name": "Tyrell Robotics Inc.", "BillingCountry": "US", "Website": "https://tyrellrobotics.example"}
+    )
+    # Sold through Fabrikam four months ago (Servers), and an old sale through Contoso two years ago.
+    fake.insert(
+        "Opportunity",
+        {
+            "Name": "Tyrell servers",
+            "AccountId": account,
+            "StageName": "Closed Won",
+            "CloseDate": (NOW.date() - timedelta(days=120)).isoformat(),
+            "Amount": 90000,
+            "Product_Lines__c": "Servers",
+            "OwnerId": local.org.users["channel"],
+            "Partner_Account__c": local.org.accounts["P-003"],
+        },
+    )
+    fake.insert(
+        "Opportunity",
+        {
+            "Name": "Tyrell storage 2024",
+            "AccountId": account,
+            "StageName": "Closed Won",
+            "CloseDate": (NOW.date() - timedelta(days=730)).isoformat(),
+            "Amount": 50000,
+            "Product_Lines__c": "Storage",
+            "OwnerId": local.org.users["channel"],
+            "Partner_Account__c": local.org.accounts["P-002"],
+        },
+    )
+    servers = fake.insert(
+        "Opportunity",
+        {
+            "Name": "Tyrell server refresh",
+            "AccountId": account,
+            "StageName": "Qualification",
+            "CloseDate": (NOW.date() + timedelta(days=30)).isoformat(),
+            "Amount": 200000,
+            "Product_Lines__c": "Servers",
+            "OwnerId": local.org.users["direct"],
+        },
+    )
+    storage = fake.insert(
+        "Opportunity",
+        {
+            "Name": "Tyrell storage refresh",
+            "AccountId": account,
+            "StageName": "Qualification",
+            "CloseDate": (NOW.date() + timedelta(days=30)).isoformat(),
+            "Amount": 200000,
+            "Product_Lines__c": "Storage",
+            "OwnerId": local.org.users["direct"],
+        },
+    )
+    report = local.scan(full=True)
+    assert report.partner_of_record_locks == 1  # the 2-year-old sale is past its term
+    on_servers = [c for c in report.conflicts if c.opportunity_id == servers]
+    assert len(on_servers) == 1
+    assert on_servers[0].kind.value == "partner_of_record"
+    assert on_servers[0].partner_number == "P-003"
+    assert not [c for c in report.conflicts if c.opportunity_id == storage]
