@@ -157,6 +157,9 @@ class Rules(_Strict):
     matching: MatchingRules = Field(default_factory=MatchingRules)
     as_of: AsOfRules = Field(default_factory=AsOfRules)
     registration_statuses: RegistrationStatuses = Field(default_factory=RegistrationStatuses)
+    # A channel sale (won Opportunity with a partner) makes that partner the partner of record for
+    # the customer and each of its product lines for this many days after the close date.
+    partner_of_record_days: int = Field(default=365, ge=1, le=3650)
 
     @field_validator("version")
     @classmethod

@@ -383,14 +383,12 @@ def _public(conflict: Conflict) -> Conflict:
     return conflict.model_copy(update={"evidence": evidence, "reason": reason})
 
 
-# A channel sale makes its partner the partner of record for that customer and product line for
-# this long after the close date (the program's term; renewals are new sales).
-PARTNER_OF_RECORD_TERM = timedelta(days=365)
-
-
-def partner_of_record_locks(gateway: _Gateway, *, as_of: datetime) -> list[PartnerOfRecordLock]:
-    """Locks from past channel sales: won Opportunities sold through a partner, per product line."""
-    since = (as_of - PARTNER_OF_RECORD_TERM).date()
+def partner_of_record_locks(
+    gateway: _Gateway, *, as_of: datetime, term: timedelta = timedelta(days=365)
+) -> list[PartnerOfRecordLock]:
+    """Locks from past channel sales: won Opportunities sold through a partner, per product line,
+    each lasting ``term`` (rules: ``partner_of_record_days``) after its close date."""
+    since = (as_of - term).date()
     soql = format_soql(
         "SELECT Id, AccountId, Account.Name, Account.Website, Account.BillingCountry, Account.BillingPostalCode, "
         "Account.DunsNumber, Partner_Account__c, Partner_Account__r.Partner_Number__c, Partner_Account__r.Name, "
@@ -424,7 +422,7 @@ def partner_of_record_locks(gateway: _Gateway, *, as_of: datetime) -> list[Partn
                     partner_account_id=record.get("Partner_Account__c"),
                     product_line=line,
                     since=closed,
-                    until=closed + PARTNER_OF_RECORD_TERM,
+                    until=closed + term,
                 )
             )
     return locks
@@ -468,7 +466,7 @@ def scan_conflicts(
             if stamp is not None and (newest is None or stamp > newest):
                 newest = stamp
     report.opportunities = len(opportunities)
-    locks = partner_of_record_locks(gateway, as_of=moment)
+    locks = partner_of_record_locks(gateway, as_of=moment, term=timedelta(days=rules.partner_of_record_days))
     report.partner_of_record_locks = len(locks)
     result = scan(opportunities, registrations, rules, as_of=moment, locks=locks, named_accounts=named)
     conflicts = [_public(c) for c in result.conflicts]

@@ -582,3 +582,11 @@ def test_past_channel_sale_makes_a_partner_of_record_lock(local: Local) -> None:
     assert on_servers[0].kind.value == "partner_of_record"
     assert on_servers[0].partner_number == "P-003"
     assert not [c for c in report.conflicts if c.opportunity_id == storage]
+
+    # A longer term in the rules makes the two-year-old sale count too.
+    rules = local.root / "rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8") + "\npartner_of_record_days: 1000\n", encoding="utf-8")
+    longer = local.scan(full=True)
+    assert longer.partner_of_record_locks == 2
+    on_storage = [c for c in longer.conflicts if c.opportunity_id == storage]
+    assert [c.partner_number for c in on_storage] == ["P-002"]
