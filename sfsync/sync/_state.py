@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,9 +168,13 @@ def create_state_engine(url: str) -> Engine:
         # per dead letter or ledger batch cost ~20 ms), and readers never block the writer. A
         # power cut can lose the last commits, never corrupt the file; a lost ledger commit only
         # means those records are upserted again (idempotent).
+        # Switching to WAL needs a moment alone with the file: when several processes open a new
+        # store at once the switch can answer "database is locked". WAL is a property of the file,
+        # so one of them succeeding is enough; the others keep going (still correct, only slower).
         cursor = dbapi_conn.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            with contextlib.suppress(sqlite3.OperationalError):
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
@@ -321,26 +326,22 @@ class StateStore:
         )
 
     def ledger(self, mapping: str, external_ids: Collection[str]) -> dict[str, LedgerEntry]:
-        t = self._ledger
-        ids = list(dict.fromkeys(external_ids))
-        found: dict[str, LedgerEntry] = {}
-        with self._db("reading the ledger"), self._engine.connect() as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                for row in conn.execute(select(t).where(t.c.mapping == mapping, t.c.external_id.in_(chunk))):
-                    found[row.external_id] = self._entry(row)
-        return found
+        return self._ledger_by(mapping, "external_id", external_ids)
 
     def ledger_by_salesforce_id(self, mapping: str, salesforce_ids: Collection[str]) -> dict[str, LedgerEntry]:
         """Ledger entries keyed by Salesforce Id (pull matches records this way)."""
+        return self._ledger_by(mapping, "salesforce_id", salesforce_ids)
+
+    def _ledger_by(self, mapping: str, column: str, values: Collection[str]) -> dict[str, LedgerEntry]:
         t = self._ledger
-        ids = list(dict.fromkeys(salesforce_ids))
+        key = t.c[column]
+        ids = list(dict.fromkeys(values))
         found: dict[str, LedgerEntry] = {}
         with self._db("reading the ledger"), self._engine.connect() as conn:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                for row in conn.execute(select(t).where(t.c.mapping == mapping, t.c.salesforce_id.in_(chunk))):
-                    found[row.salesforce_id] = self._entry(row)
+                for row in conn.execute(select(t).where(t.c.mapping == mapping, key.in_(chunk))):
+                    found[getattr(row, column)] = self._entry(row)
         return found
 
     def all_ledger_keys(self, mapping: str) -> set[str]:

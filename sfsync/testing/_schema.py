@@ -49,10 +49,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sfsync.mapping._types import FieldType  # one list of Salesforce field types for both
 
 __all__ = [
     "FieldSchema",
@@ -62,25 +64,6 @@ __all__ = [
     "SchemaError",
     "default_org_schema",
     "load_org_schema",
-]
-
-FieldType = Literal[
-    "id",
-    "string",
-    "textarea",
-    "email",
-    "url",
-    "phone",
-    "picklist",
-    "multipicklist",
-    "boolean",
-    "int",
-    "double",
-    "currency",
-    "percent",
-    "date",
-    "datetime",
-    "reference",
 ]
 
 TEXT_TYPES = frozenset({"id", "string", "textarea", "email", "url", "phone", "picklist", "multipicklist",
