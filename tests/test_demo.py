@@ -149,7 +149,16 @@ def test_report_counts_api_calls(demo: Demo) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["status"], ["run", "--dry-run"], ["crypto", "verify"], ["mappings", "validate"], ["conflicts", "list"]],
+    [
+        ["status"],
+        ["run", "--dry-run"],
+        ["crypto", "verify"],
+        ["mappings", "validate"],
+        ["mappings", "validate", "--online"],
+        ["conflicts", "list"],
+        ["salesforce", "check"],
+        ["salesforce", "describe", "Deal_Registration__c"],
+    ],
     ids=" ".join,
 )
 def test_commands_work_on_the_demo_directory(demo: Demo, command: list[str]) -> None:

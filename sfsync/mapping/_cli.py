@@ -59,10 +59,10 @@ def validate(
     mapping_set, report = collect_mappings(_paths(ctx, paths))
     report.merge(validate_offline(mapping_set))
     if online:
-        from sfsync.salesforce import SalesforceGateway
+        from sfsync._org import connect_salesforce
 
-        gateway = SalesforceGateway.connect(state(ctx).settings().salesforce)
-        report.merge(validate_online(mapping_set, gateway.describe))
+        with connect_salesforce(state(ctx).settings()) as gateway:
+            report.merge(validate_online(mapping_set, gateway.describe))
     _print_report(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
