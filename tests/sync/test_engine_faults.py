@@ -18,7 +18,6 @@ import pytest
 from pydantic import SecretStr
 from workspace_helpers import NOW, REPO, World, make_world
 
-from sfsync._demo_data import create_portal, seed_org
 from sfsync.config import AuthMode, SalesforceSettings
 from sfsync.crypto import FieldCipher, FieldContext, Keyring
 from sfsync.errors import (
@@ -32,6 +31,7 @@ from sfsync.errors import (
 from sfsync.mapping import load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
+from sfsync.services.demo_data import create_portal, seed_org
 from sfsync.sync._engine import SyncOptions
 from sfsync.sync._report import RunReport
 from sfsync.sync._state import StateStore
