@@ -9,8 +9,11 @@ exception is translated here, at the boundary, with ``raise ... from``.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
@@ -170,15 +173,79 @@ def translate(exc: SalesforceError, what: str, context: ErrorContext | None = No
     return error_for(fault, what, context or ErrorContext())
 
 
-def transport_error(exc: requests.RequestException, what: str, context: ErrorContext) -> SfsyncError:
-    """Timeouts and connection failures are transient; anything else from requests is a bug/config."""
+def transport_error(exc: requests.RequestException, what: str, context: ErrorContext,
+                    url: str | None = None) -> SfsyncError:
+    """Timeouts and connection failures are transient; anything else from requests is a bug/config.
+
+    The message names the host and the cause (DNS, refused, TLS, timeout, reset) once; the cause's
+    code goes into ``context.status_code`` (and so into dead letters and ``--json`` errors).
+    """
+    host = _host_of(exc, url)
+    if isinstance(exc, requests.Timeout | requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        code, cause = transport_cause(exc)
+        return TransientError(f"{what}: {host}: {cause}", _with_code(context, code, host))
+    return SalesforceApiError(f"{what}: {host}: HTTP request could not be made ({type(exc).__name__})", context)
+
+
+def transport_cause(exc: BaseException) -> tuple[str, str]:
+    """(code, words) for a failed HTTP exchange: DNS, REFUSED, TLS, CONNECT_TIMEOUT, READ_TIMEOUT, RESET, ..."""
+    from ._session import BudgetSpentError
+
+    chain = _exception_chain(exc)
+    if isinstance(exc, BudgetSpentError):
+        return "TIMEOUT", "time budget spent (salesforce.max_retry_seconds)"
+    if any(isinstance(item, socket.gaierror) for item in chain) or any(
+        type(item).__name__ == "NameResolutionError" for item in chain
+    ):
+        return "DNS", "host name does not resolve"
+    if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(item, ssl.SSLError) for item in chain):
+        reason = next((item for item in chain if isinstance(item, ssl.SSLError)), None)
+        words = (reason.reason or reason.strerror) if reason is not None else None
+        detail = f": {words}" if words else ""
+        return "TLS", f"TLS handshake failed{detail}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "CONNECT_TIMEOUT", "no connection within the connect timeout"
     if isinstance(exc, requests.Timeout):
-        return TransientError(f"{what}: timed out", _with_code(context, "TIMEOUT"))
-    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-        return TransientError(f"{what}: connection failed", _with_code(context, "CONNECTION_ERROR"))
-    return SalesforceApiError(f"{what}: HTTP request could not be made ({type(exc).__name__})", context)
+        return "READ_TIMEOUT", "connected, but no answer within the read timeout"
+    if any(isinstance(item, ConnectionRefusedError) for item in chain):
+        return "REFUSED", "connection refused"
+    if any(isinstance(item, ConnectionResetError) for item in chain):
+        return "RESET", "connection reset by the server"
+    if any(type(item).__name__ in ("RemoteDisconnected", "ProtocolError", "IncompleteRead") for item in chain) or (
+        isinstance(exc, requests.exceptions.ChunkedEncodingError)
+    ):
+        return "DISCONNECTED", "the server closed the connection mid-answer"
+    return "CONNECTION_ERROR", f"connection failed ({type(chain[-1]).__name__})"
 
 
-def _with_code(context: ErrorContext, code: str) -> ErrorContext:
-    return ErrorContext(sobject=context.sobject, external_id=context.external_id, status_code=code,
-                        extra=dict(context.extra))
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: requests -> urllib3 MaxRetryError.reason -> socket errors."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 20:
+        item = pending.pop(0)
+        if any(item is known for known in seen):
+            continue
+        seen.append(item)
+        pending.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        for attribute in ("reason", "__cause__", "__context__"):
+            linked = getattr(item, attribute, None)
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return seen
+
+
+def _host_of(exc: requests.RequestException, url: str | None) -> str:
+    request_url = url or (exc.request.url if exc.request is not None and exc.request.url else None)
+    if not request_url:
+        return "Salesforce"
+    parts = urlsplit(str(request_url))
+    host = parts.hostname or "Salesforce"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _with_code(context: ErrorContext, code: str, host: str | None = None) -> ErrorContext:
+    extra = dict(context.extra)
+    if host is not None:
+        extra["host"] = host
+    return ErrorContext(sobject=context.sobject, external_id=context.external_id, status_code=code, extra=extra)

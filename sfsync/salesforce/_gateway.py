@@ -59,7 +59,7 @@ from . import _bulk
 from ._auth import Credentials, login
 from ._errors import SessionExpiredError, translate, transport_error
 from ._results import ApiUsage, RecordResult
-from ._session import build_session, request_timeout
+from ._session import build_session, call_budget, remaining_budget, request_timeout
 from ._soql import MAX_URI_BYTES, check_soql, format_external_id
 
 __all__ = ["COLLECTION_SIZE", "SalesforceGateway"]
@@ -168,6 +168,19 @@ class _StopWhenIdleExceeds(stop_base):
         return retry_state.idle_for + retry_state.upcoming_sleep > self.seconds
 
 
+# An attempt given less time than this could only time out.
+_MINIMUM_ATTEMPT_SECONDS = 0.25
+
+
+class _StopBeforeBudgetEnds(stop_base):
+    """Stop when the next backoff would leave the call's budget (``call_budget``) too little for an
+    attempt: the last error then stays the real cause (DNS, refused, ...), not "budget spent"."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        remaining = remaining_budget()
+        return remaining is not None and remaining - retry_state.upcoming_sleep < _MINIMUM_ATTEMPT_SECONDS
+
+
 class SalesforceGateway:
     """Talks to one Salesforce org. Build it with :meth:`connect`; not thread-safe."""
 
@@ -233,17 +246,22 @@ class SalesforceGateway:
 
     def _login(self) -> Credentials:
         what = f"Salesforce login ({self._settings.auth.value})"
+        started = time.monotonic()
         try:
-            for attempt in self._retrying():
-                with attempt:
-                    try:
-                        credentials = login(self._settings, self._http)
-                    except requests.RequestException as exc:
-                        raise transport_error(exc, what, ErrorContext()) from None
-                    self._logins += 1 if self._settings.auth is not AuthMode.TOKEN else 0
-                    return credentials
+            with call_budget(self._settings.max_retry_seconds):
+                return self._login_attempts(what)
         except RetryError as exc:
-            raise self._exhausted(exc, what) from None
+            raise self._exhausted(exc, what, started) from None
+
+    def _login_attempts(self, what: str) -> Credentials:
+        for attempt in self._retrying():
+            with attempt:
+                try:
+                    credentials = login(self._settings, self._http)
+                except requests.RequestException as exc:
+                    raise transport_error(exc, what, ErrorContext()) from None
+                self._logins += 1 if self._settings.auth is not AuthMode.TOKEN else 0
+                return credentials
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _relogin(self, what: str) -> None:
@@ -268,7 +286,8 @@ class SalesforceGateway:
 
         return Retrying(
             stop=stop_any(stop_after_attempt(settings.max_attempts), stop_after_delay(settings.max_retry_seconds),
-                          _StopWhenIdleExceeds(settings.max_retry_seconds)),
+                          _StopWhenIdleExceeds(settings.max_retry_seconds),
+                          _StopBeforeBudgetEnds()),
             wait=wait_random_exponential(multiplier=_BACKOFF_BASE, max=min(_BACKOFF_CAP, settings.max_retry_seconds)),
             retry=retry_if_exception_type(RetriableError),
             sleep=self._sleep,
@@ -277,15 +296,18 @@ class SalesforceGateway:
         )
 
     @staticmethod
-    def _exhausted(exc: RetryError, what: str) -> RetriesExhaustedError:
+    def _exhausted(exc: RetryError, what: str, started: float) -> RetriesExhaustedError:
         last = exc.last_attempt.exception()
         attempts = exc.last_attempt.attempt_number
         if isinstance(last, SfsyncError):
             context = last.context
-            detail = last.context.status_code or last.message
+            # the last error already starts with ``what``: say it once
+            detail = last.message.removeprefix(f"{what}: ")
         else:  # pragma: no cover - only SfsyncErrors are retried
             context, detail = ErrorContext(), repr(last)
-        return RetriesExhaustedError(f"{what}: gave up after {attempts} attempts (last: {detail})", context)
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        seconds = time.monotonic() - started
+        return RetriesExhaustedError(f"{what}: gave up after {tries} in {seconds:.1f}s; last: {detail}", context)
 
     def _url(self, path: str) -> str:
         base = self._creds().instance_url
@@ -334,7 +356,7 @@ class SalesforceGateway:
         except requests.RequestException as exc:
             log.debug("%s %s -> %s (%s records, %.2fs)", method, log_path, type(exc).__name__,
                       records if records is not None else "-", time.monotonic() - started)
-            raise transport_error(exc, what, context) from None
+            raise transport_error(exc, what, context, url) from None
         self._note_usage(response)
         log.debug("%s %s -> %d (%s records, %.2fs)", method, log_path, response.status_code,
                   records if records is not None else "-", time.monotonic() - started)
@@ -383,14 +405,16 @@ class SalesforceGateway:
                         f"{what}: Salesforce refused the session again right after a fresh login", again.context
                     ) from again
 
+        started = time.monotonic()
         try:
-            if not retry:
-                return attempt_once()
-            for attempt in self._retrying():
-                with attempt:
+            with call_budget(self._settings.max_retry_seconds):
+                if not retry:
                     return attempt_once()
+                for attempt in self._retrying():
+                    with attempt:
+                        return attempt_once()
         except RetryError as exc:
-            raise self._exhausted(exc, what) from exc.last_attempt.exception()
+            raise self._exhausted(exc, what, started) from exc.last_attempt.exception()
         except RecordRejectedError as exc:
             if rejectable:
                 raise
