@@ -35,6 +35,7 @@ __all__ = [
     "SalesforceApiError",
     "SfsyncError",
     "UsageError",
+    "describe_unexpected",
 ]
 
 EXIT_OK = 0
@@ -168,3 +169,19 @@ class ConfigError(UsageError):
 
 class MappingError(UsageError):
     """Invalid mapping file, or a record the mapping cannot transform."""
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """A one-line description of an error sfsync did not raise on purpose (a bug, a database refusal),
+    safe to print and record: the exception type and, for a database error, the driver's first line.
+
+    Never ``str(exc)`` as is: SQLAlchemy puts the SQL statement and its parameters (portal values,
+    possibly confidential ones) into the message, and other libraries may quote values too.
+    """
+    kind = type(exc).__name__
+    original = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's exception here
+    if isinstance(original, BaseException):
+        first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
+        # drivers name constraints and columns on the first line; values follow on later lines (DETAIL: ...)
+        return f"{kind} ({type(original).__name__}): {first_line[:200]}" if first_line else kind
+    return kind

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from sfsync import __version__
@@ -33,8 +34,10 @@ def every_command_path() -> list[list[str]]:
 
     def walk(command: object, prefix: list[str]) -> None:
         paths.append(prefix)
-        for name, sub in getattr(command, "commands", {}).items():
-            walk(sub, [*prefix, name])
+        if isinstance(command, click.Group):  # the root loads its groups lazily: ask, don't read .commands
+            context = click.Context(command)
+            for name in command.list_commands(context):
+                walk(command.get_command(context, name), [*prefix, name])
 
     walk(root, [])
     return paths

@@ -1,17 +1,31 @@
-"""What every ``sfsync`` sub-command shares: the global options, settings and the console."""
+"""What every ``sfsync`` sub-command shares: the global options, settings, the consoles, and the
+grammar helpers (confirmation, tables that are never cut when piped, JSON errors, atomic files)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from sfsync.config import Settings, load_settings
+from sfsync.errors import ConfigError, ErrorContext, UsageError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from sfsync.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
+
+# Fields the failing command wants on its error line (``run`` adds its run id); ``main`` prints them.
+error_fields: dict[str, object] = {}
 
 
 @dataclass
@@ -22,10 +36,56 @@ class CliState:
     _settings: Settings | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
-        """Settings, loaded once per command (a ConfigError reaches ``main`` as exit 2)."""
+        """Settings, loaded once per command (a ConfigError reaches ``main`` as exit 2).
+
+        With no configuration anywhere (no --config, no $SFSYNC_CONFIG, no ./sfsync.toml and no
+        SFSYNC_* settings in the environment), this is a usage error naming where it looked — not a
+        silent run on defaults that creates ./sfsync-state.db.
+        """
         if self._settings is None:
+            from sfsync.config import load_settings
+
+            require_configuration(self.config_path)
             self._settings = load_settings(self.config_path)
         return self._settings
+
+
+def require_configuration(explicit: Path | None, environ: dict[str, str] | None = None) -> None:
+    from sfsync.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, ENV_PREFIX, find_config_file
+
+    env = dict(os.environ) if environ is None else environ
+    if find_config_file(explicit, env) is not None:
+        return
+    settings_in_environment = [
+        name for name in env if name.upper().startswith(ENV_PREFIX) and "__" in name and name.upper() != CONFIG_ENV
+    ]
+    if settings_in_environment:
+        return  # a container configured through SFSYNC_<SECTION>__<KEY> variables only
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    raise ConfigError(
+        f"no configuration found: looked for --config (not given), ${CONFIG_ENV} (not set) and {local} "
+        f"(no such file), and no {ENV_PREFIX}<SECTION>__<KEY> variables are set. Run `sfsync init` to create "
+        f"one, pass --config PATH, or try `sfsync demo`",
+        ErrorContext(file=str(local)),
+    )
+
+
+def state_store_missing(url: str) -> bool:
+    """True for a SQLite state store whose file does not exist yet (read commands must not create it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    database = parsed.database
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and bool(database)
+        and database != ":memory:"
+        and not Path(str(database)).expanduser().exists()
+    )
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -33,3 +93,68 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(root.obj, CliState):
         root.obj = CliState()
     return root.obj
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Go on if ``--yes`` was given or the user agrees; with no terminal to ask, exit 2 saying ``--yes``."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question.rstrip('?')}: confirmation needed and there is no terminal to ask; pass --yes")
+    if not typer.confirm(question):
+        raise typer.Exit(1)
+
+
+def print_table(table: Table, target: Console | None = None) -> None:
+    """Print a table; when the output is not a terminal, as wide as its content (no ``…`` cuts at 80)."""
+    out = target or console
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    wide = out.options.update(max_width=100_000)
+    needed = Measurement.get(out, wide, table).maximum
+    out.print(table, width=max(needed, 20), crop=False)
+
+
+def print_error(message: str, *, exit_code: int, error_type: str, error_code: str | None = None) -> None:
+    """The one error line: rich text on stderr, or a JSON object with ``--log-format json``."""
+    from sfsync.cli._logging import current_log_format
+
+    if current_log_format() == "json":
+        payload: dict[str, Any] = {
+            "level": "error",
+            "logger": "sfsync",
+            "message": message,
+            "exit_code": exit_code,
+            "error_type": error_type,
+        }
+        if error_code:
+            payload["error_code"] = error_code
+        payload.update(error_fields)
+        sys.stderr.write(json.dumps(payload, default=str) + "\n")
+        sys.stderr.flush()
+        return
+    from rich.markup import escape
+
+    # escape: messages quote "[section]" names, which rich would read as markup and drop
+    prefix = "" if error_type in ("Abort", "KeyboardInterrupt") else "[bold red]error:[/] "
+    err_console.print(f"{prefix}{escape(message)}", highlight=False, markup=True, soft_wrap=True)
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a reader (the
+    node_exporter textfile collector) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

@@ -15,18 +15,17 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal, TextIO
+from typing import TYPE_CHECKING, Annotated, Literal, TextIO
 
 import typer
-from rich.table import Table
 
-from sfsync.cli._common import console, err_console, state
-from sfsync.crypto._factory import provider_from_settings
-from sfsync.crypto._format import is_api_name
-from sfsync.crypto._keyring import Keyring, KeyState
-from sfsync.crypto._providers import KeyProvider
-from sfsync.crypto._verify import ReencryptSkip, StoredValue, reencrypt_plan, verify_values
+from sfsync.cli._common import confirm, console, err_console, print_table, state
 from sfsync.errors import ErrorContext, KeyringError, UsageError
+
+if TYPE_CHECKING:  # the crypto package (cryptography) loads when a command runs, not when `sfsync` starts
+    from sfsync.crypto._keyring import Keyring
+    from sfsync.crypto._providers import KeyProvider
+    from sfsync.crypto._verify import ReencryptSkip, StoredValue
 
 app = typer.Typer(no_args_is_help=True, help="Keys, rotation, re-encryption and verification.")
 
@@ -39,11 +38,19 @@ InputOption = Annotated[
 ]
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
+
+
 def _settings_provider(ctx: typer.Context) -> KeyProvider:
+    from sfsync.crypto._factory import provider_from_settings
+
     return provider_from_settings(state(ctx).settings())
 
 
 def _read_values(path: Path) -> Iterator[StoredValue]:
+    from sfsync.crypto._format import is_api_name
+    from sfsync.crypto._verify import StoredValue
+
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -90,6 +97,8 @@ def stored_values(ctx: typer.Context, input_path: Path | None) -> Iterator[Itera
 
 
 def _print_keys(keyring: Keyring) -> None:
+    from rich.table import Table
+
     primaries = {key_id for key_id in keyring.primaries.values()}
     table = Table(title="keyring")
     for column in ("key id", "group", "state", "primary", "created"):
@@ -102,7 +111,7 @@ def _print_keys(keyring: Keyring) -> None:
             "yes" if key.key_id in primaries else "",
             key.created.strftime("%Y-%m-%d %H:%M UTC"),
         )
-    console.print(table)
+    print_table(table)
     console.print(f"blind-index key: {keyring.index_key_id}")
 
 
@@ -113,6 +122,7 @@ def keygen(
     new_master_key: Annotated[
         bool, typer.Option("--new-master-key", help="Print a new random master key and exit (no file is touched).")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create the keyring (or a partner's first data key)."""
     if new_master_key:
@@ -122,18 +132,24 @@ def keygen(
     with provider.locked():
         if partner is None:
             keyring = provider.create()
-            console.print(f"created keyring {provider.path} with primary key {keyring.primary_id}")
+            if as_json:
+                typer.echo(json.dumps({"keyring": str(provider.path), "primary": keyring.primary_id}, indent=2))
+            else:
+                console.print(f"created keyring {provider.path} with primary key {keyring.primary_id}")
             return
         keyring = provider.load()
         if keyring.primary_for(partner) is not None:
             raise UsageError(f"partner {partner!r} already has a key; use `sfsync crypto rotate --partner`")
         key_id = keyring.rotate(partner)
         provider.save(keyring)
-    console.print(f"created data key {key_id} for partner {partner!r}")
+    if as_json:
+        typer.echo(json.dumps({"keyring": str(provider.path), "partner": partner, "primary": key_id}, indent=2))
+    else:
+        console.print(f"created data key {key_id} for partner {partner!r}")
 
 
 @app.command()
-def rotate(ctx: typer.Context, partner: PartnerOption = None) -> None:
+def rotate(ctx: typer.Context, partner: PartnerOption = None, as_json: JsonOption = False) -> None:
     """Make a new primary key; the old one stays for decryption only."""
     provider = _settings_provider(ctx)
     with provider.locked():
@@ -141,6 +157,9 @@ def rotate(ctx: typer.Context, partner: PartnerOption = None) -> None:
         old = keyring.primary_for(partner)
         key_id = keyring.rotate(partner)
         provider.save(keyring)
+    if as_json:
+        typer.echo(json.dumps({"partner": partner, "primary": key_id, "previous": old}, indent=2))
+        return
     console.print(f"new primary {key_id}" + (f" (was {old}, now decrypt-only)" if old else ""))
     console.print("run `sfsync crypto reencrypt` to move stored values to it")
 
@@ -171,12 +190,14 @@ def status(
         return
     _print_keys(keyring)
     if usage is not None:
+        from rich.table import Table
+
         table = Table(title="stored values per key id (Salesforce)")
         table.add_column("key id")
         table.add_column("values", justify="right")
         for key_id, count in sorted(usage.items()):
             table.add_row(key_id, str(count))
-        console.print(table)
+        print_table(table)
         older = sum(n for k, n in usage.items() if k != keyring.primary_id and k in keyring)
         if older:
             console.print(f"{older} values are under older keys: run `sfsync crypto reencrypt`", highlight=False)
@@ -203,17 +224,19 @@ def destroy(
     partner: Annotated[
         str | None, typer.Option("--partner", help="Crypto-shred a partner: destroy all its keys.")
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Destroy key material for good: every value under it becomes unreadable (crypto-shredding)."""
+    from sfsync.crypto._keyring import KeyState
+
     if (key_id is None) == (partner is None):
         raise UsageError("give either KEY_ID or --partner")
     provider = _settings_provider(ctx)
     with provider.locked():
         keyring = provider.load()
         what = f"partner {partner!r}" if partner is not None else f"key {key_id}"
-        if not yes and not typer.confirm(f"Destroy {what}? Values under it can never be decrypted again."):
-            raise typer.Abort()
+        confirm(f"Destroy {what}? Values under it can never be decrypted again.", yes)
         destroyed: list[str] = []
         if partner is not None:
             destroyed = keyring.destroy_partner(partner)
@@ -223,6 +246,9 @@ def destroy(
             keyring.set_state(key_id, KeyState.DESTROYED)
             destroyed = [key_id]
         provider.save(keyring)
+    if as_json:
+        typer.echo(json.dumps({"destroyed": destroyed}, indent=2))
+        return
     console.print(f"destroyed {', '.join(destroyed)}; remember that backups of the keyring file still hold them")
 
 
@@ -237,6 +263,8 @@ def verify(
     ] = False,
 ) -> None:
     """Scan stored encrypted values; exit 0 only when everything is clean (1 otherwise)."""
+    from sfsync.crypto._verify import verify_values
+
     keyring = _settings_provider(ctx).load()
     with stored_values(ctx, input_path) as values:
         report = verify_values(values, keyring, decrypt_check=decrypt_check)
@@ -278,6 +306,8 @@ def reencrypt(
     nothing written, naming its object, field and record; with --skip-invalid it is left
     untouched, listed, and the command exits 1 once the others are rewritten.
     """
+    from sfsync.crypto._verify import reencrypt_plan
+
     keyring = _settings_provider(ctx).load()
     on_error: Literal["raise", "skip"] = "skip" if skip_invalid else "raise"
     if input_path is None:

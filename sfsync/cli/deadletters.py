@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from sfsync.cli._common import console, err_console, state
+from sfsync.cli._common import confirm, console, err_console, print_table, state, state_store_missing
 from sfsync.errors import SfsyncError
-from sfsync.sync._state import DeadLetter, StateStore
+
+if TYPE_CHECKING:  # the state store (SQLAlchemy) loads when a command runs, not when `sfsync` starts
+    from sfsync.sync._state import DeadLetter, StateStore
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, retry or discard rejected records.")
 
@@ -34,24 +32,11 @@ def _handled() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def _store_missing(url: str) -> bool:
-    """True for a SQLite store whose file does not exist yet (read commands should not create it)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return False
-    database = parsed.database
-    return (
-        parsed.get_backend_name() == "sqlite"
-        and bool(database)
-        and database != ":memory:"
-        and not Path(str(database)).expanduser().exists()
-    )
-
-
 def _open(ctx: typer.Context) -> StateStore | None:
+    from sfsync.sync._state import StateStore
+
     url = state(ctx).settings().state.url
-    if _store_missing(url):
+    if state_store_missing(url):
         return None
     return StateStore(url)
 
@@ -99,6 +84,8 @@ def list_(
     if not letters:
         console.print("no dead letters")
         return
+    from rich.table import Table
+
     table = Table(title=f"{len(letters)} dead letter(s)")
     for column in ("id", "mapping", "dir", "record", "status", "attempts", "state", "last seen", "next attempt"):
         table.add_column(column, overflow="fold")
@@ -107,7 +94,7 @@ def list_(
             str(x.id), x.mapping, x.direction, x.record_key, x.status_code, str(x.attempts), x.state,
             _short(x.last_seen), _short(x.next_attempt_at) if x.state == "open" else "-",
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
@@ -183,9 +170,6 @@ def discard(
             letter = store.dead_letter(letter_id)
             if letter is None:
                 raise _not_found(letter_id)
-            if not yes and not typer.confirm(
-                f"discard dead letter {letter_id} ({letter.mapping} {letter.direction} {letter.record_key})?"
-            ):
-                raise typer.Abort()
+            confirm(f"discard dead letter {letter_id} ({letter.mapping} {letter.direction} {letter.record_key})?", yes)
             store.discard(letter_id)
     console.print(f"dead letter {letter_id} discarded")

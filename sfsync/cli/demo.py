@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
 
-from sfsync.cli._common import console, err_console
-from sfsync.services.demo import DemoResult, run_demo
-from sfsync.services.init import init_directory
+from sfsync.cli._common import console, err_console, print_table
+from sfsync.errors import UsageError
+
+if TYPE_CHECKING:  # the demo service (everything) loads when the command runs, not when `sfsync` starts
+    from sfsync.services.demo import DemoResult
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,8 @@ def demo_command(
     incremental sync, scans for channel conflicts and verifies the encryption, and prints a report.
     """
 
+    from sfsync.services.demo import run_demo
+
     def progress(text: str) -> None:
         err_console.print(f"[dim]… {text}[/]", highlight=False)
 
@@ -44,6 +46,9 @@ def _count(report: object, attribute: str, direction: str | None = None) -> int:
 
 
 def print_demo(result: DemoResult) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
     first, second, idle = result.first_sync, result.second_sync, result.idle_sync
     console.rule("[bold]sfsync demo[/]")
     for note in result.notes:
@@ -92,7 +97,7 @@ def print_demo(result: DemoResult) -> None:
     table.add_column("in the portal (partner)", overflow="fold")
     for field, salesforce_value, portal_value in result.rep_view:
         table.add_row(field, salesforce_value, portal_value)
-    console.print(table)
+    print_table(table)
 
     planted = {p.registration_number for p in result.planted}
     found = {str(c.get("registration_number")) for c in result.conflicts}
@@ -134,7 +139,10 @@ def print_demo(result: DemoResult) -> None:
 
 
 def init_command(
-    directory: Annotated[Path, typer.Argument(help="Directory to scaffold (created if missing).")] = Path("."),
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Directory to scaffold (created if missing; default: here).")
+    ] = None,
+    legacy_directory: Annotated[Path | None, typer.Argument(hidden=True, show_default=False)] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -143,6 +151,11 @@ def init_command(
     ] = False,
 ) -> None:
     """Scaffold a working directory: sfsync.toml with every setting, the shipped mappings, a .gitignore."""
+    from sfsync.services.init import init_directory
+
+    if directory is not None and legacy_directory is not None and directory != legacy_directory:
+        raise UsageError("give the directory once: --dir DIR")
+    directory = directory or legacy_directory or Path(".")
     written = init_directory(directory, force=force)
     for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sfsync.cli._common import console, err_console, state
+from sfsync.cli._common import console, err_console, print_table, state
 from sfsync.errors import ErrorContext, UsageError
-from sfsync.mapping import MappingSet, ObjectMapping, mapping_json_schema
-from sfsync.mapping._loader import collect_mappings, load_mappings
-from sfsync.mapping._preview import preview as build_preview
-from sfsync.mapping._preview import read_portal_row, render_json
-from sfsync.mapping._problems import ValidationReport
-from sfsync.mapping._validate import validate_offline, validate_online
+
+if TYPE_CHECKING:  # the mapping package loads when a command runs, not when `sfsync` starts
+    from sfsync.mapping import MappingSet, ObjectMapping
+    from sfsync.mapping._problems import ValidationReport
 
 app = typer.Typer(no_args_is_help=True, help="Validate, preview and publish field mappings.")
 
-PathsArg = Annotated[
+# One flag for mapping files everywhere: --path (repeatable). The positional form of earlier
+# releases still works, hidden from help.
+PathOption = Annotated[
     list[Path] | None,
-    typer.Argument(help="Mapping files or folders (default: [mappings] paths from sfsync.toml).", show_default=False),
+    typer.Option(
+        "--path",
+        help="Mapping file or folder (repeatable; default: [mappings] paths from sfsync.toml).",
+        show_default=False,
+    ),
 ]
+LegacyPathsArg = Annotated[list[Path] | None, typer.Argument(hidden=True, show_default=False)]
 
 
-def _paths(ctx: typer.Context, paths: list[Path] | None) -> list[Path]:
-    if paths:
-        return list(paths)
+def _paths(ctx: typer.Context, paths: list[Path] | None, legacy: list[Path] | None = None) -> list[Path]:
+    chosen = [*(paths or []), *(legacy or [])]
+    if chosen:
+        return chosen
     return list(state(ctx).settings().mappings.paths)
 
 
@@ -51,12 +57,16 @@ def _print_report(report: ValidationReport, as_json: bool) -> None:
 @app.command()
 def validate(
     ctx: typer.Context,
-    paths: PathsArg = None,
+    paths: PathOption = None,
+    legacy_paths: LegacyPathsArg = None,
     online: Annotated[bool, typer.Option("--online", help="Also check against the org's describe().")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
 ) -> None:
     """Check mappings: schema, owners, targets, types, transforms, ciphertext sizes (exit 1 on problems)."""
-    mapping_set, report = collect_mappings(_paths(ctx, paths))
+    from sfsync.mapping._loader import collect_mappings
+    from sfsync.mapping._validate import validate_offline, validate_online
+
+    mapping_set, report = collect_mappings(_paths(ctx, paths, legacy_paths))
     report.merge(validate_offline(mapping_set))
     if online:
         from sfsync.services.connect import connect_salesforce
@@ -68,18 +78,21 @@ def validate(
         raise typer.Exit(1)
 
 
-def _load_for_use(ctx: typer.Context, paths: list[Path] | None) -> MappingSet:
-    return load_mappings(_paths(ctx, paths), validate=False)
+def _load_for_use(ctx: typer.Context, paths: list[Path] | None, legacy: list[Path] | None = None) -> MappingSet:
+    from sfsync.mapping._loader import load_mappings
+
+    return load_mappings(_paths(ctx, paths, legacy), validate=False)
 
 
 @app.command("list")
 def list_mappings(
     ctx: typer.Context,
-    paths: PathsArg = None,
+    paths: PathOption = None,
+    legacy_paths: LegacyPathsArg = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
 ) -> None:
     """List the mappings: direction, portal table, Salesforce object, fields."""
-    mapping_set = _load_for_use(ctx, paths)
+    mapping_set = _load_for_use(ctx, paths, legacy_paths)
     rows = [_summary(m) for m in mapping_set.all()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -91,7 +104,7 @@ def list_mappings(
         fields = f"{row['fields']} ({row['encrypted']} encrypted)"
         table.add_row(row["name"], "yes" if row["enabled"] else "no", row["direction"], row["portal_table"],
                       row["object"], fields)
-    console.print(table)
+    print_table(table)
 
 
 def _summary(m: ObjectMapping) -> dict[str, Any]:
@@ -128,11 +141,12 @@ def preview(
         bool, typer.Option("--update", help="Preview an update (on_create_only fields left out).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    paths: Annotated[
-        list[Path] | None, typer.Option("--path", help="Mapping file or folder (repeatable).", show_default=False)
-    ] = None,
+    paths: PathOption = None,
 ) -> None:
     """Show the Salesforce payload of a record and the reverse direction (encrypted values masked)."""
+    from sfsync.mapping._preview import preview as build_preview
+    from sfsync.mapping._preview import read_portal_row, render_json
+
     if (record is None) == (portal_id is None):
         raise UsageError("give exactly one of --record FILE.json or --portal-id ID")
     mapping_set = _load_for_use(ctx, paths)
@@ -166,6 +180,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _print_preview(result: dict[str, Any]) -> None:
+    from sfsync.mapping._preview import render_json
+
     out = console
     out.print(f"mapping {result['mapping']} -> {result['object']}", markup=False, highlight=False)
     if "payload" in result:
@@ -198,6 +214,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of mapping files (for editor autocompletion)."""
+    from sfsync.mapping import mapping_json_schema
+
     text = json.dumps(mapping_json_schema(), indent=2) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -209,12 +227,16 @@ def schema(
 @app.command("export-metadata")
 def export_metadata(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX source (objects/...).")],
-    paths: PathsArg = None,
+    out: Annotated[
+        Path, typer.Option("--output", "-o", "--out", help="Folder for the SFDX source (objects/...).")
+    ],
+    paths: PathOption = None,
+    legacy_paths: LegacyPathsArg = None,
 ) -> None:
     """Write SFDX source metadata for every custom object and field the mappings need."""
+    from sfsync.mapping._loader import load_mappings
     from sfsync.mapping._metadata import export_metadata as write_metadata
 
-    mapping_set = load_mappings(_paths(ctx, paths))
+    mapping_set = load_mappings(_paths(ctx, paths, legacy_paths))
     written = write_metadata(mapping_set, out)
     console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)

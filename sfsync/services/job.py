@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -17,6 +19,8 @@ from sfsync.sync._state import StateStore
 from sfsync.text.urls import redact_database_url
 
 __all__ = ["SyncJob"]
+
+log = logging.getLogger("sfsync.sync")
 
 
 class SyncJob:
@@ -45,6 +49,7 @@ class SyncJob:
         self._protector = protector
         self._protector_loaded = protector is not None
         self._stack = ExitStack()
+        self.last_report: RunReport | None = None  # the last run's report, also when it raised
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Self:
@@ -109,7 +114,31 @@ class SyncJob:
     ) -> RunReport:
         """One cycle; raises a :class:`sfsync.FatalError` subclass when the run must stop."""
         options = SyncOptions(dry_run=dry_run, direction=direction, mappings=tuple(mappings), full=full)
-        return self.engine(progress).run(options)
+        self.last_report = None
+        try:
+            engine = self.engine(progress)
+        except BaseException as exc:
+            # Failed before the engine could start (login refused, unreachable org, bad keyring):
+            # still a run, recorded as failed, with a report for the caller's metrics.
+            self.last_report = self._record_failed_start(exc, options)
+            raise
+        try:
+            return engine.run(options)
+        finally:
+            self.last_report = engine.last_report
+
+    def _record_failed_start(self, exc: BaseException, options: SyncOptions) -> RunReport:
+        report = RunReport.from_error(exc, dry_run=options.dry_run)
+        now = report.started_at
+        if options.dry_run:
+            return report
+        try:
+            self.state.start_run(report.run_id, now, {**asdict(options), "mappings": list(options.mappings)})
+            summary = report.model_dump(mode="json", exclude={"summaries"})
+            self.state.finish_run(report.run_id, now, report.outcome, summary, 0)
+        except Exception:  # the state store may be what failed; the original error matters more
+            log.warning("could not record the failed run in the state store", exc_info=True)
+        return report
 
     def close(self) -> None:
         self._stack.close()

@@ -23,13 +23,14 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from sfsync.config import Settings
-from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, SfsyncError, UsageError
+from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, UsageError
 from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.portal import PortalAdapter
 from sfsync.salesforce import RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
+from sfsync.text.logfields import bind_log_fields, track_log_counts
 from sfsync.text.time import parse_utc
 
 __all__ = ["EngineOptions", "PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
@@ -154,6 +155,7 @@ class SyncEngine:
         self.clock = clock
         self.progress = progress
         self._lock: Any = None
+        self.last_report: RunReport | None = None  # the current or last run's report, also when it raised
         self._record_types: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the cycle
@@ -161,6 +163,11 @@ class SyncEngine:
         options = options or SyncOptions()
         selected = self._select(options.mappings)
         report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
+        self.last_report = report
+        with bind_log_fields(run_id=report.run_id):
+            return self._run(report, selected, options)
+
+    def _run(self, report: RunReport, selected: list[ObjectMapping], options: SyncOptions) -> RunReport:
         calls_at_start = self.salesforce.api_calls
         holder = f"{socket.gethostname()}:{os.getpid()}:{report.run_id[:8]}"
         lock_cm: AbstractContextManager[Any] = (
@@ -179,28 +186,77 @@ class SyncEngine:
                 # A run that died without finishing is shown as such, not as "running" forever.
                 self.state.close_abandoned_runs(except_run=report.run_id)
                 self.state.start_run(report.run_id, report.started_at, self._options_dict(options))
-            for mapping in selected:
-                if not mapping.is_read_only:
-                    self._check_portal_columns(mapping)
+            log.info(
+                "run %s started: direction %s, %d mapping(s)%s",
+                report.run_id[:8],
+                options.direction,
+                len(selected),
+                " (dry run)" if options.dry_run else "",
+            )
             try:
+                for mapping in selected:
+                    if not mapping.is_read_only:
+                        self._check_portal_columns(mapping)
                 for mapping in selected:
                     if mapping.is_read_only:
                         continue  # read by the conflict scanner, not mirrored
                     if options.direction in ("push", "both") and mapping.direction in ("push", "both"):
-                        report.summaries.append(self._push(mapping, options))
+                        report.summaries.append(self._one_mapping(mapping, "push", options))
                     if options.direction in ("pull", "both") and mapping.direction in ("pull", "both"):
-                        report.summaries.append(self._pull(mapping, options))
-            except SfsyncError as exc:
-                report.outcome = "fatal"
-                report.error = str(exc)
-                self._finish(report, calls_at_start, options)
+                        report.summaries.append(self._one_mapping(mapping, "pull", options))
+            except BaseException as exc:
+                # Record the outcome whatever stopped the run (a bug and Ctrl-C included): `sfsync status`
+                # shows it failed at once, and the caller still gets the report for its metrics.
+                report.record_error(exc)
+                self._finish_failed(report, calls_at_start, options)
                 raise
             if options.dry_run:
                 report.outcome = "dry_run"
             elif report.rejected:
                 report.outcome = "rejected"
             self._finish(report, calls_at_start, options)
+        totals = {name: sum(getattr(item, name) for item in report.summaries) for name in ("read", "rejected")}
+        log.info(
+            "run %s finished: %s; %d mapping run(s), %d read, %d written, %d rejected, %d API call(s)",
+            report.run_id[:8],
+            report.outcome,
+            len(report.summaries),
+            totals["read"],
+            sum(item.written for item in report.summaries),
+            totals["rejected"],
+            report.api_calls,
+            extra={**totals, "outcome": report.outcome, "api_calls": report.api_calls},
+        )
         return report
+
+    def _one_mapping(self, mapping: ObjectMapping, direction: DirectionName, options: SyncOptions) -> MappingRunSummary:
+        with bind_log_fields(mapping=mapping.name, direction=direction):
+            log.info("mapping %s %s: started", mapping.name, direction)
+            summary = self._push(mapping, options) if direction == "push" else self._pull(mapping, options)
+            log.info(
+                "mapping %s %s: read %d, created %d, updated %d, unchanged %d, rejected %d, written back %d "
+                "in %.2fs",
+                mapping.name,
+                direction,
+                summary.read,
+                summary.created,
+                summary.updated,
+                summary.unchanged,
+                summary.rejected,
+                summary.written_back,
+                summary.duration_seconds,
+            )
+            return summary
+
+    def _finish_failed(self, report: RunReport, calls_at_start: int, options: SyncOptions) -> None:
+        """Record a failed run without letting a second failure (the state store itself) hide the first."""
+        try:
+            self._finish(report, calls_at_start, options)
+        except Exception:
+            report.finished_at = report.finished_at or self.clock()
+            log.warning("run %s: could not record its failure in the state store", report.run_id[:8], exc_info=True)
+        # INFO, not ERROR: the caller reports the error itself (the CLI prints it once)
+        log.info("run %s ended: %s (%s)", report.run_id[:8], report.outcome, report.error)
 
     def _finish(self, report: RunReport, calls_at_start: int, options: SyncOptions) -> None:
         report.finished_at = self.clock()
@@ -245,6 +301,7 @@ class SyncEngine:
             summary.plan.append(change)
 
     def _tick(self, label: str, count: int) -> None:
+        log.info("%s: %d more row(s)", label, count)
         if self.progress is not None:
             self.progress(label, count)
 
@@ -253,6 +310,7 @@ class SyncEngine:
         started = time.monotonic()
         calls = self.salesforce.api_calls
         summary = MappingRunSummary(mapping=mapping.name, direction="push")
+        track_log_counts(summary)
         since = None if options.full else self.state.get_watermark(mapping.name, "push")
         key_column = mapping.portal.external_id_column
         soft_deleted: dict[str, datetime] = {}
@@ -530,6 +588,7 @@ class SyncEngine:
         started = time.monotonic()
         calls = self.salesforce.api_calls
         summary = MappingRunSummary(mapping=mapping.name, direction="pull")
+        track_log_counts(summary)
         since = None if options.full else self.state.get_watermark(mapping.name, "pull")
         soql = self._pull_soql(mapping, since)
         key_column = mapping.portal.external_id_column

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sfsync.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED
+from sfsync.errors import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, SfsyncError, describe_unexpected
+from sfsync.text.time import utc_now
 
 DirectionName = Literal["push", "pull"]
-Outcome = Literal["ok", "rejected", "fatal", "dry_run"]
+# fatal: sfsync stopped the run on purpose (authentication, allowance, lock, ...);
+# failed: it crashed on an error it did not expect (a bug, a database refusal, an interrupt).
+Outcome = Literal["ok", "rejected", "fatal", "failed", "dry_run"]
 
 
 class PlannedChange(BaseModel):
@@ -57,9 +61,32 @@ class RunReport(BaseModel):
     dry_run: bool = False
     outcome: Outcome = "ok"
     error: str | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    error_exit_code: int | None = Field(default=None, description="the exit code of the error that ended the run")
     api_calls: int = 0
     api_usage: str | None = None
     summaries: list[MappingRunSummary] = Field(default_factory=list)
+
+    @classmethod
+    def from_error(cls, exc: BaseException, *, dry_run: bool = False, run_id: str | None = None) -> RunReport:
+        """The report of a run that ``exc`` ended before any mapping ran (login refused, bad configuration)."""
+        now = utc_now()
+        report = cls(run_id=run_id or uuid.uuid4().hex, started_at=now, finished_at=now, dry_run=dry_run)
+        report.record_error(exc)
+        return report
+
+    def record_error(self, exc: BaseException) -> None:
+        """Mark the run as ended by ``exc``: fatal for an sfsync error, failed for anything else."""
+        if isinstance(exc, SfsyncError):
+            self.outcome = "fatal"
+            self.error = str(exc)
+            self.error_code = exc.context.status_code
+            self.error_exit_code = exc.exit_code
+        else:
+            self.outcome = "failed"
+            self.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_unexpected(exc)
+        self.error_type = type(exc).__name__
 
     @property
     def rejected(self) -> int:
@@ -67,7 +94,9 @@ class RunReport(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        if self.outcome == "fatal":
+        if self.error_exit_code is not None:
+            return self.error_exit_code
+        if self.outcome in ("fatal", "failed"):
             return EXIT_FATAL
         return EXIT_REJECTED if self.outcome == "rejected" else EXIT_OK
 
@@ -82,7 +111,10 @@ class RunReport(BaseModel):
         lines = [
             "# HELP sfsync_run_success 1 when the last run finished without a fatal error.",
             "# TYPE sfsync_run_success gauge",
-            f"sfsync_run_success {0 if self.outcome == 'fatal' else 1}",
+            f"sfsync_run_success {0 if self.outcome in ('fatal', 'failed') else 1}",
+            "# HELP sfsync_run_exit_code Exit code of the last run (0 ok, 1 rejected records, 2 usage, 3 fatal).",
+            "# TYPE sfsync_run_exit_code gauge",
+            f"sfsync_run_exit_code {self.exit_code}",
             "# HELP sfsync_run_api_calls Salesforce API calls spent by the last run.",
             "# TYPE sfsync_run_api_calls gauge",
             f"sfsync_run_api_calls {self.api_calls}",
