@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 import typer
 from rich.console import Console
 
@@ -99,10 +100,17 @@ def confirm(question: str, yes: bool) -> None:
     """Go on if ``--yes`` was given or the user agrees; with no terminal to ask, exit 2 saying ``--yes``."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise UsageError(f"{question.rstrip('?')}: confirmation needed and there is no terminal to ask; pass --yes")
-    if not typer.confirm(question):
-        raise typer.Exit(1)
+    try:
+        agreed = typer.confirm(question)
+    except click.exceptions.Abort:
+        if sys.stdin.isatty():
+            raise  # Ctrl-C or Ctrl-D at the prompt: the user aborted
+        # no terminal and no answer on stdin (cron, a CI job, a container): say how to confirm
+        raise UsageError(
+            f"{question.rstrip('?')}: needs confirmation and there is no terminal to ask; pass --yes"
+        ) from None
+    if not agreed:
+        raise typer.Abort()
 
 
 def print_table(table: Table, target: Console | None = None) -> None:
@@ -113,9 +121,9 @@ def print_table(table: Table, target: Console | None = None) -> None:
         return
     from rich.measure import Measurement
 
-    wide = out.options.update(max_width=100_000)
-    needed = Measurement.get(out, wide, table).maximum
-    out.print(table, width=max(needed, 20), crop=False)
+    needed = Measurement.get(out, out.options.update(max_width=100_000), table).maximum
+    # Console.print caps width at the console's own (80 when piped), so print through one as wide as the table
+    Console(file=out.file, width=max(needed, out.width), color_system=None).print(table)
 
 
 def print_error(message: str, *, exit_code: int, error_type: str, error_code: str | None = None) -> None:

@@ -225,7 +225,7 @@ class SyncEngine:
             sum(item.written for item in report.summaries),
             totals["rejected"],
             report.api_calls,
-            extra={**totals, "outcome": report.outcome, "api_calls": report.api_calls},
+            extra={"counts": totals, "outcome": report.outcome, "api_calls": report.api_calls},
         )
         return report
 

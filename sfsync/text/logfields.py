@@ -1,4 +1,4 @@
-"""Fields every log line of a run carries (run id, mapping, direction, live counts), via contextvars.
+"""Fields every log line of a run carries (run id, mapping, direction, live ``counts``), via contextvars.
 
 The sync engine binds them while it works; :class:`LogFieldsFilter` copies them onto each log record,
 so any handler — the CLI's JSON formatter, a user's own — sees them as record attributes, without
@@ -65,10 +65,10 @@ def current_log_fields() -> dict[str, object]:
     values: dict[str, object] = dict(_fields.get())
     counts = _counts.get()
     if counts is not None:
-        for name in COUNT_FIELDS:
-            value = getattr(counts, name, None)
-            if isinstance(value, int):
-                values[name] = value
+        # one nested "counts" field: names such as "created" would collide with LogRecord's own attributes
+        values["counts"] = {
+            name: value for name in COUNT_FIELDS if isinstance(value := getattr(counts, name, None), int)
+        }
     return values
 
 

@@ -1,0 +1,205 @@
+"""Failure telemetry of ``sfsync run``: a crashed or fatal run is recorded at once, still writes its
+metrics (atomically) and a JSON error, and every log line carries the run's fields."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+import sqlalchemy.exc
+from workspace_helpers import build_local_dir
+
+from sfsync.cli import main
+from sfsync.cli._common import write_atomically
+from sfsync.errors import EXIT_FATAL, EXIT_OK
+from sfsync.sync._engine import SyncEngine
+
+SECRET_VALUE = "Acme secret pipeline 4711"
+
+
+@pytest.fixture
+def local_dir(tmp_path: Path) -> Path:
+    return build_local_dir(tmp_path)
+
+
+@pytest.fixture
+def org_refusing_every_session(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The working directory pointed at a token-auth org that answers every call with 401."""
+    config = local_dir / "sfsync.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        'fake_org = "org.json"', 'auth = "token"\ninstance_url = "https://acme.my.salesforce.com"\nmax_attempts = 1'
+    )
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SFSYNC_SALESFORCE__ACCESS_TOKEN", "00Dxx!revoked-token")
+    body = [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            mocked.add(method, re.compile(r"https://acme\.my\.salesforce\.com/.*"), status=401, json=body)
+        yield local_dir
+
+
+def _crash_with_database_error(self: SyncEngine, *args: Any, **kwargs: Any) -> Any:
+    # What SQLAlchemy raises for the NOT NULL case in issue 13: its text holds the SQL and parameters.
+    raise sqlalchemy.exc.IntegrityError(
+        "UPDATE deal_registrations SET status=? WHERE id=?",
+        (SECRET_VALUE, 7),
+        sqlite3.IntegrityError("NOT NULL constraint failed: deal_registrations.status"),
+    )
+
+
+def _status(config: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["--config", config, "status", "--json"]) == EXIT_OK
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_crashed_run_shows_failed_in_status_at_once_without_sql_or_values(
+    local_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = str(local_dir / "sfsync.toml")
+    monkeypatch.setattr(SyncEngine, "_push", _crash_with_database_error)
+    assert main(["--config", config, "run"]) == EXIT_FATAL
+    captured = capsys.readouterr()
+    assert "NOT NULL constraint failed: deal_registrations.status" in captured.err
+    for leaked in (SECRET_VALUE, "UPDATE deal_registrations", "parameters"):
+        assert leaked not in captured.err + captured.out
+    latest = _status(config, capsys)["runs"][0]
+    assert latest["outcome"] == "failed"
+    assert latest["ended_at"] is not None
+    assert "NOT NULL constraint failed" in latest["summary"]["error"]
+    assert SECRET_VALUE not in json.dumps(latest)
+
+
+def test_a_fatal_run_writes_metrics_and_a_json_error_object(
+    org_refusing_every_session: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = org_refusing_every_session
+    metrics = root / "metrics" / "sfsync.prom"
+    code = main(
+        ["--config", str(root / "sfsync.toml"), "--log-format", "json", "run", "--json", "--metrics-file", str(metrics)]
+    )
+    assert code == EXIT_FATAL
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert printed["outcome"] == "fatal"
+    assert printed["exit_code"] == EXIT_FATAL
+    assert printed["error_type"] == "AuthenticationError"
+    assert printed["error_code"] == "INVALID_SESSION_ID"
+    assert "access token expired or was revoked" in printed["error"]
+    error_lines = [json.loads(line) for line in captured.err.strip().splitlines()]
+    assert error_lines[-1]["level"] == "error"
+    assert error_lines[-1]["exit_code"] == EXIT_FATAL
+    assert error_lines[-1]["run_id"] == printed["run_id"]
+    assert "00Dxx!revoked-token" not in captured.err + captured.out
+    text = metrics.read_text(encoding="utf-8")
+    assert "sfsync_run_success 0\n" in text
+    assert f"sfsync_run_exit_code {EXIT_FATAL}\n" in text
+    assert text.endswith("# EOF\n")
+    assert [p.name for p in metrics.parent.iterdir()] == ["sfsync.prom"]  # no temporary file left behind
+    latest = _status(str(root / "sfsync.toml"), capsys)["runs"][0]
+    assert latest["run_id"] == printed["run_id"]
+    assert latest["outcome"] == "fatal"
+
+
+def test_a_run_that_cannot_even_load_its_configuration_still_writes_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "sfsync.toml"
+    config.write_text("[salesforce]\nread_timeout = -1\n", encoding="utf-8")
+    metrics = tmp_path / "m.prom"
+    assert main(["--config", str(config), "run", "--json", "--metrics-file", str(metrics)]) == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["outcome"] == "fatal"
+    assert printed["exit_code"] == 2
+    assert "read_timeout" in printed["error"]
+    assert "sfsync_run_exit_code 2\n" in metrics.read_text(encoding="utf-8")
+
+
+def test_json_log_lines_carry_run_mapping_direction_and_counts(
+    local_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(local_dir / "sfsync.toml")
+    assert main(["--config", config, "-v", "--log-format", "json", "run", "--json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    run_id = json.loads(captured.out)["run_id"]
+    lines = [json.loads(line) for line in captured.err.strip().splitlines()]
+    assert lines, "-v logged nothing"
+    assert all(line["run_id"] == run_id for line in lines if line["logger"].startswith("sfsync.sync"))
+    messages = [line["message"] for line in lines]
+    assert any(m.startswith(f"run {run_id[:8]} started") for m in messages)
+    assert any(m.startswith(f"run {run_id[:8]} finished: ok") for m in messages)
+    finished = [line for line in lines if line["message"].startswith("mapping deal_registration push: read")]
+    assert len(finished) == 1
+    assert finished[0]["mapping"] == "deal_registration"
+    assert finished[0]["direction"] == "push"
+    assert finished[0]["counts"]["read"] == 30
+    assert finished[0]["counts"]["created"] == 30
+    progress = [
+        line for line in lines if line.get("mapping") == "account_registration" and "more row" in line["message"]
+    ]
+    assert progress and all(line["direction"] in ("push", "pull") for line in progress)
+
+
+def test_text_logs_at_v_show_start_progress_and_summary(local_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(local_dir / "sfsync.toml"), "run", "-v"]) == EXIT_OK  # -v after the command
+    err = capsys.readouterr().err
+    assert " started: direction both" in err
+    assert "mapping deal_registration push: started [run=" in err
+    assert "mapping=deal_registration direction=push]" in err
+    assert " finished: ok" in err
+
+
+def test_metrics_are_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "sfsync.prom"
+    write_atomically(target, "old\n")
+    assert target.read_text() == "old\n"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)  # node_exporter runs as another user
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, "new\n")
+    assert target.read_text() == "old\n"  # a reader never sees half a file
+    assert [p.name for p in tmp_path.iterdir()] == ["sfsync.prom"]
+
+
+def test_a_prompt_without_a_terminal_exits_2_saying_pass_yes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from sfsync.sync._state import DeadLetter, StateStore
+
+    (tmp_path / "sfsync.toml").write_text(f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n', encoding="utf-8")
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        letter = store.record_dead_letter(
+            DeadLetter(
+                mapping="deal_registration",
+                direction="push",
+                record_key="DR-1",
+                status_code="INVALID_FIELD",
+                message="INVALID_FIELD: no such field",
+                fields=(),
+            )
+        )
+        letter_id = letter.id
+    result = subprocess.run(
+        [sys.executable, "-m", "sfsync.cli", "deadletters", "discard", str(letter_id)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pass --yes" in result.stderr
+    assert "Traceback" not in result.stderr
