@@ -52,6 +52,8 @@ class AuthMode(StrEnum):
     JWT = "jwt"
     PASSWORD = "password"  # noqa: S105 (an auth mode name)
     CLIENT_CREDENTIALS = "client_credentials"
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105 (an auth mode name)
+    SF_CLI = "sf-cli"
 
 
 _REQUIRED_CREDENTIALS: dict[AuthMode, tuple[str, ...]] = {
@@ -59,6 +61,8 @@ _REQUIRED_CREDENTIALS: dict[AuthMode, tuple[str, ...]] = {
     AuthMode.JWT: ("username", "consumer_key", "private_key"),
     AuthMode.PASSWORD: ("username", "password", "security_token"),
     AuthMode.CLIENT_CREDENTIALS: ("consumer_key", "consumer_secret"),
+    AuthMode.REFRESH_TOKEN: ("consumer_key", "refresh_token"),
+    AuthMode.SF_CLI: ("target_org",),
 }
 
 
@@ -118,6 +122,14 @@ class SalesforceSettings(_Section):
     consumer_secret_file: Path | None = None
     private_key: SecretStr | None = None
     private_key_file: Path | None = None
+    refresh_token: SecretStr | None = Field(
+        default=None, description="OAuth refresh token (auth refresh_token); consumer_secret only if the app needs it"
+    )
+    refresh_token_file: Path | None = None
+    target_org: str | None = Field(
+        default=None, description="Salesforce CLI alias or username (auth sf-cli): `sf org display --target-org`"
+    )
+    sf_executable: str = Field(default="sf", description="the Salesforce CLI command (auth sf-cli)")
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=120.0, gt=0)
     api_usage_ceiling: float = Field(

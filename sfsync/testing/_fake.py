@@ -132,6 +132,8 @@ class FakeSalesforce:
         self.security_token = secrets.token_urlsafe(18)
         self.consumer_key = "3MVG9fake" + secrets.token_urlsafe(24)
         self.consumer_secret = secrets.token_hex(32)
+        # what an OAuth web/device flow would have handed the user ("5Aep861" is Salesforce's prefix)
+        self.refresh_token = "5Aep861" + secrets.token_urlsafe(40)
         self.jwt_public_key: str | None = None
         self._jwt_private_key: str | None = None
         self._signing_key = secrets.token_bytes(32)
@@ -636,6 +638,18 @@ class FakeSalesforce:
             ok = client_id == self.consumer_key and client_secret == self.consumer_secret
             if not ok:
                 error, description = "invalid_client", "invalid client credentials"
+        elif grant == "refresh_token":
+            # Salesforce's refresh-token flow: client_id and refresh_token, client_secret when the connected app
+            # requires it (checked when sent); the answer carries no new refresh token.
+            secret = form.get("client_secret")
+            if form.get("client_id") != self.consumer_key:
+                error, description = "invalid_client_id", "client identifier invalid"
+            elif secret is not None and secret != self.consumer_secret:
+                error, description = "invalid_client", "invalid client credentials"
+            elif form.get("refresh_token") != self.refresh_token:
+                error, description = "invalid_grant", "expired access/refresh token"
+            else:
+                ok = True
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             problem = self._check_jwt(form.get("assertion", ""))
             ok = problem is None
