@@ -7,11 +7,17 @@ server is a failure, never a skip; elsewhere those tests skip with the reason.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from packaging_helpers import REPO, Distributions, build_distributions
+
+# The FakeSalesforce fixtures (fake_salesforce, fake_salesforce_env) are opt-in: installing sfsync
+# registers no pytest plugin anywhere; a suite that wants them loads them like this.
+pytest_plugins = ["sfsync.testing.pytest_plugin"]
 
 POSTGRES_URL = os.environ.get("SFSYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
@@ -49,3 +55,12 @@ def postgres_url(_postgres_server: str) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sfsync_distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    """sfsync's wheel and sdist, built once per session from a fresh copy of the repository and shared by
+    every test that installs or inspects them."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout of the repository")
+    return build_distributions(tmp_path_factory.mktemp("distributions"))

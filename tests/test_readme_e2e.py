@@ -1,24 +1,23 @@
-"""The README's commands, verbatim, in a fresh copy of the repository with a fresh virtual environment.
+"""The README's two commands, verbatim, in a fresh copy of the repository.
 
 What runs, and why:
 
-* **install** (`python3 -m venv .venv && .venv/bin/pip install -e '.[test]'`) and the **main job**
-  (`.venv/bin/sfsync demo`) run exactly as the README prints them, in a temporary copy of the
-  repository's files (tracked plus new, not ignored: what a fresh clone of the working tree holds).
-  Their output is checked against what the README promises.
-* The inline follow-up the README suggests (`.venv/bin/sfsync --config sfsync-demo/sfsync.toml status`)
+* **`make demo`** runs exactly as the README prints it, in a temporary copy of the repository's files
+  (tracked plus new, not ignored: what a fresh clone of the working tree holds): it creates `.venv`,
+  installs sfsync into it and runs the demo. Its output is checked against what the README promises.
+  The inline follow-up the README suggests (`.venv/bin/sfsync --config sfsync-demo/sfsync.toml status`)
   runs verbatim too.
-* The **test** command (`.venv/bin/pytest`) would run this very file again inside the copy, and the
-  whole suite a second time. It runs verbatim with `--collect-only` appended (proving the fresh
-  environment has pytest, its plugins and every import the suite needs), and once more on one small
-  test module to prove tests pass there. The full suite itself is what CI runs with this same command
-  (`.ci/run`). An environment variable makes this file skip itself if it is ever collected inside
-  the copy, so it can never recurse.
-* A **non-editable** `pip install` of the copy into a second fresh environment then runs
-  `sfsync demo` and `sfsync init` far from the source tree: the shipped mappings must be inside
-  the installed package.
+* **`make test`** would run this very file again inside the copy, and the whole suite a second time.
+  It runs verbatim with `PYTEST_ARGS` set to collect only (proving the fresh environment has pytest,
+  its plugins and every import the suite needs), and once more on one small test module to prove tests
+  pass there. The full suite itself is what CI runs with this same command (`.ci/run`). An environment
+  variable makes this file skip itself if it is ever collected inside the copy, so it can never recurse.
+* The **wheel** the session built once (``sfsync_distributions``, shared with tests/test_packaging.py)
+  is then installed into that same environment without dependencies — a second full install would
+  double the time — and runs `sfsync demo` and `sfsync init` with the source tree moved away: the
+  shipped mappings must be inside the installed package.
 
-Takes about 40-50 s (two `pip install`s from the local package cache, run side by side).
+One full install (from the local package cache) and one wheel build: about a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -33,10 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging_helpers import NESTED, REPO, Distributions, clean_environment, copy_repository
 
-REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-NESTED = "SFSYNC_README_E2E_NESTED"
 INSTALL_TIMEOUT = 900
 
 pytestmark = pytest.mark.skipif(
@@ -46,57 +44,21 @@ pytestmark = pytest.mark.skipif(
 
 @dataclass(frozen=True)
 class Commands:
-    install: str
-    tests: str
     main_job: str
+    tests: str
     inline: list[str]
 
 
 def readme_commands() -> Commands:
     text = README.read_text(encoding="utf-8")
     blocks = [block.strip() for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)]
-    assert blocks, "README has no ```sh blocks"
-    install = [b for b in blocks if "pip install" in b]
-    tests = [b for b in blocks if re.search(r"\bpytest\b", b)]
-    main_job = [b for b in blocks if "sfsync demo" in b]
-    assert len(install) == len(tests) == len(main_job) == 1, blocks
-    assert len(blocks) == 3, f"a README command this test does not run: {blocks}"
-    assert blocks.index(install[0]) == 0, "the install command must come first in the README"
+    assert len(blocks) == 2, f"the README must give exactly two commands, found {blocks}"
+    main_job = [b for b in blocks if "demo" in b]
+    tests = [b for b in blocks if re.search(r"\btest\b", b)]
+    assert len(main_job) == len(tests) == 1, blocks
     # Inline commands on the demo directory, e.g. `.venv/bin/sfsync --config sfsync-demo/sfsync.toml status`.
     inline = sorted(set(re.findall(r"`(\.venv/bin/sfsync --config sfsync-demo/[^`]*)`", text)))
-    return Commands(install[0], tests[0], main_job[0], inline)
-
-
-def clean_environment() -> dict[str, str]:
-    """The environment of a new shell: no outer virtual environment, no sfsync settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SFSYNC_", "PYTEST_", "VIRTUAL_ENV", "PYTHON"))}
-    outer_bin = str(Path(sys.prefix) / "bin")
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != outer_bin)
-    env[NESTED] = "1"
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env.setdefault("COLUMNS", "100")
-    return env
-
-
-def repository_files() -> list[str]:
-    """The repository's files as a fresh clone of this working tree would hold them."""
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return [name for name in listed.split("\0") if name and os.path.lexists(REPO / name)]
-
-
-def copy_repository(destination: Path) -> Path:
-    for name in repository_files():
-        source, target = REPO / name, destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            os.symlink(os.readlink(source), target)
-        else:
-            shutil.copy2(source, target)
-    return destination
+    return Commands(main_job[0], tests[0], inline)
 
 
 def sh(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -120,60 +82,32 @@ def flat(text: str) -> str:
 @dataclass
 class Checkout:
     root: Path
-    install: subprocess.CompletedProcess[str]
     demo: subprocess.CompletedProcess[str]
-    wheel_root: Path
-    wheel_venv: Path
-    wheel_install: subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkout]:
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("needs a git checkout of the repository")
-    commands = readme_commands()
+    if shutil.which("make") is None:
+        pytest.skip("needs make (the README's commands are make targets)")
     root = copy_repository(tmp_path_factory.mktemp("readme") / "sfsync")
-    wheel_root = copy_repository(tmp_path_factory.mktemp("wheel") / "sfsync")
-    wheel_venv = wheel_root.parent / "venv"
-    # The non-editable install runs beside the README's install to halve the wall time.
-    wheel = subprocess.Popen(
-        f"python3 -m venv {wheel_venv} && {wheel_venv}/bin/pip install {wheel_root}",
-        shell=True,
-        cwd=wheel_root.parent,
-        env=clean_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        install = sh(commands.install, root, timeout=INSTALL_TIMEOUT)
-        demo = sh(commands.main_job, root) if install.returncode == 0 else install
-        wheel_out, _ = wheel.communicate(timeout=INSTALL_TIMEOUT)
-    finally:
-        if wheel.poll() is None:
-            wheel.kill()
-            wheel.wait()
-    wheel_install = subprocess.CompletedProcess(wheel.args, wheel.returncode, wheel_out, "")
-    yield Checkout(root, install, demo, wheel_root, wheel_venv, wheel_install)
+    assert not (root / ".venv").exists()
+    demo = sh(readme_commands().main_job, root, timeout=INSTALL_TIMEOUT)
+    yield Checkout(root, demo)
 
 
-def test_readme_lists_install_tests_and_main_job() -> None:
+def test_readme_gives_exactly_the_two_commands() -> None:
     commands = readme_commands()
-    assert commands.install == "python3 -m venv .venv && .venv/bin/pip install -e '.[test]'"
-    assert commands.main_job == ".venv/bin/sfsync demo"
-    assert commands.tests == ".venv/bin/pytest"
+    assert commands.main_job == "make demo"
+    assert commands.tests == "make test"
     assert commands.inline, "the README suggests a command on the demo directory"
 
 
-def test_install_command(checkout: Checkout) -> None:
-    assert checkout.install.returncode == 0, checkout.install.stdout[-3000:] + checkout.install.stderr[-3000:]
-    assert "Successfully installed" in checkout.install.stdout
-    assert (checkout.root / ".venv" / "bin" / "sfsync").is_file()
-
-
-def test_main_job_command(checkout: Checkout) -> None:
+def test_make_demo_creates_the_environment_and_runs_the_demo(checkout: Checkout) -> None:
     demo = checkout.demo
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert (checkout.root / ".venv" / "bin" / "sfsync").is_file()
     out = flat(demo.stdout)
     assert "Traceback" not in demo.stderr
     # What the README promises: validated mappings, a full and an incremental sync, conflicts,
@@ -200,39 +134,56 @@ def test_readme_inline_commands_on_the_demo(checkout: Checkout) -> None:
         assert result.stdout.strip(), command
 
 
-def test_rerunning_the_main_job_replaces_the_demo(checkout: Checkout) -> None:
+def test_rerunning_make_demo_replaces_the_demo_without_reinstalling(checkout: Checkout) -> None:
     assert checkout.demo.returncode == 0
     again = sh(readme_commands().main_job, checkout.root)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "pip install" not in again.stdout  # the environment is up to date
     assert "The earlier demo in sfsync-demo was replaced" in flat(again.stdout)
 
 
-def test_test_command_collects_the_suite_in_the_fresh_environment(checkout: Checkout) -> None:
-    assert checkout.install.returncode == 0
-    collected = sh(f"{readme_commands().tests} --collect-only -q -p no:cacheprovider", checkout.root)
+def test_make_test_collects_the_suite_in_the_fresh_environment(checkout: Checkout) -> None:
+    assert checkout.demo.returncode == 0
+    tests = readme_commands().tests
+    collected = sh(f"{tests} PYTEST_ARGS='--collect-only -q -p no:cacheprovider'", checkout.root)
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     count = re.search(r"(\d+) tests? collected", collected.stdout)
     assert count is not None and int(count.group(1)) > 100, collected.stdout[-1000:]
     assert "error" not in collected.stdout.lower().split("collected")[-1]
     # This file is collected there but skips itself (NESTED is set), so the suite can never recurse.
-    passed = sh(f"{readme_commands().tests} -q -p no:cacheprovider tests/test_init.py", checkout.root)
+    passed = sh(f"{tests} PYTEST_ARGS='-q -p no:cacheprovider tests/test_init.py'", checkout.root)
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     assert re.search(r"\d+ passed", passed.stdout)
 
 
-def test_non_editable_install_ships_the_mappings(checkout: Checkout, tmp_path: Path) -> None:
-    install = checkout.wheel_install
-    assert install.returncode == 0, install.stdout[-3000:]
-    site = checkout.wheel_venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    shipped = site / "sfsync" / "_data" / "mappings"
+def test_the_installed_wheel_ships_the_mappings_and_no_pytest_plugin(
+    checkout: Checkout, sfsync_distributions: Distributions, tmp_path: Path
+) -> None:
+    assert checkout.demo.returncode == 0
+    python = checkout.root / ".venv" / "bin" / "python"
+    install = sh(f"{python} -m pip install --quiet --no-deps --force-reinstall {sfsync_distributions.wheel}", tmp_path)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    # Far from any source tree: only the installed package can provide the mappings.
+    shutil.move(checkout.root / "sfsync", tmp_path / "moved-source")
+    shutil.move(checkout.root / "mappings", tmp_path / "moved-mappings")
+    probe = sh(
+        f"{python} -c \"import importlib.metadata as m, sfsync; print(sfsync.__file__); "
+        "print([e.value for e in m.entry_points(group='pytest11')])\"",
+        tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    location, plugins = probe.stdout.strip().splitlines()
+    assert "site-packages" in location
+    assert "sfsync" not in plugins  # opt-in: nothing loads into other projects' pytest sessions
+    site = Path(location).parent
+    shipped = site / "_data" / "mappings"
     assert (shipped / "portal_schema.sql").is_file() and not shipped.is_symlink()
     assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in (REPO / "mappings").iterdir())
-    # Far from any source tree: only the installed package can provide the mappings.
-    shutil.rmtree(checkout.wheel_root)
-    sfsync = checkout.wheel_venv / "bin" / "sfsync"
+    sfsync = checkout.root / ".venv" / "bin" / "sfsync"
     demo = sh(f"{sfsync} demo", tmp_path)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     assert "Channel conflicts found" in flat(demo.stdout)
-    init = sh(f"{sfsync} init ops && {sfsync} --config ops/sfsync.toml mappings validate", tmp_path)
+    init = sh(f"{sfsync} init --dir ops && {sfsync} --config ops/sfsync.toml mappings validate", tmp_path)
     assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-2000:]
     assert "valid" in init.stdout
+    assert sys.version_info >= (3, 11)

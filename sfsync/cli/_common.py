@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ import click
 import typer
 from rich.console import Console
 
-from sfsync.errors import ConfigError, ErrorContext, UsageError
+from sfsync.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -66,8 +67,7 @@ def require_configuration(explicit: Path | None, environ: dict[str, str] | None 
     raise ConfigError(
         f"no configuration found: looked for --config (not given), ${CONFIG_ENV} (not set) and {local} "
         f"(no such file), and no {ENV_PREFIX}<SECTION>__<KEY> variables are set. Run `sfsync init` to create "
-        f"one, pass --config PATH, or try `sfsync demo`",
-        ErrorContext(file=str(local)),
+        f"one, pass --config PATH, or try `sfsync demo`"
     )
 
 
@@ -132,6 +132,7 @@ def print_error(message: str, *, exit_code: int, error_type: str, error_code: st
 
     if current_log_format() == "json":
         payload: dict[str, Any] = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "error",
             "logger": "sfsync",
             "message": message,

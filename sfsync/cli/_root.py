@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -41,6 +42,7 @@ def _load(name: str) -> click.Command:
         group = typer.main.get_command(module.app)
         group.name = name
         group.help = group.help or _HELP_OF[name]
+        _note_start(group, name)
         return group
     holder = typer.Typer()
     module.register(holder)
@@ -48,7 +50,26 @@ def _load(name: str) -> click.Command:
     # a module registering a single command gets that command back, not a group
     command = built.commands[name] if isinstance(built, click.Group) else built
     command.name = name
+    _note_start(command, name)
     return command
+
+
+def _note_start(command: click.Command, path: str) -> None:
+    """Log (DEBUG) the moment a command's own code starts: `bench/startup_bench.py` measures start-up with it."""
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            _note_start(sub, f"{path} {sub_name}")
+        return
+    callback = command.callback
+    if callback is None:
+        return
+
+    @functools.wraps(callback)
+    def started(*args: Any, **kwargs: Any) -> Any:
+        logging.getLogger("sfsync.cli").debug("command %s: started", path, extra={"command": path})
+        return callback(*args, **kwargs)
+
+    command.callback = started
 
 
 app = typer.Typer(

@@ -33,11 +33,11 @@ def _handled() -> Iterator[None]:
 
 
 def _open(ctx: typer.Context) -> StateStore | None:
-    from sfsync.sync._state import StateStore
-
     url = state(ctx).settings().state.url
     if state_store_missing(url):
         return None
+    from sfsync.sync._state import StateStore
+
     return StateStore(url)
 
 

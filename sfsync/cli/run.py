@@ -63,24 +63,27 @@ def run_command(
     Exit codes: 0 success, 1 some records rejected (see `sfsync deadletters list`), 2 usage or
     configuration error, 3 fatal (authentication, API allowance, lock held, ...).
     """
-    from sfsync.services.job import SyncJob
-
     job: SyncJob | None = None
     previous_handler = _stop_on_sigterm()
     try:
         settings = state(ctx).settings()
+        from sfsync.services.job import SyncJob
+
         with SyncJob(settings) as job:
             report = _run(job, dry_run=dry_run, direction=direction.value, mappings=mapping or (), full=full,
                           show_progress=sys.stderr.isatty() and not as_json)
     except BaseException as exc:
         if isinstance(exc, typer.Exit | SystemExit):
             raise
-        failed = (job.last_report if job is not None else None) or _report_for(exc, dry_run)
-        error_fields["run_id"] = failed.run_id
-        if metrics_file is not None:
-            write_atomically(metrics_file, failed.to_openmetrics())
-        if as_json:
-            typer.echo(_report_json(failed, dry_run))
+        failed = job.last_report if job is not None else None
+        if failed is None and (metrics_file is not None or as_json):
+            failed = _report_for(exc, dry_run)  # built only when asked for: it loads the sync package
+        if failed is not None:
+            error_fields["run_id"] = failed.run_id
+            if metrics_file is not None:
+                write_atomically(metrics_file, failed.to_openmetrics())
+            if as_json:
+                typer.echo(_report_json(failed, dry_run))
         raise
     finally:
         _restore_sigterm(previous_handler)
@@ -212,9 +215,9 @@ def status_command(
     limit: Annotated[int, typer.Option("--limit", help="How many recent runs to show.")] = 10,
 ) -> None:
     """Show recent runs (a failed one at once, with its error), watermarks, dead-letter counts and API usage."""
+    settings = state(ctx).settings()
     from sfsync.sync._state import StateStore
 
-    settings = state(ctx).settings()
     runs: list[RunRecord] = []
     watermarks: dict[tuple[str, str], datetime] = {}
     letters: list[DeadLetter] = []

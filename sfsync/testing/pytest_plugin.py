@@ -1,4 +1,12 @@
-"""pytest plugin (entry point ``pytest11: sfsync``): FakeSalesforce fixtures for any test suite."""
+"""pytest plugin with FakeSalesforce fixtures for any test suite — opt-in, never loaded by itself.
+
+Load it in a suite's ``conftest.py``::
+
+    pytest_plugins = ["sfsync.testing.pytest_plugin"]
+
+or for one run: ``pytest -p sfsync.testing.pytest_plugin``. (Installing sfsync registers no
+``pytest11`` entry point, so other projects' test sessions are left alone.)
+"""
 
 from __future__ import annotations
 

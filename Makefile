@@ -1,0 +1,32 @@
+# Two commands from a fresh clone (README): `make demo` and `make test`. The first one run creates .venv
+# and installs sfsync with its test tools (one environment serves both); later runs reinstall only when
+# pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test check ci clean
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/sfsync demo
+
+# PYTEST_ARGS: extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/sync -x"`
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The static checks CI runs beside the tests.
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict sfsync
+	$(VENV)/bin/lint-imports
+
+ci: check test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) sfsync-demo build dist *.egg-info
