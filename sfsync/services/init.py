@@ -18,22 +18,25 @@ SFSYNC_TOML_TEMPLATE = """\
 # Relative paths are relative to this file.
 
 [salesforce]
-# auth = "token"              # token | jwt | password | client_credentials
+# auth = "token"              # token | jwt | password | client_credentials | refresh_token | sf-cli
 # instance_url = "https://acme.my.salesforce.com"
 # domain = "login"            # login (production), test (sandbox) or a My Domain such as "acme.my"
 # api_version = "61.0"
 # username = "integration@acme.example"
-# consumer_key = "3MVG9..."   # connected app, for jwt and client_credentials
+# consumer_key = "3MVG9..."   # connected app, for jwt, client_credentials and refresh_token
 # access_token_file = "/run/secrets/sf-access-token"     # or SFSYNC_SALESFORCE__ACCESS_TOKEN
 # password_file = "/run/secrets/sf-password"             # or SFSYNC_SALESFORCE__PASSWORD
 # security_token_file = "/run/secrets/sf-security-token" # or SFSYNC_SALESFORCE__SECURITY_TOKEN
 # consumer_secret_file = "/run/secrets/sf-consumer-secret"  # or SFSYNC_SALESFORCE__CONSUMER_SECRET
 # private_key_file = "/run/secrets/sf-jwt.key"           # or SFSYNC_SALESFORCE__PRIVATE_KEY
+# refresh_token_file = "/run/secrets/sf-refresh-token"   # or SFSYNC_SALESFORCE__REFRESH_TOKEN
+# target_org = "acme-prod"    # sf-cli: an alias the Salesforce CLI has authorised (`sf org login web`)
+# sf_executable = "sf"        # sf-cli: the Salesforce CLI command
 # connect_timeout = 10.0      # seconds
 # read_timeout = 120.0        # seconds
 # api_usage_ceiling = 0.9     # stop (exit 3) before the org's daily API usage passes this fraction
 # max_attempts = 6            # per call, for retriable failures
-# max_retry_seconds = 300.0
+# max_retry_seconds = 300.0   # the most one call may take, attempts in flight and backoff included
 # bulk_threshold = 2000       # upserts above this many records use Bulk API 2.0
 # bulk_poll_seconds = 2.0
 # bulk_timeout_seconds = 1800.0
