@@ -55,7 +55,8 @@ def _load(name: str) -> click.Command:
 
 
 def _note_start(command: click.Command, path: str) -> None:
-    """Log (DEBUG) the moment a command's own code starts: `bench/startup_bench.py` measures start-up with it."""
+    """Log (DEBUG) the moment a command's own code starts (`bench/startup_bench.py` measures start-up with it),
+    and report an interrupt in words."""
     if isinstance(command, click.Group):
         for sub_name, sub in command.commands.items():
             _note_start(sub, f"{path} {sub_name}")
@@ -67,7 +68,12 @@ def _note_start(command: click.Command, path: str) -> None:
     @functools.wraps(callback)
     def started(*args: Any, **kwargs: Any) -> Any:
         logging.getLogger("sfsync.cli").debug("command %s: started", path, extra={"command": path})
-        return callback(*args, **kwargs)
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            # typer would turn this into a silent exit 130; say what happened (Ctrl-C, or SIGTERM for `run`)
+            print_error(str(exc) or "interrupted", exit_code=130, error_type=type(exc).__name__)
+            raise click.exceptions.Exit(130) from None
 
     command.callback = started
 

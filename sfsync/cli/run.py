@@ -145,7 +145,7 @@ class _Terminated(KeyboardInterrupt):
 
 def _stop_on_sigterm() -> object:
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated
+        raise _Terminated("terminated (SIGTERM)")
 
     try:
         return signal.signal(signal.SIGTERM, handler)

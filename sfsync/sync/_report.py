@@ -85,7 +85,7 @@ class RunReport(BaseModel):
             self.error_exit_code = exc.exit_code
         else:
             self.outcome = "failed"
-            self.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_unexpected(exc)
+            self.error = (str(exc) or "interrupted") if isinstance(exc, KeyboardInterrupt) else describe_unexpected(exc)
         self.error_type = type(exc).__name__
 
     @property

@@ -203,3 +203,24 @@ def test_a_prompt_without_a_terminal_exits_2_saying_pass_yes(tmp_path: Path) -> 
     assert result.returncode == 2, result.stderr
     assert "pass --yes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_ends_the_run_with_its_outcome_recorded(
+    local_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import time
+
+    def terminated_mid_push(self: SyncEngine, *args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # what Kubernetes sends at the job's deadline
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(SyncEngine, "_push", terminated_mid_push)
+    config = str(local_dir / "sfsync.toml")
+    assert main(["--config", config, "run"]) == 130
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
+    latest = _status(config, capsys)["runs"][0]
+    assert latest["outcome"] == "failed"
+    assert latest["summary"]["error"] == "terminated (SIGTERM)"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed after the run
