@@ -1,4 +1,4 @@
-"""``python -m sfsync.cli``."""
+"""``python -m sfsync.cli``: the same as the ``sfsync`` command."""
 
 import sys
 
