@@ -63,7 +63,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str], expected: int) -> tup
         raise SystemExit(f"{' '.join(argv)}: exit {finished.returncode}, expected {expected}\n{finished.stderr}")
     reached: float | None = None
     for line in finished.stderr.splitlines():
-        if line.startswith("{") and '": started"' in line.replace("started\"", '": started"'):
+        if line.startswith("{") and '": started"' in line.replace('started"', '": started"'):
             record = json.loads(line)
             if record.get("message", "").endswith(": started"):
                 reached = datetime.fromisoformat(record["ts"]).timestamp() - spawned

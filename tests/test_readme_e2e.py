@@ -167,7 +167,7 @@ def test_the_installed_wheel_ships_the_mappings_and_no_pytest_plugin(
     shutil.move(checkout.root / "sfsync", tmp_path / "moved-source")
     shutil.move(checkout.root / "mappings", tmp_path / "moved-mappings")
     probe = sh(
-        f"{python} -c \"import importlib.metadata as m, sfsync; print(sfsync.__file__); "
+        f'{python} -c "import importlib.metadata as m, sfsync; print(sfsync.__file__); '
         "print([e.value for e in m.entry_points(group='pytest11')])\"",
         tmp_path,
     )

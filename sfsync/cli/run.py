@@ -70,8 +70,14 @@ def run_command(
         from sfsync.services.job import SyncJob
 
         with SyncJob(settings) as job:
-            report = _run(job, dry_run=dry_run, direction=direction.value, mappings=mapping or (), full=full,
-                          show_progress=sys.stderr.isatty() and not as_json)
+            report = _run(
+                job,
+                dry_run=dry_run,
+                direction=direction.value,
+                mappings=mapping or (),
+                full=full,
+                show_progress=sys.stderr.isatty() and not as_json,
+            )
     except BaseException as exc:
         if isinstance(exc, typer.Exit | SystemExit):
             raise
@@ -96,8 +102,15 @@ def run_command(
     raise typer.Exit(report.exit_code)
 
 
-def _run(job: SyncJob, *, dry_run: bool, direction: str, mappings: list[str] | tuple[str, ...], full: bool,
-         show_progress: bool) -> RunReport:
+def _run(
+    job: SyncJob,
+    *,
+    dry_run: bool,
+    direction: str,
+    mappings: list[str] | tuple[str, ...],
+    full: bool,
+    show_progress: bool,
+) -> RunReport:
     if not show_progress:
         return job.run(dry_run=dry_run, direction=direction, mappings=mappings, full=full)  # type: ignore[arg-type]
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
