@@ -301,8 +301,10 @@ class SalesforceGateway:
         attempts = exc.last_attempt.attempt_number
         if isinstance(last, SfsyncError):
             context = last.context
-            # the last error already starts with ``what``: say it once
+            # the last error already starts with ``what``: say it once (its code follows from the context)
             detail = last.message.removeprefix(f"{what}: ")
+            if detail == f"{what} failed":
+                detail = "Salesforce answered with an error"
         else:  # pragma: no cover - only SfsyncErrors are retried
             context, detail = ErrorContext(), repr(last)
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
