@@ -63,10 +63,11 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report on stdout.")] = False,
 ) -> None:
     """Check mappings: schema, owners, targets, types, transforms, ciphertext sizes (exit 1 on problems)."""
+    chosen = _paths(ctx, paths, legacy_paths)  # settings first: no configuration fails before the heavy imports
     from sfsync.mapping._loader import collect_mappings
     from sfsync.mapping._validate import validate_offline, validate_online
 
-    mapping_set, report = collect_mappings(_paths(ctx, paths, legacy_paths))
+    mapping_set, report = collect_mappings(chosen)
     report.merge(validate_offline(mapping_set))
     if online:
         from sfsync.services.connect import connect_salesforce
@@ -79,9 +80,10 @@ def validate(
 
 
 def _load_for_use(ctx: typer.Context, paths: list[Path] | None, legacy: list[Path] | None = None) -> MappingSet:
+    chosen = _paths(ctx, paths, legacy)
     from sfsync.mapping._loader import load_mappings
 
-    return load_mappings(_paths(ctx, paths, legacy), validate=False)
+    return load_mappings(chosen, validate=False)
 
 
 @app.command("list")
@@ -234,9 +236,10 @@ def export_metadata(
     legacy_paths: LegacyPathsArg = None,
 ) -> None:
     """Write SFDX source metadata for every custom object and field the mappings need."""
+    chosen = _paths(ctx, paths, legacy_paths)
     from sfsync.mapping._loader import load_mappings
     from sfsync.mapping._metadata import export_metadata as write_metadata
 
-    mapping_set = load_mappings(_paths(ctx, paths, legacy_paths))
+    mapping_set = load_mappings(chosen)
     written = write_metadata(mapping_set, out)
     console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)
