@@ -25,6 +25,7 @@ from ._models import (
     conflict_key,
     evidence_hash,
 )
+from ._org_fields import CHANNEL_CONFLICT, SCAN_READS, conflict_org_fields, conflict_org_objects
 from ._normalize import (
     name_tokens,
     normalize_country,
@@ -54,6 +55,10 @@ from ._scan import (
 from ._score import token_alignment_score
 
 __all__ = [
+    "CHANNEL_CONFLICT",
+    "SCAN_READS",
+    "conflict_org_fields",
+    "conflict_org_objects",
     "Conflict",
     "ConflictKind",
     "ConflictStatus",

@@ -51,7 +51,7 @@ aware UTC ``datetime``, ``Decimal`` and ``bool``.
 from __future__ import annotations
 
 from sfsync.mapping._loader import collect_mappings, load_mappings
-from sfsync.mapping._metadata import export_metadata, metadata_files
+from sfsync.mapping._metadata import OrgNeeds, deploy_command, export_metadata, metadata_files, org_needs
 from sfsync.mapping._model import (
     BlindIndexSpec,
     EncryptSpec,
@@ -64,6 +64,7 @@ from sfsync.mapping._model import (
     SalesforceTarget,
     mapping_json_schema,
 )
+from sfsync.mapping._org_needs import OrgField, OrgObject
 from sfsync.mapping._preview import preview as preview_record
 from sfsync.mapping._problems import FieldProblem, RecordMappingError, ValidationReport
 from sfsync.mapping._transforms import LookupValue, TransformError, register_transform, registered_transforms
@@ -78,6 +79,9 @@ __all__ = [
     "LookupValue",
     "Mapping",
     "MappingSet",
+    "OrgField",
+    "OrgNeeds",
+    "OrgObject",
     "OutboundRecord",
     "PortalSource",
     "RecordMappingError",
@@ -85,10 +89,12 @@ __all__ = [
     "TransformError",
     "ValidationReport",
     "collect_mappings",
+    "deploy_command",
     "export_metadata",
     "load_mappings",
     "mapping_json_schema",
     "metadata_files",
+    "org_needs",
     "preview_record",
     "register_transform",
     "registered_transforms",

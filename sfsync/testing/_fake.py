@@ -558,6 +558,9 @@ class FakeSalesforce:
             elif spec.type == "boolean":
                 record[spec.name] = False
         record.update(values)
+        for spec in obj.fields.values():
+            if spec.auto_number and record.get(spec.name) is None:
+                record[spec.name] = _auto_number(spec.auto_number, len(self._records[obj.name]) + 1)
         if "OwnerId" in obj.fields and record.get("OwnerId") is None and self._user_id_or_empty():
             record["OwnerId"] = self.user_id
         self._finish(obj, record, list(values), creating=True)
@@ -1357,3 +1360,7 @@ def _json_body(request: requests.PreparedRequest) -> Any:
     except ValueError as exc:
         raise _error(400, "JSON_PARSER_ERROR", f"Unexpected character in the request body: {exc}") from None
 
+
+def _auto_number(display_format: str, number: int) -> str:
+    """An Auto Number value: ``CC-{0000000}`` and 42 -> ``CC-0000042``."""
+    return re.sub(r"\{(0+)\}", lambda match: str(number).zfill(len(match.group(1))), display_format)
