@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from sfsync._cli_common import console, err_console, state
-from sfsync.errors import ErrorContext, UsageError
+from sfsync.errors import ErrorContext, SfsyncError, UsageError
 from sfsync.mapping._loader import collect_mappings, load_mappings
 from sfsync.mapping._model import Mapping, MappingSet, mapping_json_schema
+from sfsync.mapping._org_needs import OrgField, OrgObject
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
@@ -209,12 +210,39 @@ def schema(
 @app.command("export-metadata")
 def export_metadata(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX source (objects/...).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX project (sfdx-project.json, force-app/).")],
     paths: PathsArg = None,
 ) -> None:
-    """Write SFDX source metadata for every custom object and field the mappings need."""
+    """Write a deployable SFDX project: every object, field and permission set sfsync needs."""
+    from sfsync.mapping._metadata import deploy_command
     from sfsync.mapping._metadata import export_metadata as write_metadata
 
     mapping_set = load_mappings(_paths(ctx, paths))
-    written = write_metadata(mapping_set, out)
+    objects, fields = _org_declarations(ctx)
+    written = write_metadata(mapping_set, out, objects=objects, fields=fields)
     console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)
+    console.print("deploy it, then give the integration user its permission set:", markup=False, highlight=False)
+    console.print(f"  {deploy_command(out)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _org_declarations(ctx: typer.Context) -> tuple[tuple[OrgObject, ...], tuple[OrgField, ...]]:
+    """What the conflict scan and writer need in the org, with the configured rules' owner field."""
+    from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
+
+    owner_path: str | None = "Owner.Sales_Channel__c"
+    owner_values: tuple[str, ...] = ()
+    rules_path = _rules_path(ctx)
+    if rules_path is not None:
+        criterion = load_rules(rules_path).direct_owner.field
+        if criterion is not None:
+            owner_path, owner_values = criterion.name, tuple(criterion.values)
+    return conflict_org_objects(), conflict_org_fields(owner_path, owner_values)
+
+
+def _rules_path(ctx: typer.Context) -> Path | None:
+    try:
+        settings = state(ctx).settings()
+    except SfsyncError:
+        return None  # no usable configuration: the shipped rules' fields are declared anyway
+    rules = settings.conflicts.rules
+    return rules if rules.is_file() else None

@@ -201,6 +201,18 @@ def _check_field(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
     if fm.required and not portal_owned:
         add(("required",), "required is checked on push only; it has no effect on a Salesforce-owned field",
             hint="remove it", severity="warning")
+    # -- what a null from Salesforce means for the portal column (pull only)
+    if fm.on_null is not None and portal_owned:
+        add(("on_null",), "on_null applies to Salesforce-owned fields (what a null pulled from Salesforce does)",
+            hint="remove it; portal-owned fields use `required` and `default`", code="ownership")
+    if fm.on_null == "default" and not fm.has_default:
+        add(("on_null",), "on_null: default needs a `default` value to write into the portal column",
+            hint="add `default: <portal value>`, or use on_null: keep / reject", code="on_null")
+    if not portal_owned and fm.has_default and fm.on_null != "default":
+        add(("default",), "a default on a Salesforce-owned field is used only with `on_null: default`",
+            hint="add `on_null: default`, or remove the default", code="on_null")
+    if fm.on_null is not None and not portal_owned and not fm.columns:
+        add(("on_null",), "on_null needs a portal column to act on", hint="add `column:`", code="on_null")
 
     # -- declared sizes fit the type
     if fm.length is not None and fm.type not in TEXT_TYPES:

@@ -17,14 +17,17 @@ import functools
 import json
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sfsync.testing._schema import OrgSchema, SchemaError
+
+if TYPE_CHECKING:
+    from sfsync.mapping import OrgField
 
 __all__ = [
     "export_org_metadata",
@@ -207,9 +210,19 @@ def org_schema_from_metadata(project: Path | str) -> OrgSchema:
     return standard_org_schema().extend({"objects": objects}, source=str(root))
 
 
-def export_org_metadata(out: Path, mapping_paths: list[Path] | None = None, rules_path: Path | None = None) -> Path:
+def export_org_metadata(
+    out: Path,
+    mapping_paths: list[Path] | None = None,
+    rules_path: Path | None = None,
+    *,
+    extra_fields: Sequence[OrgField] = (),
+) -> Path:
     """Export the metadata of ``mapping_paths`` (default: the shipped mappings) with the conflict
-    scan's declarations to ``out``, as ``sfsync mappings export-metadata`` does; returns ``out``."""
+    scan's declarations to ``out``, as ``sfsync mappings export-metadata`` does; returns ``out``.
+
+    ``extra_fields`` deploys more custom fields (a test of the fake's own picklist rules, say),
+    declared the way sfsync's own declarations are.
+    """
     from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
     from sfsync.mapping import export_metadata, load_mappings
 
@@ -228,7 +241,7 @@ def export_org_metadata(out: Path, mapping_paths: list[Path] | None = None, rule
             if criterion is not None:
                 owner_path, owner_values = criterion.name, tuple(criterion.values)
         export_metadata(mappings, out, objects=conflict_org_objects(),
-                        fields=conflict_org_fields(owner_path, owner_values))
+                        fields=(*conflict_org_fields(owner_path, owner_values), *extra_fields))
     return out
 
 

@@ -184,9 +184,13 @@ def test_schema_command_and_shipped_schema_current(tmp_path: Path) -> None:
 
 
 def test_export_metadata(project: Path) -> None:
-    out = project / "force-app" / "main" / "default"
-    result = runner.invoke(app, ["mappings", "export-metadata", "--out", str(out)])
+    project_dir = project / "sfdx"
+    result = runner.invoke(app, ["mappings", "export-metadata", "--out", str(project_dir)])
     assert result.exit_code == 0, result.output
+    # The deploy command, runnable as printed.
+    assert f"cd {project_dir} && sf project deploy start --manifest manifest/package.xml" in result.stdout
+    assert "sf org assign permset --name sfsync_Integration" in result.stdout
+    out = project_dir / "force-app" / "main" / "default"
     files = {p.relative_to(out).as_posix() for p in out.rglob("*.xml")}
     assert "objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml" in files
     assert "objects/Account_Registration__c/Account_Registration__c.object-meta.xml" in files
@@ -198,21 +202,32 @@ def test_export_metadata(project: Path) -> None:
     # complete: every custom field of every mapping (and every blind index) has a file
     from sfsync.mapping import load_mappings
 
-    for mapping in load_mappings([SHIPPED]):
+    for mapping in load_mappings([SHIPPED]).all():
         obj = mapping.salesforce.object
         for fm in mapping.fields:
-            if fm.field.endswith("__c") and "." not in fm.field and not (fm.type == "reference" and not fm.lookup):
-                if fm.type in ("picklist", "multipicklist") and not fm.values:
-                    continue
+            if fm.field.endswith("__c") and "." not in fm.field:
                 assert f"objects/{obj}/fields/{fm.field}.field-meta.xml" in files, (obj, fm.field)
             if fm.blind_index:
                 assert f"objects/{obj}/fields/{fm.blind_index.field}.field-meta.xml" in files
+    # what the issue found missing: custom fields on standard objects, the conflict object
+    for needed in ("objects/Account/fields/Partner_Number__c.field-meta.xml",
+                   "objects/Opportunity/fields/Product_Lines__c.field-meta.xml",
+                   "objects/Opportunity/fields/Partner_Account__c.field-meta.xml",
+                   "objects/User/fields/Sales_Channel__c.field-meta.xml",
+                   "objects/Channel_Conflict__c/Channel_Conflict__c.object-meta.xml",
+                   "objects/Channel_Conflict__c/fields/Conflict_Key__c.field-meta.xml",
+                   "objects/Channel_Conflict__c/fields/Status__c.field-meta.xml"):
+        assert needed in files, needed
 
     def read(path: str) -> ET.Element:
         return ET.parse(out / path).getroot()
 
     ext = read("objects/Deal_Registration__c/fields/Registration_Number__c.field-meta.xml")
     assert ext.findtext("m:externalId", namespaces=ns) == "true" and ext.findtext("m:unique", namespaces=ns) == "true"
+    partner = read("objects/Account/fields/Partner_Number__c.field-meta.xml")
+    assert partner.findtext("m:externalId", namespaces=ns) == "true"
+    key = read("objects/Channel_Conflict__c/fields/Conflict_Key__c.field-meta.xml")
+    assert key.findtext("m:externalId", namespaces=ns) == "true"
     notes = read("objects/Deal_Registration__c/fields/Competitive_Notes__c.field-meta.xml")
     assert notes.findtext("m:type", namespaces=ns) == "LongTextArea"
     assert int(notes.findtext("m:length", namespaces=ns) or 0) >= 32000
@@ -223,11 +238,78 @@ def test_export_metadata(project: Path) -> None:
     status = read("objects/Deal_Registration__c/fields/Status__c.field-meta.xml")
     values = [v.findtext("m:fullName", namespaces=ns) for v in status.iterfind(".//m:value", ns)]
     assert values == ["Submitted", "Under Review", "Approved", "Rejected", "Expired", "Withdrawn"]
+    assert {v.findtext("m:default", namespaces=ns) for v in status.iterfind(".//m:value", ns)} == {"false"}
     lookup = read("objects/Deal_Registration__c/fields/Partner_Account__c.field-meta.xml")
     assert lookup.findtext("m:referenceTo", namespaces=ns) == "Account"
-    assert lookup.findtext("m:relationshipName", namespaces=ns) == "Partner_Account"
+    # metadata's relationshipName is the child side, unique per parent object
+    relationship_names = [read(f"objects/{o}/fields/Partner_Account__c.field-meta.xml").findtext(
+        "m:relationshipName", namespaces=ns) for o in ("Deal_Registration__c", "Account_Registration__c", "Opportunity",
+                                                      "Channel_Conflict__c")]
+    assert len(set(relationship_names)) == 4, relationship_names
     custom_object = read("objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml")
     assert custom_object.findtext("m:nameField/m:type", namespaces=ns) == "AutoNumber"
+
+    # the SFDX project around it: sfdx-project.json and a manifest naming every component
+    project_json = json.loads((project_dir / "sfdx-project.json").read_text())
+    assert project_json["packageDirectories"] == [{"default": True, "path": "force-app"}]
+    manifest = ET.parse(project_dir / "manifest" / "package.xml").getroot()
+    members = {(t.findtext("m:name", namespaces=ns), m.text) for t in manifest.iterfind("m:types", ns)
+               for m in t.iterfind("m:members", ns)}
+    for relative in files:
+        parts = relative.split("/")
+        if parts[0] == "objects" and parts[2] == "fields":
+            assert ("CustomField", f"{parts[1]}.{parts[3].removesuffix('.field-meta.xml')}") in members
+        elif parts[0] == "objects" and parts[2].endswith(".object-meta.xml"):
+            assert ("CustomObject", parts[1]) in members
+        elif parts[0] == "permissionsets":
+            assert ("PermissionSet", parts[1].removesuffix(".permissionset-meta.xml")) in members
+
+
+def _permissions(path: Path) -> tuple[dict[str, tuple[bool, bool]], dict[str, dict[str, bool]]]:
+    ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
+    root = ET.parse(path).getroot()
+    fields = {
+        str(e.findtext("m:field", namespaces=ns)): (e.findtext("m:readable", namespaces=ns) == "true",
+                                                   e.findtext("m:editable", namespaces=ns) == "true")
+        for e in root.iterfind("m:fieldPermissions", ns)
+    }
+    objects = {
+        str(e.findtext("m:object", namespaces=ns)): {c.tag.split("}")[1]: c.text == "true" for c in e
+                                                    if c.tag.split("}")[1].startswith("allow")}
+        for e in root.iterfind("m:objectPermissions", ns)
+    }
+    return fields, objects
+
+
+def test_export_permission_sets(project: Path) -> None:
+    from sfsync.mapping import load_mappings
+
+    project_dir = project / "sfdx"
+    assert runner.invoke(app, ["mappings", "export-metadata", "--out", str(project_dir)]).exit_code == 0
+    sets = project_dir / "force-app" / "main" / "default" / "permissionsets"
+    integration = _permissions(sets / "sfsync_Integration.permissionset-meta.xml")
+    manager = _permissions(sets / "sfsync_Channel_Manager.permissionset-meta.xml")
+    rep = _permissions(sets / "sfsync_Direct_Rep.permissionset-meta.xml")
+    shipped = load_mappings([SHIPPED]).get("deal_registration")
+    hidden = {f"Deal_Registration__c.{fm.field}" for fm in shipped.fields if fm.encrypted} | {
+        f"Deal_Registration__c.{fm.blind_index.field}" for fm in shipped.fields if fm.blind_index}
+    assert "Deal_Registration__c.End_Customer_Name__c" in hidden and len(hidden) >= 8
+    # the integration user reads and writes all of it
+    for name in hidden:
+        assert integration[0][name] == (True, True)
+    assert integration[1]["Channel_Conflict__c"]["allowEdit"]
+    assert integration[0]["Opportunity.Product_Lines__c"] == (True, False)  # read, never written
+    # a direct rep never reads ciphertext or a blind index
+    assert not hidden & set(rep[0])
+    assert rep[0]["Deal_Registration__c.Protection_End__c"] == (True, False)
+    assert rep[0]["Channel_Conflict__c.Partner_Name__c"] == (True, False)
+    assert not any(edit for _read, edit in rep[0].values())
+    # channel managers: decisions on registrations, the conflict status
+    assert manager[0]["Deal_Registration__c.Status__c"] == (True, True)
+    assert manager[0]["Channel_Conflict__c.Status__c"] == (True, True)
+    assert manager[0]["Channel_Conflict__c.Conflict_Key__c"] == (True, False)
+    assert not hidden & set(manager[0])
+    assert manager[1]["Channel_Conflict__c"]["allowEdit"] and not manager[1]["Channel_Conflict__c"]["allowDelete"]
 
 
 def test_help_lists_the_commands() -> None:
@@ -254,16 +336,26 @@ def test_validate_online_against_fake_org(project: Path, monkeypatch: pytest.Mon
 
 
 def test_metadata_and_fake_org_schema_agree() -> None:
-    """mappings -> SFDX metadata and partner_program.yaml (FakeSalesforce) describe the same fields."""
+    """Law 9: the default fake org is exactly the standard objects plus what the export declares."""
+    from sfsync.conflicts import conflict_org_fields, conflict_org_objects
     from sfsync.mapping import load_mappings, metadata_files
-    from sfsync.testing import default_org_schema
+    from sfsync.testing import default_org_schema, standard_org_schema
 
-    files = metadata_files(load_mappings([SHIPPED]))
+    files = metadata_files(load_mappings([SHIPPED]), objects=conflict_org_objects(), fields=conflict_org_fields())
     org = default_org_schema()
-    for obj in ("Deal_Registration__c", "Account_Registration__c", "Lead"):
-        exported = {path.rsplit("/", 1)[1].removesuffix(".field-meta.xml")
-                    for path in files if path.startswith(f"objects/{obj}/fields/")}
-        in_fake = {name for name in org.objects[obj].fields if name.endswith("__c")}
-        assert exported <= in_fake, exported - in_fake
-        if obj != "Lead":
-            assert in_fake == exported, in_fake ^ exported
+    standard = standard_org_schema()
+    exported: dict[str, set[str]] = {}
+    for path in files:
+        if "/fields/" in path:
+            obj, _, name = path.split("/objects/", 1)[1].split("/")
+            exported.setdefault(obj, set()).add(name.removesuffix(".field-meta.xml"))
+    for name, obj in org.objects.items():
+        custom = {f for f in obj.fields if f.endswith("__c")}
+        assert custom == exported.get(name, set()), (name, custom ^ exported.get(name, set()))
+        if name in standard.objects:
+            assert set(obj.fields) - custom == set(standard.objects[name].fields), name
+    # no picklist in the org has a default the export did not declare
+    for obj in org.objects.values():
+        for field in obj.fields.values():
+            if field.is_custom and field.type in ("picklist", "multipicklist"):
+                assert field.default is None, (obj.name, field.name)

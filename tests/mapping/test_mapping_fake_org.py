@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from sfsync.mapping import MappingSet
+from sfsync.mapping import Mapping, MappingSet
 from sfsync.testing import FakeSalesforce
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -59,7 +59,10 @@ def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: Fa
     [record] = query(fake, soql)
     pulled = mapping.to_portal(record)
     assert pulled["salesforce_id"] == result["id"]
-    assert pulled["status"] == "submitted"  # the picklist default, mapped to the portal's value
+    # The exported Status picklist has no default (nor has a deployed org): a new record's status is
+    # null, and `on_null: keep` leaves the portal's own value alone instead of writing null.
+    assert "status" not in pulled
+    assert mapping.to_portal(record | {_status_field(mapping): "Approved"})["status"] == "approved"
     assert pulled["conflict_flag"] is False
     back = mapping.to_portal(record | {k: v for k, v in outbound.payload.items()}, include_portal_owned=True)
     assert back["partner_number"] == "P-001"
@@ -78,3 +81,7 @@ def test_direct_opportunities_query(shipped: MappingSet, fake_salesforce: FakeSa
     assert sorted(view["product_lines"]) == ["Servers", "Storage"]  # Salesforce orders by definition
     assert view["owner_id"] == fake.user_id
     assert str(view["amount"]) in ("90000", "90000.0", "90000.00")
+
+
+def _status_field(mapping: Mapping) -> str:
+    return next(fm.field for fm in mapping.fields if fm.portal_column == "status")
