@@ -25,7 +25,6 @@ from ._models import (
     conflict_key,
     evidence_hash,
 )
-from ._org_fields import CHANNEL_CONFLICT, SCAN_READS, conflict_org_fields, conflict_org_objects
 from ._normalize import (
     name_tokens,
     normalize_country,
@@ -35,6 +34,7 @@ from ._normalize import (
     normalize_product_lines,
     registrable_domain,
 )
+from ._org_fields import CHANNEL_CONFLICT, SCAN_READS, conflict_org_fields, conflict_org_objects
 from ._protected import (
     ProtectionDecision,
     build_protected_customers,
@@ -57,8 +57,6 @@ from ._score import token_alignment_score
 __all__ = [
     "CHANNEL_CONFLICT",
     "SCAN_READS",
-    "conflict_org_fields",
-    "conflict_org_objects",
     "Conflict",
     "ConflictKind",
     "ConflictStatus",
@@ -85,6 +83,8 @@ __all__ = [
     "SkippedOpportunity",
     "build_protected_customers",
     "conflict_key",
+    "conflict_org_fields",
+    "conflict_org_objects",
     "evidence_hash",
     "load_named_accounts",
     "load_rules",

@@ -171,7 +171,7 @@ def _resolve_path(needs: OrgNeeds, sobject: str, path: str) -> tuple[str, str] |
             current = ref.reference_to
         elif hop in _STANDARD_RELATIONSHIPS:
             current = _STANDARD_RELATIONSHIPS[hop]
-        elif hop == "UserRole" or hop == "Profile":
+        elif hop in {"UserRole", "Profile"}:
             current = hop
         else:
             return None
@@ -183,12 +183,12 @@ def org_needs(
 ) -> OrgNeeds:
     """Merge the explicit declarations with what the mappings need (declarations win on a clash)."""
     needs = OrgNeeds()
-    for obj in objects:
-        needs.objects[obj.name] = obj
-        for spec in obj.fields:
-            needs.add_field(spec)
-    for spec in fields:
-        needs.add_field(spec)
+    for declared in objects:
+        needs.objects[declared.name] = declared
+        for declared_field in declared.fields:
+            needs.add_field(declared_field)
+    for declared_field in fields:
+        needs.add_field(declared_field)
     pending: list[tuple[Mapping, FieldMapping, str]] = []
     for m in mappings.all():  # disabled ones too: an admin may switch mappings later
         obj = m.salesforce.object
@@ -243,11 +243,11 @@ def org_needs(
         target, name = resolved
         if not name.endswith("__c") or (target, name) in needs.fields:
             continue  # standard fields exist in every org
-        spec = _from_mapping(m, fm, target, name)
-        if spec is None:
+        derived = _from_mapping(m, fm, target, name)
+        if derived is None:
             needs.undefined.append((target, name, f"mapping {m.name}"))
         else:
-            needs.add_field(spec)
+            needs.add_field(derived)
     return needs
 
 
@@ -272,9 +272,10 @@ def _object_xml(obj: OrgObject) -> str:
     _sub(root, "enableReports", True)
     _sub(root, "label", obj.label)
     name = _sub(root, "nameField", None)
-    _sub(name, "displayFormat", obj.name_format)
+    if obj.name_format is not None:
+        _sub(name, "displayFormat", obj.name_format)
     _sub(name, "label", obj.name_label)
-    _sub(name, "type", "AutoNumber")
+    _sub(name, "type", "AutoNumber" if obj.name_format is not None else "Text")
     _sub(root, "pluralLabel", obj.plural_label)
     _sub(root, "sharingModel", "Private")
     return _xml(root)

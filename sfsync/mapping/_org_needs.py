@@ -70,7 +70,8 @@ class OrgObject:
     label: str
     plural_label: str
     name_label: str
-    name_format: str  # AutoNumber display format, e.g. "CC-{0000000}"
+    # AutoNumber display format, e.g. "CC-{0000000}"; None: a Text(80) name the writer must set.
+    name_format: str | None
     description: str = ""
     fields: tuple[OrgField, ...] = field(default_factory=tuple)
     # Channel managers may create/edit records (not delete); direct reps read.

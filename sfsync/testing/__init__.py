@@ -17,8 +17,9 @@ query/queryAll with real pagination (``page_size`` rows a page, ``nextRecordsUrl
 getUpdated, ``/limits``, Bulk API 2.0 ingest and query jobs, and the login endpoints of every auth mode
 (OAuth token endpoint: password, client_credentials, JWT bearer; SOAP login) on any host. Every API
 response carries ``Sforce-Limit-Info``; errors have Salesforce's JSON shape. Validation follows the
-schema: by default the org a fresh deployment of the shipped mappings' metadata export gives
-(law 9); ``FakeSalesforce(org_schema_from_metadata(DIR))`` builds it from any export in ``DIR``. Faults come from a seeded :class:`FaultPlan`.
+schema: by default the org a fresh deployment of the shipped mappings' metadata export
+gives (law 9); ``FakeSalesforce(org_schema_from_metadata(DIR))`` builds it from any export in
+``DIR``. Faults come from a seeded :class:`FaultPlan`.
 
 Seeding with ``fake.insert`` accepts the audit fields (CreatedDate, LastModifiedDate, SystemModstamp,
 CreatedById, LastModifiedById, IsDeleted) so tests can place records in time; the API refuses them.

@@ -22,7 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import defusedxml.ElementTree as SafeET
 import yaml
+from defusedxml import DefusedXmlException
 
 from sfsync.testing._schema import OrgSchema, SchemaError
 
@@ -79,9 +81,12 @@ def _flag(element: ET.Element, tag: str) -> bool:
 
 def _parse(path: Path) -> ET.Element:
     try:
-        return ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
+        root = SafeET.parse(path).getroot()
+    except (ET.ParseError, DefusedXmlException, OSError) as exc:
         raise SchemaError(f"{path}: not readable metadata XML: {exc}") from exc
+    if root is None:
+        raise SchemaError(f"{path}: empty metadata XML")
+    return root
 
 
 def _field_spec(path: Path) -> tuple[str, dict[str, Any]]:
