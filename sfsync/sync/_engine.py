@@ -559,9 +559,18 @@ class SyncEngine:
         # Pull dead letters whose backoff has passed (or an operator asked to retry) are read
         # again by key after the incremental read, unless that read met them anyway.
         due_keys: dict[str, None] = {}
+        # Letters still waiting out their backoff (or exhausted): a record re-read unchanged since
+        # it failed (the overlap window re-reads the edge) is left alone instead of failing again.
+        waiting: dict[str, datetime] = {}
         if not options.dry_run:
-            due = self.state.due_dead_letters(mapping.name, "pull", self.clock(), self.options.dead_letter_max_attempts)
+            now = self.clock()
+            due = self.state.due_dead_letters(mapping.name, "pull", now, self.options.dead_letter_max_attempts)
             due_keys = dict.fromkeys(d.record_key for d in due)
+            waiting = {
+                letter.record_key: letter.last_seen
+                for letter in self.state.dead_letters(mapping=mapping.name, direction="pull")
+                if letter.record_key not in due_keys and letter.state in ("open", "exhausted")
+            }
 
         def flush(retried: bool = False) -> None:
             if pending:
@@ -576,7 +585,12 @@ class SyncEngine:
                 newest = stamp
             if record.get(ext_field) in (None, ""):
                 continue
-            due_keys.pop(str(record[ext_field]), None)
+            key = str(record[ext_field])
+            due_keys.pop(key, None)
+            failed_at = waiting.get(key)
+            if failed_at is not None and stamp is not None and stamp <= failed_at:
+                summary.unchanged += 1  # still dead-lettered; retried when due or on request
+                continue
             pending.append(record)
             if len(pending) >= self.options.batch_size:
                 flush()
