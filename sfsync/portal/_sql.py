@@ -117,7 +117,7 @@ def describe_write_error(exc: sa_exc.StatementError) -> str:
                              "FOREIGN KEY constraint failed")):
             return _QUOTED.sub("'…'", first)
         return f"the database refused the row ({type(orig).__name__})"
-    if orig is None:
+    if orig is None or isinstance(orig, TypeError | ValueError):
         # Raised before the driver saw the statement (a value the column type cannot bind).
         return "a value has the wrong type for its column"
     return f"the database refused the row ({type(orig).__name__})"
