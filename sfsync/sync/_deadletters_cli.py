@@ -11,7 +11,7 @@ import enum
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -97,7 +97,9 @@ def list_(
         letters: list[DeadLetter] = []
         if store is not None:
             with store:
-                chosen = direction.value if direction is not None else None
+                chosen: Literal["push", "pull"] | None = (
+                    "push" if direction is Direction.push else "pull" if direction is Direction.pull else None
+                )
                 if all_states:
                     letters = store.dead_letters(
                         mapping=mapping,

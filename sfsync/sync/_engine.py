@@ -569,7 +569,9 @@ class SyncEngine:
             waiting = {
                 letter.record_key: letter.last_seen
                 for letter in self.state.dead_letters(mapping=mapping.name, direction="pull")
-                if letter.record_key not in due_keys and letter.state in ("open", "exhausted")
+                if letter.record_key not in due_keys
+                and letter.state in ("open", "exhausted")
+                and letter.last_seen is not None
             }
 
         def flush(retried: bool = False) -> None:
