@@ -11,12 +11,13 @@ import typer
 from sfsync._cli_common import console, err_console, state
 from sfsync.errors import ErrorContext, SfsyncError, UsageError
 from sfsync.mapping._loader import collect_mappings, load_mappings
+from sfsync.mapping._metadata import deploy_command
 from sfsync.mapping._model import Mapping, MappingSet, mapping_json_schema
 from sfsync.mapping._org_needs import OrgField, OrgObject
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
-from sfsync.mapping._validate import validate_offline, validate_online
+from sfsync.mapping._validate import MISSING_CODES, validate_offline, validate_online
 
 app = typer.Typer(no_args_is_help=True, help="Validate, preview and publish field mappings.")
 
@@ -32,9 +33,12 @@ def _paths(ctx: typer.Context, paths: list[Path] | None) -> list[Path]:
     return list(state(ctx).settings().mappings.paths)
 
 
-def _print_report(report: ValidationReport, as_json: bool) -> None:
+def _print_report(report: ValidationReport, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
-        typer.echo(report.to_json())
+        if extra:
+            typer.echo(json.dumps({**json.loads(report.to_json()), **extra}, indent=2))
+        else:
+            typer.echo(report.to_json())
         return
     for problem in report:
         style = "red" if problem.severity == "error" else "yellow"
@@ -61,12 +65,38 @@ def validate(
     report.merge(validate_offline(mapping_set))
     if online:
         from sfsync._org import connect_salesforce
+        from sfsync.mapping._metadata import org_needs
+        from sfsync.mapping._validate import validate_org_needs
 
+        objects, fields = _org_declarations(ctx)
+        needs = org_needs(mapping_set, objects=objects, fields=fields)
         with connect_salesforce(state(ctx).settings()) as gateway:
             report.merge(validate_online(mapping_set, gateway.describe))
-    _print_report(report, as_json)
+            report.merge(validate_org_needs(needs, gateway.describe, skip_mapped=mapping_set))
+    extra: dict[str, Any] | None = None
+    if online and any(p.code in MISSING_CODES for p in report.errors):
+        extra = {"deploy_commands": ["sfsync mappings export-metadata --out sfsync-metadata",
+                                     deploy_command("sfsync-metadata")]}
+    _print_report(report, as_json, extra)
+    if online:
+        _print_deploy_hint(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_deploy_hint(report: ValidationReport, as_json: bool) -> None:
+    """When pieces are missing from the org, name each once and the commands that deploy them."""
+    missing = [p for p in report.errors if p.code in MISSING_CODES]
+    if not missing or as_json:
+        return
+    err_console.print(f"\n{len(missing)} piece(s) missing from the org:", markup=False, highlight=False)
+    for problem in missing:
+        where = f"{problem.mapping}: " if problem.mapping else ""
+        err_console.print(f"  - {where}{problem.field or ''} {problem.message}".rstrip(), markup=False,
+                          highlight=False, soft_wrap=True)
+    err_console.print("deploy them with:", markup=False, highlight=False)
+    err_console.print("  sfsync mappings export-metadata --out sfsync-metadata", markup=False, highlight=False)
+    err_console.print(f"  {deploy_command('sfsync-metadata')}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _load_for_use(ctx: typer.Context, paths: list[Path] | None) -> MappingSet:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sfsync.crypto._sizes import max_ciphertext_length, max_plaintext_bytes
+from sfsync.mapping._metadata import OrgNeeds
 from sfsync.mapping._model import FieldMapping, Mapping, MappingSet
 from sfsync.mapping._problems import FieldProblem, ValidationReport
 from sfsync.mapping._transforms import (
@@ -28,7 +29,10 @@ from sfsync.mapping._types import (
     to_sf,
 )
 
-__all__ = ["validate_offline", "validate_online"]
+__all__ = ["MISSING_CODES", "validate_offline", "validate_online", "validate_org_needs"]
+
+# Problems an admin fixes by deploying the export (sfsync mappings export-metadata).
+MISSING_CODES = frozenset({"object_not_found", "field_not_found", "record_type", "external_id", "missing_field"})
 
 TEXT_MAX = 255
 LONG_TEXT_MAX = 131_072
@@ -624,3 +628,63 @@ def _written_values(fm: FieldMapping) -> list[tuple[tuple[str | int, ...], str]]
     for index, value in enumerate(fm.values or []):
         found.append((("values", index), value))
     return found
+
+
+def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: MappingSet | None = None
+                       ) -> ValidationReport:
+    """Every object and field in ``needs`` (the conflict scan's declarations, lookup keys, custom
+    fields on standard objects) exists in the org with the declared type and External ID flag.
+
+    Fields a mapping maps on its own object are checked by :func:`validate_online` already and
+    skipped here when ``skip_mapped`` is given.
+    """
+    org = _Org(describe)
+    report = ValidationReport()
+    mapped: set[tuple[str, str]] = set()
+    if skip_mapped is not None:
+        for m in skip_mapped.all():
+            mapped.update((m.salesforce.object, fm.field) for fm in m.fields)
+            mapped.add((m.salesforce.object, m.salesforce.external_id_field))
+            mapped.update((m.salesforce.object, fm.blind_index.field) for fm in m.fields if fm.blind_index)
+    missing_objects: set[str] = set()
+    for name, declared in needs.objects.items():
+        described = org.object(name)
+        if isinstance(described, Exception):
+            missing_objects.add(name)
+            report.add(FieldProblem(
+                f"object {name} ({declared.label}) does not exist or is not visible: {_reason(described)}",
+                code="object_not_found", hint=f"deploy the metadata export; needed by the {declared.declared_by}",
+            ))
+    for (sobject, name), spec in sorted(needs.fields.items()):
+        if (sobject, name) in mapped or sobject in missing_objects or not spec.is_custom:
+            continue
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            report.add(FieldProblem(f"cannot describe {sobject}: {_reason(described)}", code="object_not_found",
+                                    field=f"{sobject}.{name}"))
+            continue
+        entry = org.fields(described).get(name)
+        if entry is None:
+            report.add(FieldProblem(
+                f"{sobject} has no field {name} (needed by the {spec.declared_by})", code="field_not_found",
+                field=f"{sobject}.{name}", hint="deploy the metadata export, and the integration permission set",
+            ))
+            continue
+        sf_type = str(entry.get("type"))
+        if not describe_type_compatible(spec.type, sf_type):
+            report.add(FieldProblem(f"{sobject}.{name} is a {sf_type} field; the {spec.declared_by} needs {spec.type}",
+                                    code="type", field=f"{sobject}.{name}"))
+        if spec.external_id and not entry.get("externalId"):
+            report.add(FieldProblem(f"{sobject}.{name} is not an External ID field", code="external_id",
+                                    field=f"{sobject}.{name}", hint="tick External ID (deploy the metadata export)"))
+    for sobject, record_types in needs.record_types.items():
+        if skip_mapped is not None:
+            break  # the mappings' own record types are checked by validate_online
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            continue
+        names = {str(r.get("developerName")) for r in described.get("recordTypeInfos", [])}
+        for record_type in sorted(record_types - names):
+            report.add(FieldProblem(f"{sobject} has no record type {record_type}", code="record_type",
+                                    field=sobject, hint="deploy the metadata export"))
+    return report

@@ -6,6 +6,7 @@ import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -359,3 +360,57 @@ def test_metadata_and_fake_org_schema_agree() -> None:
         for field in obj.fields.values():
             if field.is_custom and field.type in ("picklist", "multipicklist"):
                 assert field.default is None, (obj.name, field.name)
+
+
+def _env_for(fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SFSYNC_SALESFORCE__AUTH", "token")
+    monkeypatch.setenv("SFSYNC_SALESFORCE__INSTANCE_URL", fake.instance_url)
+    monkeypatch.setenv("SFSYNC_SALESFORCE__ACCESS_TOKEN", fake.access_token)
+    monkeypatch.setenv("SFSYNC_SALESFORCE__API_VERSION", fake.api_version)
+
+
+def test_validate_online_names_each_missing_piece_and_the_deploy_command(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An org with only the mappings' own objects (what the old export deployed) lacks the
+    conflict object and the custom fields on standard objects the scan reads: each is named."""
+    from sfsync.mapping import export_metadata, load_mappings
+    from sfsync.testing import FakeSalesforce
+
+    partial = project / "partial"
+    export_metadata(load_mappings([SHIPPED]), partial)  # without the conflict scan's declarations
+    with FakeSalesforce.from_metadata(partial) as fake:
+        _env_for(fake, monkeypatch)
+        result = runner.invoke(app, ["mappings", "validate", "--online"])
+        assert result.exit_code == 1, result.output
+        for piece in ("object Channel_Conflict__c", "Opportunity has no field Product_Lines__c",
+                      "Opportunity has no field Partner_Account__c", "User has no field Sales_Channel__c",
+                      "Account has no field Named_Account__c"):
+            assert piece in result.stderr, piece
+        assert "piece(s) missing from the org" in result.stderr
+        assert "sf project deploy start --manifest manifest/package.xml" in result.stderr
+        data = json.loads(runner.invoke(app, ["mappings", "validate", "--online", "--json"]).stdout)
+        assert any("sf project deploy start" in command for command in data["deploy_commands"])
+        fields = {p["field"] for p in data["problems"]}
+        assert "User.Sales_Channel__c" in fields and "Channel_Conflict__c" in json.dumps(data["problems"])
+        # a field the read-only Opportunity mapping reads is named under that mapping
+        assert any(p["mapping"] == "direct_opportunities" and p["field"] == "Product_Lines__c"
+                   for p in data["problems"])
+
+    # A bare org (standard objects only): the mappings' own objects are missing too.
+    from sfsync.testing import standard_org_schema
+
+    with FakeSalesforce(standard_org_schema()) as bare:
+        _env_for(bare, monkeypatch)
+        result = runner.invoke(app, ["mappings", "validate", "--online"])
+        assert result.exit_code == 1
+        assert "Deal_Registration__c" in result.stderr and "Account has no field Partner_Number__c" in result.stderr
+
+    # After deploying the full export: clean.
+    full = project / "full"
+    assert runner.invoke(app, ["mappings", "export-metadata", "--out", str(full)]).exit_code == 0
+    with FakeSalesforce.from_metadata(full) as deployed:
+        _env_for(deployed, monkeypatch)
+        result = runner.invoke(app, ["mappings", "validate", "--online", "--json"])
+        assert result.exit_code == 0, result.output
+        assert "deploy_commands" not in json.loads(result.stdout)
