@@ -25,7 +25,8 @@ Seeding with ``fake.insert`` accepts the audit fields (CreatedDate, LastModified
 CreatedById, LastModifiedById, IsDeleted) so tests can place records in time; the API refuses them.
 
 In pytest, the ``fake_salesforce`` fixture (registered by the ``sfsync`` pytest plugin) yields a
-started fake with the default schema, and ``fake_salesforce_env`` gives the ``SFSYNC_SALESFORCE__*``
+started fake built from the ``salesforce_metadata`` export (override that fixture to use your
+own), and ``fake_salesforce_env`` gives the ``SFSYNC_SALESFORCE__*``
 environment variables for token auth against it.
 """
 
