@@ -30,6 +30,9 @@ Sales ops own ``mappings/*.yaml``; the sync engine loads them with :func:`load_m
         required: true                 # push rejects the record when empty (unless `default`)
         default: null                  # written when the value is empty
         on_create_only: false          # written on create, never overwritten
+        on_null: keep                  # Salesforce-owned: a null pulled from Salesforce keeps the
+                                       # portal value (keep), writes `default` (default) or
+                                       # dead-letters the record (reject); unset writes null
         values: [A, B]                 # picklist values, checked offline
         transforms: [trim]             # run in the direction the data flows (see _transforms)
         encrypt:                       # true, or:
