@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from workspace_helpers import NOW, REPO
 
-from sfsync._demo_data import PARTNERS, create_portal
 from sfsync.cli import main
 from sfsync.crypto import LocalKeyringProvider
 from sfsync.errors import EXIT_OK
+from sfsync.services.demo_data import PARTNERS, create_portal
 from sfsync.testing import FakeSalesforce, standard_org_schema
 
 CONFIG = """\

@@ -9,7 +9,7 @@ in ``SCAN_READS``.
 
 from __future__ import annotations
 
-from sfsync.mapping import OrgField, OrgObject
+from sfsync.salesforce._org_needs import OrgField, OrgObject
 
 __all__ = [
     "CHANNEL_CONFLICT",

@@ -1,7 +1,7 @@
 """Field mappings: the YAML model, loader, transforms, validation, preview and metadata export.
 
 Sales ops own ``mappings/*.yaml``; the sync engine loads them with :func:`load_mappings` and calls
-:meth:`Mapping.to_salesforce` / :meth:`Mapping.to_portal` per record. A mapping file::
+:meth:`ObjectMapping.to_salesforce` / :meth:`ObjectMapping.to_portal` per record. A mapping file::
 
     version: 1
     name: deal_registration            # unique, lower_snake_case
@@ -60,18 +60,18 @@ from sfsync.mapping._model import (
     EncryptSpec,
     FieldMapping,
     FilterCondition,
-    Mapping,
     MappingSet,
+    ObjectMapping,
     OutboundRecord,
     PortalSource,
     SalesforceTarget,
     mapping_json_schema,
 )
-from sfsync.mapping._org_needs import OrgField, OrgObject
 from sfsync.mapping._preview import preview as preview_record
 from sfsync.mapping._problems import FieldProblem, RecordMappingError, ValidationReport
 from sfsync.mapping._transforms import LookupValue, TransformError, register_transform, registered_transforms
 from sfsync.mapping._validate import validate_offline, validate_online
+from sfsync.salesforce._org_needs import OrgField, OrgObject
 
 __all__ = [
     "BlindIndexSpec",
@@ -80,8 +80,8 @@ __all__ = [
     "FieldProblem",
     "FilterCondition",
     "LookupValue",
-    "Mapping",
     "MappingSet",
+    "ObjectMapping",
     "OrgField",
     "OrgNeeds",
     "OrgObject",

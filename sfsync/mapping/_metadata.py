@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sfsync.crypto._sizes import max_ciphertext_length
-from sfsync.mapping._model import FieldMapping, Mapping, MappingSet
-from sfsync.mapping._org_needs import Audience, OrgField, OrgObject
+from sfsync.mapping._model import FieldMapping, MappingSet, ObjectMapping
+from sfsync.salesforce._org_needs import Audience, OrgField, OrgObject
 
 __all__ = [
     "API_VERSION",
@@ -102,7 +102,7 @@ def _audience(fm: FieldMapping) -> Audience:
     return "everyone"
 
 
-def _from_mapping(m: Mapping, fm: FieldMapping, sobject: str, name: str) -> OrgField | None:
+def _from_mapping(m: ObjectMapping, fm: FieldMapping, sobject: str, name: str) -> OrgField | None:
     """The field a mapping field needs, or None when the mapping alone cannot define it."""
     label = (fm.label or _label(name))[:40]
     spec = OrgField(
@@ -189,7 +189,7 @@ def org_needs(
             needs.add_field(declared_field)
     for declared_field in fields:
         needs.add_field(declared_field)
-    pending: list[tuple[Mapping, FieldMapping, str]] = []
+    pending: list[tuple[ObjectMapping, FieldMapping, str]] = []
     for m in mappings.all():  # disabled ones too: an admin may switch mappings later
         obj = m.salesforce.object
         if obj.endswith("__c") and obj not in needs.objects:

@@ -55,7 +55,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sfsync.mapping._types import FieldType  # one list of Salesforce field types for both
+from sfsync.salesforce._org_needs import FieldType  # one list of Salesforce field types for all
 
 __all__ = [
     "FieldSchema",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from sfsync.mapping import Mapping, MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.testing import FakeSalesforce
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -83,5 +83,5 @@ def test_direct_opportunities_query(shipped: MappingSet, fake_salesforce: FakeSa
     assert str(view["amount"]) in ("90000", "90000.0", "90000.00")
 
 
-def _status_field(mapping: Mapping) -> str:
+def _status_field(mapping: ObjectMapping) -> str:
     return next(fm.field for fm in mapping.fields if fm.portal_column == "status")

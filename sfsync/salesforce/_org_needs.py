@@ -1,23 +1,43 @@
-"""What sfsync needs to exist in a Salesforce org, declared as data.
+"""What sfsync needs to exist in a Salesforce org, declared as data, and the field-type vocabulary.
 
 The metadata export (:mod:`sfsync.mapping._metadata`) turns these declarations into SFDX source;
 the mappings contribute theirs automatically, and other parts of sfsync (the conflict scan and
 its writer) declare the objects and fields they read or write with :class:`OrgField` and
 :class:`OrgObject`, in one place each, so the export, the online validation and the test org
-all read the same list.
+all read the same list. It lives with the Salesforce gateway, below both the mappings and the
+conflict scan, so either may declare what it needs.
 
-Types use the mapping vocabulary (:data:`sfsync.mapping._types.FieldType`): ``string`` is a
-Text field, ``textarea`` a Long Text Area above 255 characters, ``reference`` a Lookup.
+:data:`FieldType` is the one list of Salesforce field types (mappings, declarations and the test
+org's schema all use it): ``string`` is a Text field, ``textarea`` a Long Text Area above 255
+characters, ``reference`` a Lookup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from sfsync.mapping._types import FieldType
+__all__ = ["FIELD_TYPES", "Audience", "FieldType", "OrgField", "OrgObject"]
 
-__all__ = ["Audience", "OrgField", "OrgObject"]
+FieldType = Literal[
+    "id",
+    "string",
+    "textarea",
+    "email",
+    "url",
+    "phone",
+    "picklist",
+    "multipicklist",
+    "boolean",
+    "int",
+    "double",
+    "currency",
+    "percent",
+    "date",
+    "datetime",
+    "reference",
+]
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 
 # Who may read a field, for the permission sets the export writes:
 #   "everyone"   the integration user, channel managers and direct reps

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from sfsync._cli_common import console, err_console, state
+from sfsync.cli._common import console, err_console, state
 from sfsync.errors import ErrorContext, SfsyncError, UsageError
+from sfsync.mapping import MappingSet, ObjectMapping, OrgField, OrgObject, mapping_json_schema
 from sfsync.mapping._loader import collect_mappings, load_mappings
 from sfsync.mapping._metadata import deploy_command
-from sfsync.mapping._model import Mapping, MappingSet, mapping_json_schema
-from sfsync.mapping._org_needs import OrgField, OrgObject
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
@@ -64,9 +63,9 @@ def validate(
     mapping_set, report = collect_mappings(_paths(ctx, paths))
     report.merge(validate_offline(mapping_set))
     if online:
-        from sfsync._org import connect_salesforce
         from sfsync.mapping._metadata import org_needs
         from sfsync.mapping._validate import validate_org_needs
+        from sfsync.services.connect import connect_salesforce
 
         objects, fields = _org_declarations(ctx)
         needs = org_needs(mapping_set, objects=objects, fields=fields)
@@ -125,7 +124,7 @@ def list_mappings(
     console.print(table)
 
 
-def _summary(m: Mapping) -> dict[str, Any]:
+def _summary(m: ObjectMapping) -> dict[str, Any]:
     return {
         "name": m.name,
         "enabled": m.enabled,
