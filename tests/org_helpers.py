@@ -12,7 +12,10 @@ from sfsync.testing import OrgSchema, export_org_metadata, org_schema_from_metad
 # The fake's own fidelity tests exercise a restricted picklist on a standard object; the shipped
 # export has none, so these tests deploy one more field, as an admin would.
 PARTNER_TIER = OrgField(
-    "Account", "Partner_Tier__c", "picklist", "Partner Tier",
+    "Account",
+    "Partner_Tier__c",
+    "picklist",
+    "Partner Tier",
     values=("Registered", "Certified", "Gold", "Platinum", "Titanium"),
 )
 

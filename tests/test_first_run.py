@@ -53,8 +53,10 @@ rules = "mappings/conflict_rules.yaml"
 def _portal_rows(root: Path) -> dict[str, dict[str, object]]:
     engine = sa.create_engine(f"sqlite:///{root / 'portal.db'}")
     with engine.connect() as connection:
-        rows = {str(r["registration_number"]): dict(r) for r in
-                connection.execute(sa.text("SELECT * FROM deal_registrations")).mappings()}
+        rows = {
+            str(r["registration_number"]): dict(r)
+            for r in connection.execute(sa.text("SELECT * FROM deal_registrations")).mappings()
+        }
     engine.dispose()
     return rows
 
@@ -70,8 +72,14 @@ def new_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "mappings", root / "mappings")
-    create_portal(f"sqlite:///{root / 'portal.db'}", root / "mappings" / "portal_schema.sql", seed=11, now=NOW,
-                  deals=40, accounts=10)
+    create_portal(
+        f"sqlite:///{root / 'portal.db'}",
+        root / "mappings" / "portal_schema.sql",
+        seed=11,
+        now=NOW,
+        deals=40,
+        accounts=10,
+    )
     keys = root / "keys"
     keys.mkdir(mode=0o700)
     master = keys / "master.key"
@@ -85,8 +93,9 @@ def new_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_first_run_against_the_deployed_export(new_user: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_first_run_against_the_deployed_export(
+    new_user: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = new_user
     # 1. The admin exports and deploys the metadata.
     code = main(["mappings", "export-metadata", "--out", str(root / "salesforce"), str(root / "mappings")])
@@ -97,16 +106,22 @@ def test_first_run_against_the_deployed_export(new_user: Path, monkeypatch: pyte
     with FakeSalesforce.from_metadata(root / "salesforce") as org:
         standard = standard_org_schema()
         custom = {(o.name, f.name) for o in org.schema.objects.values() for f in o.fields.values() if f.is_custom}
-        exported = {(p.parts[-3], p.name.removesuffix(".field-meta.xml"))
-                    for p in (root / "salesforce").rglob("*.field-meta.xml")}
+        exported = {
+            (p.parts[-3], p.name.removesuffix(".field-meta.xml"))
+            for p in (root / "salesforce").rglob("*.field-meta.xml")
+        }
         assert custom == exported
         assert set(org.schema.objects) - set(standard.objects) == {
-            "Deal_Registration__c", "Account_Registration__c", "Channel_Conflict__c"}
+            "Deal_Registration__c",
+            "Account_Registration__c",
+            "Channel_Conflict__c",
+        }
         # The vendor's partner Accounts exist already (the partner number is what the export added).
         for number, name, _tier in PARTNERS:
             org.insert("Account", {"Name": name, "Partner_Number__c": number, "IsPartner": True})
         (root / "sfsync.toml").write_text(
-            CONFIG.format(instance_url=org.instance_url, api_version=org.api_version), encoding="utf-8")
+            CONFIG.format(instance_url=org.instance_url, api_version=org.api_version), encoding="utf-8"
+        )
         monkeypatch.setenv("SFSYNC_SALESFORCE__ACCESS_TOKEN", org.access_token)
 
         # 3. The mappings validate against it, online.
@@ -133,8 +148,11 @@ def test_first_run_against_the_deployed_export(new_user: Path, monkeypatch: pyte
 
         # 5. A decision in Salesforce comes back; the run is still clean.
         record = next(r for r in org.records("Deal_Registration__c") if r["Registration_Number__c"] == "DR-000001")
-        org.update("Deal_Registration__c", record["Id"], {
-            "Status__c": "Approved", "Protection_Start__c": "2026-11-20", "Protection_End__c": "2027-02-18"})
+        org.update(
+            "Deal_Registration__c",
+            record["Id"],
+            {"Status__c": "Approved", "Protection_Start__c": "2026-11-20", "Protection_End__c": "2027-02-18"},
+        )
         code, out, err = _cli(root, capsys, "run", "--json")
         assert code == EXIT_OK, err
         assert _portal_rows(root)["DR-000001"]["status"] == "approved"
@@ -144,15 +162,33 @@ def test_first_run_against_the_deployed_export(new_user: Path, monkeypatch: pyte
         # 6. A direct rep opens an Opportunity on that customer; the conflict scan flags it in
         #    the same org (Channel_Conflict__c and the registration's flag come from the export).
         deal = _portal_rows(root)["DR-000001"]
-        rep = org.insert("User", {"Username": "rep@vendor.example", "LastName": "Rep", "Email": "rep@vendor.example",
-                                  "Sales_Channel__c": "Direct"})
-        account = org.insert("Account", {"Name": str(deal["end_customer_name"]),
-                                         "BillingCountry": str(deal["end_customer_country"])})
-        lines = ";".join(p.strip().capitalize() if p.strip() != "pcs" else "PCs"
-                         for p in str(deal["product_lines"]).split(","))
-        org.insert("Opportunity", {"Name": "Direct deal", "AccountId": account, "OwnerId": rep,
-                                   "StageName": "Prospecting", "CloseDate": "2027-01-15", "Amount": 250000,
-                                   "Product_Lines__c": lines})
+        rep = org.insert(
+            "User",
+            {
+                "Username": "rep@vendor.example",
+                "LastName": "Rep",
+                "Email": "rep@vendor.example",
+                "Sales_Channel__c": "Direct",
+            },
+        )
+        account = org.insert(
+            "Account", {"Name": str(deal["end_customer_name"]), "BillingCountry": str(deal["end_customer_country"])}
+        )
+        lines = ";".join(
+            p.strip().capitalize() if p.strip() != "pcs" else "PCs" for p in str(deal["product_lines"]).split(",")
+        )
+        org.insert(
+            "Opportunity",
+            {
+                "Name": "Direct deal",
+                "AccountId": account,
+                "OwnerId": rep,
+                "StageName": "Prospecting",
+                "CloseDate": "2027-01-15",
+                "Amount": 250000,
+                "Product_Lines__c": lines,
+            },
+        )
         code, out, err = _cli(root, capsys, "conflicts", "scan", "--json")
         assert code == EXIT_OK, err
         scan = json.loads(out)

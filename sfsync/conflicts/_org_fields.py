@@ -47,20 +47,53 @@ CHANNEL_CONFLICT = OrgObject(
     rep_readable=True,
     declared_by="conflict writer",
     fields=(
-        _conflict(CONFLICT_KEY_FIELD, "string", "Conflict Key", length=80, external_id=True, unique=True,
-                  description="Deterministic key sfsync upserts the conflict by."),
-        _conflict("Opportunity__c", "reference", "Opportunity", reference_to="Opportunity",
-                  relationship_name="Channel_Conflicts"),
-        _conflict("Partner_Account__c", "reference", "Partner of Record", reference_to="Account",
-                  relationship_name="Partner_Channel_Conflicts"),
+        _conflict(
+            CONFLICT_KEY_FIELD,
+            "string",
+            "Conflict Key",
+            length=80,
+            external_id=True,
+            unique=True,
+            description="Deterministic key sfsync upserts the conflict by.",
+        ),
+        _conflict(
+            "Opportunity__c",
+            "reference",
+            "Opportunity",
+            reference_to="Opportunity",
+            relationship_name="Channel_Conflicts",
+        ),
+        _conflict(
+            "Partner_Account__c",
+            "reference",
+            "Partner of Record",
+            reference_to="Account",
+            relationship_name="Partner_Channel_Conflicts",
+        ),
         _conflict("Partner_Name__c", "string", "Partner of Record Name", length=255),
         _conflict("Registration_Number__c", "string", "Registration", length=40),
-        _conflict("Kind__c", "picklist", "Kind", values=(
-            "deal_registration", "account_registration", "partner_of_record", "second_partner", "named_account")),
+        _conflict(
+            "Kind__c",
+            "picklist",
+            "Kind",
+            values=(
+                "deal_registration",
+                "account_registration",
+                "partner_of_record",
+                "second_partner",
+                "named_account",
+            ),
+        ),
         _conflict("Protection_End__c", "date", "Protection End"),
         _conflict("Severity__c", "picklist", "Severity", values=("Block", "Warn")),
-        _conflict("Status__c", "picklist", "Status", values=("Open", "Acknowledged", "Resolved", "Dismissed"),
-                  channel_editable=True, description="Set by channel managers; sfsync opens and resolves."),
+        _conflict(
+            "Status__c",
+            "picklist",
+            "Status",
+            values=("Open", "Acknowledged", "Resolved", "Dismissed"),
+            channel_editable=True,
+            description="Set by channel managers; sfsync opens and resolves.",
+        ),
         _conflict("Reason__c", "textarea", "Reason", length=32768),
         _conflict("Score__c", "double", "Match Score", precision=5, scale=1),
         _conflict("Evidence__c", "textarea", "Evidence", length=32768),
@@ -71,18 +104,47 @@ CHANNEL_CONFLICT = OrgObject(
 
 # Custom fields on standard objects that the scan reads (SOQL in sfsync.conflicts._service/_models).
 SCAN_READS: tuple[OrgField, ...] = (
-    OrgField("Account", "Partner_Number__c", "string", "Partner Number", length=40, external_id=True, unique=True,
-             description="The partner's number in the partner portal (the registrations' lookup key).",
-             declared_by=_BY),
-    OrgField("Account", NAMED_ACCOUNT_FIELD, "boolean", "Named Account",
-             description="Direct-led account: a partner registering it is flagged.", declared_by=_BY),
-    OrgField("Opportunity", "Product_Lines__c", "multipicklist", "Product Lines", values=PRODUCT_LINES,
-             declared_by=_BY),
-    OrgField("Opportunity", "Partner_Account__c", "reference", "Partner Account", reference_to="Account",
-             relationship_name="Partner_Opportunities", declared_by=_BY,
-             description="The partner on a won channel deal: partner of record for its product lines."),
-    OrgField("User", "Sales_Channel__c", "picklist", "Sales Channel", values=("Direct", "Channel"),
-             declared_by=_BY, description="Direct reps own direct Opportunities (the conflict rules read it)."),
+    OrgField(
+        "Account",
+        "Partner_Number__c",
+        "string",
+        "Partner Number",
+        length=40,
+        external_id=True,
+        unique=True,
+        description="The partner's number in the partner portal (the registrations' lookup key).",
+        declared_by=_BY,
+    ),
+    OrgField(
+        "Account",
+        NAMED_ACCOUNT_FIELD,
+        "boolean",
+        "Named Account",
+        description="Direct-led account: a partner registering it is flagged.",
+        declared_by=_BY,
+    ),
+    OrgField(
+        "Opportunity", "Product_Lines__c", "multipicklist", "Product Lines", values=PRODUCT_LINES, declared_by=_BY
+    ),
+    OrgField(
+        "Opportunity",
+        "Partner_Account__c",
+        "reference",
+        "Partner Account",
+        reference_to="Account",
+        relationship_name="Partner_Opportunities",
+        declared_by=_BY,
+        description="The partner on a won channel deal: partner of record for its product lines.",
+    ),
+    OrgField(
+        "User",
+        "Sales_Channel__c",
+        "picklist",
+        "Sales Channel",
+        values=("Direct", "Channel"),
+        declared_by=_BY,
+        description="Direct reps own direct Opportunities (the conflict rules read it).",
+    ),
 )
 
 
@@ -91,8 +153,9 @@ def conflict_org_objects() -> tuple[OrgObject, ...]:
     return (CHANNEL_CONFLICT,)
 
 
-def conflict_org_fields(owner_field_path: str | None = "Owner.Sales_Channel__c",
-                        owner_field_values: tuple[str, ...] = ()) -> tuple[OrgField, ...]:
+def conflict_org_fields(
+    owner_field_path: str | None = "Owner.Sales_Channel__c", owner_field_values: tuple[str, ...] = ()
+) -> tuple[OrgField, ...]:
     """The fields the scan reads on standard objects, plus the rules' own direct-owner field.
 
     The rules may name another User field (``direct_owner.field.name: Owner.Channel__c``); it is
@@ -102,7 +165,15 @@ def conflict_org_fields(owner_field_path: str | None = "Owner.Sales_Channel__c",
     if owner_field_path and owner_field_path.startswith("Owner.") and owner_field_path.count(".") == 1:
         name = owner_field_path.split(".", 1)[1]
         if name.endswith("__c") and all(f.key != ("User", name) for f in fields):
-            fields.append(OrgField("User", name, "picklist", name.removesuffix("__c").replace("_", " "),
-                                   values=owner_field_values or ("Direct",), restricted=False,
-                                   declared_by="conflict rules"))
+            fields.append(
+                OrgField(
+                    "User",
+                    name,
+                    "picklist",
+                    name.removesuffix("__c").replace("_", " "),
+                    values=owner_field_values or ("Direct",),
+                    restricted=False,
+                    declared_by="conflict rules",
+                )
+            )
     return tuple(fields)

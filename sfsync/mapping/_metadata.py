@@ -178,9 +178,7 @@ def _resolve_path(needs: OrgNeeds, sobject: str, path: str) -> tuple[str, str] |
     return current, last
 
 
-def org_needs(
-    mappings: MappingSet, *, objects: Sequence[OrgObject] = (), fields: Sequence[OrgField] = ()
-) -> OrgNeeds:
+def org_needs(mappings: MappingSet, *, objects: Sequence[OrgObject] = (), fields: Sequence[OrgField] = ()) -> OrgNeeds:
     """Merge the explicit declarations with what the mappings need (declarations win on a clash)."""
     needs = OrgNeeds()
     for declared in objects:
@@ -211,27 +209,52 @@ def org_needs(
             needs.record_types.setdefault(obj, set()).add(m.salesforce.record_type)
         ext = m.salesforce.external_id_field
         if ext.endswith("__c"):
-            needs.add_field(OrgField(obj, ext, "string", _label(ext), length=40, external_id=True, unique=True,
-                                     description="Upsert key written by sfsync.", declared_by=f"mapping {m.name}"))
+            needs.add_field(
+                OrgField(
+                    obj,
+                    ext,
+                    "string",
+                    _label(ext),
+                    length=40,
+                    external_id=True,
+                    unique=True,
+                    description="Upsert key written by sfsync.",
+                    declared_by=f"mapping {m.name}",
+                )
+            )
         for fm in m.fields:
             pending.append((m, fm, obj))
             lookup = fm.lookup
             if lookup is not None and lookup.external_id_field.endswith("__c"):
                 # The lookup resolves through an external id of the target object (Account.Partner_Number__c).
-                needs.add_field(OrgField(
-                    lookup.target_object, lookup.external_id_field, "string", _label(lookup.external_id_field),
-                    length=40, external_id=True, unique=True,
-                    description=f"External id sfsync resolves {obj}.{fm.field} through.",
-                    declared_by=f"mapping {m.name}",
-                ))
+                needs.add_field(
+                    OrgField(
+                        lookup.target_object,
+                        lookup.external_id_field,
+                        "string",
+                        _label(lookup.external_id_field),
+                        length=40,
+                        external_id=True,
+                        unique=True,
+                        description=f"External id sfsync resolves {obj}.{fm.field} through.",
+                        declared_by=f"mapping {m.name}",
+                    )
+                )
             bidx = fm.blind_index
             if bidx is not None:
-                needs.add_field(OrgField(
-                    obj, bidx.field, "string", f"{(fm.label or _label(fm.field))[:28]} Blind Index",
-                    length=bidx.length or 64, external_id=True, audience="integration",
-                    description=f"Keyed hash ({bidx.normalizer}) for exact-match lookups; written by sfsync.",
-                    declared_by=f"mapping {m.name}",
-                ))
+                needs.add_field(
+                    OrgField(
+                        obj,
+                        bidx.field,
+                        "string",
+                        f"{(fm.label or _label(fm.field))[:28]} Blind Index",
+                        length=bidx.length or 64,
+                        external_id=True,
+                        audience="integration",
+                        description=f"Keyed hash ({bidx.normalizer}) for exact-match lookups; written by sfsync.",
+                        declared_by=f"mapping {m.name}",
+                    )
+                )
     # Direct fields first, so relationship reads (Partner_Account__r.X) can resolve through them.
     pending.sort(key=lambda item: "." in item[1].field)
     for m, fm, obj in pending:
@@ -464,8 +487,8 @@ def metadata_files(
             files[f"{SOURCE_ROOT}/objects/{spec.sobject}/fields/{spec.name}.field-meta.xml"] = _field_xml(spec)
     for sobject, names in needs.record_types.items():
         for record_type in sorted(names):
-            files[f"{SOURCE_ROOT}/objects/{sobject}/recordTypes/{record_type}.recordType-meta.xml"] = (
-                _record_type_xml(record_type)
+            files[f"{SOURCE_ROOT}/objects/{sobject}/recordTypes/{record_type}.recordType-meta.xml"] = _record_type_xml(
+                record_type
             )
     for name in PERMISSION_SETS:
         files[f"{SOURCE_ROOT}/permissionsets/{name}.permissionset-meta.xml"] = _permission_set_xml(name, needs)

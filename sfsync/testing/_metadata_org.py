@@ -163,13 +163,21 @@ def _object_spec(folder: Path) -> dict[str, Any]:
         if name_field is not None:
             if (_text(name_field, "type") or "Text") == "AutoNumber":
                 spec["name_field"] = {
-                    "type": "string", "length": 30, "required": False, "createable": False, "updateable": False,
+                    "type": "string",
+                    "length": 30,
+                    "required": False,
+                    "createable": False,
+                    "updateable": False,
                     "label": _text(name_field, "label") or "Name",
                     "auto_number": _text(name_field, "displayFormat") or "{0}",
                 }
             else:
-                spec["name_field"] = {"type": "string", "length": 80, "required": True,
-                                      "label": _text(name_field, "label") or "Name"}
+                spec["name_field"] = {
+                    "type": "string",
+                    "length": 80,
+                    "required": True,
+                    "label": _text(name_field, "label") or "Name",
+                }
     elif name.endswith("__c"):
         raise SchemaError(f"{folder}: custom object without {object_file.name}")
     for field_file in sorted((folder / "fields").glob("*.field-meta.xml")):
@@ -245,8 +253,12 @@ def export_org_metadata(
             criterion = load_rules(rules_file).direct_owner.field
             if criterion is not None:
                 owner_path, owner_values = criterion.name, tuple(criterion.values)
-        export_metadata(mappings, out, objects=conflict_org_objects(),
-                        fields=(*conflict_org_fields(owner_path, owner_values), *extra_fields))
+        export_metadata(
+            mappings,
+            out,
+            objects=conflict_org_objects(),
+            fields=(*conflict_org_fields(owner_path, owner_values), *extra_fields),
+        )
     return out
 
 

@@ -60,10 +60,20 @@ def test_bad_values_dead_letter_their_records_and_the_rest_lands(world: World) -
     good = ["DR-000002", "DR-000003", "DR-000004"]
     today = date(2026, 11, 20)
     for number in good:
-        world.fake.update(OBJECT, ids[number], {"Status__c": "Approved", "Protection_Start__c": today.isoformat(),
-                                                "Protection_End__c": (today + timedelta(days=90)).isoformat()})
-    world.fake.update(OBJECT, ids["DR-000005"], {"Status__c": "Approved", "Protection_Start__c": "2026-11-20",
-                                                 "Protection_End__c": "2026-01-01"})  # end before start
+        world.fake.update(
+            OBJECT,
+            ids[number],
+            {
+                "Status__c": "Approved",
+                "Protection_Start__c": today.isoformat(),
+                "Protection_End__c": (today + timedelta(days=90)).isoformat(),
+            },
+        )
+    world.fake.update(
+        OBJECT,
+        ids["DR-000005"],
+        {"Status__c": "Approved", "Protection_Start__c": "2026-11-20", "Protection_End__c": "2026-01-01"},
+    )  # end before start
     world.fake.update(OBJECT, ids["DR-000006"], {"Status__c": "Approved"})
     world.fake.update(OBJECT, ids["DR-000006"], {"Status__c": None})  # a cleared status
     world.fake.update(OBJECT, ids["DR-000007"], {"Status__c": "Expired"})  # not in the value map
