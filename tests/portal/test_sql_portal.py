@@ -330,7 +330,9 @@ def test_write_back_is_one_transaction(db_url: str, portal_engine: sa.Engine) ->
     with portal_engine.begin() as conn:
         conn.execute(sa.insert(table), [{"id": 1, "score": 1}, {"id": 2, "score": 1}])
     portal = SqlPortal(db_url)
-    with pytest.raises(sa.exc.IntegrityError):
+    from sfsync.errors import PortalRejectedError
+
+    with pytest.raises(PortalRejectedError):  # the engine then retries record by record
         portal.write_back("strict", "id", [(1, {"sf_status": "Approved"}), (2, {"score": -1})])
     with portal_engine.connect() as conn:
         assert conn.execute(sa.select(table.c.sf_status).where(table.c.id == 1)).scalar() is None
