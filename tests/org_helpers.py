@@ -22,6 +22,15 @@ PARTNER_TIER = OrgField(
 
 @functools.cache
 def fidelity_schema() -> OrgSchema:
-    """The shipped export plus ``Account.Partner_Tier__c``, parsed back from its XML."""
+    """The shipped export (disabled Lead variant included) plus ``Account.Partner_Tier__c``,
+    parsed back from its XML."""
     with tempfile.TemporaryDirectory(prefix="sfsync-fidelity-") as folder:
-        return org_schema_from_metadata(export_org_metadata(Path(folder), extra_fields=(PARTNER_TIER,)))
+        metadata = export_org_metadata(Path(folder), extra_fields=(PARTNER_TIER,), include_disabled=True)
+        return org_schema_from_metadata(metadata)
+
+
+@functools.cache
+def with_disabled_schema() -> OrgSchema:
+    """What ``export-metadata --include-disabled`` deploys: the Lead variant's fields and record type too."""
+    with tempfile.TemporaryDirectory(prefix="sfsync-all-") as folder:
+        return org_schema_from_metadata(export_org_metadata(Path(folder), include_disabled=True))

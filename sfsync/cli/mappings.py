@@ -241,6 +241,9 @@ def export_metadata(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX project (sfdx-project.json, force-app/).")],
     paths: PathsArg = None,
+    include_disabled: Annotated[
+        bool, typer.Option("--include-disabled", help="Also what the disabled mappings need (to switch later).")
+    ] = False,
 ) -> None:
     """Write a deployable SFDX project: every object, field and permission set sfsync needs."""
     from sfsync.mapping._metadata import deploy_command
@@ -248,7 +251,7 @@ def export_metadata(
 
     mapping_set = load_mappings(_paths(ctx, paths))
     objects, fields = _org_declarations(ctx)
-    written = write_metadata(mapping_set, out, objects=objects, fields=fields)
+    written = write_metadata(mapping_set, out, objects=objects, fields=fields, include_disabled=include_disabled)
     console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)
     console.print("deploy it, then give the integration user its permission set:", markup=False, highlight=False)
     console.print(f"  {deploy_command(out)}", markup=False, highlight=False, soft_wrap=True)

@@ -178,8 +178,15 @@ def _resolve_path(needs: OrgNeeds, sobject: str, path: str) -> tuple[str, str] |
     return current, last
 
 
-def org_needs(mappings: MappingSet, *, objects: Sequence[OrgObject] = (), fields: Sequence[OrgField] = ()) -> OrgNeeds:
-    """Merge the explicit declarations with what the mappings need (declarations win on a clash)."""
+def org_needs(
+    mappings: MappingSet,
+    *,
+    objects: Sequence[OrgObject] = (),
+    fields: Sequence[OrgField] = (),
+    include_disabled: bool = False,
+) -> OrgNeeds:
+    """Merge the explicit declarations with what the enabled mappings need (declarations win on a
+    clash); ``include_disabled`` adds the disabled alternatives (the Lead variant) too."""
     needs = OrgNeeds()
     for declared in objects:
         needs.objects[declared.name] = declared
@@ -188,7 +195,8 @@ def org_needs(mappings: MappingSet, *, objects: Sequence[OrgObject] = (), fields
     for declared_field in fields:
         needs.add_field(declared_field)
     pending: list[tuple[ObjectMapping, FieldMapping, str]] = []
-    for m in mappings.all():  # disabled ones too: an admin may switch mappings later
+    # Enabled mappings only by default: a disabled alternative would put fields nobody writes into the org.
+    for m in mappings.all() if include_disabled else list(mappings):
         obj = m.salesforce.object
         if obj.endswith("__c") and obj not in needs.objects:
             label = _label(obj)
@@ -371,11 +379,37 @@ def _field_xml(spec: OrgField) -> str:
     return _xml(root)
 
 
-def _record_type_xml(name: str) -> str:
+# Record types on these standard objects need a business process (Lead: a lead process over the
+# Lead Status values). The values are the ones a new org ships; an org that renamed them edits
+# the exported file before deploying.
+_BUSINESS_PROCESS_VALUES: dict[str, tuple[str, ...]] = {
+    "Lead": ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"),
+}
+
+
+def business_process_name(record_type: str) -> str:
+    return f"sfsync_{record_type}"
+
+
+def _record_type_xml(sobject: str, name: str) -> str:
     root = ET.Element("RecordType", xmlns=NS)
     _sub(root, "fullName", name)
     _sub(root, "active", True)
+    if sobject in _BUSINESS_PROCESS_VALUES:
+        _sub(root, "businessProcess", business_process_name(name))
     _sub(root, "label", name.replace("_", " "))
+    return _xml(root)
+
+
+def _business_process_xml(sobject: str, name: str) -> str:
+    root = ET.Element("BusinessProcess", xmlns=NS)
+    _sub(root, "fullName", name)
+    _sub(root, "description", "Created for sfsync: the record type of the mapped registrations needs one.")
+    _sub(root, "isActive", True)
+    for position, value in enumerate(_BUSINESS_PROCESS_VALUES[sobject]):
+        entry = _sub(root, "values", None)
+        _sub(entry, "fullName", value)
+        _sub(entry, "default", position == 0)
     return _xml(root)
 
 
@@ -448,6 +482,12 @@ def _object_access(permission_set: str, sobject: str, needs: OrgNeeds) -> tuple[
 
 def _package_xml(needs: OrgNeeds) -> str:
     members: dict[str, list[str]] = {"CustomObject": [], "CustomField": [], "RecordType": [], "PermissionSet": []}
+    members["BusinessProcess"] = sorted(
+        f"{obj}.{business_process_name(rt)}"
+        for obj, names in needs.record_types.items()
+        if obj in _BUSINESS_PROCESS_VALUES
+        for rt in names
+    )
     members["CustomObject"] = sorted(needs.objects)
     members["CustomField"] = sorted(f"{obj}.{name}" for obj, name in needs.fields if name.endswith("__c"))
     members["RecordType"] = sorted(f"{obj}.{rt}" for obj, names in needs.record_types.items() for rt in names)
@@ -475,10 +515,14 @@ def _project_json() -> str:
 
 
 def metadata_files(
-    mappings: MappingSet, *, objects: Sequence[OrgObject] = (), fields: Sequence[OrgField] = ()
+    mappings: MappingSet,
+    *,
+    objects: Sequence[OrgObject] = (),
+    fields: Sequence[OrgField] = (),
+    include_disabled: bool = False,
 ) -> dict[str, str]:
     """Relative path -> text of every file of the SFDX project (see the module docstring)."""
-    needs = org_needs(mappings, objects=objects, fields=fields)
+    needs = org_needs(mappings, objects=objects, fields=fields, include_disabled=include_disabled)
     files: dict[str, str] = {}
     for obj in needs.objects.values():
         files[f"{SOURCE_ROOT}/objects/{obj.name}/{obj.name}.object-meta.xml"] = _object_xml(obj)
@@ -487,9 +531,13 @@ def metadata_files(
             files[f"{SOURCE_ROOT}/objects/{spec.sobject}/fields/{spec.name}.field-meta.xml"] = _field_xml(spec)
     for sobject, names in needs.record_types.items():
         for record_type in sorted(names):
-            files[f"{SOURCE_ROOT}/objects/{sobject}/recordTypes/{record_type}.recordType-meta.xml"] = _record_type_xml(
-                record_type
-            )
+            base = f"{SOURCE_ROOT}/objects/{sobject}"
+            files[f"{base}/recordTypes/{record_type}.recordType-meta.xml"] = _record_type_xml(sobject, record_type)
+            if sobject in _BUSINESS_PROCESS_VALUES:
+                process = business_process_name(record_type)
+                files[f"{base}/businessProcesses/{process}.businessProcess-meta.xml"] = _business_process_xml(
+                    sobject, process
+                )
     for name in PERMISSION_SETS:
         files[f"{SOURCE_ROOT}/permissionsets/{name}.permissionset-meta.xml"] = _permission_set_xml(name, needs)
     files["manifest/package.xml"] = _package_xml(needs)
@@ -498,11 +546,17 @@ def metadata_files(
 
 
 def export_metadata(
-    mappings: MappingSet, out: Path, *, objects: Sequence[OrgObject] = (), fields: Sequence[OrgField] = ()
+    mappings: MappingSet,
+    out: Path,
+    *,
+    objects: Sequence[OrgObject] = (),
+    fields: Sequence[OrgField] = (),
+    include_disabled: bool = False,
 ) -> list[Path]:
     """Write :func:`metadata_files` under ``out`` (the SFDX project root); returns the written paths."""
     written: list[Path] = []
-    for relative, text in sorted(metadata_files(mappings, objects=objects, fields=fields).items()):
+    files = metadata_files(mappings, objects=objects, fields=fields, include_disabled=include_disabled)
+    for relative, text in sorted(files.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

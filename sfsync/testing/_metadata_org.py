@@ -229,12 +229,14 @@ def export_org_metadata(
     rules_path: Path | None = None,
     *,
     extra_fields: Sequence[OrgField] = (),
+    include_disabled: bool = False,
 ) -> Path:
     """Export the metadata of ``mapping_paths`` (default: the shipped mappings) with the conflict
     scan's declarations to ``out``, as ``sfsync mappings export-metadata`` does; returns ``out``.
 
     ``extra_fields`` deploys more custom fields (a test of the fake's own picklist rules, say),
-    declared the way sfsync's own declarations are.
+    declared the way sfsync's own declarations are; ``include_disabled`` also deploys what the
+    disabled mappings (the Lead variant) need, as ``export-metadata --include-disabled`` does.
     """
     from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
     from sfsync.mapping import export_metadata, load_mappings
@@ -258,6 +260,7 @@ def export_org_metadata(
             out,
             objects=conflict_org_objects(),
             fields=(*conflict_org_fields(owner_path, owner_values), *extra_fields),
+            include_disabled=include_disabled,
         )
     return out
 

@@ -195,15 +195,15 @@ def test_export_metadata(project: Path) -> None:
     files = {p.relative_to(out).as_posix() for p in out.rglob("*.xml")}
     assert "objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml" in files
     assert "objects/Account_Registration__c/Account_Registration__c.object-meta.xml" in files
-    assert "objects/Lead/recordTypes/Deal_Registration.recordType-meta.xml" in files
-    assert "objects/Lead/Lead.object-meta.xml" not in files  # standard objects: fields only
+    # the disabled Lead variant is not deployed by default: nothing on Lead at all
+    assert not any(f.startswith("objects/Lead/") for f in files)
     ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
     for relative in files:
         ET.parse(out / relative)  # well formed
     # complete: every custom field of every mapping (and every blind index) has a file
     from sfsync.mapping import load_mappings
 
-    for mapping in load_mappings([SHIPPED]).all():
+    for mapping in load_mappings([SHIPPED]):
         obj = mapping.salesforce.object
         for fm in mapping.fields:
             if fm.field.endswith("__c") and "." not in fm.field:
@@ -264,6 +264,28 @@ def test_export_metadata(project: Path) -> None:
             assert ("CustomObject", parts[1]) in members
         elif parts[0] == "permissionsets":
             assert ("PermissionSet", parts[1].removesuffix(".permissionset-meta.xml")) in members
+
+
+def test_export_metadata_include_disabled(project: Path) -> None:
+    project_dir = project / "sfdx"
+    result = runner.invoke(app, ["mappings", "export-metadata", "--out", str(project_dir), "--include-disabled"])
+    assert result.exit_code == 0, result.output
+    ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
+    out = project_dir / "force-app" / "main" / "default"
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*.xml")}
+    assert "objects/Lead/Lead.object-meta.xml" not in files  # standard objects: fields only
+    assert "objects/Lead/fields/Deal_Registration_Number__c.field-meta.xml" in files
+    # a Lead record type needs a lead process to deploy
+    record_type = ET.parse(out / "objects/Lead/recordTypes/Deal_Registration.recordType-meta.xml").getroot()
+    process = record_type.findtext("m:businessProcess", namespaces=ns)
+    assert process == "sfsync_Deal_Registration"
+    bp = ET.parse(out / f"objects/Lead/businessProcesses/{process}.businessProcess-meta.xml").getroot()
+    values = [(v.findtext("m:fullName", namespaces=ns), v.findtext("m:default", namespaces=ns))
+              for v in bp.iterfind("m:values", ns)]
+    assert values[0] == ("Open - Not Contacted", "true") and len(values) == 4
+    manifest = (project_dir / "manifest" / "package.xml").read_text()
+    assert "<members>Lead.sfsync_Deal_Registration</members>" in manifest
+    assert "<members>Lead.Deal_Registration</members>" in manifest
 
 
 def _permissions(path: Path) -> tuple[dict[str, tuple[bool, bool]], dict[str, dict[str, bool]]]:

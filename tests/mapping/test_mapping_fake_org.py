@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from org_helpers import with_disabled_schema
 
 from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.testing import FakeSalesforce
@@ -39,8 +40,14 @@ def query(fake: FakeSalesforce, soql: str) -> list[dict[str, Any]]:
     ("account_registration", "account_registration"),
 ])
 def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: FakeSalesforce, name: str,
-                                        golden: str) -> None:
+                                        golden: str, request: pytest.FixtureRequest) -> None:
     fake = fake_salesforce
+    if not shipped.get(name).enabled:
+        # A disabled alternative's fields are deployed with `export-metadata --include-disabled`.
+        fake.stop()
+        fake = FakeSalesforce(with_disabled_schema())
+        fake.start()
+        request.addfinalizer(fake.stop)
     fake.insert("Account", {"Name": "Northwind Solutions", "Partner_Number__c": "P-001"})
     mapping = shipped.get(name)
     row = json.loads((GOLDEN / f"{golden}.json").read_text())["portal_row"]
