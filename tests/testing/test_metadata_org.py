@@ -35,20 +35,33 @@ def _api_upsert(fake: FakeSalesforce, obj: str, ext: str, record: dict[str, obje
 def test_a_picklist_without_a_default_is_null_on_create_and_a_declared_default_is_used(export: Path) -> None:
     with FakeSalesforce.from_metadata(export) as fake:
         account = fake.insert("Account", {"Name": "P", "Partner_Number__c": "P-1"})
-        [created] = _api_upsert(fake, "Deal_Registration__c", "Registration_Number__c",
-                                {"Registration_Number__c": "DR-1", "Partner_Account__c": account})
+        [created] = _api_upsert(
+            fake,
+            "Deal_Registration__c",
+            "Registration_Number__c",
+            {"Registration_Number__c": "DR-1", "Partner_Account__c": account},
+        )
         assert created["success"], created
         assert fake.get("Deal_Registration__c", str(created["id"]))["Status__c"] is None
     status = export / FIELDS / "Status__c.field-meta.xml"
     text = status.read_text()
     # An admin marks "Submitted" as the default value before deploying: now the org has one.
-    status.write_text(text.replace("<fullName>Submitted</fullName>\n                <default>false</default>",
-                                   "<fullName>Submitted</fullName>\n                <default>true</default>", 1))
+    status.write_text(
+        text.replace(
+            "<fullName>Submitted</fullName>\n                <default>false</default>",
+            "<fullName>Submitted</fullName>\n                <default>true</default>",
+            1,
+        )
+    )
     assert "<default>true</default>" in status.read_text()
     with FakeSalesforce.from_metadata(export) as fake:
         account = fake.insert("Account", {"Name": "P", "Partner_Number__c": "P-1"})
-        [created] = _api_upsert(fake, "Deal_Registration__c", "Registration_Number__c",
-                                {"Registration_Number__c": "DR-1", "Partner_Account__c": account})
+        [created] = _api_upsert(
+            fake,
+            "Deal_Registration__c",
+            "Registration_Number__c",
+            {"Registration_Number__c": "DR-1", "Partner_Account__c": account},
+        )
         assert fake.get("Deal_Registration__c", str(created["id"]))["Status__c"] == "Submitted"
 
 
@@ -57,8 +70,10 @@ def test_without_the_external_id_flag_the_upsert_fails(export: Path) -> None:
     path.write_text(re.sub(r"<externalId>true</externalId>", "<externalId>false</externalId>", path.read_text()))
     with FakeSalesforce.from_metadata(export) as fake:
         api = Api(fake)
-        body = {"allOrNone": False, "records": [{"attributes": {"type": "Deal_Registration__c"},
-                                                 "Registration_Number__c": "DR-1"}]}
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Deal_Registration__c"}, "Registration_Number__c": "DR-1"}],
+        }
         response = api.call("PATCH", "composite/sobjects/Deal_Registration__c/Registration_Number__c", json=body)
         assert "INVALID_FIELD" in response.text
 
@@ -99,8 +114,10 @@ def test_auto_number_names_and_bad_metadata(export: Path, tmp_path: Path) -> Non
 
 def test_entity_expansion_is_refused(export: Path) -> None:
     bomb = export / FIELDS / "Amount__c.field-meta.xml"
-    bomb.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-                    "<CustomField><fullName>&b;</fullName></CustomField>")
+    bomb.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        "<CustomField><fullName>&b;</fullName></CustomField>"
+    )
     with pytest.raises(SchemaError):
         org_schema_from_metadata(export)
 
