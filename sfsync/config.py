@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
@@ -40,6 +41,7 @@ __all__ = [
     "SyncSettings",
     "find_config_file",
     "load_settings",
+    "read_private_secret",
 ]
 
 ENV_PREFIX = "SFSYNC_"
@@ -77,6 +79,27 @@ _REQUIRED_CREDENTIALS: dict[AuthMode, tuple[str, ...]] = {
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_private_file(path: Path, what: str) -> None:
+    """Refuse a secret file other users can read, as the keyring file is refused (mode 0600)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.expanduser().stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise ValueError(
+            f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run `chmod 600` on it"
+        )
+
+
+def read_private_secret(path: Path, what: str) -> SecretStr:
+    """A secret from a file only its owner may read (ValueError naming the file otherwise)."""
+    _check_private_file(path, what)
+    secret = _read_secret_file(path)
+    return secret if secret is not None else SecretStr("")
 
 
 def _read_secret_file(path: Path | None) -> SecretStr | None:
@@ -191,6 +214,7 @@ class CryptoSettings(_Section):
     @model_validator(mode="after")
     def _secrets_from_files(self) -> CryptoSettings:
         if self.master_key is None and self.master_key_file is not None:
+            _check_private_file(self.master_key_file, "master key file")
             object.__setattr__(self, "master_key", _read_secret_file(self.master_key_file))
         if self.vault_token is None and self.vault_token_file is not None:
             object.__setattr__(self, "vault_token", _read_secret_file(self.vault_token_file))

@@ -118,6 +118,14 @@ def _objects(mappings: MappingSet) -> dict[str, _Object]:
                     length=bidx.length or 64, external_id=True,
                     description=f"Keyed hash ({bidx.normalizer}) for exact-match lookups; written by sfsync.",
                 ))
+            band = fm.band
+            if band is not None:
+                obj.fields.setdefault(band.field, _Field(
+                    band.field, band.label or f"{(fm.label or _label(fm.field))[:34]} Band", "Text",
+                    length=band.length,
+                    description=f"Coarse public band ({band.describe()}) of the encrypted {fm.field}; "
+                    "written by sfsync.",
+                ))
     return objects
 
 

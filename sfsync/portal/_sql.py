@@ -36,6 +36,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     create_engine,
+    event,
     false,
     func,
     or_,
@@ -46,7 +47,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
-from sfsync.errors import ConfigError, ErrorContext, FatalError
+from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
 from sfsync.portal._base import PortalFilter, PortalRow
 
 __all__ = ["SqlPortal", "redact_url"]
@@ -73,9 +74,17 @@ def _to_utc(value: datetime) -> datetime:
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
+    # Never the statement, its parameters or a quoted value (they may be partner plaintext).
+    return database_reason(exc)
+
+
+def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
+    """Decode SQLite text leniently: one row with bytes that are not UTF-8 must not stop the run.
+
+    sqlite3 would raise for the whole batch, quoting the bytes; undecodable bytes become lone
+    surrogates instead, which the push finds (``undecodable_columns``) and dead-letters.
+    """
+    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
 
 
 def create_portal_engine(url: str) -> Engine:
@@ -93,7 +102,10 @@ def create_portal_engine(url: str) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
     try:
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _lenient_text)
+        return engine
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             f"cannot use portal URL {redact_url(url)}: {_first_line(exc)} "
@@ -140,7 +152,7 @@ class SqlPortal:
         """Connection-level failures become a FatalError; never echo SQL or parameters."""
         try:
             yield
-        except sa_exc.OperationalError as exc:
+        except (sa_exc.DBAPIError, sa_exc.StatementError) as exc:
             raise FatalError(
                 f"portal database {self.safe_url} failed on table {table!r}: {_first_line(exc)}",
                 ErrorContext(extra={"table": table}),
