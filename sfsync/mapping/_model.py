@@ -134,7 +134,7 @@ class BlindIndexSpec(_Model):
         default=None, min_length=10,
         description="what reads this index (a blind index nobody reads is only a side channel, so it is refused)",
     )
-    bits: int | None = Field(default=None, ge=1, le=256, description="index size; null lets the planner choose")
+    bits: int | None = Field(default=None, ge=8, le=256, description="index size; null lets the planner choose")
     expected_rows: int = Field(default=1_000_000, ge=1, description="rows the index will hold (for the planner)")
     false_matches_per_lookup: float = Field(
         default=2.0, ge=1.0, le=1_000_000,
