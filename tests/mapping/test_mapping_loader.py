@@ -250,3 +250,23 @@ def test_non_mapping_top_level(write_yaml: Callable[..., Path]) -> None:
     _, report = collect_mappings([write_yaml("- a\n- b\n")])
     [problem] = report.errors
     assert "must be a YAML object" in problem.message
+
+
+def test_recursive_alias_is_a_positioned_error(write_yaml: Callable[..., Path]) -> None:
+    """Finding 8: a recursive alias used to be an internal error (RecursionError, exit 3)."""
+    path = write_yaml("name: x\nsalesforce: &loop\n  object: [*loop]\nfields: []\n")
+    mapping_set, report = collect_mappings([path])
+    [problem] = report.errors
+    assert "recursive alias" in problem.message and (problem.line, problem.col) == (2, 13)
+    with pytest.raises(MappingError) as excinfo:
+        load_mappings([path])
+    assert excinfo.value.exit_code == 2
+
+
+def test_alias_bomb_is_refused_quickly(write_yaml: Callable[..., Path]) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = write_yaml("\n".join([*lines, "name: bomb", "fields: *a8", "salesforce: {object: A__c}"]) + "\n")
+    mapping_set, report = collect_mappings([path])
+    [problem] = report.errors
+    assert "alias bomb" in problem.message and problem.line is not None and len(mapping_set) == 0
