@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sfsync._demo_data import create_portal, seed_org
 from sfsync._org import save_fake_org
 from sfsync.config import AuthMode, SalesforceSettings
-from sfsync.crypto import Keyring, LocalKeyringProvider
+from sfsync.crypto import Keyring
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway

@@ -255,7 +255,7 @@ def test_non_mapping_top_level(write_yaml: Callable[..., Path]) -> None:
 def test_recursive_alias_is_a_positioned_error(write_yaml: Callable[..., Path]) -> None:
     """Finding 8: a recursive alias used to be an internal error (RecursionError, exit 3)."""
     path = write_yaml("name: x\nsalesforce: &loop\n  object: [*loop]\nfields: []\n")
-    mapping_set, report = collect_mappings([path])
+    _mapping_set, report = collect_mappings([path])
     [problem] = report.errors
     assert "recursive alias" in problem.message and (problem.line, problem.col) == (2, 13)
     with pytest.raises(MappingError) as excinfo:
