@@ -6,7 +6,7 @@ SQLAlchemy Core for SQLite and PostgreSQL (and other dialects SQLAlchemy can ref
 
 from __future__ import annotations
 
-from sfsync.portal._base import PortalAdapter, PortalFilter, PortalRow
+from sfsync.portal._base import UNREADABLE, PortalAdapter, PortalFilter, PortalRow
 from sfsync.portal._sql import SqlPortal, redact_url
 
-__all__ = ["PortalAdapter", "PortalFilter", "PortalRow", "SqlPortal", "redact_url"]
+__all__ = ["UNREADABLE", "PortalAdapter", "PortalFilter", "PortalRow", "SqlPortal", "redact_url"]

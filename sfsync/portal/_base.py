@@ -11,7 +11,27 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["PortalAdapter", "PortalFilter", "PortalRow"]
+__all__ = ["UNREADABLE", "PortalAdapter", "PortalFilter", "PortalRow"]
+
+
+class _Unreadable:
+    """A cell whose stored value its column type cannot read (SQLite keeps any value in any column).
+
+    The row is dead-lettered by the push, naming the column; the value itself is never shown.
+    """
+
+    _instance: _Unreadable | None = None
+
+    def __new__(cls) -> _Unreadable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unreadable value>"
+
+
+UNREADABLE = _Unreadable()
 
 PortalRow: TypeAlias = dict[str, Any]
 """One portal row: column name -> value; datetimes are tz-aware UTC."""

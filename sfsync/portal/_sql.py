@@ -44,11 +44,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
-from sfsync.portal._base import PortalFilter, PortalRow
+from sfsync.portal._base import UNREADABLE, PortalFilter, PortalRow
 
 __all__ = ["SqlPortal", "redact_url"]
 
@@ -76,6 +77,47 @@ def _to_utc(value: datetime) -> datetime:
 def _first_line(exc: BaseException) -> str:
     # Never the statement, its parameters or a quoted value (they may be partner plaintext).
     return database_reason(exc)
+
+
+class _LenientType(TypeDecorator[Any]):
+    """The column's own type, except that a stored value it cannot read becomes ``UNREADABLE``.
+
+    SQLite keeps text in a NUMERIC or DATE column; SQLAlchemy's converters would raise for the
+    whole batch (an internal error that stops the run). One bad cell must only reject its row.
+    """
+
+    impl = NullType
+    cache_ok = True
+
+    def __init__(self, original: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.original = original
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.original.dialect_impl(dialect).bind_processor(dialect)
+        return processor(value) if processor is not None and value is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        processor = self.original.dialect_impl(dialect).result_processor(dialect, None)
+        if processor is None:
+            return value
+        try:
+            return processor(value)
+        except (TypeError, ValueError, ArithmeticError):
+            return UNREADABLE
+
+
+def _declared(column_type: Any) -> Any:
+    """The type the portal declared (under the lenient wrapper)."""
+    return column_type.original if isinstance(column_type, _LenientType) else column_type
+
+
+def _lenient_columns(table: Table) -> None:
+    for column in table.columns:
+        if isinstance(column.type, sqltypes.Numeric | sqltypes.Date | sqltypes.DateTime | sqltypes.Time):
+            column.type = _LenientType(column.type)
 
 
 def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
@@ -171,6 +213,8 @@ class SqlPortal:
                     f"portal table {name!r} does not exist in {self.safe_url}",
                     ErrorContext(extra={"table": name}),
                 ) from None
+        if self.dialect == "sqlite":
+            _lenient_columns(table)
         self._tables[name] = table
         return table
 
@@ -250,7 +294,7 @@ class SqlPortal:
         if value.tzinfo is None:
             raise ValueError("portal timestamps must be timezone-aware (UTC)")
         utc = value.astimezone(UTC)
-        if self.dialect != "sqlite" and getattr(col.type, "timezone", False):
+        if self.dialect != "sqlite" and getattr(_declared(col.type), "timezone", False):
             return utc
         return utc.replace(tzinfo=None)
 
@@ -297,9 +341,9 @@ class SqlPortal:
             raise ValueError("overlap must not be negative")
         tbl = self._table(table)
         ts = self._column(tbl, updated_at, "updated-at column")
-        if not isinstance(ts.type, sqltypes.DateTime):
+        if not isinstance(_declared(ts.type), sqltypes.DateTime):
             raise ConfigError(
-                f"portal column {table}.{updated_at} in {self.safe_url} is {ts.type}, not a timestamp",
+                f"portal column {table}.{updated_at} in {self.safe_url} is {_declared(ts.type)}, not a timestamp",
                 ErrorContext(field_name=updated_at, extra={"table": table}),
             )
         keys = self._key_columns(tbl, key_column)

@@ -355,7 +355,8 @@ class SyncEngine:
             if undecodable:
                 # One bad row must not stop the run, and its bytes never go into a message.
                 summary.rejected += 1
-                message = f"column(s) {', '.join(undecodable)} hold bytes that are not valid UTF-8; correct them"
+                message = (f"column(s) {', '.join(undecodable)} hold bytes that are not valid UTF-8, or a value their "
+                           "SQL type cannot read; correct them in the portal")
                 self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=message))
                 if not options.dry_run:
                     self._dead_letter(mapping.name, "push", external_id, "INVALID_TEXT", message, (), now)

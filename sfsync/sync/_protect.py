@@ -27,6 +27,7 @@ from sfsync.crypto import FieldCipher, FieldContext, KeyProvider, Keyring, provi
 from sfsync.errors import ErrorContext, FatalError, KeyringError, RecordRejectedError
 from sfsync.mapping import Mapping, MappingSet
 from sfsync.mapping._policy import PinnedPolicy, field_policy, open_policy, weakenings
+from sfsync.portal import UNREADABLE
 from sfsync.sync._state import StateStore
 
 __all__ = [
@@ -54,10 +55,13 @@ class FieldPolicyError(FatalError):
 
 
 def undecodable_columns(row: AbcMapping[str, Any]) -> list[str]:
-    """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal)."""
+    """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal),
+    or whose stored value the column's type cannot read (``sfsync.portal.UNREADABLE``)."""
     bad: list[str] = []
     for column, value in row.items():
-        if isinstance(value, str):
+        if value is UNREADABLE:
+            bad.append(str(column))
+        elif isinstance(value, str):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:

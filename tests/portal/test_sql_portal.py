@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfsync.errors import ConfigError
+from sfsync.errors import ConfigError, FatalError
 from sfsync.portal import PortalAdapter, SqlPortal, redact_url
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -318,8 +318,11 @@ def test_write_back_is_one_transaction(db_url: str, portal_engine: sa.Engine) ->
     with portal_engine.begin() as conn:
         conn.execute(sa.insert(table), [{"id": 1, "score": 1}, {"id": 2, "score": 1}])
     portal = SqlPortal(db_url)
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(FatalError) as excinfo:
         portal.write_back("strict", "id", [(1, {"sf_status": "Approved"}), (2, {"score": -1})])
+    # Issue 12: the statement and its parameters (partner values) are never in the message.
+    assert "Approved" not in str(excinfo.value) and "UPDATE" not in str(excinfo.value)
+    assert "constraint" in str(excinfo.value)
     with portal_engine.connect() as conn:
         assert conn.execute(sa.select(table.c.sf_status).where(table.c.id == 1)).scalar() is None
     portal.close()
