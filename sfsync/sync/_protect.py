@@ -273,6 +273,10 @@ def protector_from_settings(
         check_field_policy(mappings, keyring, state)
     if keyring is None or not any(m.encrypted_fields() for m in mappings):
         return None
+    if any(fm.blind_index is not None for m in mappings for fm in m.encrypted_fields()):
+        from sfsync.crypto._pinned import check_normalisation_data
+
+        check_normalisation_data()  # an upgraded suffix list or term list would change index values
     return KeyringProtector(keyring, provider=provider, state=state)
 
 
