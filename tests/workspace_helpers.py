@@ -70,6 +70,16 @@ class World:
             connection.execute(sa.text(sql), params)
         engine.dispose()
 
+    def plain(self, record: dict[str, Any], field: str, sobject: str = "Deal_Registration__c") -> str | None:
+        """A field of a Salesforce record as the portal sees it (decrypted when it is a token)."""
+        from sfsync.crypto import FieldCipher, FieldContext
+
+        value = record.get(field)
+        if not isinstance(value, str) or not value.startswith("sfe1."):
+            return value
+        key = str(record.get("Registration_Number__c"))
+        return FieldCipher(self.keyring).decrypt(value, FieldContext(sobject, field, key))
+
     def deals_in_salesforce(self) -> dict[str, dict[str, Any]]:
         return {str(r["Registration_Number__c"]): r for r in self.fake.records("Deal_Registration__c")}
 
