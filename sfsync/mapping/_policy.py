@@ -352,11 +352,12 @@ def reidentification(
 
     ``records`` holds what a reader of Salesforce sees of each registration object (by object
     name); ``accounts`` the org's customer Accounts. For each registration, the candidates
-    start as every Account; each field with an ``account_field`` narrows them: a ``clear``
-    value must equal the Account's, a ``band`` must equal the band of the Account's value (an
-    Account without that value cannot be excluded, so it stays). Encrypted and indexed values
-    cannot be compared without a key and narrow nothing. Partner Accounts
-    (``Partner_Number__c`` set) are not candidates: the reader knows they are not customers.
+    start as every Account; each published field with an ``account_field`` narrows them the
+    way an attacker looks for positive matches: a ``clear`` value must equal the Account's, a
+    ``band`` must equal the band of the Account's value, and an Account without that value
+    drops out. Encrypted and indexed values cannot be compared without a key and narrow
+    nothing. Partner Accounts (``Partner_Number__c`` set) are not candidates: the reader knows
+    they are not customers.
     """
     customers = [a for a in accounts if not a.get("Partner_Number__c")]
     report = ReidentificationReport(accounts=len(customers))
@@ -376,14 +377,13 @@ def reidentification(
                         continue
                     wanted = _comparable(published)
                     candidates = [a for a in candidates
-                                  if a.get(account_field) in (None, "") or _comparable(a[account_field]) == wanted]
+                                  if a.get(account_field) not in (None, "") and _comparable(a[account_field]) == wanted]
                 elif fm.band is not None:
                     band = fm.band
                     published = record.get(band.field)
                     if published in (None, ""):
                         continue
-                    candidates = [a for a in candidates if _band_or_none(band, a.get(account_field)) in (None,
-                                                                                                         published)]
+                    candidates = [a for a in candidates if _band_or_none(band, a.get(account_field)) == published]
             sizes.append(len(candidates))
         sizes.sort()
         report.per_mapping[m.name] = {
