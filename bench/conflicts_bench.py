@@ -3,7 +3,7 @@
     .venv/bin/python bench/conflicts_bench.py [--opportunities 100000 --protected 1000000]
         [--workers 2] [--seed 1] [--baseline-opportunities 5] [--scorer-set 20000x5000]
 
-1. Generates a labelled set (sfsync.conflicts.evaluation.generate) of ``--protected`` customers and
+1. Generates a labelled set (conflict_evaluation.generate) of ``--protected`` customers and
    ``--opportunities`` opportunities (generation is not timed).
 2. Builds the blocking index (timed: wall and CPU) and matches every opportunity (timed, with
    ``--workers`` forked processes), then prints precision / recall / F1 per match kind (the rule
@@ -28,9 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from conflict_evaluation import KindMetrics, LabelledSet, evaluate, generate
+
 from sfsync.conflicts import CustomerIndex, MatchQuery
 from sfsync.conflicts._score import NAME_SCORERS
-from sfsync.conflicts.evaluation import KindMetrics, LabelledSet, evaluate, generate
 
 
 def _peak_mb() -> float:

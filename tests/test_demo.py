@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import sfsync._demo as demo_module
-import sfsync._demo_cli as demo_cli
-from sfsync._demo import DEMO_FORMAT, DEMO_MARKER, DemoResult
+import sfsync.cli.demo as demo_cli
+import sfsync.services.demo as demo_module
 from sfsync.cli import main
 from sfsync.errors import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from sfsync.services.demo import DEMO_FORMAT, DEMO_MARKER, DemoResult
 
 
 @dataclass
@@ -146,14 +146,17 @@ def test_old_clear_country_and_postal_code_single_out_demo_customers(demo: Demo)
     from sfsync.testing import FakeSalesforce
 
     text = (demo.directory / "mappings" / "deal_registration.yaml").read_text()
-    text = text.replace("    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                        "    clear: published in clear before issue 12\n")
+    text = text.replace(
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    clear: published in clear before issue 12\n",
+    )
     old = demo.directory.parent / "old_deal_registration.yaml"
     old.write_text(text)
     engine = sa.create_engine(f"sqlite:///{demo.directory / 'portal.db'}")
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT end_customer_country, end_customer_postal_code FROM deal_registrations")).all()
+        rows = connection.execute(
+            sa.text("SELECT end_customer_country, end_customer_postal_code FROM deal_registrations")
+        ).all()
     engine.dispose()
     published = [{"End_Customer_Region__c": None, "End_Customer_Postal_Code__c": postal} for _, postal in rows]
     accounts = FakeSalesforce.load(demo.directory / "org.json").records("Account")

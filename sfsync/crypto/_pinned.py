@@ -41,8 +41,11 @@ def normalisation_fingerprints() -> dict[str, str]:
 def check_normalisation_data() -> None:
     """ConfigError when the installed normalisation data differs from what index version 1 pinned."""
     found = normalisation_fingerprints()
-    changed = [f"{name} (pinned from {NORMALISATION_DATA[name][0]})" for name in NORMALISATION_DATA
-               if found[name] != NORMALISATION_DATA[name][1]]
+    changed = [
+        f"{name} (pinned from {NORMALISATION_DATA[name][0]})"
+        for name in NORMALISATION_DATA
+        if found[name] != NORMALISATION_DATA[name][1]
+    ]
     if changed:
         raise ConfigError(
             f"the installed normalisation data differs from what blind indexes were computed with: "

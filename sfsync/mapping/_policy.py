@@ -26,7 +26,7 @@ from typing import Any
 
 from sfsync.crypto import Keyring
 from sfsync.errors import ErrorContext, KeyringError
-from sfsync.mapping._model import PROTECTION_RANK, FieldMapping, Mapping, MappingSet
+from sfsync.mapping._model import PROTECTION_RANK, FieldMapping, MappingSet, ObjectMapping
 
 __all__ = [
     "POLICY_KEY_PURPOSE",
@@ -83,7 +83,7 @@ class PolicyEntry:
         }
 
 
-def _entry(m: Mapping, fm: FieldMapping) -> PolicyEntry:
+def _entry(m: ObjectMapping, fm: FieldMapping) -> PolicyEntry:
     spec = fm.encrypt_spec
     bidx = fm.blind_index
     bits: int | None = None
@@ -172,9 +172,12 @@ class FieldPolicy:
         for mapping in dict.fromkeys(e.mapping for e in self.entries):
             rows = [e for e in self.entries if e.mapping == mapping]
             state = "" if rows[0].enabled else " (disabled)"
-            lines += [f"## {mapping} → {rows[0].sobject}{state}", "",
-                      "| field | portal column | class | per-partner key | public value | reason |",
-                      "|---|---|---|---|---|---|"]
+            lines += [
+                f"## {mapping} → {rows[0].sobject}{state}",
+                "",
+                "| field | portal column | class | per-partner key | public value | reason |",
+                "|---|---|---|---|---|---|",
+            ]
             for e in rows:
                 public = ""
                 if e.band_field:
@@ -205,10 +208,7 @@ def _rank(entry: PolicyEntry | dict[str, Any]) -> int:
 def field_policy(mappings: MappingSet) -> FieldPolicy:
     """The policy of every pushing mapping, enabled or not (enabling one later needs no new review)."""
     entries = [
-        _entry(m, fm)
-        for m in mappings.all()
-        if not m.is_read_only and m.direction != "pull"
-        for fm in m.portal_owned()
+        _entry(m, fm) for m in mappings.all() if not m.is_read_only and m.direction != "pull" for fm in m.portal_owned()
     ]
     return FieldPolicy(entries)
 
@@ -232,8 +232,9 @@ def weakenings(pinned: AbcMapping[str, Any], current: FieldPolicy, *, enabled_on
         now = entry.pinned()
         if before is None:
             if entry.protection != "encrypt":
-                problems.append(f"{where} is new and would be sent as {entry.protection}; the approved policy "
-                                "does not list it")
+                problems.append(
+                    f"{where} is new and would be sent as {entry.protection}; the approved policy does not list it"
+                )
             continue
         if _rank(entry) < _rank(before):
             problems.append(f"{where} would be sent as {entry.protection}, approved as {before.get('protection')}")
@@ -246,8 +247,10 @@ def weakenings(pinned: AbcMapping[str, Any], current: FieldPolicy, *, enabled_on
         if entry.protection == before.get("protection") and entry.protection in ("band", "blind_index"):
             keys = ("band_field", "band") if entry.protection == "band" else ("index_field", "index_bits")
             if any(now[k] != before.get(k) for k in keys):
-                problems.append(f"{where} would publish another {entry.protection} value than approved "
-                                f"({'; '.join(f'{k}: {before.get(k)} -> {now[k]}' for k in keys)})")
+                problems.append(
+                    f"{where} would publish another {entry.protection} value than approved "
+                    f"({'; '.join(f'{k}: {before.get(k)} -> {now[k]}' for k in keys)})"
+                )
     return problems
 
 
@@ -300,12 +303,16 @@ def open_policy(keyring: Keyring, stored: str) -> PinnedPolicy:
         body = {k: data[k] for k in ("document", "approved_at", "approved_by", "keyring_generation")}
         mac = str(data["mac"])
     except (ValueError, KeyError, TypeError):
-        raise KeyringError("the pinned field policy is unreadable; a key holder must run "
-                           "`sfsync crypto policy approve`", where) from None
+        raise KeyringError(
+            "the pinned field policy is unreadable; a key holder must run `sfsync crypto policy approve`", where
+        ) from None
     if not hmac.compare_digest(mac, _mac(keyring, body)):
-        raise KeyringError("the pinned field policy does not authenticate under this keyring (edited, or pinned "
-                           "with another keyring); a key holder must review it and run `sfsync crypto policy "
-                           "approve`", where)
+        raise KeyringError(
+            "the pinned field policy does not authenticate under this keyring (edited, or pinned "
+            "with another keyring); a key holder must review it and run `sfsync crypto policy "
+            "approve`",
+            where,
+        )
     document = body["document"]
     if not isinstance(document, dict) or document.get("format") != POLICY_FORMAT:
         raise KeyringError("the pinned field policy has an unknown format", where)
@@ -376,8 +383,11 @@ def reidentification(
                     if published in (None, ""):
                         continue
                     wanted = _comparable(published)
-                    candidates = [a for a in candidates
-                                  if a.get(account_field) not in (None, "") and _comparable(a[account_field]) == wanted]
+                    candidates = [
+                        a
+                        for a in candidates
+                        if a.get(account_field) not in (None, "") and _comparable(a[account_field]) == wanted
+                    ]
                 elif fm.band is not None:
                     band = fm.band
                     published = record.get(band.field)

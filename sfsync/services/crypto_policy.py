@@ -17,8 +17,16 @@ from sfsync.salesforce import format_soql
 
 __all__ = ["reidentification_from_org"]
 
-_ACCOUNT_FIELDS = ("Id", "Name", "Website", "BillingCountry", "BillingPostalCode", "DunsNumber", "NumberOfEmployees",
-                   "Partner_Number__c")
+_ACCOUNT_FIELDS = (
+    "Id",
+    "Name",
+    "Website",
+    "BillingCountry",
+    "BillingPostalCode",
+    "DunsNumber",
+    "NumberOfEmployees",
+    "Partner_Number__c",
+)
 
 
 class _Gateway(Protocol):

@@ -25,7 +25,7 @@ from typing import Any
 from sfsync.config import Settings
 from sfsync.crypto import FieldCipher, FieldContext, KeyProvider, Keyring, provider_from_settings
 from sfsync.errors import ErrorContext, FatalError, KeyringError, RecordRejectedError
-from sfsync.mapping import Mapping, MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.mapping._policy import PinnedPolicy, field_policy, open_policy, weakenings
 from sfsync.portal import UNREADABLE
 from sfsync.sync._state import StateStore
@@ -100,7 +100,7 @@ class KeyringProtector:
     def fingerprint_key(self) -> bytes:
         return self._fingerprint_key
 
-    def protect(self, mapping: Mapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         protected = dict(payload)
         sobject = mapping.salesforce.object
         partner: str | None = None
@@ -154,7 +154,7 @@ class KeyringProtector:
                     ) from None
         return protected
 
-    def _partner_key_group(self, mapping: Mapping, payload: dict[str, Any], external_id: str) -> str:
+    def _partner_key_group(self, mapping: ObjectMapping, payload: dict[str, Any], external_id: str) -> str:
         """The partner whose key encrypts this record, creating its first key if it has none."""
         where = ErrorContext(mapping=mapping.name, external_id=external_id)
         partner = self._partner_of(mapping, payload)
@@ -195,7 +195,7 @@ class KeyringProtector:
         self._keyring = current
         self._cipher = FieldCipher(current)
 
-    def _partner_of(self, mapping: Mapping, payload: dict[str, Any]) -> str | None:
+    def _partner_of(self, mapping: ObjectMapping, payload: dict[str, Any]) -> str | None:
         """The partner number a per-partner key is chosen by (from the partner lookup)."""
         for fm in mapping.portal_owned():
             lookup = fm.lookup

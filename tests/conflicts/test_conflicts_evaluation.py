@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conflict_evaluation import NEGATIVE_VARIANTS, POSITIVE_VARIANTS, evaluate, generate, match_labelled
 
 from sfsync.conflicts import CustomerIndex, NamedAccount, load_named_accounts
-from sfsync.conflicts.evaluation import NEGATIVE_VARIANTS, POSITIVE_VARIANTS, evaluate, generate, match_labelled
 from sfsync.errors import ConfigError
 
 

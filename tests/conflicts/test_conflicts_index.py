@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from conflict_evaluation import generate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,6 @@ from sfsync.conflicts import (
     ProtectionSource,
     token_alignment_score,
 )
-from sfsync.conflicts.evaluation import generate
 
 
 def cust(key: str, name: str | None, **kw: str | None) -> ProtectedCustomer:

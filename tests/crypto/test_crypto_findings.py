@@ -108,27 +108,40 @@ def test_published_fields_single_out_no_registration(work: Path, capsys: pytest.
     report = out_json(capsys)["reidentification"]
     assert report["singled_out"] == 0 and report["accounts"] >= 3
     assert report["mappings"]["deal_registration"]["registrations"] > 0
-    assert "End_Customer_Country__c (band) ~ Account.BillingCountry" in (
-        report["mappings"]["deal_registration"]["compared_fields"])
+    assert (
+        "End_Customer_Country__c (band) ~ Account.BillingCountry"
+        in (report["mappings"]["deal_registration"]["compared_fields"])
+    )
 
     # What the review measured: the pre-issue mapping published country and postal code in clear.
     text = (work / "mappings" / "deal_registration.yaml").read_text()
-    old = text.replace("    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                       "    clear: the pre-issue-12 mapping sent it in clear\n")
-    old = old.replace("    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    band:\n      field: "
-                      "End_Customer_Region__c", "    clear: the pre-issue-12 mapping sent it in clear\n    band_was:\n"
-                      "      field: End_Customer_Region__c")
+    old = text.replace(
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    clear: the pre-issue-12 mapping sent it in clear\n",
+    )
+    old = old.replace(
+        "    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    band:\n      field: End_Customer_Region__c",
+        "    clear: the pre-issue-12 mapping sent it in clear\n    band_was:\n      field: End_Customer_Region__c",
+    )
     old = re.sub(r"(?ms)^    band_was:.*?other: Other\n", "", old)
     (work / "old.yaml").write_text(old)
     old_mappings = load_mappings([work / "old.yaml"])
-    published = [{"End_Customer_Country__c": r["end_customer_country"],
-                  "End_Customer_Postal_Code__c": r["end_customer_postal_code"]}
-                 for r in portal_rows(work, "deal_registrations") if r["deleted_at"] is None]
+    published = [
+        {
+            "End_Customer_Country__c": r["end_customer_country"],
+            "End_Customer_Postal_Code__c": r["end_customer_postal_code"],
+        }
+        for r in portal_rows(work, "deal_registrations")
+        if r["deleted_at"] is None
+    ]
     accounts = org(work).records("Account")
     attacked = reidentification(old_mappings, {DEALS: published}, accounts)
     assert attacked.singled_out > 0, attacked.to_dict()
-    shipped = reidentification(load_mappings([work / "mappings"]), {DEALS: [
-        {"End_Customer_Region__c": r.get("End_Customer_Region__c")} for r in org(work).records(DEALS)]}, accounts)
+    shipped = reidentification(
+        load_mappings([work / "mappings"]),
+        {DEALS: [{"End_Customer_Region__c": r.get("End_Customer_Region__c")} for r in org(work).records(DEALS)]},
+        accounts,
+    )
     assert shipped.singled_out == 0
 
 
@@ -147,8 +160,7 @@ def test_amount_is_ciphertext_and_only_its_band_is_public(work: Path) -> None:
         amount = str(record["Amount__c"])
         assert amount.startswith("sfe1."), "the amount is ciphertext"
         row = deals[str(record["Registration_Number__c"])]
-        assert record["Amount_Band__c"] in ("<50k", "50k-75k", "75k-100k", "100k-250k", "250k-500k", "500k-1M",
-                                            ">=1M")
+        assert record["Amount_Band__c"] in ("<50k", "50k-75k", "75k-100k", "100k-250k", "250k-500k", "500k-1M", ">=1M")
         assert str(row["amount"]) not in json.dumps(record)
         assert record["End_Customer_Region__c"] in ("AMER", "EMEA", "APAC", "Other")
         assert re.fullmatch(r"\d{4}-Q[1-4]", str(record["Expected_Close_Quarter__c"]))
@@ -163,13 +175,18 @@ def test_destroy_partner_shreds_exactly_that_partners_values(work: Path, capsys:
     owner = {k["key_id"]: k["partner"] for k in status["keys"]}
     # Per-partner keys were created on first use; nothing is under the shared (default-group) key.
     assert all(owner[key_id] for key_id in status["values_per_key"]), status["values_per_key"]
-    partners_with_rows = {r["partner_number"] for t in ("deal_registrations", "account_registrations")
-                          for r in portal_rows(work, t)}
+    partners_with_rows = {
+        r["partner_number"] for t in ("deal_registrations", "account_registrations") for r in portal_rows(work, t)
+    }
     assert {p for p in owner.values() if p} == partners_with_rows
 
     victim = sorted(partners_with_rows)[1]
-    victim_records = {r["registration_number"] for t in ("deal_registrations", "account_registrations")
-                      for r in portal_rows(work, t) if r["partner_number"] == victim}
+    victim_records = {
+        r["registration_number"]
+        for t in ("deal_registrations", "account_registrations")
+        for r in portal_rows(work, t)
+        if r["partner_number"] == victim
+    }
     assert cli(work, "crypto", "destroy", "--partner", victim, "--yes") == EXIT_OK
     capsys.readouterr()
     assert cli(work, "crypto", "verify", "--decrypt-check", "--json") == EXIT_REJECTED
@@ -181,8 +198,12 @@ def test_destroy_partner_shreds_exactly_that_partners_values(work: Path, capsys:
 
     # The shredded partner edits a registration: it is dead-lettered, never re-keyed or sent under the shared key.
     number = sorted(r for r in victim_records if r.startswith("DR"))[0]
-    portal_execute(work, "UPDATE deal_registrations SET competitive_notes = 'new notes', updated_at = :t "
-                   "WHERE registration_number = :n", t="2026-11-21 00:00:00", n=number)
+    portal_execute(
+        work,
+        "UPDATE deal_registrations SET competitive_notes = 'new notes', updated_at = :t WHERE registration_number = :n",
+        t="2026-11-21 00:00:00",
+        n=number,
+    )
     before = {r["Registration_Number__c"]: r for r in org(work).records(DEALS)}[number]
     assert cli(work, "run", "--json") == EXIT_REJECTED
     capsys.readouterr()
@@ -201,8 +222,12 @@ def test_downgrade_is_refused_and_verify_checks_the_pinned_policy(
     work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = work / "mappings" / "deal_registration.yaml"
-    path.write_text(path.read_text().replace("    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                                             "    clear: an attacker says it is harmless\n"))
+    path.write_text(
+        path.read_text().replace(
+            "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+            "    clear: an attacker says it is harmless\n",
+        )
+    )
     assert cli(work, "mappings", "validate") == EXIT_OK  # a classified mapping is valid...
     portal_execute(work, "UPDATE deal_registrations SET updated_at = :t", t="2026-11-21 00:00:00")
     before = org(work).records(DEALS)
@@ -266,8 +291,13 @@ def test_undecodable_bytes_dead_letter_their_record_and_the_run_goes_on(
     secret = b"Dr Secret \xe9\xff notes"
     numbers = sorted(r["registration_number"] for r in portal_rows(work, "deal_registrations"))
     _plant_bytes(work, numbers[0], "competitive_notes", secret)
-    portal_execute(work, "UPDATE deal_registrations SET customer_contact_name = 'Changed Name', updated_at = :t "
-                   "WHERE registration_number = :n", t="2026-11-21 00:00:00", n=numbers[1])
+    portal_execute(
+        work,
+        "UPDATE deal_registrations SET customer_contact_name = 'Changed Name', updated_at = :t "
+        "WHERE registration_number = :n",
+        t="2026-11-21 00:00:00",
+        n=numbers[1],
+    )
     assert cli(work, "-vv", "run", "--json") == EXIT_REJECTED
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
@@ -311,24 +341,50 @@ def test_canary_in_every_mapped_field_appears_nowhere_but_clear_salesforce_field
     deal = mappings.get("deal_registration")
     numbers = sorted(r["registration_number"] for r in portal_rows(work, "deal_registrations"))
     # The portal's own constraints keep a canary out of the country (CHAR(2)) and the partner (a key).
-    columns = [c for fm in deal.portal_owned() for c in fm.columns if c not in ("end_customer_country",
-                                                                              "partner_number")]
+    columns = [
+        c for fm in deal.portal_owned() for c in fm.columns if c not in ("end_customer_country", "partner_number")
+    ]
     canaries = {c: f"{CANARY}-{c}" for c in columns} | {"end_customer_duns": f"{CANARY}999"}
     # Row 1: a canary in every other mapped column (numbers and dates too): it is rejected.
     everything = ", ".join(f"{c} = :{c}" for c in columns)
-    portal_execute(work, f"UPDATE deal_registrations SET {everything}, updated_at = :t WHERE registration_number = :n",
-                   t="2026-11-21 00:00:00", n=numbers[2], **canaries)
+    portal_execute(
+        work,
+        f"UPDATE deal_registrations SET {everything}, updated_at = :t WHERE registration_number = :n",
+        t="2026-11-21 00:00:00",
+        n=numbers[2],
+        **canaries,
+    )
     # Row 2: a canary in every text column that accepts any text: it is synced (encrypted).
-    free = [fm.columns[0] for fm in deal.portal_owned()
-            if (fm.encrypted and fm.type in ("string", "textarea") and fm.band is None and not fm.steps[-1:])
-            or fm.field in ("End_Customer_Name__c", "Competitive_Notes__c", "Customer_Contact_Name__c",
-                            "End_Customer_Postal_Code__c", "End_Customer_Website__c", "Customer_Contact_Phone__c")]
+    free = [
+        fm.columns[0]
+        for fm in deal.portal_owned()
+        if (fm.encrypted and fm.type in ("string", "textarea") and fm.band is None and not fm.steps[-1:])
+        or fm.field
+        in (
+            "End_Customer_Name__c",
+            "Competitive_Notes__c",
+            "Customer_Contact_Name__c",
+            "End_Customer_Postal_Code__c",
+            "End_Customer_Website__c",
+            "Customer_Contact_Phone__c",
+        )
+    ]
     sets = ", ".join(f"{c} = :{c}" for c in free)
-    portal_execute(work, f"UPDATE deal_registrations SET {sets}, updated_at = :t WHERE registration_number = :n",
-                   t="2026-11-21 00:00:00", n=numbers[3], **{c: canaries[c] for c in free})
+    portal_execute(
+        work,
+        f"UPDATE deal_registrations SET {sets}, updated_at = :t WHERE registration_number = :n",
+        t="2026-11-21 00:00:00",
+        n=numbers[3],
+        **{c: canaries[c] for c in free},
+    )
     # Row 3: an oversized value (past max_plaintext_bytes) is rejected without quoting it.
-    portal_execute(work, "UPDATE deal_registrations SET customer_contact_name = :v, updated_at = :t "
-                   "WHERE registration_number = :n", v=CANARY + "x" * 400, t="2026-11-21 00:00:00", n=numbers[4])
+    portal_execute(
+        work,
+        "UPDATE deal_registrations SET customer_contact_name = :v, updated_at = :t WHERE registration_number = :n",
+        v=CANARY + "x" * 400,
+        t="2026-11-21 00:00:00",
+        n=numbers[4],
+    )
 
     outputs: list[str] = []
 
@@ -381,8 +437,9 @@ def test_rewrap_to_a_new_master_key(work: Path, capsys: pytest.CaptureFixture[st
     assert cli(work, "crypto", "status", "--no-usage") == EXIT_FATAL  # the old master key opens nothing now
     assert "wrong master key" in capsys.readouterr().err
     config = work / "sfsync.toml"
-    config.write_text(config.read_text().replace('master_key_file = "keys/master.key"',
-                                                 f'master_key_file = "{new_key}"'))
+    config.write_text(
+        config.read_text().replace('master_key_file = "keys/master.key"', f'master_key_file = "{new_key}"')
+    )
     assert cli(work, "crypto", "verify", "--decrypt-check") == EXIT_OK
 
 

@@ -40,18 +40,29 @@ def test_salesforce_owned_and_constant_fields_need_no_classification(check_all: 
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: true, clear: visible to all}",
-         "also encrypted or banded"),
-        ("{column: a, field: A__c, type: string, length: 255, owner: portal, band: {field: A_Band__c, edges: [1]}}",
-         "must itself be encrypted"),
-        ("{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
-         "{field: A_BIdx__c, normalizer: exact}}}", "has no reader"),
-        ("{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
-         "{field: A_BIdx__c, normalizer: exact, reader: the desk's duplicate check, bits: 32}}}",
-         "each index value would point at one plaintext"),
-        ("{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
-         "{field: A_BIdx__c, normalizer: exact, reader: the desk's duplicate check, expected_rows: 3}}}",
-         "too few for a private blind index"),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: true, clear: visible to all}",
+            "also encrypted or banded",
+        ),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: portal, band: {field: A_Band__c, edges: [1]}}",
+            "must itself be encrypted",
+        ),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
+            "{field: A_BIdx__c, normalizer: exact}}}",
+            "has no reader",
+        ),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
+            "{field: A_BIdx__c, normalizer: exact, reader: the desk's duplicate check, bits: 32}}}",
+            "each index value would point at one plaintext",
+        ),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: portal, encrypt: {blind_index: "
+            "{field: A_BIdx__c, normalizer: exact, reader: the desk's duplicate check, expected_rows: 3}}}",
+            "too few for a private blind index",
+        ),
     ],
 )
 def test_policy_shape_checks(check_all: Check, entry: str, expected: str) -> None:
@@ -62,7 +73,12 @@ def test_policy_shape_checks(check_all: Check, entry: str, expected: str) -> Non
 def test_band_values() -> None:
     amount = BandSpec(field="Amount_Band__c", edges=[50000, 100000, 1000000])
     assert [amount.band_of(v) for v in ("49999.99", "50000", "99999", "1000000", None)] == [
-        "<50k", "50k-100k", "50k-100k", ">=1M", None]
+        "<50k",
+        "50k-100k",
+        "50k-100k",
+        ">=1M",
+        None,
+    ]
     with pytest.raises(ValueError, match="not a number"):
         amount.band_of("a lot")
     region = BandSpec(field="Region__c", groups={"EMEA": ["DE", "FR"]}, other="Rest")
@@ -76,10 +92,14 @@ def test_shipped_policy_protects_the_reviewers_fields(shipped: MappingSet) -> No
     """Finding 2: amount, postal code, employee count and customer identity are no longer clear."""
     entries = {(e.mapping, e.field): e for e in field_policy(shipped).entries}
     for mapping, field in [
-        ("deal_registration", "Amount__c"), ("deal_registration", "End_Customer_Postal_Code__c"),
-        ("deal_registration", "End_Customer_Country__c"), ("deal_registration", "End_Customer_Name__c"),
-        ("deal_registration", "Expected_Close_Date__c"), ("account_registration", "Employee_Count__c"),
-        ("account_registration", "Customer_Postal_Code__c"), ("deal_registration_lead", "Deal_Amount__c"),
+        ("deal_registration", "Amount__c"),
+        ("deal_registration", "End_Customer_Postal_Code__c"),
+        ("deal_registration", "End_Customer_Country__c"),
+        ("deal_registration", "End_Customer_Name__c"),
+        ("deal_registration", "Expected_Close_Date__c"),
+        ("account_registration", "Employee_Count__c"),
+        ("account_registration", "Customer_Postal_Code__c"),
+        ("deal_registration_lead", "Deal_Amount__c"),
     ]:
         assert entries[(mapping, field)].protection in ("encrypt", "band"), (mapping, field)
         assert entries[(mapping, field)].per_partner_key, (mapping, field)
@@ -101,21 +121,35 @@ def test_weakenings_name_each_downgrade(shipped: MappingSet, tmp_path: Path) -> 
     """Finding 4: deleting `encrypt:` from a field is a weakening the pinned policy catches."""
     pinned = field_policy(shipped).document()
     assert weakenings(pinned, field_policy(shipped)) == []
-    downgraded = _variant(tmp_path, "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                          "    clear: someone thought this was harmless\n")
+    downgraded = _variant(
+        tmp_path,
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    clear: someone thought this was harmless\n",
+    )
     [problem] = weakenings(pinned, field_policy(downgraded))
     assert "End_Customer_Postal_Code__c would be sent as clear, approved as encrypt" in problem
-    shared = _variant(tmp_path, "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                      "    encrypt: {max_plaintext_bytes: 32}\n")
+    shared = _variant(
+        tmp_path,
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    encrypt: {max_plaintext_bytes: 32}\n",
+    )
     [problem] = weakenings(pinned, field_policy(shared))
     assert "under the shared key" in problem
-    finer = _variant(tmp_path, "edges: [50000, 75000, 100000, 250000, 500000, 1000000]",
-                     "edges: [50000, 50001, 75000, 100000, 250000, 500000, 1000000]")
+    finer = _variant(
+        tmp_path,
+        "edges: [50000, 75000, 100000, 250000, 500000, 1000000]",
+        "edges: [50000, 50001, 75000, 100000, 250000, 500000, 1000000]",
+    )
     [problem] = weakenings(pinned, field_policy(finer))
     assert "Amount__c would publish another band value" in problem
     # Approved as clear, now encrypted: stronger needs no approval.
-    looser = {**pinned, "fields": [{**f, "protection": "clear", "per_partner_key": False}
-                                   if f["field"] == "Competitive_Notes__c" else f for f in pinned["fields"]]}
+    looser = {
+        **pinned,
+        "fields": [
+            {**f, "protection": "clear", "per_partner_key": False} if f["field"] == "Competitive_Notes__c" else f
+            for f in pinned["fields"]
+        ],
+    }
     assert weakenings(looser, field_policy(shipped)) == []
     # A field the approval does not know may only arrive encrypted.
     unknown = {**pinned, "fields": [f for f in pinned["fields"] if f["field"] != "Currency_Code__c"]}
@@ -144,12 +178,17 @@ def test_reidentification_counts_what_clear_fields_single_out(shipped: MappingSe
         {"Id": "001P", "Name": "Partner", "BillingCountry": "US", "Partner_Number__c": "P-001"},
     ]
     # What the old mappings published: country and postal code in clear.
-    old = _variant(tmp_path, "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
-                   "    clear: the old policy published it\n")
-    records = {"Deal_Registration__c": [
-        {"End_Customer_Postal_Code__c": "10001", "End_Customer_Region__c": "AMER"},
-        {"End_Customer_Postal_Code__c": "10115", "End_Customer_Region__c": "EMEA"},
-    ]}
+    old = _variant(
+        tmp_path,
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    clear: the old policy published it\n",
+    )
+    records = {
+        "Deal_Registration__c": [
+            {"End_Customer_Postal_Code__c": "10001", "End_Customer_Region__c": "AMER"},
+            {"End_Customer_Postal_Code__c": "10115", "End_Customer_Region__c": "EMEA"},
+        ]
+    }
     assert reidentification(old, records, accounts).singled_out == 2
     shipped_records = {"Deal_Registration__c": [{"End_Customer_Region__c": "AMER"}, {"End_Customer_Region__c": "EMEA"}]}
     report = reidentification(MappingSet([shipped.get("deal_registration")]), shipped_records, accounts)

@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ._index import CustomerIndex, Match, MatchQuery
-from ._models import MatchKind, Opportunity, ProtectedCustomer, ProtectionSource
-from ._normalize import normalize_name
+from sfsync.conflicts._index import CustomerIndex, Match, MatchQuery
+from sfsync.conflicts._models import MatchKind, Opportunity, ProtectedCustomer, ProtectionSource
+from sfsync.conflicts._normalize import normalize_name
 
 __all__ = ["KindMetrics", "LabelledSet", "evaluate", "generate", "match_labelled"]
 

@@ -9,9 +9,9 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from sfsync._cli_common import console, err_console
-from sfsync._demo import DemoResult, run_demo
-from sfsync._init import init_directory
+from sfsync.cli._common import console, err_console
+from sfsync.services.demo import DemoResult, run_demo
+from sfsync.services.init import init_directory
 
 
 def register(app: typer.Typer) -> None:
@@ -168,7 +168,7 @@ def init_command(
     suggested = Path.home() / ".config" / "sfsync" / "master.key"
     console.print(
         f"keep the master key outside {directory.resolve()}: e.g. `sfsync crypto keygen --new-master-key > "
-        f"{suggested}` (then chmod 600 it) and set [crypto] master_key_file = \"{suggested}\", or use "
-        "SFSYNC_CRYPTO__MASTER_KEY, AWS KMS or Vault (provider = \"aws-kms\" / \"vault-transit\")",
+        f'{suggested}` (then chmod 600 it) and set [crypto] master_key_file = "{suggested}", or use '
+        'SFSYNC_CRYPTO__MASTER_KEY, AWS KMS or Vault (provider = "aws-kms" / "vault-transit")',
         highlight=False,
     )
