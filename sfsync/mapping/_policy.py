@@ -80,6 +80,9 @@ class PolicyEntry:
             "band": self.band,
             "index_field": self.index_field,
             "index_bits": self.index_bits,
+            # Which portal columns feed a published value: pointing a clear field at another
+            # column would publish that column without changing any class.
+            "columns": list(self.columns),
         }
 
 
@@ -242,6 +245,15 @@ def weakenings(pinned: AbcMapping[str, Any], current: FieldPolicy, *, enabled_on
         if _rank(entry) == _rank(before) and entry.protection != before.get("protection"):
             problems.append(f"{where} would be sent as {entry.protection}, approved as {before.get('protection')}")
             continue
+        if (
+            entry.protection in ("clear", "band")
+            and "columns" in before
+            and list(before.get("columns") or []) != list(entry.columns)
+        ):
+            problems.append(
+                f"{where} would publish portal column(s) {', '.join(entry.columns) or '(none)'}, approved for "
+                f"{', '.join(before.get('columns') or []) or '(none)'}"
+            )
         if before.get("per_partner_key") and not entry.per_partner_key:
             problems.append(f"{where} would be encrypted under the shared key, approved with per-partner keys")
         if entry.protection == before.get("protection") and entry.protection in ("band", "blind_index"):

@@ -196,3 +196,14 @@ def test_reidentification_counts_what_clear_fields_single_out(shipped: MappingSe
     # EMEA leaves one customer Account here: the count says so rather than hiding it.
     assert report.per_mapping["deal_registration"]["singled_out"] == 1
     assert report.per_mapping["deal_registration"]["smallest_candidate_set"] == 1
+
+
+def test_pointing_a_clear_field_at_another_column_is_a_weakening(shipped: MappingSet, tmp_path: Path) -> None:
+    """The class stays `clear`, but the published value would be the customer's name."""
+    pinned = field_policy(shipped).document()
+    moved = _variant(tmp_path, "  - column: currency\n", "  - column: end_customer_name\n")
+    problems = weakenings(pinned, field_policy(moved))
+    assert problems == [
+        "deal_registration: Deal_Registration__c.Currency_Code__c would publish portal column(s) end_customer_name, "
+        "approved for currency"
+    ]
