@@ -15,6 +15,7 @@ and line) but **never a record's payload**: payloads may hold plaintext of encry
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ __all__ = [
     "SalesforceApiError",
     "SfsyncError",
     "UsageError",
+    "database_reason",
     "describe_unexpected",
 ]
 
@@ -179,17 +181,34 @@ class MappingError(UsageError):
     """Invalid mapping file, or a record the mapping cannot transform."""
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^()]*\)=\([^()]*\)")
+
+
+def database_reason(exc: BaseException) -> str:
+    """A database failure in words that carry no SQL, no parameters and no values.
+
+    SQLAlchemy's message appends the statement and its parameters, and drivers quote the
+    offending value ("Could not decode to UTF-8 column 'x' with text '...'", PostgreSQL's
+    ``DETAIL: Key (x)=(...)``): only the driver's first line is kept, with every quoted part
+    replaced, plus the error class and the SQLSTATE / SQLite error name.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    first = lines[0].split(" [SQL:")[0] if lines else ""
+    first = _QUOTED.sub("…", first).strip()
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
+    text = type(orig).__name__ + (f" {code}" if code else "") + (f": {first}" if first else "")
+    return text[:300]
+
+
 def describe_unexpected(exc: BaseException) -> str:
     """A one-line description of an error sfsync did not raise on purpose (a bug, a database refusal),
-    safe to print and record: the exception type and, for a database error, the driver's first line.
+    safe to print and record: the exception type and, for a database error, :func:`database_reason`.
 
     Never ``str(exc)`` as is: SQLAlchemy puts the SQL statement and its parameters (portal values,
     possibly confidential ones) into the message, and other libraries may quote values too.
     """
     kind = type(exc).__name__
-    original = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's exception here
-    if isinstance(original, BaseException):
-        first_line = str(original).strip().splitlines()[0] if str(original).strip() else ""
-        # drivers name constraints and columns on the first line; values follow on later lines (DETAIL: ...)
-        return f"{kind} ({type(original).__name__}): {first_line[:200]}" if first_line else kind
+    if isinstance(getattr(exc, "orig", None), BaseException):  # SQLAlchemy's DBAPIError wraps the driver's error
+        return f"{kind} ({database_reason(exc)})"
     return kind
