@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ._normalize import normalize_product_lines
 
 __all__ = [
+    "Agreement",
     "Conflict",
     "ConflictKind",
+    "EvidenceComponent",
+    "MatchEvidence",
     "MatchKind",
     "NamedAccount",
     "Opportunity",
@@ -57,8 +60,12 @@ class ConflictKind(StrEnum):
 
 
 class Severity(StrEnum):
+    """block: must not proceed until cleared; warn: flag only; review: a likely (not certain) match
+    a channel manager should look at (below the rules' block probability)."""
+
     BLOCK = "block"
     WARN = "warn"
+    REVIEW = "review"
 
 
 class MatchKind(StrEnum):
@@ -297,10 +304,68 @@ class ProtectedCustomer:
     submitted_at: datetime | None = None
 
 
-def evidence_hash(payload: Mapping[str, Any]) -> str:
-    """SHA-256 over canonical JSON: key order and float formatting cannot change it."""
+class Agreement(StrEnum):
+    AGREED = "agreed"
+    PARTLY = "partly agreed"
+    DISAGREED = "disagreed"
+    MISSING = "missing"
+
+
+class EvidenceComponent(BaseModel):
+    """One compared component of a match: what it was, how it compared, what it weighed.
+
+    ``explanation`` is public text: it names platform-level facts ("same shop platform
+    (myshopify.com), different shop"), never a value the partner submitted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    component: str
+    level: str
+    agreement: Agreement
+    weight: float  # log2(m/u): + for the match, - against
+    explanation: str
+
+
+class MatchEvidence(BaseModel):
+    """Why two accounts were taken for one customer, as a channel manager reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    components: tuple[EvidenceComponent, ...]
+    match_weight: float  # prior + sum of the component weights (log2 odds)
+    probability: float  # 0..1
+    # The direct rep's own account name (their data, shown back to them).
+    opportunity_account: str | None = None
+    # Only the vendor's own data (a named account, a partner-of-record lock): never a partner's spelling.
+    protected_name: str | None = None
+    product_lines: list[str] | str | None = None
+    submitted_at: dict[str, str] | None = None
+    first_registration: str | None = None
+    named_account: str | None = None
+
+    def component(self, name: str) -> EvidenceComponent | None:
+        return next((c for c in self.components if c.component == name), None)
+
+    def agreed(self) -> list[EvidenceComponent]:
+        return [c for c in self.components if c.agreement in (Agreement.AGREED, Agreement.PARTLY)]
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True, ensure_ascii=False)
+
+
+def evidence_hash(payload: Mapping[str, Any], keyed: Callable[[bytes], str] | None = None) -> str:
+    """Fingerprint of canonical JSON (key order and float formatting cannot change it).
+
+    ``keyed``: an HMAC under a key the scanner holds (see ``sfsync.services``): without the key
+    nobody can test a guess against the fingerprint. Unkeyed (SHA-256) only for payloads that hold
+    nothing confidential (the published evidence).
+    """
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    data = text.encode("utf-8")
+    if keyed is not None:
+        return keyed(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 _KEY_MAX = 80  # Conflict_Key__c is Text(80)
@@ -330,17 +395,23 @@ class Conflict(BaseModel):
     partner_name: str | None = None
     partner_account_id: str | None = None
     protection_end: date | None = None
-    score: float
+    score: float  # match probability in percent (0..100)
     match_kind: MatchKind
-    evidence: dict[str, Any]
+    evidence: MatchEvidence
     evidence_hash: str
     reason: str
+    opportunity_name: str | None = None
 
     def to_salesforce(self) -> dict[str, Any]:
         """Field values for ``Channel_Conflict__c`` (Status__c is left to the caller: see reconcile)."""
-        subject = self.opportunity_id or self.registration_number or ""
-        other = self.other_registration_number if self.opportunity_id is None else self.registration_number
-        name = f"{self.kind.value.replace('_', ' ').capitalize()}: {subject} / {other or self.partner_number}"
+        label = self.kind.value.replace("_", " ").capitalize()
+        if self.opportunity_id is not None:
+            subject = self.opportunity_name or self.opportunity_id
+            other = self.registration_number or self.partner_name or self.partner_number
+        else:
+            subject = self.registration_number or ""
+            other = self.other_registration_number or self.evidence.named_account or self.partner_number
+        name = f"{label}: {subject} / {other or ''}"
         return {
             "Name": name[:80],
             "Conflict_Key__c": self.key,
@@ -348,11 +419,12 @@ class Conflict(BaseModel):
             "Partner_Account__c": self.partner_account_id,
             "Partner_Name__c": self.partner_name,
             "Registration_Number__c": self.registration_number,
+            "First_Registration__c": self.other_registration_number,
             "Protection_End__c": self.protection_end.isoformat() if self.protection_end else None,
             "Severity__c": self.severity.value.capitalize(),
             "Reason__c": self.reason,
             "Score__c": self.score,
-            "Evidence__c": json.dumps(self.evidence, sort_keys=True, ensure_ascii=False, default=str),
+            "Evidence__c": self.evidence.to_json(),
             "Evidence_Hash__c": self.evidence_hash,
             "Rule__c": self.rule,
             "Kind__c": self.kind.value,
