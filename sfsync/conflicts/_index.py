@@ -202,6 +202,10 @@ class CustomerIndex:
         self.hosts: SharedHosts = self.matching.hosts()
         self.model: MatchModel = self.matching.match_model()
         self._weights = {(c, lv): self.model.weight(c, lv) for c, lvs in COMPONENT_LEVELS.items() for lv in lvs}
+        # Law 11: a tenant on a shared host is weaker evidence than an own domain, whatever a fit says.
+        own = self._weights[(Component.WEBSITE, "own_agree")]
+        tenant = (Component.WEBSITE, "tenant_agree")
+        self._weights[tenant] = min(self._weights[tenant], own - 2.0)
         self._prior = self.model.prior_weight
         self._review = self.matching.review_probability
         n = len(customers)

@@ -122,24 +122,26 @@ class MatchModel(BaseModel):
         }
 
 
-def _normalised(counts: Mapping[str, float], levels: Iterable[str]) -> dict[str, float]:
+def _normalised(counts: Mapping[str, float], levels: Iterable[str], smoothing: float = 0.0) -> dict[str, float]:
     wanted = [lv for lv in levels if lv != MISSING]
     total = sum(counts.get(lv, 0.0) for lv in wanted)
     if total <= 0:
         return {lv: 1.0 / len(wanted) for lv in wanted}
-    # A level never seen still gets a floor probability: log2(m/u) must stay finite.
-    raw = {lv: max(counts.get(lv, 0.0) / total, _FLOOR) for lv in wanted}
+    # A level never seen still gets a floor probability: log2(m/u) must stay finite. ``smoothing``
+    # (a share of the total, spread over the levels) keeps one corpus from ruling a level impossible.
+    pseudo = smoothing * total / len(wanted)
+    raw = {lv: max((counts.get(lv, 0.0) + pseudo) / (total * (1 + smoothing)), _FLOOR) for lv in wanted}
     norm = sum(raw.values())
     return {lv: p / norm for lv, p in raw.items()}
 
 
-def estimate_u(random_pairs: Iterable[Vector]) -> dict[Component, dict[str, float]]:
+def estimate_u(random_pairs: Iterable[Vector], smoothing: float = 0.0) -> dict[Component, dict[str, float]]:
     """u from random pairs: the level frequencies among (almost all) non-matching pairs."""
     counts: dict[Component, Counter[str]] = {c: Counter() for c in _COMPONENTS}
     for vector in random_pairs:
         for comp, level in zip(_COMPONENTS, vector, strict=True):
             counts[comp][level] += 1
-    return {c: _normalised(counts[c], COMPONENT_LEVELS[c]) for c in _COMPONENTS}
+    return {c: _normalised(counts[c], COMPONENT_LEVELS[c], smoothing) for c in _COMPONENTS}
 
 
 def fit_model(
