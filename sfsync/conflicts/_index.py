@@ -118,6 +118,12 @@ def compare_names(a: CompanyName, b: CompanyName, common_words: frozenset[str] =
     ):
         return "alternate", 100.0
     score = token_alignment_score(a.tokens, b.tokens, common_words)
+    shorter, longer = sorted((set(a.tokens), set(b.tokens)), key=len)
+    if score < _PARTIAL and shorter < longer and any(t not in common_words for t in shorter) and all(
+        t in common_words for t in longer - shorter
+    ):
+        # "Bellweather" / "Bellweather Analytics": the distinctive words agree, one side adds a trade word.
+        return "partial", score
     if score >= _CLOSE:
         return ("legal_conflict" if conflict else "close"), score
     if score >= _PARTIAL:
@@ -362,6 +368,9 @@ class CustomerIndex:
         identified = account == "agree" or duns == "agree"
         if identified:
             return True
+        if name in ("weak", MISSING) and site not in ("own_agree", "tenant_agree"):
+            # A postal code and a country locate a building, they do not identify a company.
+            return False
         if country == "disagree":
             # No website or name alone crosses two different known countries.
             return site == "own_agree" and name in ("exact", "reordered", "alternate", "close")

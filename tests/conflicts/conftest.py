@@ -1,11 +1,18 @@
-"""Fixtures for the conflict tests (builders live in conflict_builders.py)."""
+"""Fixtures for the conflict tests (builders live in conflict_builders.py; the corpus in bench/)."""
 
 from __future__ import annotations
 
-import pytest
-from conflict_builders import default_rules
+import sys
+from pathlib import Path
 
-from sfsync.conflicts import Rules
+import pytest
+
+# The hard corpus and the evaluation helpers are bench code, not shipped: make them importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from conflict_builders import default_rules  # noqa: E402
+
+from sfsync.conflicts import Rules  # noqa: E402
 
 
 @pytest.fixture
