@@ -63,8 +63,18 @@ COUNTRIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "PL": (("Sp. z o.o.", "S.A."), ("pl", "com")),
     "BR": (("Ltda", "S.A."), ("com.br", "com")),
 }
-_COUNTRY_NAMES = {"US": "United States", "GB": "United Kingdom", "DE": "Germany", "FR": "France",
-                  "NL": "Netherlands", "SE": "Sweden", "PL": "Poland", "BR": "Brazil", "ES": "Spain", "IT": "Italy"}
+_COUNTRY_NAMES = {
+    "US": "United States",
+    "GB": "United Kingdom",
+    "DE": "Germany",
+    "FR": "France",
+    "NL": "Netherlands",
+    "SE": "Sweden",
+    "PL": "Poland",
+    "BR": "Brazil",
+    "ES": "Spain",
+    "IT": "Italy",
+}
 _TRADES = (
     "Foods", "Tools", "Motors", "Energy", "Logistics", "Textiles", "Media", "Software", "Electronics",
     "Chemicals", "Steel", "Mining", "Farms", "Dairy", "Brewing", "Retail", "Furniture", "Realty", "Hotels",
@@ -98,9 +108,23 @@ PLATFORMS = (
     "https://{t}.squarespace.com", "https://{t}.wordpress.com", "https://www.etsy.com/shop/{t}",
     "https://{t}.netlify.app", "https://instagram.com/{t}",
 )  # fmt: skip
+_PLATFORM_MARKS = tuple(
+    p.replace("{t}", "\0").split("\0")[1].split("/")[0].lstrip(".") or p.split("/")[2] for p in PLATFORMS
+)
 _FREE_MAIL = ("gmail.com", "hotmail.com", "yahoo.com", "outlook.com", "gmx.de", "orange.fr", "wp.pl", "libero.it")
-_JUNK_SITES = ("n/a", "-", "none", "192.168.10.4", "http://10.0.0.1/shop", "mailto:", "www.", "http://",
-               "https://example" + "/x" * 1000, "tbd", "???")
+_JUNK_SITES = (
+    "n/a",
+    "-",
+    "none",
+    "192.168.10.4",
+    "http://10.0.0.1/shop",
+    "mailto:",
+    "www.",
+    "http://",
+    "https://example" + "/x" * 1000,
+    "tbd",
+    "???",
+)
 _JUNK_NAMES = ("Ltd", "GmbH & Co. KG", "", "-", "N/A", "S.A.", "Inc.", "??", "Ооо Ltd", "株式会社")
 _CYRILLIC = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "k": "к", "m": "м", "t": "т"})
 _ACCENT = {"a": "á", "e": "é", "o": "ö", "u": "ü", "i": "í", "c": "ç", "n": "ñ"}
@@ -191,7 +215,11 @@ class _Gen:
         roll = rng.random()
         site = self.own_site(chosen, cc) if roll < 0.7 else self.platform_site(chosen) if roll < 0.85 else None
         return _Company(
-            chosen, legal, cc, rng.choice(self.postals[cc]), site,
+            chosen,
+            legal,
+            cc,
+            rng.choice(self.postals[cc]),
+            site,
             self.duns() if rng.random() < 0.3 else None,
             self.next_id("001") + "AAA" if rng.random() < 0.25 else None,
         )
@@ -200,19 +228,41 @@ class _Gen:
 def _protected(gen: _Gen, co: _Company) -> ProtectedCustomer:
     key = gen.next_id("R")
     return ProtectedCustomer(
-        key=key, source=ProtectionSource.DEAL_REGISTRATION, name=co.name(), website=co.site,
-        country=gen.rng.choice((co.country, _COUNTRY_NAMES.get(co.country, co.country))), postal_code=co.postal,
-        duns=co.duns, account_id=co.account_id, registration_number=key, partner_number="P1",
+        key=key,
+        source=ProtectionSource.DEAL_REGISTRATION,
+        name=co.name(),
+        website=co.site,
+        country=gen.rng.choice((co.country, _COUNTRY_NAMES.get(co.country, co.country))),
+        postal_code=co.postal,
+        duns=co.duns,
+        account_id=co.account_id,
+        registration_number=key,
+        partner_number="P1",
     )
 
 
-def _opportunity(gen: _Gen, name: str | None, *, site: str | None, country: str | None, postal: str | None,
-                 duns: str | None = None, account_id: str | None = None) -> Opportunity:
+def _opportunity(
+    gen: _Gen,
+    name: str | None,
+    *,
+    site: str | None,
+    country: str | None,
+    postal: str | None,
+    duns: str | None = None,
+    account_id: str | None = None,
+) -> Opportunity:
     oid = gen.next_id("006")
     return Opportunity(
-        id=oid, name=f"Deal {oid[-6:]}", account_id=account_id or gen.next_id("001"), account_name=name,
-        account_website=site, account_country=country, account_postal_code=postal, account_duns=duns,
-        owner_role="Direct Sales Rep", stage="Prospecting",
+        id=oid,
+        name=f"Deal {oid[-6:]}",
+        account_id=account_id or gen.next_id("001"),
+        account_name=name,
+        account_website=site,
+        account_country=country,
+        account_postal_code=postal,
+        account_duns=duns,
+        owner_role="Direct Sales Rep",
+        stage="Prospecting",
     )
 
 
@@ -261,13 +311,14 @@ def generate(n_customers: int, n_opportunities: int, seed: int) -> Corpus:
     return Corpus(seed, protected + extra_protected, opps, truth, category, examples)
 
 
-def _make(gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer,
-          extra: list[ProtectedCustomer]) -> Opportunity | None:
+def _make(
+    gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer, extra: list[ProtectedCustomer]
+) -> Opportunity | None:
     rng = gen.rng
     cc = co.country
     words = co.words
     same_postal = co.postal if rng.random() < 0.5 else None
-    own = co.site if co.site and "." in co.site and not any(p.split("{")[0] in co.site for p in PLATFORMS) else None
+    own = co.site if co.site and not any(mark in co.site for mark in _PLATFORM_MARKS) else None
     site_or_none = _maybe(rng, co.site, 0.5)
 
     def other_site(ws: Sequence[str], country: str) -> str:
@@ -279,22 +330,35 @@ def _make(gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer,
     if cat == "account_id":
         if not co.account_id:
             return None
-        return _opportunity(gen, " ".join(rng.sample(gen.theirs, 2)), site=None, country=cc, postal=None,
-                            account_id=co.account_id)
+        return _opportunity(
+            gen, " ".join(rng.sample(gen.theirs, 2)), site=None, country=cc, postal=None, account_id=co.account_id
+        )
     if cat == "duns":
         if not co.duns:
             return None
-        return _opportunity(gen, co.name(""), site=None, country=rng.choice((cc, None)), postal=None,
-                            duns=co.duns[:3] + "-" + co.duns[3:6] + "-" + co.duns[6:])
+        return _opportunity(
+            gen,
+            co.name(""),
+            site=None,
+            country=rng.choice((cc, None)),
+            postal=None,
+            duns=co.duns[:3] + "-" + co.duns[3:6] + "-" + co.duns[6:],
+        )
     if cat == "own_domain":
         if own is None:
             return None
         trading = [words[0], rng.choice(_TRADES)] if rng.random() < 0.5 else [rng.choice(gen.theirs)]
-        return _opportunity(gen, " ".join(trading), site=own.upper() if rng.random() < 0.2 else own,
-                            country=cc, postal=_maybe(rng, co.postal, 0.5))
+        return _opportunity(
+            gen,
+            " ".join(trading),
+            site=own.upper() if rng.random() < 0.2 else own,
+            country=cc,
+            postal=_maybe(rng, co.postal, 0.5),
+        )
     if cat == "suffix":
-        return _opportunity(gen, co.name(rng.choice((*COUNTRIES[cc][0], ""))), site=site_or_none, country=cc,
-                            postal=same_postal)
+        return _opportunity(
+            gen, co.name(rng.choice((*COUNTRIES[cc][0], ""))), site=site_or_none, country=cc, postal=same_postal
+        )
     if cat == "abbreviation":
         long, short = rng.choice(_ABBREV)
         fresh = [rng.choice(gen.theirs), rng.choice(gen.theirs), rng.choice(_TRADES)]
@@ -316,9 +380,13 @@ def _make(gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer,
         extra.append(_replace(gen, prot, f"{first} & {second} {co.legal}"))
         # The same firm written the other way round, with a shared website or postal code.
         support = rng.random()
-        opp = _opportunity(gen, f"{second} & {first} {co.legal}",
-                           site=extra[-1].website if support < 0.5 else None, country=cc,
-                           postal=extra[-1].postal_code if support >= 0.3 else None)
+        opp = _opportunity(
+            gen,
+            f"{second} & {first} {co.legal}",
+            site=extra[-1].website if support < 0.5 else None,
+            country=cc,
+            postal=extra[-1].postal_code if support >= 0.3 else None,
+        )
         return _retarget(opp, extra[-1])
     if cat == "the_prefix":
         return _opportunity(gen, "The " + co.name(""), site=site_or_none, country=cc, postal=same_postal)
@@ -340,13 +408,19 @@ def _make(gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer,
         unit = rng.choice(("Storage Division", "EMEA Branch", "Services Division", "Research Department"))
         return _opportunity(gen, f"{co.name()} - {unit}", site=site_or_none, country=cc, postal=same_postal)
     if cat == "holding":
-        return _opportunity(gen, " ".join([*words, rng.choice(("Holdings", "Group", "Holding"))]),
-                            site=site_or_none, country=cc, postal=same_postal)
+        return _opportunity(
+            gen,
+            " ".join([*words, rng.choice(("Holdings", "Group", "Holding"))]),
+            site=site_or_none,
+            country=cc,
+            postal=same_postal,
+        )
     if cat == "tenant":
         if co.site is None or own is not None:
             return None
-        return _opportunity(gen, co.name(rng.choice(COUNTRIES[cc][0])), site=co.site, country=cc,
-                            postal=_maybe(rng, co.postal, 0.5))
+        return _opportunity(
+            gen, co.name(rng.choice(COUNTRIES[cc][0])), site=co.site, country=cc, postal=_maybe(rng, co.postal, 0.5)
+        )
     if cat == "empty_fields":
         return _opportunity(gen, co.name(), site=None, country=None, postal=None)
     # -- negatives ------------------------------------------------------------------------------
@@ -355,58 +429,93 @@ def _make(gen: _Gen, cat: str, co: _Company, prot: ProtectedCustomer,
         extra.append(_replace(gen, prot, prot.name, website=gen.platform_site(words, pattern)))
         other_cc = rng.choice(tuple(COUNTRIES))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        opp = _opportunity(gen, " ".join(other), site=gen.platform_site(other, pattern), country=other_cc,
-                           postal=other_postal(other_cc))
+        opp = _opportunity(
+            gen,
+            " ".join(other),
+            site=gen.platform_site(other, pattern),
+            country=other_cc,
+            postal=other_postal(other_cc),
+        )
         return _retarget(opp, None)
     if cat == "free_mail":
         mail = rng.choice(_FREE_MAIL)
         extra.append(_replace(gen, prot, prot.name, website=f"info.{words[0].casefold()}@{mail}"))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        return _opportunity(gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc,
-                            postal=other_postal(cc))
+        return _opportunity(
+            gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc, postal=other_postal(cc)
+        )
     if cat == "near_word":
         a, b = rng.choice(_NEAR_WORDS)
         if rng.random() < 0.5:
             a, b = b, a
         base = [words[0], a]
         extra.append(_replace(gen, prot, " ".join([*base, co.legal]), website=gen.own_site(base, cc)))
-        opp = _opportunity(gen, " ".join([words[0], b, rng.choice(COUNTRIES[cc][0])]),
-                           site=_maybe(rng, other_site([words[0], b], cc), 0.7), country=cc, postal=other_postal(cc))
+        opp = _opportunity(
+            gen,
+            " ".join([words[0], b, rng.choice(COUNTRIES[cc][0])]),
+            site=_maybe(rng, other_site([words[0], b], cc), 0.7),
+            country=cc,
+            postal=other_postal(cc),
+        )
         return _retarget(opp, None)
     if cat == "surname_swap":
         first, second = rng.sample(_SURNAMES, 2)
-        extra.append(_replace(gen, prot, f"{first} & {second} {co.legal}",
-                              website=gen.own_site([first, second], cc)))
-        opp = _opportunity(gen, f"{second} & {first} {rng.choice(COUNTRIES[cc][0])}",
-                           site=_maybe(rng, gen.own_site([second, first, "law"], cc), 0.7), country=cc,
-                           postal=other_postal(cc))
+        extra.append(_replace(gen, prot, f"{first} & {second} {co.legal}", website=gen.own_site([first, second], cc)))
+        opp = _opportunity(
+            gen,
+            f"{second} & {first} {rng.choice(COUNTRIES[cc][0])}",
+            site=_maybe(rng, gen.own_site([second, first, "law"], cc), 0.7),
+            country=cc,
+            postal=other_postal(cc),
+        )
         return _retarget(opp, None)
     if cat == "legal_word_name":
         x, y = rng.sample(("Company", "Limited", "Corporation", "Incorporated"), 2)
         legal = rng.choice(COUNTRIES[cc][0])
         extra.append(_replace(gen, prot, f"{words[0]} {x} {legal}", website=gen.own_site([words[0], x], cc)))
-        opp = _opportunity(gen, f"{words[0]} {y} {legal}", site=_maybe(rng, other_site([words[0], y], cc), 0.6),
-                           country=cc, postal=other_postal(cc))
+        opp = _opportunity(
+            gen,
+            f"{words[0]} {y} {legal}",
+            site=_maybe(rng, other_site([words[0], y], cc), 0.6),
+            country=cc,
+            postal=other_postal(cc),
+        )
         return _retarget(opp, None)
     if cat == "other_country":
         other_cc = rng.choice([c for c in COUNTRIES if c != cc])
         site = rng.choice((None, other_site(words, other_cc), gen.platform_site([*words, "x"])))
-        return _opportunity(gen, co.name(rng.choice(COUNTRIES[other_cc][0])), site=site, country=other_cc,
-                            postal=other_postal(other_cc))
+        return _opportunity(
+            gen, co.name(rng.choice(COUNTRIES[other_cc][0])), site=site, country=other_cc, postal=other_postal(other_cc)
+        )
     if cat == "subsidiary":
         sister = [*words, rng.choice(gen.theirs)]
-        return _opportunity(gen, " ".join([*sister, rng.choice(COUNTRIES[cc][0])]),
-                            site=gen.own_site(sister, cc), country=cc, postal=other_postal(cc))
+        return _opportunity(
+            gen,
+            " ".join([*sister, rng.choice(COUNTRIES[cc][0])]),
+            site=gen.own_site(sister, cc),
+            country=cc,
+            postal=other_postal(cc),
+        )
     if cat == "near_miss":
         trades = [t for t in _TRADES if t not in words]
-        return _opportunity(gen, " ".join([*(w for w in words if w not in _TRADES), rng.choice(trades)]),
-                            site=_maybe(rng, other_site(words, cc), 0.5), country=cc, postal=other_postal(cc))
+        return _opportunity(
+            gen,
+            " ".join([*(w for w in words if w not in _TRADES), rng.choice(trades)]),
+            site=_maybe(rng, other_site(words, cc), 0.5),
+            country=cc,
+            postal=other_postal(cc),
+        )
     if cat == "unrelated":
         other = gen.company(gen.theirs)
         return _opportunity(gen, other.name(), site=other.site, country=other.country, postal=other.postal)
     if cat == "junk":
-        return _opportunity(gen, rng.choice(_JUNK_NAMES), site=rng.choice(_JUNK_SITES),
-                            country=rng.choice((None, "Atlantis", cc)), postal=rng.choice((None, "", "00000")))
+        return _opportunity(
+            gen,
+            rng.choice(_JUNK_NAMES),
+            site=rng.choice(_JUNK_SITES),
+            country=rng.choice((None, "Atlantis", cc)),
+            postal=rng.choice((None, "", "00000")),
+        )
     raise ValueError(cat)
 
 
@@ -416,9 +525,12 @@ def _replace(gen: _Gen, prot: ProtectedCustomer, name: str | None, **changes: st
     country = next((c for c, n in _COUNTRY_NAMES.items() if prot.country in (c, n)), "US")
     words = (name or "x").split()[:2]
     base = {
-        "name": name, "website": gen.own_site([*words, gen.rng.choice(gen.theirs)], country),
-        "country": prot.country, "postal_code": gen.rng.choice(gen.postals[country]),
-        "duns": None, "account_id": None,
+        "name": name,
+        "website": gen.own_site([*words, gen.rng.choice(gen.theirs)], country),
+        "country": prot.country,
+        "postal_code": gen.rng.choice(gen.postals[country]),
+        "duns": None,
+        "account_id": None,
     }
     base.update(changes)
     return ProtectedCustomer(key=key, source=prot.source, registration_number=key, partner_number="P1", **base)
@@ -427,8 +539,9 @@ def _replace(gen: _Gen, prot: ProtectedCustomer, name: str | None, **changes: st
 def _like(gen: _Gen, prot: ProtectedCustomer, name: str) -> Opportunity:
     """An opportunity account for ``prot`` under another spelling, some fields missing."""
     rng = gen.rng
-    return _opportunity(gen, name, site=_maybe(rng, prot.website, 0.5), country=prot.country,
-                        postal=_maybe(rng, prot.postal_code, 0.5))
+    return _opportunity(
+        gen, name, site=_maybe(rng, prot.website, 0.5), country=prot.country, postal=_maybe(rng, prot.postal_code, 0.5)
+    )
 
 
 def _retarget(opp: Opportunity, prot: ProtectedCustomer | None) -> Opportunity:

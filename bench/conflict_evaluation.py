@@ -44,7 +44,9 @@ class Metrics:
         return self.true_positives / denom if denom else 1.0
 
 
-def evaluate(corpus: Corpus, results: Sequence[Sequence[Match]], *, block_only: float | None = None) -> dict[str, Metrics]:
+def evaluate(
+    corpus: Corpus, results: Sequence[Sequence[Match]], *, block_only: float | None = None
+) -> dict[str, Metrics]:
     """Per category and ``overall``. ``block_only``: count only matches at or above that probability."""
     table: dict[str, Metrics] = {"overall": Metrics("overall")}
     for opp, found in zip(corpus.opportunities, results, strict=True):

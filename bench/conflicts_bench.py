@@ -40,14 +40,18 @@ def _peak_mb() -> float:
 
 
 def _table(table: dict[str, Metrics]) -> None:
-    print(f"  {'category':18s} {'kind':4s} {'precision':>9s} {'recall':>7s} {'TP':>6s} {'FP':>5s} {'FN':>5s} {'TN':>6s}")
+    print(
+        f"  {'category':18s} {'kind':4s} {'precision':>9s} {'recall':>7s} {'TP':>6s} {'FP':>5s} {'FN':>5s} {'TN':>6s}"
+    )
     for key in (*POSITIVE, *NEGATIVE, "overall"):
         if key not in table:
             continue
         m = table[key]
         kind = "+" if key in POSITIVE else "-" if key in NEGATIVE else ""
-        print(f"  {key:18s} {kind:4s} {m.precision:9.4f} {m.recall:7.4f} {m.true_positives:6d} "
-              f"{m.false_positives:5d} {m.false_negatives:5d} {m.true_negatives:6d}")
+        print(
+            f"  {key:18s} {kind:4s} {m.precision:9.4f} {m.recall:7.4f} {m.true_positives:6d} "
+            f"{m.false_positives:5d} {m.false_negatives:5d} {m.true_negatives:6d}"
+        )
 
 
 def _accuracy(customers: int, opportunities: int, seeds: list[int], matching: MatchingRules) -> None:
@@ -59,9 +63,11 @@ def _accuracy(customers: int, opportunities: int, seeds: list[int], matching: Ma
         blocked = evaluate(corpus, results, block_only=matching.block_probability)["overall"]
         tag = "tuning seed" if seed == seeds[0] else "untouched seed"
         o = table["overall"]
-        print(f"\nseed {seed} ({tag}): {len(corpus.protected):,} protected x {len(corpus.opportunities):,} "
-              f"opportunities: P {o.precision:.4f} R {o.recall:.4f} (review band included); "
-              f"block only: P {blocked.precision:.4f} R {blocked.recall:.4f}")
+        print(
+            f"\nseed {seed} ({tag}): {len(corpus.protected):,} protected x {len(corpus.opportunities):,} "
+            f"opportunities: P {o.precision:.4f} R {o.recall:.4f} (review band included); "
+            f"block only: P {blocked.precision:.4f} R {blocked.recall:.4f}"
+        )
         _table(table)
 
 
@@ -72,8 +78,9 @@ def _fit(customers: int, opportunities: int, seeds: list[int], matching: Matchin
         line = []
         for seed in seeds:
             test = generate(customers, opportunities, seed)
-            res = match_many(CustomerIndex(test.protected, scored),
-                             [MatchQuery.from_opportunity(o) for o in test.opportunities])
+            res = match_many(
+                CustomerIndex(test.protected, scored), [MatchQuery.from_opportunity(o) for o in test.opportunities]
+            )
             o = evaluate(test, res)["overall"]
             line.append(f"seed {seed}: P {o.precision:.4f} R {o.recall:.4f}")
         print(f"\nfit {label}: " + "; ".join(line))
@@ -83,8 +90,10 @@ def _fit(customers: int, opportunities: int, seeds: list[int], matching: Matchin
 def _speed(opportunities: int, protected: int, workers: int, matching: MatchingRules) -> None:
     started = time.perf_counter()
     corpus = generate(protected, opportunities, 7)
-    print(f"\nspeed corpus {protected:,} protected x {opportunities:,} opportunities generated in "
-          f"{time.perf_counter() - started:.1f} s (not timed); rss {_peak_mb():,.0f} MB")
+    print(
+        f"\nspeed corpus {protected:,} protected x {opportunities:,} opportunities generated in "
+        f"{time.perf_counter() - started:.1f} s (not timed); rss {_peak_mb():,.0f} MB"
+    )
     wall0, cpu0 = time.perf_counter(), time.process_time()
     index = CustomerIndex(corpus.protected, matching)
     build = time.perf_counter() - wall0
@@ -93,9 +102,11 @@ def _speed(opportunities: int, protected: int, workers: int, matching: MatchingR
     results = match_many(index, queries, workers=workers)
     match = time.perf_counter() - wall1
     cpu = time.process_time() - cpu0
-    print(f"  index build {build:.1f} s wall; match {match:.1f} s wall ({workers} workers); "
-          f"TOTAL {build + match:.1f} s wall, {cpu:.1f} s CPU (this process); peak rss {_peak_mb():,.0f} MB; "
-          f"{sum(1 for r in results if r):,} opportunities matched")
+    print(
+        f"  index build {build:.1f} s wall; match {match:.1f} s wall ({workers} workers); "
+        f"TOTAL {build + match:.1f} s wall, {cpu:.1f} s CPU (this process); peak rss {_peak_mb():,.0f} MB; "
+        f"{sum(1 for r in results if r):,} opportunities matched"
+    )
 
 
 def main() -> None:
@@ -113,8 +124,10 @@ def main() -> None:
 
     matching = load_rules(args.rules).matching
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    print(f"conflicts bench: cpus={os.cpu_count()}, load average={os.getloadavg()[0]:.2f}; "
-          f"block >= {matching.block_probability}, review >= {matching.review_probability}")
+    print(
+        f"conflicts bench: cpus={os.cpu_count()}, load average={os.getloadavg()[0]:.2f}; "
+        f"block >= {matching.block_probability}, review >= {matching.review_probability}"
+    )
     _accuracy(args.customers, args.opportunities, seeds, matching)
     if args.fit:
         _fit(args.customers, args.opportunities, seeds, matching)

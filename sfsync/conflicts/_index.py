@@ -59,15 +59,24 @@ class MatchQuery:
     @classmethod
     def from_opportunity(cls, opp: Opportunity) -> MatchQuery:
         return cls(
-            name=opp.account_name, website=opp.account_website, country=opp.account_country,
-            postal_code=opp.account_postal_code, duns=opp.account_duns, account_id=opp.account_id,
+            name=opp.account_name,
+            website=opp.account_website,
+            country=opp.account_country,
+            postal_code=opp.account_postal_code,
+            duns=opp.account_duns,
+            account_id=opp.account_id,
         )
 
     @classmethod
     def from_customer(cls, cust: ProtectedCustomer, side: str = "registration") -> MatchQuery:
         return cls(
-            name=cust.name, website=cust.website, country=cust.country, postal_code=cust.postal_code,
-            duns=cust.duns, account_id=cust.account_id, side=side,
+            name=cust.name,
+            website=cust.website,
+            country=cust.country,
+            postal_code=cust.postal_code,
+            duns=cust.duns,
+            account_id=cust.account_id,
+            side=side,
         )
 
 
@@ -119,8 +128,11 @@ def compare_names(a: CompanyName, b: CompanyName, common_words: frozenset[str] =
         return "alternate", 100.0
     score = token_alignment_score(a.tokens, b.tokens, common_words)
     shorter, longer = sorted((set(a.tokens), set(b.tokens)), key=len)
-    if score < _PARTIAL and shorter < longer and any(t not in common_words for t in shorter) and all(
-        t in common_words for t in longer - shorter
+    if (
+        score < _PARTIAL
+        and shorter < longer
+        and any(t not in common_words for t in shorter)
+        and all(t in common_words for t in longer - shorter)
     ):
         # "Bellweather" / "Bellweather Analytics": the distinctive words agree, one side adds a trade word.
         return "partial", score

@@ -169,8 +169,14 @@ class PartnerOfRecordLock(BaseModel):
         basis = "|".join(
             str(v or "")
             for v in (
-                self.partner_number, self.customer_account_id, self.customer_duns, self.customer_website,
-                self.customer_name, self.customer_country, self.product_line, self.since,
+                self.partner_number,
+                self.customer_account_id,
+                self.customer_duns,
+                self.customer_website,
+                self.customer_name,
+                self.customer_country,
+                self.product_line,
+                self.since,
             )
         )
         return "POR-" + hashlib.sha256(basis.encode()).hexdigest()[:20]
@@ -192,8 +198,11 @@ class NamedAccount(BaseModel):
         """From an Account row (e.g. ``SELECT Id, Name, Website, DunsNumber, BillingCountry FROM Account
         WHERE Named_Account__c = true``)."""
         return cls(
-            name=record.get("Name"), domain=record.get("Website"), duns=record.get("DunsNumber"),
-            account_id=record.get("Id"), country=record.get("BillingCountry"),
+            name=record.get("Name"),
+            domain=record.get("Website"),
+            duns=record.get("DunsNumber"),
+            account_id=record.get("Id"),
+            country=record.get("BillingCountry"),
         )
 
     @property
@@ -238,9 +247,21 @@ class Opportunity(BaseModel):
 
     # SOQL the lead's gateway can run; field paths as from_salesforce reads them.
     SOQL_FIELDS: ClassVar[tuple[str, ...]] = (
-        "Id", "Name", "AccountId", "Account.Name", "Account.Website", "Account.BillingCountry",
-        "Account.BillingPostalCode", "Account.DunsNumber", "Owner.UserRole.Name", "Owner.Profile.Name",
-        "Owner.Sales_Channel__c", "StageName", "Amount", "Product_Lines__c", "SystemModstamp",
+        "Id",
+        "Name",
+        "AccountId",
+        "Account.Name",
+        "Account.Website",
+        "Account.BillingCountry",
+        "Account.BillingPostalCode",
+        "Account.DunsNumber",
+        "Owner.UserRole.Name",
+        "Owner.Profile.Name",
+        "Owner.Sales_Channel__c",
+        "StageName",
+        "Amount",
+        "Product_Lines__c",
+        "SystemModstamp",
     )
 
     @classmethod
@@ -271,8 +292,10 @@ class Opportunity(BaseModel):
     def field_value(self, name: str) -> str | None:
         """A field by its Salesforce API name, for the rules' direct-owner field criterion."""
         builtin = {
-            "OwnerRole": self.owner_role, "Owner.UserRole.Name": self.owner_role,
-            "OwnerProfile": self.owner_profile, "Owner.Profile.Name": self.owner_profile,
+            "OwnerRole": self.owner_role,
+            "Owner.UserRole.Name": self.owner_role,
+            "OwnerProfile": self.owner_profile,
+            "Owner.Profile.Name": self.owner_profile,
             "StageName": self.stage,
         }
         if name in builtin:

@@ -298,8 +298,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         mark = exc.problem_mark
         raise ConfigError(
             f"rules file is not valid YAML: {exc.problem}",
-            ErrorContext(file=source, line=mark.line + 1 if mark else None,
-                         column=mark.column + 1 if mark else None),
+            ErrorContext(file=source, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None),
         ) from None
     if not isinstance(data, dict):
         raise ConfigError("rules file must be a YAML mapping", ErrorContext(file=source, line=1))
@@ -310,9 +309,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         loc = tuple(first["loc"])
         line, column = _node_line(root, loc, want_key=first["type"] == "extra_forbidden")
         where = ".".join(str(p) for p in loc) or "(top level)"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(
             f"invalid rules: {problems}",
             ErrorContext(file=source, line=line, column=column, field_name=where),

@@ -85,9 +85,13 @@ class ScanResult:
         for c in self.conflicts:
             by_kind[c.kind.value] = by_kind.get(c.kind.value, 0) + 1
         return {
-            "as_of": self.as_of.isoformat(), "opportunities": len(self.scanned_opportunity_ids),
-            "protected_customers": self.protected_count, "conflicts": len(self.conflicts),
-            "by_kind": by_kind, "skipped": len(self.skipped), "seconds": round(self.seconds, 3),
+            "as_of": self.as_of.isoformat(),
+            "opportunities": len(self.scanned_opportunity_ids),
+            "protected_customers": self.protected_count,
+            "conflicts": len(self.conflicts),
+            "by_kind": by_kind,
+            "skipped": len(self.skipped),
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -214,7 +218,8 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules, k
             )
             rule_text = (
                 "both were submitted at the same instant; the lower registration number counts as first"
-                if tie else "first in time wins"
+                if tie
+                else "first in time wins"
             )
             reason = (
                 f"Registration {second.registration_number} by partner {second.partner_name} "
@@ -224,25 +229,28 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules, k
                 f"Decide the later registration against {first.registration_number} before approving it."
             )
             kind = ConflictKind.SECOND_PARTNER
-            out.append(Conflict(
-                key=conflict_key("R", str(first.registration_number), str(second.registration_number)),
-                kind=kind,
-                severity=_severity(rules, kind, match.probability),
-                rule=kind.value,
-                registration_number=second.registration_number,
-                other_registration_number=first.registration_number,
-                partner_number=first.partner_number,
-                partner_name=first.partner_name,
-                partner_account_id=first.partner_account_id,
-                protection_end=first.protection_end,
-                score=match.score,
-                match_kind=match.kind,
-                evidence=evidence,
-                evidence_hash=evidence_hash(
-                    _hash_payload(kind, first, evidence, second=str(second.registration_number or second.key)), keyed
-                ),
-                reason=reason,
-            ))
+            out.append(
+                Conflict(
+                    key=conflict_key("R", str(first.registration_number), str(second.registration_number)),
+                    kind=kind,
+                    severity=_severity(rules, kind, match.probability),
+                    rule=kind.value,
+                    registration_number=second.registration_number,
+                    other_registration_number=first.registration_number,
+                    partner_number=first.partner_number,
+                    partner_name=first.partner_name,
+                    partner_account_id=first.partner_account_id,
+                    protection_end=first.protection_end,
+                    score=match.score,
+                    match_kind=match.kind,
+                    evidence=evidence,
+                    evidence_hash=evidence_hash(
+                        _hash_payload(kind, first, evidence, second=str(second.registration_number or second.key)),
+                        keyed,
+                    ),
+                    reason=reason,
+                )
+            )
     return out
 
 
@@ -265,22 +273,24 @@ def _named_account_conflicts(
                 f"matched on {_describe(evidence)}. Review the registration before approving or renewing it."
             )
             kind = ConflictKind.NAMED_ACCOUNT
-            out.append(Conflict(
-                key=conflict_key("N", str(cust.registration_number), account.key),
-                kind=kind,
-                severity=_severity(rules, kind, match.probability),
-                rule=kind.value,
-                registration_number=cust.registration_number,
-                partner_number=cust.partner_number,
-                partner_name=cust.partner_name,
-                partner_account_id=cust.partner_account_id,
-                protection_end=cust.protection_end,
-                score=match.score,
-                match_kind=match.kind,
-                evidence=evidence,
-                evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence, account=account.key), keyed),
-                reason=reason,
-            ))
+            out.append(
+                Conflict(
+                    key=conflict_key("N", str(cust.registration_number), account.key),
+                    kind=kind,
+                    severity=_severity(rules, kind, match.probability),
+                    rule=kind.value,
+                    registration_number=cust.registration_number,
+                    partner_number=cust.partner_number,
+                    partner_name=cust.partner_name,
+                    partner_account_id=cust.partner_account_id,
+                    protection_end=cust.protection_end,
+                    score=match.score,
+                    match_kind=match.kind,
+                    evidence=evidence,
+                    evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence, account=account.key), keyed),
+                    reason=reason,
+                )
+            )
     return out
 
 
@@ -322,13 +332,12 @@ def scan(
             continue
         prepared = index.prepare(MatchQuery.from_opportunity(opp))
         if not prepared.has_evidence:
-            skipped.append(SkippedOpportunity(
-                opp.id, "not enough evidence: no usable account name, website, DUNS or account id"))
+            skipped.append(
+                SkippedOpportunity(opp.id, "not enough evidence: no usable account name, website, DUNS or account id")
+            )
             continue
         for match in index.match(prepared):
-            if rules.require_product_line_overlap and not _overlaps(
-                opp.product_lines, match.customer.product_lines
-            ):
+            if rules.require_product_line_overlap and not _overlaps(opp.product_lines, match.customer.product_lines):
                 continue
             conflicts.append(_opportunity_conflict(opp, match, rules, keyed_hash))
     if check_registrations:
@@ -341,13 +350,15 @@ def scan(
             if protects or waiting:
                 live.append(registration_customer(reg))
         conflicts.extend(_second_partner_conflicts(live, rules, keyed_hash))
-        conflicts.extend(
-            _named_account_conflicts(live, named_account_customers(named_accounts), rules, keyed_hash)
-        )
+        conflicts.extend(_named_account_conflicts(live, named_account_customers(named_accounts), rules, keyed_hash))
     conflicts.sort(key=lambda c: c.key)
     return ScanResult(
-        conflicts=conflicts, skipped=skipped, scanned_opportunity_ids=scanned,
-        protected_count=len(protected), seconds=time.perf_counter() - started, as_of=moment,
+        conflicts=conflicts,
+        skipped=skipped,
+        scanned_opportunity_ids=scanned,
+        protected_count=len(protected),
+        seconds=time.perf_counter() - started,
+        as_of=moment,
     )
 
 
@@ -435,10 +446,11 @@ def reconcile(
         if key in found or old.status not in _ACTIVE:
             continue
         # Incremental scan: an opportunity not read this run may still be in conflict; leave it.
-        if scanned_opportunity_ids is not None and old.opportunity_id is not None and (
-            old.opportunity_id not in scanned_opportunity_ids
+        if (
+            scanned_opportunity_ids is not None
+            and old.opportunity_id is not None
+            and (old.opportunity_id not in scanned_opportunity_ids)
         ):
             continue
         plan.resolve.append(key)
     return plan
-

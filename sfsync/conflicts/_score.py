@@ -65,9 +65,7 @@ def _typo_limit(a: str, b: str) -> int:
     return 0
 
 
-def token_alignment_score(
-    a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()
-) -> float:
+def token_alignment_score(a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()) -> float:
     """0..100 similarity of two normalised token lists (order-insensitive, typo-tolerant)."""
     if not a or not b:
         return 0.0

@@ -381,9 +381,7 @@ def evidence_hasher(settings: Settings) -> Callable[[bytes], str] | None:
         return None
 
     def keyed(data: bytes) -> str:
-        return indexer.index(
-            data.decode("utf-8"), "exact", 256, sobject=CONFLICT_OBJECT, field="Evidence_Hash__c"
-        )
+        return indexer.index(data.decode("utf-8"), "exact", 256, sobject=CONFLICT_OBJECT, field="Evidence_Hash__c")
 
     return keyed
 
@@ -474,7 +472,12 @@ def scan_conflicts(
     locks = partner_of_record_locks(gateway, as_of=moment, term=timedelta(days=rules.partner_of_record_days))
     report.partner_of_record_locks = len(locks)
     result = scan(
-        opportunities, registrations, rules, as_of=moment, locks=locks, named_accounts=named,
+        opportunities,
+        registrations,
+        rules,
+        as_of=moment,
+        locks=locks,
+        named_accounts=named,
         keyed_hash=evidence_hasher(settings),
     )
     conflicts = [_public(c) for c in result.conflicts]

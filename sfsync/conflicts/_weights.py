@@ -174,9 +174,7 @@ def fit_model(
                 level_mass[comp][level] += p * count
         new_prior = weight_sum / pairs
         new_m = {c: _normalised(level_mass[c], COMPONENT_LEVELS[c]) for c in _COMPONENTS}
-        delta = abs(new_prior - prior) + max(
-            abs(new_m[c][lv] - m[c][lv]) for c in _COMPONENTS for lv in new_m[c]
-        )
+        delta = abs(new_prior - prior) + max(abs(new_m[c][lv] - m[c][lv]) for c in _COMPONENTS for lv in new_m[c])
         prior, m = new_prior, new_m
         if delta < tolerance:
             break

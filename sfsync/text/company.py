@@ -104,7 +104,7 @@ def _strip_legal_suffixes(name: str) -> str:
         candidates = by_last.get(nnparts[-1])
         if not candidates:
             break
-        for index in candidates[bisect_left(candidates, position):]:
+        for index in candidates[bisect_left(candidates, position) :]:
             size, parts = terms[index]
             if nnparts[-size:] == parts:
                 del nnparts[-size:]
@@ -143,8 +143,6 @@ def blind_index_company_name_v1(text: str) -> str:
     if not result:
         raise ValueError("company name is empty after normalisation")
     return result
-
-
 
 
 # -- the conflict matcher's normaliser ---------------------------------------------------------

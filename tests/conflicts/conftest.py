@@ -10,9 +10,9 @@ import pytest
 # The hard corpus and the evaluation helpers are bench code, not shipped: make them importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from conflict_builders import default_rules  # noqa: E402
+from conflict_builders import default_rules
 
-from sfsync.conflicts import Rules  # noqa: E402
+from sfsync.conflicts import Rules
 
 
 @pytest.fixture

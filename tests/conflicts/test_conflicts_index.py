@@ -10,7 +10,6 @@ from sfsync.conflicts import (
     Agreement,
     CountryGuard,
     CustomerIndex,
-    MatchingRules,
     MatchKind,
     MatchQuery,
     ProtectedCustomer,
@@ -24,19 +23,33 @@ SHIPPED = load_rules(REPO / "mappings" / "conflict_rules.yaml").matching
 
 
 def cust(key: str, name: str | None, **kw: str | None) -> ProtectedCustomer:
-    return ProtectedCustomer(key=key, source=ProtectionSource.DEAL_REGISTRATION, name=name,
-                             registration_number=key, partner_number="P1", **kw)  # type: ignore[arg-type]
+    return ProtectedCustomer(
+        key=key,
+        source=ProtectionSource.DEAL_REGISTRATION,
+        name=name,
+        registration_number=key,
+        partner_number="P1",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 CUSTOMERS = [
-    cust("R1", "Acme Foods GmbH", website="acmefoods.de", country="DE", postal_code="10115", duns="123456789",
-         account_id="001000000000001AAA"),
+    cust(
+        "R1",
+        "Acme Foods GmbH",
+        website="acmefoods.de",
+        country="DE",
+        postal_code="10115",
+        duns="123456789",
+        account_id="001000000000001AAA",
+    ),
     cust("R2", "Zentrova Kalimar Logistics Ltd", country="GB", postal_code="EC1A 1BB"),
     cust("R3", "Bellweather Analytics Inc", website="https://bellweather.io/", country="US"),
     cust("R4", "Acme Tools AG", country="DE"),
     cust("R5", "Quintessa Pharma SA", country="FR"),
-    cust("R6", "Olympus Storage Ltd", website="https://olympus-storage.myshopify.com", country="GB",
-         postal_code="M1 1AA"),
+    cust(
+        "R6", "Olympus Storage Ltd", website="https://olympus-storage.myshopify.com", country="GB", postal_code="M1 1AA"
+    ),
     cust("R7", "Pelargo Design", website="https://sites.google.com/view/pelargo", country="FR"),
     cust("R8", "Jones & Smith LLP", website="jonessmith.co.uk", country="GB", postal_code="LS1 4AP"),
     cust("R9", "Brunel Company S.A.S.", website="brunelcompany.fr", country="FR", postal_code="75001"),
@@ -104,8 +117,10 @@ def test_same_platform_different_tenant_is_evidence_against() -> None:
     assert site is not None and site.level == "same_platform" and "different site" in site.explanation
 
 
-@pytest.mark.parametrize("site", ["gmail.com", "info@gmail.com", "n/a", "-", "192.168.0.1", "mailto:",
-                                  "https://" + "x/" * 1000, "http://", "www."])
+@pytest.mark.parametrize(
+    "site",
+    ["gmail.com", "info@gmail.com", "n/a", "-", "192.168.0.1", "mailto:", "https://" + "x/" * 1000, "http://", "www."],
+)
 def test_garbage_and_free_mail_websites_never_match_alone(site: str) -> None:
     idx = CustomerIndex([cust("G", "Gee Mail User", website="gmail.com", country="US")], SHIPPED)
     assert idx.match(MatchQuery(name="Totally Other", website=site, country="US")) == []
@@ -129,21 +144,32 @@ def test_typo_inside_the_legal_form() -> None:
 def test_reversed_surnames_need_support() -> None:
     idx = index()
     # another firm: the surnames reversed, its own website and postcode
-    assert idx.match(MatchQuery(name="Smith & Jones Ltd", website="smithjones.co.uk", country="GB",
-                                postal_code="EC2A 2BB")) == []
+    assert (
+        idx.match(
+            MatchQuery(name="Smith & Jones Ltd", website="smithjones.co.uk", country="GB", postal_code="EC2A 2BB")
+        )
+        == []
+    )
     # the same firm written the other way round, same postcode
     assert keys(idx.match(MatchQuery(name="Smith and Jones", country="GB", postal_code="LS1 4AP"))) == ["R8"]
 
 
 def test_legal_form_word_used_as_the_name() -> None:
-    m = index().match(MatchQuery(name="Brunel Limited SAS", website="brunel-limited.fr", country="FR",
-                                 postal_code="69001"))
+    m = index().match(
+        MatchQuery(name="Brunel Limited SAS", website="brunel-limited.fr", country="FR", postal_code="69001")
+    )
     assert m == []
 
 
 def test_near_word_with_different_own_domains_is_not_a_match() -> None:
-    assert index().match(MatchQuery(name="Varnholt Storage Ltd", website="varnholt-storage.co.uk", country="GB",
-                                    postal_code="SO15 1AA")) == []
+    assert (
+        index().match(
+            MatchQuery(
+                name="Varnholt Storage Ltd", website="varnholt-storage.co.uk", country="GB", postal_code="SO15 1AA"
+            )
+        )
+        == []
+    )
 
 
 def test_unknown_country_allowed_or_blocked_by_rule() -> None:
@@ -180,7 +206,8 @@ def test_blocking_finds_the_same_matches_as_all_pairs(seed: int) -> None:
 
 
 def test_joined_and_split_spellings_are_candidates() -> None:
-    idx = CustomerIndex([cust("C1", "Coca Cola Bottling", country="US"), cust("C2", "Pepsicola Inc", country="US")],
-                        SHIPPED)
+    idx = CustomerIndex(
+        [cust("C1", "Coca Cola Bottling", country="US"), cust("C2", "Pepsicola Inc", country="US")], SHIPPED
+    )
     assert keys(idx.match(MatchQuery(name="CocaCola Bottling", country="US"))) == ["C1"]
     assert keys(idx.match(MatchQuery(name="Pepsi Cola", country="US"))) == ["C2"]
