@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """The shipped match model, fitted by ``bench/conflicts_bench.py --fit`` on the bench corpus (seed 1):
 u from 200,000 random pairs, m from the labelled true pairs (smoothed 1 %), prior from the blocked
 candidates. An org replaces it with ``matching.model`` in the rules file."""

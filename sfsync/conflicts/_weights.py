@@ -112,7 +112,7 @@ class MatchModel(BaseModel):
             return 1.0
         if total < -60:
             return 0.0
-        return 1.0 / (1.0 + 2.0 ** (-total))
+        return 1.0 / (1.0 + math.pow(2.0, -total))
 
     def to_yaml_dict(self) -> dict[str, object]:
         return {
@@ -164,14 +164,14 @@ def fit_model(
     for _ in range(iterations):
         model = MatchModel(prior=min(max(prior, _FLOOR), 1 - _FLOOR), m=m, u=u)
         weight_sum = 0.0
-        level_mass: dict[Component, Counter[str]] = {c: Counter() for c in _COMPONENTS}
+        level_mass: dict[Component, dict[str, float]] = {c: {} for c in _COMPONENTS}
         pairs = 0
         for vector, count in patterns.items():
             p = model.probability_of(model.total(vector))
             weight_sum += p * count
             pairs += count
             for comp, level in zip(_COMPONENTS, vector, strict=True):
-                level_mass[comp][level] += p * count
+                level_mass[comp][level] = level_mass[comp].get(level, 0.0) + p * count
         new_prior = weight_sum / pairs
         new_m = {c: _normalised(level_mass[c], COMPONENT_LEVELS[c]) for c in _COMPONENTS}
         delta = abs(new_prior - prior) + max(abs(new_m[c][lv] - m[c][lv]) for c in _COMPONENTS for lv in new_m[c])
