@@ -1,7 +1,7 @@
 """Field-encryption figures for the shipped ``deal_registration`` mapping (issue 5, item 9).
 
 For every ``encrypt`` field of the mapping, with values from the demo data generator
-(``sfsync._demo_data.create_portal``, transformed by the mapping as the push does):
+(``sfsync.services.demo_data.create_portal``, transformed by the mapping as the push does):
 
 * encrypt throughput (sfsync ``FieldCipher.encrypt``) and the overhead ratio against bare
   ``AESGCM.encrypt`` calls made in the same process (same key, data and AAD; fresh nonce);
@@ -35,7 +35,6 @@ import sqlalchemy as sa
 from cleanco import basename
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sfsync._demo_data import create_portal
 from sfsync.crypto import (
     FieldCipher,
     FieldContext,
@@ -49,6 +48,7 @@ from sfsync.crypto import (
 from sfsync.crypto._blind import _LEGAL_WORDS_RE
 from sfsync.crypto._format import split_token
 from sfsync.mapping import load_mappings
+from sfsync.services.demo_data import create_portal
 from sfsync.sync._protect import KeyringProtector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def corpus(seed: int, count: int) -> list[str]:
     """Company names built from cleanco's own legal terms in many spellings, plus odd unicode."""
     from cleanco.clean import get_unique_terms
 
-    from sfsync._demo_data import make_customers
+    from sfsync.services.demo_data import make_customers
 
     terms = sorted(get_unique_terms())
     words = ("Acme", "Globex", "Société", "Générale", "Müller", "東京", "The", "and", "Co", "Holding", "Ltd",

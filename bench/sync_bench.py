@@ -52,12 +52,12 @@ import requests
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from sfsync._demo_data import PARTNERS
 from sfsync.config import AuthMode, SalesforceSettings, SyncSettings
 from sfsync.crypto import Keyring
 from sfsync.mapping import load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
+from sfsync.services.demo_data import PARTNERS
 from sfsync.sync import EngineOptions, StateStore, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.testing import FakeSalesforce

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -46,20 +47,6 @@ ENV_PREFIX = "SFSYNC_"
 CONFIG_ENV = "SFSYNC_CONFIG"
 DEFAULT_CONFIG_NAME = "sfsync.toml"
 
-# (section, key) pairs that may only come from the environment or a *_file path.
-SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("salesforce", "access_token"),
-        ("salesforce", "password"),
-        ("salesforce", "security_token"),
-        ("salesforce", "consumer_secret"),
-        ("salesforce", "private_key"),
-        ("crypto", "master_key"),
-        ("crypto", "vault_token"),
-    }
-)
-
-
 class AuthMode(StrEnum):
     TOKEN = "token"  # noqa: S105 (an auth mode name)
     JWT = "jwt"
@@ -75,8 +62,31 @@ _REQUIRED_CREDENTIALS: dict[AuthMode, tuple[str, ...]] = {
 }
 
 
+def _annotated_with(annotation: Any, kind: type) -> bool:
+    return annotation is kind or kind in typing.get_args(annotation)
+
+
 class _Section(BaseModel):
+    """A ``[section]`` of sfsync.toml. Its ``SecretStr`` fields are its secrets; each may instead be read from the
+    file its ``<name>_file`` field names. Both facts come from the field types, so they are declared once."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        return tuple(name for name, info in cls.model_fields.items() if _annotated_with(info.annotation, SecretStr))
+
+    @classmethod
+    def path_fields(cls) -> tuple[str, ...]:
+        return tuple(name for name, info in cls.model_fields.items() if _annotated_with(info.annotation, Path))
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Self:
+        for name in self.secret_fields():
+            path = getattr(self, f"{name}_file", None)
+            if getattr(self, name) is None and path is not None:
+                object.__setattr__(self, name, _read_secret_file(path))
+        return self
 
 
 def _read_secret_file(path: Path | None) -> SecretStr | None:
@@ -138,14 +148,6 @@ class SalesforceSettings(_Section):
             raise ValueError("must be 'login', 'test' or a My Domain prefix such as 'acme.my'")
         return value
 
-    @model_validator(mode="after")
-    def _secrets_from_files(self) -> SalesforceSettings:
-        for name in ("access_token", "password", "security_token", "consumer_secret", "private_key"):
-            path = getattr(self, f"{name}_file")
-            if getattr(self, name) is None and path is not None:
-                object.__setattr__(self, name, _read_secret_file(path))
-        return self
-
     def missing_credentials(self) -> list[str]:
         """Names of settings the chosen auth mode needs but that are not set.
 
@@ -187,14 +189,6 @@ class CryptoSettings(_Section):
     vault_namespace: str | None = None
     vault_token: SecretStr | None = None
     vault_token_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _secrets_from_files(self) -> CryptoSettings:
-        if self.master_key is None and self.master_key_file is not None:
-            object.__setattr__(self, "master_key", _read_secret_file(self.master_key_file))
-        if self.vault_token is None and self.vault_token_file is not None:
-            object.__setattr__(self, "vault_token", _read_secret_file(self.vault_token_file))
-        return self
 
 
 class SyncSettings(_Section):
@@ -280,25 +274,33 @@ def _line_of_key(text: str, section: str | None, key: str | None) -> int | None:
     return None
 
 
+_SECTIONS: dict[str, type[_Section]] = {
+    name: info.annotation
+    for name, info in Settings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)
+}
+
+# (section, key) pairs that may only come from the environment or a *_file path.
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
+    (section, key) for section, model in _SECTIONS.items() for key in model.secret_fields()
+)
+
+
 def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Paths in the file are relative to the file, not to the working directory."""
-    path_keys = {
-        "salesforce": ("access_token_file", "password_file", "security_token_file", "consumer_secret_file",
-                       "private_key_file", "ca_bundle", "fake_org"),
-        "crypto": ("keyring", "master_key_file", "vault_token_file"),
-        "conflicts": ("rules", "named_accounts"),
-    }
-    for section, keys in path_keys.items():
+
+    def anchored(value: object) -> object:
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            return str(base / value)
+        return value
+
+    for section, model in _SECTIONS.items():
         values = data.get(section)
-        if isinstance(values, dict):
-            for key in keys:
-                if isinstance(values.get(key), str) and not Path(values[key]).expanduser().is_absolute():
-                    values[key] = str(base / values[key])
-    mappings = data.get("mappings")
-    if isinstance(mappings, dict) and isinstance(mappings.get("paths"), list):
-        mappings["paths"] = [
-            str(base / p) if isinstance(p, str) and not Path(p).is_absolute() else p for p in mappings["paths"]
-        ]
+        if not isinstance(values, dict):
+            continue
+        for key in model.path_fields():
+            value = values.get(key)
+            values[key] = [anchored(item) for item in value] if isinstance(value, list) else anchored(value)
     for section in ("portal", "state"):
         values = data.get(section)
         if isinstance(values, dict) and isinstance(values.get("url"), str):

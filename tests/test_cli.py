@@ -82,7 +82,7 @@ def path_needing_settings() -> list[str] | None:
 
 
 def test_json_logs_are_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from sfsync._logging import configure_logging
+    from sfsync.cli._logging import configure_logging
 
     configure_logging(1, "json")
     logging.getLogger("sfsync.test").info("hello %s", "world")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import sfsync._demo as demo_module
-import sfsync._demo_cli as demo_cli
-from sfsync._demo import DEMO_FORMAT, DEMO_MARKER, DemoResult
+import sfsync.cli.demo as demo_cli
+import sfsync.services.demo as demo_module
 from sfsync.cli import main
 from sfsync.errors import EXIT_OK, EXIT_USAGE
+from sfsync.services.demo import DEMO_FORMAT, DEMO_MARKER, DemoResult
 
 
 @dataclass

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from sfsync._init import SFSYNC_TOML_TEMPLATE
-from sfsync._paths import shipped_mappings_dir
 from sfsync.cli import main
 from sfsync.config import ENV_PREFIX, SECRET_KEYS, Settings, load_settings
 from sfsync.errors import EXIT_OK, EXIT_USAGE
+from sfsync.services.init import SFSYNC_TOML_TEMPLATE
+from sfsync.services.paths import shipped_mappings_dir
 
 
 def invoke(*argv: str) -> tuple[int, str, str]:

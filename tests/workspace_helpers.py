@@ -13,13 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from sfsync._demo_data import create_portal, seed_org
-from sfsync._org import save_fake_org
 from sfsync.config import AuthMode, SalesforceSettings
 from sfsync.crypto import Keyring, LocalKeyringProvider
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
+from sfsync.services.connect import save_fake_org
+from sfsync.services.demo_data import create_portal, seed_org
 from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._state import StateStore

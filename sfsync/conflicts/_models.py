@@ -6,12 +6,14 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sfsync.text.time import as_utc
 
 from ._normalize import normalize_product_lines
 
@@ -77,11 +79,6 @@ class MatchKind(StrEnum):
     NAME = "name"
 
 
-def _utc(value: datetime) -> datetime:
-    # The portal stores UTC; a naive timestamp is read as UTC rather than as local time.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _lines(value: object) -> frozenset[str]:
     if value is None or isinstance(value, str):
         return normalize_product_lines(value)
@@ -126,7 +123,7 @@ class Registration(BaseModel):
     @field_validator("submitted_at", "decided_at")
     @classmethod
     def _to_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        return None if value is None else as_utc(value)
 
     @field_validator("status")
     @classmethod

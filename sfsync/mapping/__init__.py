@@ -1,7 +1,7 @@
 """Field mappings: the YAML model, loader, transforms, validation, preview and metadata export.
 
 Sales ops own ``mappings/*.yaml``; the sync engine loads them with :func:`load_mappings` and calls
-:meth:`Mapping.to_salesforce` / :meth:`Mapping.to_portal` per record. A mapping file::
+:meth:`ObjectMapping.to_salesforce` / :meth:`ObjectMapping.to_portal` per record. A mapping file::
 
     version: 1
     name: deal_registration            # unique, lower_snake_case
@@ -57,8 +57,8 @@ from sfsync.mapping._model import (
     EncryptSpec,
     FieldMapping,
     FilterCondition,
-    Mapping,
     MappingSet,
+    ObjectMapping,
     OutboundRecord,
     PortalSource,
     SalesforceTarget,
@@ -76,8 +76,8 @@ __all__ = [
     "FieldProblem",
     "FilterCondition",
     "LookupValue",
-    "Mapping",
     "MappingSet",
+    "ObjectMapping",
     "OutboundRecord",
     "PortalSource",
     "RecordMappingError",

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sfsync.errors import ErrorContext, MappingError
-from sfsync.mapping._model import Mapping, MappingSet, SourceInfo
+from sfsync.mapping._model import MappingSet, ObjectMapping, SourceInfo
 from sfsync.mapping._problems import FieldProblem, ValidationReport
 from sfsync.mapping._transforms import TRANSFORM_NAMES, _transform_tag
 
@@ -200,9 +200,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 def _model_at(data: Any, path: Path_) -> type[BaseModel] | None:
     """The model class that validates the object at ``path`` (by walking annotations)."""
-    model: type[BaseModel] | None = Mapping
+    model: type[BaseModel] | None = ObjectMapping
     current = data
-    candidates: list[type[BaseModel]] = [Mapping]
+    candidates: list[type[BaseModel]] = [ObjectMapping]
     for segment in path:
         if isinstance(segment, int):
             current = current[segment] if isinstance(current, list) and segment < len(current) else None
@@ -346,7 +346,7 @@ def _problem_at(
     )
 
 
-def _load_one(path: Path, explicit: bool, report: ValidationReport) -> Mapping | None:
+def _load_one(path: Path, explicit: bool, report: ValidationReport) -> ObjectMapping | None:
     parsed = _parse(path)
     if isinstance(parsed, FieldProblem):
         report.add(parsed)
@@ -369,9 +369,9 @@ def _load_one(path: Path, explicit: bool, report: ValidationReport) -> Mapping |
         report.add(FieldProblem(message=message, code="yaml_duplicate", hint=hint, mapping=name, file=file,
                                 line=line, col=col))
     info = SourceInfo(file=file, positions=positions.values, key_positions=positions.keys)
-    mapping: Mapping | None
+    mapping: ObjectMapping | None
     try:
-        mapping = Mapping.model_validate(data)
+        mapping = ObjectMapping.model_validate(data)
     except ValidationError as exc:
         report.extend(_schema_problems(exc, data, positions, file))
         mapping = _partial(exc, data)
@@ -380,7 +380,7 @@ def _load_one(path: Path, explicit: bool, report: ValidationReport) -> Mapping |
     return mapping
 
 
-def _partial(exc: ValidationError, data: dict[str, Any]) -> Mapping | None:
+def _partial(exc: ValidationError, data: dict[str, Any]) -> ObjectMapping | None:
     """The mapping without its broken field entries, so the other checks still run in this pass."""
     bad_fields: set[int] = set()
     for error in exc.errors(include_url=False):
@@ -396,7 +396,7 @@ def _partial(exc: ValidationError, data: dict[str, Any]) -> Mapping | None:
     if not kept:
         return None
     try:
-        mapping = Mapping.model_validate({**data, "fields": [entry for _, entry in kept]})
+        mapping = ObjectMapping.model_validate({**data, "fields": [entry for _, entry in kept]})
     except ValidationError:
         return None
     for fm, (index, _) in zip(mapping.fields, kept, strict=True):
@@ -414,8 +414,8 @@ def collect_mappings(paths: Sequence[Path]) -> tuple[MappingSet, ValidationRepor
     report = ValidationReport()
     files, problems = mapping_files(paths)
     report.extend(problems)
-    loaded: list[Mapping] = []
-    names: dict[str, Mapping] = {}
+    loaded: list[ObjectMapping] = []
+    names: dict[str, ObjectMapping] = {}
     for path, explicit in files:
         mapping = _load_one(path, explicit, report)
         if mapping is None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from sfsync.errors import ErrorContext, MappingError
 from sfsync.mapping._problems import FieldProblem, RecordMappingError
@@ -28,14 +28,15 @@ from sfsync.mapping._types import (
     from_sf,
     to_sf,
 )
+from sfsync.portal import FilterCondition
 
 __all__ = [
     "BlindIndexSpec",
     "EncryptSpec",
     "FieldMapping",
     "FilterCondition",
-    "Mapping",
     "MappingSet",
+    "ObjectMapping",
     "OutboundRecord",
     "PortalSource",
     "SalesforceTarget",
@@ -53,39 +54,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class FilterCondition(_Model):
-    """One condition on the portal table; all conditions of a filter must hold (AND)."""
-
-    column: str = Field(pattern=SQL_NAME)
-    op: Literal["eq", "ne", "in", "not_in", "is_null", "not_null", "lt", "le", "gt", "ge"] = "eq"
-    value: Scalar | list[Scalar] = None
-
-    @model_validator(mode="after")
-    def _value_fits_op(self) -> FilterCondition:
-        if self.op in ("in", "not_in") and not isinstance(self.value, list):
-            raise ValueError(f"op {self.op} needs a list value")
-        if self.op not in ("in", "not_in") and isinstance(self.value, list):
-            raise ValueError(f"op {self.op} needs a single value, not a list")
-        return self
-
-    def to_sqlalchemy(self, table: Any) -> Any:
-        """This condition as a SQLAlchemy Core expression on ``table`` (values are bound, never inlined)."""
-        column = table.c[self.column]
-        ops: dict[str, Any] = {
-            "eq": lambda: column == self.value,
-            "ne": lambda: column != self.value,
-            "in": lambda: column.in_(self.value),
-            "not_in": lambda: column.not_in(self.value),
-            "is_null": lambda: column.is_(None),
-            "not_null": lambda: column.is_not(None),
-            "lt": lambda: column < self.value,
-            "le": lambda: column <= self.value,
-            "gt": lambda: column > self.value,
-            "ge": lambda: column >= self.value,
-        }
-        return ops[self.op]()
-
-
 class PortalSource(_Model):
     """Where the records live in the portal database."""
 
@@ -98,13 +66,6 @@ class PortalSource(_Model):
         default=None, pattern=SQL_NAME, description="column naming the partner (selects per-partner keys)"
     )
     filter: list[FilterCondition] = Field(default_factory=list, description="rows to sync (all must hold)")
-
-    def filter_clause(self, table: Any) -> Any:
-        """SQLAlchemy ``and_`` of the filter conditions (``true()`` when there are none)."""
-        from sqlalchemy import and_, true
-
-        clauses = [condition.to_sqlalchemy(table) for condition in self.filter]
-        return and_(*clauses) if clauses else true()
 
 
 class SalesforceTarget(_Model):
@@ -266,7 +227,7 @@ class SourceInfo:
             key = False
 
 
-class Mapping(_Model):
+class ObjectMapping(_Model):
     """One mapping file: a portal table mirrored onto one Salesforce object."""
 
     version: Literal[1] = Field(default=1, description="format version of this file")
@@ -587,12 +548,12 @@ class MappingSet:
     loaded mapping, so naming a disabled one explicitly still finds it.
     """
 
-    def __init__(self, mappings: Sequence[Mapping] = ()) -> None:
-        self._mappings: dict[str, Mapping] = {}
+    def __init__(self, mappings: Sequence[ObjectMapping] = ()) -> None:
+        self._mappings: dict[str, ObjectMapping] = {}
         for mapping in mappings:
             self._mappings[mapping.name] = mapping
 
-    def get(self, name: str) -> Mapping:
+    def get(self, name: str) -> ObjectMapping:
         try:
             return self._mappings[name]
         except KeyError:
@@ -603,15 +564,15 @@ class MappingSet:
         """Every loaded mapping, enabled or not."""
         return list(self._mappings)
 
-    def all(self) -> list[Mapping]:
+    def all(self) -> list[ObjectMapping]:
         """Every loaded mapping, enabled or not."""
         return list(self._mappings.values())
 
-    def sync_mappings(self) -> list[Mapping]:
+    def sync_mappings(self) -> list[ObjectMapping]:
         """The sync engine's work list: enabled mappings with a portal table (read-only pulls excluded)."""
         return [m for m in self if not m.is_read_only]
 
-    def __iter__(self) -> Iterator[Mapping]:
+    def __iter__(self) -> Iterator[ObjectMapping]:
         return (m for m in self._mappings.values() if m.enabled)
 
     def __len__(self) -> int:
@@ -623,7 +584,7 @@ class MappingSet:
 
 def mapping_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a mapping file, for editors (``sfsync mappings schema``)."""
-    document = Mapping.model_json_schema(by_alias=True)
+    document = ObjectMapping.model_json_schema(by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://sfsync.dev/schemas/mapping-v1.json",

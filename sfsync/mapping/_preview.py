@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sfsync.errors import ErrorContext, UsageError
-from sfsync.mapping._model import Mapping
+from sfsync.mapping._model import ObjectMapping
 from sfsync.mapping._problems import RecordMappingError
 
 __all__ = ["json_default", "mask", "preview", "read_portal_row"]
@@ -33,7 +33,7 @@ def json_default(value: Any) -> Any:
 
 
 def preview(
-    mapping: Mapping,
+    mapping: ObjectMapping,
     record: AbcMapping[str, Any],
     *,
     is_create: bool = True,
@@ -77,14 +77,14 @@ def preview(
     return result
 
 
-def _pull(mapping: Mapping, sf_record: AbcMapping[str, Any]) -> dict[str, Any]:
+def _pull(mapping: ObjectMapping, sf_record: AbcMapping[str, Any]) -> dict[str, Any]:
     try:
         return {"values": mapping.to_portal(sf_record), "problems": []}
     except RecordMappingError as exc:
         return {"values": {}, "problems": [p.to_dict() for p in exc.problems]}
 
 
-def read_portal_row(url: str, mapping: Mapping, key: str) -> dict[str, Any]:
+def read_portal_row(url: str, mapping: ObjectMapping, key: str) -> dict[str, Any]:
     """One row of the mapping's table by primary key, with SQLAlchemy Core."""
     import sqlalchemy as sa
 

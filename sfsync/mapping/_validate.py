@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sfsync.crypto._sizes import max_ciphertext_length, max_plaintext_bytes
-from sfsync.mapping._model import FieldMapping, Mapping, MappingSet
+from sfsync.mapping._model import FieldMapping, MappingSet, ObjectMapping
 from sfsync.mapping._problems import FieldProblem, ValidationReport
 from sfsync.mapping._transforms import (
     ConstantTransform,
@@ -56,7 +56,7 @@ def validate_offline(mappings: MappingSet) -> ValidationReport:
 def _check_across(mappings: MappingSet) -> list[FieldProblem]:
     """Law 4 across files: two enabled mappings must not both write the same portal column back."""
     problems: list[FieldProblem] = []
-    writers: dict[tuple[str, str], tuple[Mapping, FieldMapping]] = {}
+    writers: dict[tuple[str, str], tuple[ObjectMapping, FieldMapping]] = {}
     for m in mappings.all():
         if not m.enabled or m.source is None or m.direction == "push":
             continue
@@ -74,7 +74,7 @@ def _check_across(mappings: MappingSet) -> list[FieldProblem]:
     return problems
 
 
-def _check_mapping(m: Mapping) -> list[FieldProblem]:
+def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     add = problems.append
     ext_field = m.salesforce.external_id_field
@@ -177,18 +177,33 @@ def _check_mapping(m: Mapping) -> list[FieldProblem]:
     return problems
 
 
-def _line(m: Mapping, fm: FieldMapping) -> int | str:
+class _Add(Protocol):
+    def __call__(self, key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
+                 severity: Any = "error") -> None: ...
+
+
+def _adder(problems: list[FieldProblem], m: ObjectMapping, fm: FieldMapping, base: tuple[str | int, ...], *,
+           default_code: str) -> _Add:
+    """A function that records a problem of ``fm`` at ``base + key`` in the mapping file."""
+
+    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
+            severity: Any = "error") -> None:
+        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code or default_code,
+                                  severity=severity))
+
+    return add
+
+
+def _line(m: ObjectMapping, fm: FieldMapping) -> int | str:
     line, _ = m.position("fields", fm.index)
     return line if line is not None else "?"
 
 
-def _check_field(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
+def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     base = ("fields", fm.index)
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "invalid",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="invalid")
 
     portal_owned = fm.owner == "portal"
     if "." in fm.field and portal_owned:
@@ -329,16 +344,14 @@ def _kind(kind: str) -> str:
             "datetime": "a date-time", "lookup": "a lookup", "text": "text"}.get(kind, kind)
 
 
-def _check_encryption(m: Mapping, fm: FieldMapping) -> list[FieldProblem]:
+def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     spec = fm.encrypt_spec
     if spec is None:
         return []
     problems: list[FieldProblem] = []
     base = ("fields", fm.index, "encrypt")
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "encrypt",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="encrypt")
 
     if fm.owner != "portal":
         add((), "only portal-owned fields are encrypted (Salesforce cannot produce ciphertext)",
@@ -436,7 +449,7 @@ def validate_online(mappings: MappingSet, describe: Describe) -> ValidationRepor
     return report
 
 
-def _check_online(m: Mapping, org: _Org) -> list[FieldProblem]:
+def _check_online(m: ObjectMapping, org: _Org) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     obj = m.salesforce.object
     described = org.object(obj)
@@ -494,14 +507,12 @@ def _check_online(m: Mapping, org: _Org) -> list[FieldProblem]:
 
 
 def _check_field_online(
-    m: Mapping, fm: FieldMapping, org: _Org, fields: dict[str, dict[str, Any]]
+    m: ObjectMapping, fm: FieldMapping, org: _Org, fields: dict[str, dict[str, Any]]
 ) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     base = ("fields", fm.index)
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "invalid",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="invalid")
 
     obj = m.salesforce.object
     entry, why = org.resolve(obj, fm.field)

@@ -6,7 +6,22 @@ SQLAlchemy Core for SQLite and PostgreSQL (and other dialects SQLAlchemy can ref
 
 from __future__ import annotations
 
-from sfsync.portal._base import PortalAdapter, PortalFilter, PortalRow
-from sfsync.portal._sql import SqlPortal, redact_url
+from sfsync.portal._base import (
+    FILTER_OPERATORS,
+    FilterCondition,
+    FilterOperator,
+    PortalAdapter,
+    PortalFilter,
+    PortalRow,
+)
+from sfsync.portal._sql import SqlPortal
 
-__all__ = ["PortalAdapter", "PortalFilter", "PortalRow", "SqlPortal", "redact_url"]
+__all__ = [
+    "FILTER_OPERATORS",
+    "FilterCondition",
+    "FilterOperator",
+    "PortalAdapter",
+    "PortalFilter",
+    "PortalRow",
+    "SqlPortal",
+]

@@ -8,17 +8,52 @@ dicts keyed by column name; every datetime in them is timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["PortalAdapter", "PortalFilter", "PortalRow"]
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FILTER_OPERATORS", "FilterCondition", "FilterOperator", "PortalAdapter", "PortalFilter", "PortalRow"]
 
 PortalRow: TypeAlias = dict[str, Any]
 """One portal row: column name -> value; datetimes are tz-aware UTC."""
 
-PortalFilter: TypeAlias = Mapping[str, Any]
-"""A mapping's row filter: column -> value (equality; ``None`` means IS NULL) or a list/tuple/set of
-values (IN). Deliberately not SQL text: filters come from YAML files that sales ops edit."""
+FilterOperator: TypeAlias = Literal["eq", "ne", "in", "not_in", "is_null", "not_null", "lt", "le", "gt", "ge"]
+FILTER_OPERATORS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "is_null", "not_null", "lt", "le", "gt", "ge")
+FilterValue: TypeAlias = str | int | float | bool | Decimal | date | datetime | None
+_LIST_OPERATORS = ("in", "not_in")
+_VALUELESS_OPERATORS = ("is_null", "not_null")
+
+
+class FilterCondition(BaseModel):
+    """One condition on a portal table; all conditions of a filter must hold (AND).
+
+    Deliberately not SQL text: filters come from YAML files that sales ops edit. Every adapter
+    runs every operator listed here, so a filter that validates is a filter that runs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    op: FilterOperator = "eq"
+    value: FilterValue | list[FilterValue] = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> FilterCondition:
+        if self.op in _LIST_OPERATORS and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op} needs a list value")
+        if self.op not in _LIST_OPERATORS and isinstance(self.value, list):
+            raise ValueError(f"op {self.op} needs a single value, not a list")
+        if self.op in _VALUELESS_OPERATORS and self.value is not None:
+            raise ValueError(f"op {self.op} takes no value")
+        if self.op not in (*_VALUELESS_OPERATORS, "eq", "ne") and self.value is None:
+            raise ValueError(f"op {self.op} needs a value (use is_null / not_null for NULL)")
+        return self
+
+
+PortalFilter: TypeAlias = Sequence[FilterCondition]
+"""A mapping's row filter: conditions that must all hold."""
 
 
 @runtime_checkable

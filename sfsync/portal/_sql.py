@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -47,9 +47,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError
-from sfsync.portal._base import PortalFilter, PortalRow
+from sfsync.portal._base import FilterOperator, PortalFilter, PortalRow
+from sfsync.text.time import as_utc
+from sfsync.text.urls import redact_database_url
 
-__all__ = ["SqlPortal", "redact_url"]
+__all__ = ["SqlPortal"]
 
 _log = logging.getLogger("sfsync.portal")
 
@@ -57,19 +59,6 @@ _log = logging.getLogger("sfsync.portal")
 _IN_CHUNK = 500
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
-        return "<unparseable database URL>"
-
-
-def _to_utc(value: datetime) -> datetime:
-    """Naive values are UTC by convention (SQLite, ``timestamp without time zone``)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -96,7 +85,7 @@ def create_portal_engine(url: str) -> Engine:
         return create_engine(parsed, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
-            f"cannot use portal URL {redact_url(url)}: {_first_line(exc)} "
+            f"cannot use portal URL {redact_database_url(url)}: {_first_line(exc)} "
             "(is the database driver installed? PostgreSQL needs psycopg2-binary)"
         ) from None
 
@@ -123,7 +112,7 @@ class SqlPortal:
 
     @property
     def safe_url(self) -> str:
-        return redact_url(self._url)
+        return redact_database_url(self._url)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -209,28 +198,15 @@ class SqlPortal:
             )
         return pk
 
-    def _filter_clause(self, table: Table, filt: PortalFilter | None) -> list[ColumnElement[bool]]:
+    def _filter_clause(self, table: Table, conditions: PortalFilter | None) -> list[ColumnElement[bool]]:
+        """The filter as bound SQLAlchemy expressions (values are parameters, never SQL text)."""
         clauses: list[ColumnElement[bool]] = []
-        for name, value in (filt or {}).items():
-            if not isinstance(name, str):
-                raise ConfigError(f"portal filter keys must be column names, not {type(name).__name__}")
-            col = self._column(table, name, "filter column")
-            if value is None:
-                clauses.append(col.is_(None))
-            elif isinstance(value, list | tuple | set | frozenset):
-                values = list(value)
-                if any(isinstance(v, Mapping | list | tuple | set) for v in values):
-                    raise ConfigError(f"portal filter on {name!r}: list items must be plain values")
-                clauses.append(col.in_(values) if values else false())
-            elif isinstance(value, datetime):
-                clauses.append(col == self._bind_time(col, value))
-            elif isinstance(value, str | int | float | bool | Decimal | date):
-                clauses.append(col == value)
-            else:
-                raise ConfigError(
-                    f"portal filter on {name!r}: expected a value or a list of values, "
-                    f"not {type(value).__name__}"
-                )
+        for condition in conditions or ():
+            column = self._column(table, condition.column, "filter column")
+            value = condition.value
+            if isinstance(value, datetime):
+                value = self._bind_time(column, value)
+            clauses.append(_condition(column, condition.op, value))
         return clauses
 
     def _bind_time(self, col: ColumnElement[Any], value: datetime) -> datetime:
@@ -244,7 +220,7 @@ class SqlPortal:
 
     @staticmethod
     def _out(row: Mapping[Any, Any]) -> PortalRow:
-        return {k: (_to_utc(v) if isinstance(v, datetime) else v) for k, v in row.items()}
+        return {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in row.items()}
 
     def check_columns(self, table: str, columns: Collection[str]) -> None:
         """Fail before any write if ``table`` or any of ``columns`` is missing (all named at once)."""
@@ -359,7 +335,7 @@ class SqlPortal:
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
             raise ConfigError(f"portal column {table}.{updated_at} does not hold timestamps")
-        return _to_utc(value)
+        return as_utc(value)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -427,3 +403,21 @@ def _after(order: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnEl
         equal = [order[j] == last[j] for j in range(i)]
         terms.append(and_(*equal, col > last[i]))
     return or_(*terms)
+
+
+def _condition(column: ColumnElement[Any], op: FilterOperator, value: Any) -> ColumnElement[bool]:
+    if op == "in":
+        return column.in_(value) if value else false()
+    if op == "not_in":
+        return column.not_in(value) if value else true()
+    operators: dict[str, Callable[[], ColumnElement[bool]]] = {
+        "eq": lambda: column.is_(None) if value is None else column == value,
+        "ne": lambda: column.is_not(None) if value is None else column != value,
+        "is_null": lambda: column.is_(None),
+        "not_null": lambda: column.is_not(None),
+        "lt": lambda: column < value,
+        "le": lambda: column <= value,
+        "gt": lambda: column > value,
+        "ge": lambda: column >= value,
+    }
+    return operators[op]()

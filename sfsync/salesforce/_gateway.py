@@ -113,6 +113,20 @@ def _external_id_problem(value: Any) -> str | None:
     return None
 
 
+def _is_salesforce_id(value: object) -> bool:
+    return isinstance(value, str) and len(value) in (15, 18) and value.isalnum()
+
+
+def _collection_body(sobject: str, records: Sequence[Mapping[str, Any]], batch: Sequence[int], *,
+                     all_or_none: bool) -> dict[str, Any]:
+    """An sObject Collections request body: each record typed, its own ``attributes`` dropped."""
+    return {
+        "allOrNone": all_or_none,
+        "records": [{"attributes": {"type": sobject}, **{k: v for k, v in records[i].items() if k != "attributes"}}
+                    for i in batch],
+    }
+
+
 def _rejected(index: int, key: str | None, code: str, message: str, *, fields: tuple[str, ...] = (),
               salesforce_id: str | None = None) -> RecordResult:
     return RecordResult(index=index, external_id=key, salesforce_id=salesforce_id, outcome="rejected",
@@ -482,11 +496,7 @@ class SalesforceGateway:
         path = f"composite/sobjects/{sobject}/{field}"
 
         def send(batch: list[int]) -> list[Any]:
-            body = {
-                "allOrNone": all_or_none,
-                "records": [{"attributes": {"type": sobject},
-                             **{k: v for k, v in records[i].items() if k != "attributes"}} for i in batch],
-            }
+            body = _collection_body(sobject, records, batch, all_or_none=all_or_none)
             response = self._call("PATCH", path, json_body=body, what=f"upsert {sobject}",
                                   context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
                                   rejectable=True)
@@ -586,15 +596,13 @@ class SalesforceGateway:
             if not isinstance(record, Mapping):
                 raise UsageError(f"record {index} is a {type(record).__name__}, not a mapping")
             sf_id = record.get("Id")
-            if not isinstance(sf_id, str) or len(sf_id) not in (15, 18) or not sf_id.isalnum():
-                results[index] = _rejected(index, None, "MALFORMED_ID", "record has no valid Id", fields=("Id",))
+            if _is_salesforce_id(sf_id):
+                ids[index] = str(sf_id)
             else:
-                ids[index] = sf_id
+                results[index] = _rejected(index, None, "MALFORMED_ID", "record has no valid Id", fields=("Id",))
 
         def send(batch: list[int]) -> list[Any]:
-            body = {"allOrNone": False,
-                    "records": [{"attributes": {"type": sobject},
-                                 **{k: v for k, v in records[i].items() if k != "attributes"}} for i in batch]}
+            body = _collection_body(sobject, records, batch, all_or_none=False)
             items: list[Any] = self._call("PATCH", "composite/sobjects", json_body=body, what=f"update {sobject}",
                                           context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
                                           rejectable=True).json()
@@ -617,11 +625,11 @@ class SalesforceGateway:
         results: dict[int, RecordResult] = {}
         valid: list[int] = []
         for index, sf_id in enumerate(ids):
-            if not isinstance(sf_id, str) or len(sf_id) not in (15, 18) or not sf_id.isalnum():
+            if _is_salesforce_id(sf_id):
+                valid.append(index)
+            else:
                 results[index] = _rejected(index, None, "MALFORMED_ID", f"not a Salesforce Id: {sf_id!r}",
                                            fields=("Id",))
-            else:
-                valid.append(index)
 
         def send(batch: list[int]) -> list[Any]:
             items: list[Any] = self._call(

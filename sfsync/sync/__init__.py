@@ -1,9 +1,8 @@
-"""The sync engine (push, pull), its state store and the ``SyncJob`` library API."""
+"""The sync engine (push, pull), and its state store (``sfsync.services.job.SyncJob`` drives them from settings)."""
 
 from __future__ import annotations
 
 from sfsync.sync._engine import EngineOptions, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
-from sfsync.sync._job import SyncJob
 from sfsync.sync._report import MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, RunRecord, StateStore
 
@@ -19,6 +18,5 @@ __all__ = [
     "SalesforcePort",
     "StateStore",
     "SyncEngine",
-    "SyncJob",
     "SyncOptions",
 ]

@@ -1,6 +1,6 @@
 """The two-way mirror: push portal changes to Salesforce, pull Salesforce decisions back.
 
-Laws kept here (DESIGN.md): a watermark only advances over rows that were synced, found unchanged
+Laws kept here (docs/design.md): a watermark only advances over rows that were synced, found unchanged
 or dead-lettered (nothing lost); every Salesforce write is an upsert by external id and unchanged
 payloads are skipped by fingerprint (idempotent); only the owning side's fields travel each way
 (one owner per field); encrypted plaintext is replaced by ciphertext before the payload leaves
@@ -24,13 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sfsync.config import Settings
 from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, SfsyncError, UsageError
-from sfsync.mapping import Mapping as FieldMappingFile
-from sfsync.mapping import MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.portal import PortalAdapter
 from sfsync.salesforce import RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
+from sfsync.text.time import parse_utc
 
 __all__ = ["EngineOptions", "PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
 
@@ -63,7 +63,7 @@ class SalesforcePort(Protocol):
 class PayloadProtector(Protocol):
     """The encryption step of the push: ciphertext and blind indexes in, plaintext out."""
 
-    def protect(self, mapping: FieldMappingFile, external_id: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+    def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]: ...
 
     def fingerprint_key(self) -> bytes: ...
 
@@ -92,19 +92,6 @@ class _Batch:
 
     rows: list[dict[str, Any]]
     retried_keys: set[str] = field(default_factory=set)
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    text = str(value)
-    # Salesforce answers "2024-05-01T10:00:00.000+0000"; fromisoformat wants "+00:00".
-    if len(text) >= 5 and text[-5] in "+-" and text[-4:].isdigit():
-        text = text[:-2] + ":" + text[-2:]
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _scrub(message: str | None, secrets: Iterable[str]) -> str:
@@ -225,7 +212,7 @@ class SyncEngine:
             summary = report.model_dump(mode="json", exclude={"summaries": {"__all__": {"plan"}}})
             self.state.finish_run(report.run_id, report.finished_at, report.outcome, summary, report.api_calls)
 
-    def _select(self, names: Sequence[str]) -> list[FieldMappingFile]:
+    def _select(self, names: Sequence[str]) -> list[ObjectMapping]:
         if not names:
             return list(self.mappings)
         known = set(self.mappings.names())
@@ -262,7 +249,7 @@ class SyncEngine:
             self.progress(label, count)
 
     # ------------------------------------------------------------------ push
-    def _push(self, mapping: FieldMappingFile, options: SyncOptions) -> MappingRunSummary:
+    def _push(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
         started = time.monotonic()
         calls = self.salesforce.api_calls
         summary = MappingRunSummary(mapping=mapping.name, direction="push")
@@ -283,7 +270,7 @@ class SyncEngine:
             updated_at=mapping.portal.updated_at,
             since=since,
             overlap=self.options.overlap,
-            filter=_portal_filter(mapping),
+            filter=mapping.portal.filter,
             batch_size=self.options.batch_size,
             key_column=mapping.portal.primary_key,
         ):
@@ -296,7 +283,7 @@ class SyncEngine:
                 for row in rows:
                     if row.get(key_column) is None:
                         continue
-                    when = _utc(row.get(deleted_column))
+                    when = parse_utc(row.get(deleted_column))
                     if when is not None:
                         soft_deleted[str(row[key_column])] = when
                     else:  # restored while the run was reading: its latest version wins
@@ -304,7 +291,7 @@ class SyncEngine:
                 fresh = [r for r in rows if r.get(deleted_column) is None]
             batch = _Batch(rows=fresh)
             self._push_batch(mapping, batch, summary, options)
-            newest = max((_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
+            newest = max((parse_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
             if newest is not None and not options.dry_run:
                 self.state.set_watermark(mapping.name, "push", newest)
                 summary.watermark = newest
@@ -323,7 +310,7 @@ class SyncEngine:
         return summary
 
     def _push_batch(
-        self, mapping: FieldMappingFile, batch: _Batch, summary: MappingRunSummary, options: SyncOptions
+        self, mapping: ObjectMapping, batch: _Batch, summary: MappingRunSummary, options: SyncOptions
     ) -> None:
         key_column = mapping.portal.external_id_column
         summary.read += len(batch.rows)
@@ -462,7 +449,7 @@ class SyncEngine:
 
     def _push_portal_deletes(
         self,
-        mapping: FieldMappingFile,
+        mapping: ObjectMapping,
         summary: MappingRunSummary,
         options: SyncOptions,
         soft_deleted: dict[str, datetime],
@@ -539,7 +526,7 @@ class SyncEngine:
             self.state.save_ledger(done)
 
     # ------------------------------------------------------------------ pull
-    def _pull(self, mapping: FieldMappingFile, options: SyncOptions) -> MappingRunSummary:
+    def _pull(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
         started = time.monotonic()
         calls = self.salesforce.api_calls
         summary = MappingRunSummary(mapping=mapping.name, direction="pull")
@@ -558,7 +545,7 @@ class SyncEngine:
 
         for record in self.salesforce.query(soql, include_deleted=True):
             summary.read += 1
-            stamp = _utc(record.get("SystemModstamp"))
+            stamp = parse_utc(record.get("SystemModstamp"))
             if stamp is not None and (newest is None or stamp > newest):
                 newest = stamp
             if record.get(ext_field) in (None, ""):
@@ -575,7 +562,7 @@ class SyncEngine:
         summary.duration_seconds = round(time.monotonic() - started, 3)
         return summary
 
-    def _pull_soql(self, mapping: FieldMappingFile, since: datetime | None) -> str:
+    def _pull_soql(self, mapping: ObjectMapping, since: datetime | None) -> str:
         fields = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *mapping.soql_fields()]))
         select = ", ".join(fields)
         obj = mapping.salesforce.object
@@ -600,7 +587,7 @@ class SyncEngine:
 
     def _pull_batch(
         self,
-        mapping: FieldMappingFile,
+        mapping: ObjectMapping,
         records: list[dict[str, Any]],
         summary: MappingRunSummary,
         options: SyncOptions,
@@ -643,7 +630,7 @@ class SyncEngine:
 
     def _salesforce_deleted(
         self,
-        mapping: FieldMappingFile,
+        mapping: ObjectMapping,
         external_id: str,
         entry: LedgerEntry | None,
         summary: MappingRunSummary,
@@ -672,7 +659,7 @@ class SyncEngine:
 
     def _ledger_after_pull(
         self,
-        mapping: FieldMappingFile,
+        mapping: ObjectMapping,
         external_id: str,
         entry: LedgerEntry | None,
         record: Mapping[str, Any],
@@ -692,7 +679,7 @@ class SyncEngine:
         )
 
     # ------------------------------------------------------------------ helpers
-    def _check_portal_columns(self, mapping: FieldMappingFile) -> None:
+    def _check_portal_columns(self, mapping: ObjectMapping) -> None:
         """Every column the mapping names exists, before anything is written anywhere."""
         source = mapping.portal
         columns = {source.primary_key, source.updated_at, source.external_id_column}
@@ -702,7 +689,7 @@ class SyncEngine:
             columns.update(fm.columns)
         self.portal.check_columns(source.table, sorted(columns))
 
-    def _record_type_id(self, mapping: FieldMappingFile) -> str | None:
+    def _record_type_id(self, mapping: ObjectMapping) -> str | None:
         developer_name = mapping.salesforce.record_type
         if not developer_name:
             return None
@@ -722,7 +709,7 @@ class SyncEngine:
             self._record_types[developer_name] = str(found["Id"])
         return self._record_types[developer_name]
 
-    def _fingerprint_key(self, mapping: FieldMappingFile) -> bytes | None:
+    def _fingerprint_key(self, mapping: ObjectMapping) -> bytes | None:
         if self.protector is not None and mapping.encrypted_fields():
             return self.protector.fingerprint_key()
         return None
@@ -758,40 +745,18 @@ class SyncEngine:
         )
 
 
-def _withdrawal_field(mapping: FieldMappingFile) -> str | None:
+def _withdrawal_field(mapping: ObjectMapping) -> str | None:
     for fm in mapping.portal_owned():
         if fm.portal_column == "withdrawn_at":
             return fm.field
     return None
 
 
-def _salesforce_id_column(mapping: FieldMappingFile) -> str | None:
+def _salesforce_id_column(mapping: ObjectMapping) -> str | None:
     for fm in mapping.salesforce_owned():
         if fm.field == "Id" and fm.portal_column:
             return fm.portal_column
     return None
-
-
-def _portal_filter(mapping: FieldMappingFile) -> dict[str, Any] | None:
-    """The mapping's row filter in the portal adapter's form (equality, IN, IS NULL)."""
-    conditions = mapping.portal.filter
-    if not conditions:
-        return None
-    result: dict[str, Any] = {}
-    for condition in conditions:
-        if condition.op == "eq":
-            result[condition.column] = condition.value
-        elif condition.op == "in":
-            result[condition.column] = list(condition.value) if isinstance(condition.value, list) else [condition.value]
-        elif condition.op == "is_null":
-            result[condition.column] = None
-        else:
-            raise UsageError(
-                f"mapping {mapping.name!r}: portal filter operator {condition.op!r} on {condition.column!r} is not "
-                "supported by the SQL portal adapter yet; use eq, in or is_null",
-                ErrorContext(mapping=mapping.name, file=mapping.file),
-            )
-    return result
 
 
 def _none_first(value: datetime | None) -> datetime:

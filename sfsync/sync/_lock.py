@@ -30,14 +30,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sfsync.errors import ErrorContext, FatalError, LockHeldError
+from sfsync.text.time import utc_now
 
 __all__ = ["LeaseLock"]
 
 _log = logging.getLogger("sfsync.sync.lock")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _fmt(value: datetime | None) -> str:
@@ -81,7 +78,7 @@ class LeaseLock:
         self.holder = holder
         self.lease = timedelta(seconds=lease_seconds)
         self.timeout = timedelta(seconds=timeout_seconds)
-        self._clock = clock or _utcnow
+        self._clock = clock or utc_now
         self._sleep = sleep or time.sleep
         self._poll = max(poll_seconds, 0.001)
         self._token: str | None = None

@@ -9,7 +9,7 @@ from typing import Any
 from sfsync.config import Settings
 from sfsync.crypto import FieldCipher, FieldContext, Keyring, load_keyring, plan_blind_index_bits
 from sfsync.errors import ErrorContext, RecordRejectedError
-from sfsync.mapping import Mapping, MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 
 __all__ = ["KeyringProtector", "protector_from_settings"]
 
@@ -37,7 +37,7 @@ class KeyringProtector:
     def fingerprint_key(self) -> bytes:
         return self._fingerprint_key
 
-    def protect(self, mapping: Mapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         protected = dict(payload)
         partner = self._partner_of(mapping, payload)
         for fm in mapping.encrypted_fields():
@@ -68,7 +68,7 @@ class KeyringProtector:
                     ) from None
         return protected
 
-    def _partner_of(self, mapping: Mapping, payload: dict[str, Any]) -> str | None:
+    def _partner_of(self, mapping: ObjectMapping, payload: dict[str, Any]) -> str | None:
         """The partner number a per-partner key is chosen by (from the partner lookup)."""
         for fm in mapping.portal_owned():
             lookup = fm.lookup

@@ -19,7 +19,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +45,8 @@ from sfsync.errors import ConfigError, ErrorContext, FatalError
 from sfsync.sync._lock import LeaseLock
 from sfsync.sync._migrations import LATEST_VERSION, current_metadata, current_version
 from sfsync.sync._migrations import migrate as run_migrations
+from sfsync.text.time import utc_now
+from sfsync.text.urls import redact_database_url
 
 __all__ = [
     "DeadLetter",
@@ -62,17 +64,6 @@ ACTIVE_STATES: tuple[DeadLetterState, ...] = ("open", "retry_requested", "exhaus
 _IN_CHUNK = 500
 _MAX_MESSAGE = 2000
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]{0,254}")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _redact(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
-        return "<unparseable database URL>"
 
 
 class LedgerEntry(BaseModel):
@@ -156,7 +147,7 @@ def create_state_engine(url: str) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 30})
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, OSError) as exc:
-        raise ConfigError(f"cannot open state store {_redact(url)}: {exc}") from None
+        raise ConfigError(f"cannot open state store {redact_database_url(url)}: {exc}") from None
 
     # pysqlite starts transactions lazily and not before DDL; take over so that migrations are
     # atomic and a transaction takes the write lock up front (BEGIN IMMEDIATE): a read-then-write
@@ -198,10 +189,10 @@ class StateStore:
         migrate: bool = True,
     ) -> None:
         self.url = url
-        self.safe_url = _redact(url)
+        self.safe_url = redact_database_url(url)
         self._owns_engine = engine is None
         self._engine = engine if engine is not None else create_state_engine(url)
-        self._clock = clock or _utcnow
+        self._clock = clock or utc_now
         tables = current_metadata().tables
         self._version_t: Table = tables["sfsync_schema_version"]
         self._watermark: Table = tables["sfsync_watermark"]

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from org_world import NAMED_ACCOUNTS_CSV, REPO, create_portal, seed_org, write_rules
 from pydantic import SecretStr
 
-from sfsync._org import save_fake_org
 from sfsync.cli import main
 from sfsync.crypto import LocalKeyringProvider
 from sfsync.errors import EXIT_OK, EXIT_USAGE
+from sfsync.services.connect import save_fake_org
 from sfsync.sync._state import StateStore
 from sfsync.testing import FakeSalesforce
 

@@ -31,16 +31,16 @@ from pydantic import SecretStr
 
 from sfsync.config import AuthMode, SalesforceSettings, Settings
 from sfsync.conflicts import ConflictKind, MatchKind, Severity
-from sfsync.conflicts._service import (
+from sfsync.errors import ConfigError
+from sfsync.mapping import MappingSet, load_mappings
+from sfsync.salesforce import RecordResult, SalesforceGateway
+from sfsync.services.conflict_scan import (
     WATERMARK_NAME,
     ConflictScanReport,
     list_conflicts,
     load_registrations,
     scan_conflicts,
 )
-from sfsync.errors import ConfigError
-from sfsync.mapping import MappingSet, load_mappings
-from sfsync.salesforce import RecordResult, SalesforceGateway
 from sfsync.sync._state import StateStore
 from sfsync.testing import FakeSalesforce
 

@@ -18,9 +18,9 @@ from cleanco.clean import get_unique_terms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfsync._demo_data import make_customers
 from sfsync.crypto import normalize_for_index
 from sfsync.crypto._blind import _LEGAL_WORDS_RE, _strip_legal_suffixes
+from sfsync.services.demo_data import make_customers
 
 TERMS = sorted(get_unique_terms())
 WORDS = ("Acme", "Globex", "Société", "Générale", "Müller", "Søhne", "東京", "The", "and", "Co", "Holding", "Ltd",

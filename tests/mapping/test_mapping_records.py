@@ -161,18 +161,21 @@ def test_lookup_cleared_when_empty(write_yaml: Callable[..., Path]) -> None:
         "Partner__c"] is None
 
 
-def test_filter_clause(write_yaml: Callable[..., Path]) -> None:
-    import sqlalchemy as sa
+def test_filter_conditions_load_as_the_portal_runs_them(write_yaml: Callable[..., Path]) -> None:
+    from sfsync.portal import FilterCondition
 
     text = BASE.replace("  external_id_column: number\n", """  external_id_column: number
   filter:
     - {column: status, op: in, value: [submitted, approved]}
     - {column: deleted_at, op: is_null}
+    - {column: status, op: ne, value: draft}
 """)
     mapping = load_mappings([write_yaml(text)]).get("demo")
-    table = sa.table("deals", sa.column("status"), sa.column("deleted_at"), sa.column("id"))
-    compiled = str(mapping.portal.filter_clause(table).compile(compile_kwargs={"literal_binds": True}))
-    assert "status IN ('submitted', 'approved')" in compiled and "deleted_at IS NULL" in compiled
+    assert list(mapping.portal.filter) == [
+        FilterCondition(column="status", op="in", value=["submitted", "approved"]),
+        FilterCondition(column="deleted_at", op="is_null"),
+        FilterCondition(column="status", op="ne", value="draft"),
+    ]
     bad = BASE.replace("  external_id_column: number\n", "  external_id_column: number\n  filter: [{column: s, op: in, "
                        "value: x}]\n")
     with pytest.raises(MappingError, match="needs a list value"):

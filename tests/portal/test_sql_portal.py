@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sfsync.errors import ConfigError
-from sfsync.portal import PortalAdapter, SqlPortal, redact_url
+from sfsync.portal import FilterCondition, PortalAdapter, SqlPortal
+from sfsync.text.urls import redact_database_url
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -181,7 +182,7 @@ def test_overlap_window_is_inclusive(db_url: str, portal_engine: sa.Engine) -> N
     portal.close()
 
 
-def test_filter_dict(db_url: str, portal_engine: sa.Engine) -> None:
+def test_filter_conditions(db_url: str, portal_engine: sa.Engine) -> None:
     table = make_table(portal_engine)
     statuses = ["approved", "submitted", "draft", None, "approved"]
     insert(portal_engine, table, [
@@ -189,24 +190,35 @@ def test_filter_dict(db_url: str, portal_engine: sa.Engine) -> None:
     ])
     portal = SqlPortal(db_url)
 
-    def read(filt: dict[str, Any]) -> list[int]:
+    def read(*conditions: dict[str, Any]) -> list[int]:
+        filt = [FilterCondition.model_validate(c) for c in conditions]
         return ids(list(portal.changed_rows("registrations", updated_at="updated_at", since=None,
                                             overlap=timedelta(0), filter=filt)))
 
-    assert read({"status": ["approved", "submitted"]}) == [1, 2, 5]
-    assert read({"status": "draft"}) == [3]
-    assert read({"status": None}) == [4]
-    assert read({"status": []}) == []
-    assert read({"status": ["approved"], "external_id": ("R-00005",)}) == [5]
-    assert read({"amount": Decimal("1000.00"), "updated_at": T0 + timedelta(seconds=1)}) == [2]
+    assert read({"column": "status", "op": "in", "value": ["approved", "submitted"]}) == [1, 2, 5]
+    assert read({"column": "status", "value": "draft"}) == [3]
+    assert read({"column": "status", "op": "is_null"}) == [4]
+    assert read({"column": "status", "op": "not_null"}) == [1, 2, 3, 5]
+    assert read({"column": "status", "op": "ne", "value": "draft"}) == [1, 2, 5]
+    assert read({"column": "status", "op": "in", "value": []}) == []
+    assert read({"column": "status", "op": "not_in", "value": []}) == [1, 2, 3, 4, 5]
+    assert read({"column": "status", "op": "not_in", "value": ["approved"]}) == [2, 3]
+    assert read({"column": "status", "op": "in", "value": ["approved"]},
+                {"column": "external_id", "op": "in", "value": ["R-00005"]}) == [5]
+    assert read({"column": "amount", "value": Decimal("1000.00")},
+                {"column": "updated_at", "value": T0 + timedelta(seconds=1)}) == [2]
+    assert read({"column": "updated_at", "op": "ge", "value": T0 + timedelta(seconds=3)}) == [4, 5]
+    assert read({"column": "updated_at", "op": "lt", "value": T0 + timedelta(seconds=1)}) == [1]
     # A would-be injection is just a value that matches nothing.
-    assert read({"status": "x' OR '1'='1"}) == []
+    assert read({"column": "status", "value": "x' OR '1'='1"}) == []
     with pytest.raises(ConfigError, match="'nope'"):
-        read({"nope": "x"})
-    with pytest.raises(ConfigError, match="expected a value or a list"):
-        read({"status": {"$ne": "draft"}})
-    with pytest.raises(ConfigError, match="plain values"):
-        read({"status": [["approved"]]})
+        read({"column": "nope", "value": "x"})
+    with pytest.raises(ValueError, match="list value"):
+        read({"column": "status", "op": "in", "value": "approved"})
+    with pytest.raises(ValueError, match="takes no value"):
+        read({"column": "status", "op": "is_null", "value": "x"})
+    with pytest.raises(ValueError, match="column"):
+        read({"column": "status; DROP TABLE x", "value": "x"})
     portal.close()
 
 
@@ -359,7 +371,7 @@ def test_errors_hide_the_password(postgres_url: str) -> None:
     assert "***" in str(excinfo.value)
     assert "missing_table" in str(excinfo.value)
     portal.close()
-    assert "s3cr3t-pw" not in redact_url(url)
+    assert "s3cr3t-pw" not in redact_database_url(url)
 
 
 def test_table_without_primary_key_needs_a_key_column(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The sync engine under crashes, Salesforce faults, overlapping runs and a real PostgreSQL.
 
-Laws 2 (nothing lost), 3 (idempotent writes) and 5 (every failure classified) from DESIGN.md,
+Laws 2 (nothing lost), 3 (idempotent writes) and 5 (every failure classified) from docs/design.md,
 issue 4 item 8. One mocking layer: FakeSalesforce serves HTTP; crashes are injected with
 ``monkeypatch`` on the real portal, state store and gateway objects.
 """
@@ -18,7 +18,6 @@ import pytest
 from pydantic import SecretStr
 from workspace_helpers import NOW, REPO, World, make_world
 
-from sfsync._demo_data import create_portal, seed_org
 from sfsync.config import AuthMode, SalesforceSettings
 from sfsync.crypto import FieldCipher, FieldContext, Keyring
 from sfsync.errors import (
@@ -32,6 +31,7 @@ from sfsync.errors import (
 from sfsync.mapping import load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
+from sfsync.services.demo_data import create_portal, seed_org
 from sfsync.sync._engine import SyncOptions
 from sfsync.sync._report import RunReport
 from sfsync.sync._state import StateStore

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sfsync._cli_common import console, state
-
-from ._gateway import SalesforceGateway
+from sfsync.cli._common import console, state
+from sfsync.salesforce._gateway import SalesforceGateway
 
 app = typer.Typer(no_args_is_help=True, help="Check the connection, limits and objects of the org.")
 
@@ -19,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="Check the connection, limits and o
 @contextmanager
 def _gateway(ctx: typer.Context) -> Iterator[SalesforceGateway]:
     # Through the shared entry point, so a local org file ([salesforce] fake_org) works here too.
-    from sfsync._org import connect_salesforce
+    from sfsync.services.connect import connect_salesforce
 
     with connect_salesforce(state(ctx).settings()) as gateway:
         yield gateway

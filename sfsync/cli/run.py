@@ -11,8 +11,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sfsync._cli_common import console, state
-from sfsync.sync._job import SyncJob
+from sfsync.cli._common import console, state
+from sfsync.services.job import SyncJob
 from sfsync.sync._report import RunReport
 
 DirectionChoice = Literal["push", "pull", "both"]

@@ -9,9 +9,9 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from sfsync._cli_common import console, err_console
-from sfsync._demo import DemoResult, run_demo
-from sfsync._init import init_directory
+from sfsync.cli._common import console, err_console
+from sfsync.services.demo import DemoResult, run_demo
+from sfsync.services.init import init_directory
 
 
 def register(app: typer.Typer) -> None:

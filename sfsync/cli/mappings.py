@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from sfsync._cli_common import console, err_console, state
+from sfsync.cli._common import console, err_console, state
 from sfsync.errors import ErrorContext, UsageError
+from sfsync.mapping import MappingSet, ObjectMapping, mapping_json_schema
 from sfsync.mapping._loader import collect_mappings, load_mappings
-from sfsync.mapping._model import Mapping, MappingSet, mapping_json_schema
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
@@ -59,7 +59,7 @@ def validate(
     mapping_set, report = collect_mappings(_paths(ctx, paths))
     report.merge(validate_offline(mapping_set))
     if online:
-        from sfsync._org import connect_salesforce
+        from sfsync.services.connect import connect_salesforce
 
         with connect_salesforce(state(ctx).settings()) as gateway:
             report.merge(validate_online(mapping_set, gateway.describe))
@@ -94,7 +94,7 @@ def list_mappings(
     console.print(table)
 
 
-def _summary(m: Mapping) -> dict[str, Any]:
+def _summary(m: ObjectMapping) -> dict[str, Any]:
     return {
         "name": m.name,
         "enabled": m.enabled,

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from sfsync._cli_common import console, err_console, state
+from sfsync.cli._common import console, err_console, state
 from sfsync.errors import SfsyncError
 from sfsync.sync._state import DeadLetter, StateStore
 

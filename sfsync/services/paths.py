@@ -13,7 +13,7 @@ from sfsync.errors import ConfigError, ErrorContext
 
 __all__ = ["shipped_mappings_dir"]
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 _MARKER_FILE = "portal_schema.sql"
 
 

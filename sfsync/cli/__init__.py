@@ -17,8 +17,8 @@ import typer
 from rich.markup import escape
 
 from sfsync import __version__
-from sfsync._cli_common import CliState, err_console
-from sfsync._logging import LogFormat, configure_logging
+from sfsync.cli._common import CliState, err_console
+from sfsync.cli._logging import LogFormat, configure_logging
 from sfsync.errors import EXIT_FATAL, EXIT_USAGE, SfsyncError
 
 app = typer.Typer(
@@ -35,13 +35,13 @@ app = typer.Typer(
 # Sub-command groups live beside the code they drive; each module exposes ``app`` (a group)
 # or ``register(app)`` (top-level commands).
 _GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("mappings", "sfsync.mapping._cli", "Validate, preview and publish field mappings."),
-    ("crypto", "sfsync.crypto._cli", "Keys, rotation, re-encryption and verification."),
-    ("conflicts", "sfsync.conflicts._cli", "Scan for and list channel conflicts."),
-    ("deadletters", "sfsync.sync._deadletters_cli", "Inspect, retry or discard rejected records."),
-    ("salesforce", "sfsync.salesforce._cli", "Check the connection, limits and objects of the org."),
+    ("mappings", "sfsync.cli.mappings", "Validate, preview and publish field mappings."),
+    ("crypto", "sfsync.cli.crypto", "Keys, rotation, re-encryption and verification."),
+    ("conflicts", "sfsync.cli.conflicts", "Scan for and list channel conflicts."),
+    ("deadletters", "sfsync.cli.deadletters", "Inspect, retry or discard rejected records."),
+    ("salesforce", "sfsync.cli.salesforce", "Check the connection, limits and objects of the org."),
 )
-_COMMAND_MODULES: tuple[str, ...] = ("sfsync.sync._cli", "sfsync._demo_cli")
+_COMMAND_MODULES: tuple[str, ...] = ("sfsync.cli.run", "sfsync.cli.demo")
 
 
 def _version(value: bool) -> None:

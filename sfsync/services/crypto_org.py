@@ -16,8 +16,7 @@ from typing import Any, Literal, Protocol
 from sfsync.crypto._format import parse_token
 from sfsync.crypto._keyring import Keyring
 from sfsync.crypto._verify import ReencryptSkip, StoredValue, reencrypt_plan
-from sfsync.mapping import Mapping as FieldMappingFile
-from sfsync.mapping import MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.salesforce import RecordResult, format_soql
 
 __all__ = ["ReencryptResult", "apply_reencryption", "key_usage", "stored_values_from_salesforce"]
@@ -33,7 +32,7 @@ class _Gateway(Protocol):
     ) -> list[RecordResult]: ...
 
 
-def _encrypting(mappings: MappingSet) -> list[FieldMappingFile]:
+def _encrypting(mappings: MappingSet) -> list[ObjectMapping]:
     return [m for m in mappings if not m.is_read_only and m.encrypted_fields() and m.direction != "pull"]
 
 

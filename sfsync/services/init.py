@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sfsync._paths import shipped_mappings_dir
 from sfsync.errors import ErrorContext, UsageError
+from sfsync.services.paths import shipped_mappings_dir
 
 __all__ = ["GITIGNORE", "SFSYNC_TOML_TEMPLATE", "init_directory"]
 

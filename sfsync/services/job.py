@@ -14,6 +14,7 @@ from sfsync.portal import PortalAdapter, SqlPortal
 from sfsync.sync._engine import Direction, EngineOptions, PayloadProtector, SalesforcePort, SyncEngine, SyncOptions
 from sfsync.sync._report import RunReport
 from sfsync.sync._state import StateStore
+from sfsync.text.urls import redact_database_url
 
 __all__ = ["SyncJob"]
 
@@ -72,7 +73,7 @@ class SyncJob:
     @property
     def salesforce(self) -> SalesforcePort:
         if self._salesforce is None:
-            from sfsync._org import connect_salesforce
+            from sfsync.services.connect import connect_salesforce
 
             self._salesforce = self._stack.enter_context(connect_salesforce(self.settings))
         return self._salesforce
@@ -126,13 +127,6 @@ class SyncJob:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SyncJob(mappings={self.settings.mappings.paths!r}, portal={_redact_url(self.settings.portal.url)!r})"
+        portal = redact_database_url(self.settings.portal.url)
+        return f"SyncJob(mappings={self.settings.mappings.paths!r}, portal={portal!r})"
 
-
-def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported elsewhere; never echo it with a password
-        return "<url>"

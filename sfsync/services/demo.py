@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from sfsync import __version__
-from sfsync._demo_data import PlantedConflict, create_portal, seed_org
-from sfsync._org import save_fake_org
-from sfsync._paths import shipped_mappings_dir
 from sfsync.config import AuthMode, SalesforceSettings, Settings, load_settings
 from sfsync.errors import ErrorContext, UsageError
+from sfsync.services.connect import save_fake_org
+from sfsync.services.demo_data import PlantedConflict, create_portal, seed_org
+from sfsync.services.paths import shipped_mappings_dir
 from sfsync.sync._report import RunReport
 
 __all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
@@ -343,7 +343,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     )
     with fake:
         from sfsync.salesforce import SalesforceGateway
-        from sfsync.sync._job import SyncJob
+        from sfsync.services.job import SyncJob
 
         gateway = SalesforceGateway.connect(
             SalesforceSettings(
@@ -447,7 +447,7 @@ def _partners_edit(settings: Settings, now: datetime) -> int:
 
 
 def _scan_conflicts(settings: Settings, gateway: Any, mappings: Any, fake: Any) -> list[dict[str, Any]]:
-    from sfsync.conflicts._service import scan_conflicts
+    from sfsync.services.conflict_scan import scan_conflicts
     from sfsync.sync._state import StateStore
 
     store = StateStore(settings.state.url)
@@ -466,7 +466,7 @@ def _scan_conflicts(settings: Settings, gateway: Any, mappings: Any, fake: Any) 
 
 def _verify(settings: Settings, gateway: Any, mappings: Any) -> tuple[dict[str, Any], bool]:
     from sfsync.crypto import load_keyring, verify_values
-    from sfsync.crypto._salesforce import stored_values_from_salesforce
+    from sfsync.services.crypto_org import stored_values_from_salesforce
 
     keyring = load_keyring(settings)
     report = verify_values(stored_values_from_salesforce(gateway, mappings), keyring, decrypt_check=True)

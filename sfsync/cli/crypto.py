@@ -20,7 +20,7 @@ from typing import Annotated, Literal, TextIO
 import typer
 from rich.table import Table
 
-from sfsync._cli_common import console, err_console, state
+from sfsync.cli._common import console, err_console, state
 from sfsync.crypto._factory import provider_from_settings
 from sfsync.crypto._format import is_api_name
 from sfsync.crypto._keyring import Keyring, KeyState
@@ -79,9 +79,9 @@ def stored_values(ctx: typer.Context, input_path: Path | None) -> Iterator[Itera
     if input_path is not None:
         yield _read_values(input_path)
         return
-    from sfsync._org import connect_salesforce
-    from sfsync.crypto._salesforce import stored_values_from_salesforce
     from sfsync.mapping import load_mappings
+    from sfsync.services.connect import connect_salesforce
+    from sfsync.services.crypto_org import stored_values_from_salesforce
 
     settings = state(ctx).settings()
     mappings = load_mappings(settings.mappings.paths)
@@ -184,9 +184,9 @@ def status(
 
 def _key_usage(ctx: typer.Context) -> Counter[str] | None:
     """Per key id counts from Salesforce, or None (with a note) when no org is configured."""
-    from sfsync._org import connect_salesforce
-    from sfsync.crypto._salesforce import key_usage
     from sfsync.mapping import load_mappings
+    from sfsync.services.connect import connect_salesforce
+    from sfsync.services.crypto_org import key_usage
 
     settings = state(ctx).settings()
     if settings.salesforce.fake_org is None and settings.salesforce.missing_credentials():
@@ -281,9 +281,9 @@ def reencrypt(
     keyring = _settings_provider(ctx).load()
     on_error: Literal["raise", "skip"] = "skip" if skip_invalid else "raise"
     if input_path is None:
-        from sfsync._org import connect_salesforce
-        from sfsync.crypto._salesforce import apply_reencryption
         from sfsync.mapping import load_mappings
+        from sfsync.services.connect import connect_salesforce
+        from sfsync.services.crypto_org import apply_reencryption
 
         settings = state(ctx).settings()
         with connect_salesforce(settings) as gateway:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sfsync._cli_common import console, err_console, state
+from sfsync.cli._common import console, err_console, state
 
 app = typer.Typer(no_args_is_help=True, help="Scan for and list channel conflicts.")
 
@@ -32,9 +32,9 @@ def scan_command(
     Exit 1 when Salesforce rejected a record or a portal registration could not be read (it is
     named on stderr; the scan still covers the others); 2 for a broken rules or named-accounts file.
     """
-    from sfsync._org import connect_salesforce
-    from sfsync.conflicts._service import scan_conflicts
     from sfsync.mapping import load_mappings
+    from sfsync.services.conflict_scan import scan_conflicts
+    from sfsync.services.connect import connect_salesforce
     from sfsync.sync._state import StateStore
 
     settings = state(ctx).settings()
@@ -96,8 +96,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List the conflict records in Salesforce, as channel managers see them."""
-    from sfsync._org import connect_salesforce
-    from sfsync.conflicts._service import list_conflicts
+    from sfsync.services.conflict_scan import list_conflicts
+    from sfsync.services.connect import connect_salesforce
 
     settings = state(ctx).settings()
     with connect_salesforce(settings) as gateway:
