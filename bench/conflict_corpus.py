@@ -208,7 +208,8 @@ class _Gen:
             else:
                 chosen = list(words)
             legal = rng.choice(COUNTRIES[cc][0])
-            key = normalize_name(" ".join(chosen)) + "|" + cc
+            # Normalised names are unique world-wide: a name-only truth must be unambiguous.
+            key = normalize_name(" ".join(chosen))
             if words is not None or key not in self.used:
                 self.used.add(key)
                 break
@@ -299,7 +300,10 @@ def generate(n_customers: int, n_opportunities: int, seed: int) -> Corpus:
         idx = rng.randrange(n_customers)
         co, prot = companies[idx], protected[idx]
         target: str | None = prot.key if cat in POSITIVE else None
-        opp = _make(gen, cat, co, prot, extra_protected)
+        try:
+            opp = _make(gen, cat, co, prot, extra_protected)
+        except _Collision:
+            opp = None
         if opp is None:  # the category does not apply to this company: an unrelated account instead
             cat, target = "unrelated", None
             opp = _make(gen, cat, co, prot, extra_protected)
@@ -519,8 +523,16 @@ def _make(
     raise ValueError(cat)
 
 
+class _Collision(Exception):
+    """The category's extra customer would share a normalised name with another one."""
+
+
 def _replace(gen: _Gen, prot: ProtectedCustomer, name: str | None, **changes: str | None) -> ProtectedCustomer:
     """A further protected customer shaped like ``prot`` (the category's own pair)."""
+    norm = normalize_name(name)
+    if not norm or norm in gen.used:
+        raise _Collision(norm)
+    gen.used.add(norm)
     key = gen.next_id("R")
     country = next((c for c, n in _COUNTRY_NAMES.items() if prot.country in (c, n)), "US")
     words = (name or "x").split()[:2]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from conflict_corpus import NEGATIVE, Corpus
 
-from sfsync.conflicts import CustomerIndex, Match, MatchModel, MatchQuery, fit_model
-from sfsync.conflicts._weights import estimate_u
+from sfsync.conflicts import CustomerIndex, Match, MatchingRules, MatchModel, MatchQuery, fit_model
+from sfsync.conflicts._weights import Component, estimate_u
 
 __all__ = ["Metrics", "evaluate", "fit", "match_all_pairs", "match_many"]
 
@@ -103,9 +103,11 @@ def match_all_pairs(index: CustomerIndex, query: MatchQuery) -> list[Match]:
     return index.evaluate(prepared, range(len(index.customers)))
 
 
-def fit(corpus: Corpus, *, random_pairs: int = 200_000, seed: int = 0) -> MatchModel:
+def fit(
+    corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0
+) -> MatchModel:
     """u from random (opportunity, customer) pairs; m and the prior by EM over blocked candidates."""
-    index = CustomerIndex(corpus.protected)
+    index = CustomerIndex(corpus.protected, matching)
     rng = random.Random(seed)
     prepared = [index.prepare(MatchQuery.from_opportunity(o)) for o in corpus.opportunities]
     n = len(index.customers)
@@ -117,9 +119,11 @@ def fit(corpus: Corpus, *, random_pairs: int = 200_000, seed: int = 0) -> MatchM
     return fit_model(candidates, randoms)
 
 
-def fit_supervised(corpus: Corpus, *, random_pairs: int = 200_000, seed: int = 0) -> MatchModel:
+def fit_supervised(
+    corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0
+) -> MatchModel:
     """u from random pairs; m from the labelled true pairs; the prior from the blocked candidates."""
-    index = CustomerIndex(corpus.protected)
+    index = CustomerIndex(corpus.protected, matching)
     rng = random.Random(seed)
     by_key = {c.key: i for i, c in enumerate(index.customers)}
     prepared = [index.prepare(MatchQuery.from_opportunity(o)) for o in corpus.opportunities]
@@ -131,9 +135,23 @@ def fit_supervised(corpus: Corpus, *, random_pairs: int = 200_000, seed: int = 0
         for q, o in zip(prepared, corpus.opportunities, strict=True)
         if (t := corpus.truth[o.id]) is not None
     ]
-    m = estimate_u(true_pairs, smoothing=0.01)  # the same frequency count over matches, smoothed
+    m = smoothed_m(estimate_u(true_pairs), u, len(true_pairs))
     blocked = sum(len(index.candidates(q)) for q in prepared if q.has_evidence)
     return MatchModel(prior=min(0.5, max(1e-6, len(true_pairs) / max(blocked, 1))), m=m, u=u)
+
+
+def smoothed_m(
+    m: dict[Component, dict[str, float]], u: dict[Component, dict[str, float]], count: int, alpha: float = 0.01
+) -> dict[Component, dict[str, float]]:
+    """m with an ``alpha`` share of u's distribution mixed in: a level no labelled match showed is taken
+    as ``alpha`` times as likely among matches as among non-matches (weight log2(alpha) ~ -6.6), never
+    as impossible, nor as likely as the levels matches do show."""
+    out: dict[Component, dict[str, float]] = {}
+    for comp, levels in m.items():
+        mixed = {lv: (p * count + alpha * u[comp][lv] * count) / (count * (1 + alpha)) for lv, p in levels.items()}
+        total = sum(mixed.values())
+        out[comp] = {lv: max(p / total, 1e-6) for lv, p in mixed.items()}
+    return out
 
 
 def negatives() -> tuple[str, ...]:

@@ -73,7 +73,10 @@ def _accuracy(customers: int, opportunities: int, seeds: list[int], matching: Ma
 
 def _fit(customers: int, opportunities: int, seeds: list[int], matching: MatchingRules) -> None:
     corpus = generate(customers, opportunities, seeds[0])
-    for label, model in (("EM (unsupervised m)", fit(corpus)), ("supervised m", fit_supervised(corpus))):
+    for label, model in (
+        ("EM (unsupervised m)", fit(corpus, matching)),
+        ("supervised m", fit_supervised(corpus, matching)),
+    ):
         scored = matching.model_copy(update={"model": model})
         line = []
         for seed in seeds:
