@@ -326,7 +326,8 @@ def _make(
     site_or_none = _maybe(rng, co.site, 0.5)
 
     def other_site(ws: Sequence[str], country: str) -> str:
-        return gen.own_site([*ws, gen.rng.choice(gen.theirs)], country)
+        # Another company's own domain: a word of its own comes first, so the domain differs.
+        return gen.own_site([gen.rng.choice(gen.theirs), *ws], country)
 
     def other_postal(country: str) -> str:
         return rng.choice(gen.postals[country])

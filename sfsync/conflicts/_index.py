@@ -224,6 +224,11 @@ class CustomerIndex:
         own = self._weights[(Component.WEBSITE, "own_agree")]
         tenant = (Component.WEBSITE, "tenant_agree")
         self._weights[tenant] = min(self._weights[tenant], own - 2.0)
+        # Two firms of the same partners are named "Smith & Jones" and "Jones & Smith": words in another
+        # order are never stronger evidence than a partly similar name, whatever a fit says.
+        partial = self._weights[(Component.NAME, "partial")]
+        reordered = (Component.NAME, "reordered")
+        self._weights[reordered] = min(self._weights[reordered], partial)
         self._prior = self.model.prior_weight
         self._review = self.matching.review_probability
         n = len(customers)

@@ -265,9 +265,27 @@ _PREFIX_TERMS = frozenset({"ab", "pt", "ooo", "oao", "zao", "pao", "ao", "oy", "
 _TRANSLIT_MIN = 0x0370  # Greek and above: other scripts are transliterated to Latin letters
 
 
+# Cyrillic and Greek letters that look like Latin ones. In a word that mixes scripts they are the
+# Latin letter (pasted or spoofed text: "Асme" with a Cyrillic А), not a transliteration ("с" -> "s").
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ο": "o", "α": "a", "ε": "e",
+    "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+})  # fmt: skip
+_WORD_RE = re.compile(r"\w+")
+
+
+def _mixed_script_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if any("a" <= c <= "z" for c in word) and any(ord(c) >= _TRANSLIT_MIN for c in word):
+        return word.translate(_CONFUSABLES)
+    return word
+
+
 def fold(text: str) -> str:
     """casefold + strip accents (NFKD, drop combining marks) + letters NFKD cannot split (ß, ø, ł);
-    Greek, Cyrillic and other scripts transliterated to Latin letters."""
+    Greek, Cyrillic and other scripts transliterated to Latin letters (look-alike letters inside a
+    Latin word read as the Latin letter)."""
     low = text.casefold()
     if low.isascii():
         return low
@@ -276,6 +294,7 @@ def fold(text: str) -> str:
     if any(ord(c) >= _TRANSLIT_MIN for c in out):
         from anyascii import anyascii
 
+        out = _WORD_RE.sub(_mixed_script_word, out)
         out = "".join(anyascii(c).casefold() if ord(c) >= _TRANSLIT_MIN else c for c in out)
     return out
 
