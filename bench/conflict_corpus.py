@@ -431,24 +431,21 @@ def _make(
     # -- negatives ------------------------------------------------------------------------------
     if cat == "shared_platform":
         pattern = rng.choice(PLATFORMS)
-        extra.append(_replace(gen, prot, prot.name, website=gen.platform_site(words, pattern)))
+        mine = [rng.choice(gen.theirs), rng.choice(gen.theirs), rng.choice(_TRADES)]
+        extra.append(_replace(gen, prot, " ".join([*mine, co.legal]), website=gen.platform_site(mine, pattern)))
         other_cc = rng.choice(tuple(COUNTRIES))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        opp = _opportunity(
-            gen,
-            " ".join(other),
-            site=gen.platform_site(other, pattern),
-            country=other_cc,
-            postal=other_postal(other_cc),
-        )
+        opp = _opportunity(gen, " ".join(other), site=gen.platform_site(other, pattern), country=other_cc,
+                           postal=other_postal(other_cc))
         return _retarget(opp, None)
     if cat == "free_mail":
         mail = rng.choice(_FREE_MAIL)
-        extra.append(_replace(gen, prot, prot.name, website=f"info.{words[0].casefold()}@{mail}"))
+        mine = [rng.choice(gen.theirs), rng.choice(gen.theirs)]
+        extra.append(_replace(gen, prot, " ".join([*mine, co.legal]), website=f"info.{mine[0].casefold()}@{mail}"))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        return _opportunity(
-            gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc, postal=other_postal(cc)
-        )
+        opp = _opportunity(gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc,
+                           postal=other_postal(cc))
+        return _retarget(opp, None)
     if cat == "near_word":
         a, b = rng.choice(_NEAR_WORDS)
         if rng.random() < 0.5:

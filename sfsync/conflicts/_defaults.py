@@ -11,21 +11,21 @@ from ._weights import Component, MatchModel
 __all__ = ["DEFAULT_MODEL"]
 
 DEFAULT_MODEL = MatchModel(
-    prior=0.006901,
+    prior=0.00569,
     m={
-        Component.ACCOUNT_ID: {'agree': 0.090895, 'disagree': 0.909105},
+        Component.ACCOUNT_ID: {'agree': 0.085241, 'disagree': 0.914759},
         Component.DUNS: {'agree': 0.990098, 'disagree': 0.009902},
-        Component.WEBSITE: {'own_agree': 0.871977, 'tenant_agree': 0.118122, 'same_platform': 2.1e-05, 'own_disagree': 0.00988},
-        Component.NAME: {'exact': 0.670692, 'reordered': 0.073317, 'alternate': 0.03379, 'close': 0.083518, 'legal_conflict': 1e-06, 'partial': 0.007651, 'weak': 0.131031},
+        Component.WEBSITE: {'own_agree': 0.882838, 'tenant_agree': 0.107261, 'same_platform': 0.000109, 'own_disagree': 0.009793},
+        Component.NAME: {'exact': 0.662218, 'reordered': 0.07358, 'alternate': 0.045826, 'close': 0.08068, 'legal_conflict': 1e-06, 'partial': 0.00581, 'weak': 0.131887},
         Component.POSTAL_CODE: {'agree': 0.990099, 'disagree': 0.009901},
-        Component.COUNTRY: {'agree': 0.991098, 'disagree': 0.008902},
+        Component.COUNTRY: {'agree': 0.991094, 'disagree': 0.008906},
     },
     u={
-        Component.ACCOUNT_ID: {'agree': 2.5e-05, 'disagree': 0.999975},
+        Component.ACCOUNT_ID: {'agree': 2.9e-05, 'disagree': 0.999971},
         Component.DUNS: {'agree': 1e-06, 'disagree': 0.999999},
-        Component.WEBSITE: {'own_agree': 0.000169, 'tenant_agree': 4.8e-05, 'same_platform': 0.002029, 'own_disagree': 0.997754},
-        Component.NAME: {'exact': 0.000107, 'reordered': 5e-06, 'alternate': 5e-06, 'close': 3.1e-05, 'legal_conflict': 1e-06, 'partial': 7.7e-05, 'weak': 0.999774},
-        Component.POSTAL_CODE: {'agree': 0.000103, 'disagree': 0.999897},
-        Component.COUNTRY: {'agree': 0.10096, 'disagree': 0.89904},
+        Component.WEBSITE: {'own_agree': 0.000101, 'tenant_agree': 1.7e-05, 'same_platform': 0.01087, 'own_disagree': 0.989012},
+        Component.NAME: {'exact': 7.2e-05, 'reordered': 1e-05, 'alternate': 1e-06, 'close': 2e-05, 'legal_conflict': 1e-06, 'partial': 6.1e-05, 'weak': 0.999834},
+        Component.POSTAL_CODE: {'agree': 9.7e-05, 'disagree': 0.999903},
+        Component.COUNTRY: {'agree': 0.100553, 'disagree': 0.899447},
     },
 )  # fmt: skip

@@ -28,13 +28,13 @@ def test_corpus_is_deterministic_by_seed_and_covers_every_category() -> None:
 
 
 def test_quality_on_the_untouched_seed() -> None:
-    # Seed 2 is never tuned on. A regression guard at what this round reaches (P ~0.91, R ~0.95 on
-    # 2k x 2.5k), not the 0.995 / 0.99 target, which is not met yet (see bench/conflicts_bench.py).
+    # Seed 2 is never tuned on (the shipped model was fitted on seed 1). bench/conflicts_bench.py prints
+    # the full per-category table; here the overall figures and the adversarial families.
     corpus = generate(2000, 2500, seed=2)
     index = CustomerIndex(corpus.protected, load_rules(REPO / "mappings" / "conflict_rules.yaml").matching)
     table = evaluate(corpus, match_many(index, [MatchQuery.from_opportunity(o) for o in corpus.opportunities]))
-    assert table["overall"].recall >= 0.93, table["overall"]
-    assert table["overall"].precision >= 0.85, table["overall"]
+    assert table["overall"].recall >= 0.99, table["overall"]
+    assert table["overall"].precision >= 0.99, table["overall"]
     for cat in ("shared_platform", "free_mail", "surname_swap", "other_country", "junk", "near_word"):
         assert table[cat].false_positives <= max(2, table[cat].true_negatives // 20), table[cat]
 
