@@ -26,6 +26,7 @@ per token pair:
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -50,6 +51,7 @@ _GENERIC_NEAR: frozenset[str] = frozenset(
 )
 
 
+@lru_cache(maxsize=262144)
 def _near_generic(token: str) -> bool:
     if len(token) < 5:
         return False

@@ -437,17 +437,21 @@ def company_name(name: str | None) -> CompanyName:
     if not name:
         return CompanyName(())
     text = name[:_MAX_NAME]
-    low = " " + fold(text) + " "
     alternates: list[tuple[str, ...]] = []
-    match = _DBA_RE.search(low)
-    if match is not None:
-        alt = _core(low[match.end() :])
-        if alt.tokens:
-            alternates.append(alt.tokens)
-        text = low[: match.start()]
-    text = _PAREN_RE.sub(" ", text)
-    text = _DIVISION_RE.sub("", " " + fold(text).strip() + " ")
-    main = _core(text)
+    low = " " + fold(text) + " "
+    # Fast path: most names hold no trading-name marker, bracket or " - " part to look at.
+    if "/" in low or " a" in low or " d" in low or " t" in low or " o" in low or " h" in low or " e" in low:
+        match = _DBA_RE.search(low)
+        if match is not None:
+            alt = _core(low[match.end() :])
+            if alt.tokens:
+                alternates.append(alt.tokens)
+            low = low[: match.start()] + " "
+    if "(" in low or "[" in low:
+        low = _PAREN_RE.sub(" ", low)
+    if " - " in low or " – " in low or " / " in low:
+        low = _DIVISION_RE.sub("", " " + low.strip() + " ")
+    main = _core(low)
     if not main.tokens and alternates:
         return CompanyName(alternates[0], (), ())
     return CompanyName(main.tokens, main.legal_words, tuple(alternates))

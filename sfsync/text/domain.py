@@ -184,12 +184,13 @@ def _host_and_path(value: str) -> tuple[str, str] | None:
             return None
     if len(host) > 253 or "." not in host:
         return None
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return None  # a bare IP address identifies a server, not a company
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return None  # a bare IP address identifies a server, not a company
     if not all(_HOST_LABEL.match(label) for label in host.split(".")):
         return None
     return host, path
