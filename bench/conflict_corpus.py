@@ -435,16 +435,22 @@ def _make(
         extra.append(_replace(gen, prot, " ".join([*mine, co.legal]), website=gen.platform_site(mine, pattern)))
         other_cc = rng.choice(tuple(COUNTRIES))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        opp = _opportunity(gen, " ".join(other), site=gen.platform_site(other, pattern), country=other_cc,
-                           postal=other_postal(other_cc))
+        opp = _opportunity(
+            gen,
+            " ".join(other),
+            site=gen.platform_site(other, pattern),
+            country=other_cc,
+            postal=other_postal(other_cc),
+        )
         return _retarget(opp, None)
     if cat == "free_mail":
         mail = rng.choice(_FREE_MAIL)
         mine = [rng.choice(gen.theirs), rng.choice(gen.theirs)]
         extra.append(_replace(gen, prot, " ".join([*mine, co.legal]), website=f"info.{mine[0].casefold()}@{mail}"))
         other = [rng.choice(gen.theirs), rng.choice(_TRADES)]
-        opp = _opportunity(gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc,
-                           postal=other_postal(cc))
+        opp = _opportunity(
+            gen, " ".join(other), site=rng.choice((mail, f"sales@{mail}")), country=cc, postal=other_postal(cc)
+        )
         return _retarget(opp, None)
     if cat == "near_word":
         a, b = rng.choice(_NEAR_WORDS)

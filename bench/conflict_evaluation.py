@@ -103,9 +103,7 @@ def match_all_pairs(index: CustomerIndex, query: MatchQuery) -> list[Match]:
     return index.evaluate(prepared, range(len(index.customers)))
 
 
-def fit(
-    corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0
-) -> MatchModel:
+def fit(corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0) -> MatchModel:
     """u from random (opportunity, customer) pairs; m and the prior by EM over blocked candidates."""
     index = CustomerIndex(corpus.protected, matching)
     rng = random.Random(seed)

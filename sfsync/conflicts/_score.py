@@ -25,15 +25,14 @@ per token pair:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Container, Sequence
 from functools import lru_cache
 
-from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from ._normalize import GENERIC_WORDS
 
-__all__ = ["NAME_SCORERS", "token_alignment_score"]
+__all__ = ["token_alignment_score"]
 
 TYPO_CREDIT = 0.92
 TYPO_MIN_LEN = 5
@@ -118,22 +117,3 @@ def token_alignment_score(a: Sequence[str], b: Sequence[str], common_words: Cont
         # Automotive") is stronger evidence of another company than its share of characters says.
         score *= DISTINCT_WORD_FACTOR
     return round(score, 1)
-
-
-def _joined(fn: Callable[..., float]) -> Callable[[Sequence[str], Sequence[str], Container[str]], float]:
-    def score(a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()) -> float:
-        if not a or not b:
-            return 0.0
-        return round(float(fn(" ".join(a), " ".join(b))), 1)
-
-    return score
-
-
-# Candidates compared in the bench; "tokens" is the one the scan uses.
-NAME_SCORERS: dict[str, Callable[[Sequence[str], Sequence[str], Container[str]], float]] = {
-    "tokens": token_alignment_score,
-    "token_sort_ratio": _joined(fuzz.token_sort_ratio),
-    "token_set_ratio": _joined(fuzz.token_set_ratio),
-    "WRatio": _joined(fuzz.WRatio),
-    "ratio": _joined(fuzz.ratio),
-}

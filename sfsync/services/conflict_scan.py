@@ -156,6 +156,8 @@ class ConflictScanReport:
                     "kind": c.kind.value,
                     "severity": c.severity.value,
                     "opportunity_id": c.opportunity_id,
+                    "opportunity_name": c.opportunity_name,
+                    "name": c.to_salesforce()["Name"],
                     "registration_number": c.registration_number,
                     "other_registration_number": c.other_registration_number,
                     "partner_number": c.partner_number,
@@ -163,6 +165,7 @@ class ConflictScanReport:
                     "protection_end": c.protection_end.isoformat() if c.protection_end else None,
                     "score": c.score,
                     "reason": c.reason,
+                    "evidence": c.evidence.model_dump(mode="json", exclude_none=True),
                 }
                 for c in self.conflicts
             ],
@@ -610,12 +613,14 @@ def list_conflicts(gateway: _Gateway, *, statuses: Sequence[str] = ()) -> list[d
     """Conflict records as Salesforce holds them (what channel managers see)."""
     fields = (
         "Conflict_Key__c",
+        "Name",
         "Status__c",
         "Severity__c",
         "Kind__c",
         "Opportunity__c",
         "Partner_Name__c",
         "Registration_Number__c",
+        "First_Registration__c",
         "Protection_End__c",
         "Score__c",
         "Reason__c",

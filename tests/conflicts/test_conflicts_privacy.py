@@ -34,9 +34,15 @@ def _keyed(data: bytes) -> str:
 def _conflicts(rules: Rules, keyed: bool) -> list[Conflict]:
     regs = [
         make_reg("DR-1", customer_name=SECRET_NAME, customer_website=SECRET_SITE, customer_duns=SECRET_DUNS),
-        make_reg("DR-2", partner_number="P-200", partner_name="Contoso", customer_name="Zentrova Kalimar Logistik",
-                 customer_website=SECRET_SITE, customer_duns=SECRET_DUNS,
-                 submitted_at=AS_OF.replace(month=5, day=3)),
+        make_reg(
+            "DR-2",
+            partner_number="P-200",
+            partner_name="Contoso",
+            customer_name="Zentrova Kalimar Logistik",
+            customer_website=SECRET_SITE,
+            customer_duns=SECRET_DUNS,
+            submitted_at=AS_OF.replace(month=5, day=3),
+        ),
     ]
     opps = [
         make_opp("006A", account_name="Zentrova Kalimar Logistics", account_duns=SECRET_DUNS),
@@ -65,8 +71,11 @@ def _guess_payloads(conflict: Conflict, field: str, guess: str) -> list[bytes]:
     evidence = json.loads(record["Evidence__c"])
     levels = {c["component"]: c["level"] for c in evidence["components"]}
     base: dict[str, Any] = {
-        "kind": record["Kind__c"], "partner": conflict.partner_number, "source": record["Registration_Number__c"],
-        "levels": levels, "product_lines": evidence.get("product_lines"),
+        "kind": record["Kind__c"],
+        "partner": conflict.partner_number,
+        "source": record["Registration_Number__c"],
+        "levels": levels,
+        "product_lines": evidence.get("product_lines"),
     }
     shapes = [{**base, field: guess}, {**base, "evidence": {field: guess}}, {field: guess}, {"value": guess}]
     out = [json.dumps(s, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode() for s in shapes]
@@ -74,7 +83,7 @@ def _guess_payloads(conflict: Conflict, field: str, guess: str) -> list[bytes]:
 
 
 def _hashes(payload: bytes) -> set[str]:
-    return {hashlib.sha256(payload).hexdigest(), hashlib.sha1(payload).hexdigest(), hashlib.md5(payload).hexdigest()}  # noqa: S324
+    return {hashlib.sha256(payload).hexdigest(), hashlib.sha1(payload).hexdigest(), hashlib.md5(payload).hexdigest()}
 
 
 def test_guessing_withheld_names_from_the_reps_own_accounts_recovers_nothing(rules: Rules) -> None:
@@ -113,7 +122,8 @@ def test_the_hash_depends_only_on_published_facts(rules: Rules, keyed: bool) -> 
         record = _published(conflict)
         evidence = json.loads(record["Evidence__c"])
         payload: dict[str, Any] = {
-            "kind": record["Kind__c"], "partner": conflict.partner_number,
+            "kind": record["Kind__c"],
+            "partner": conflict.partner_number,
             "source": record["First_Registration__c"] or record["Registration_Number__c"],
             "levels": {c["component"]: c["level"] for c in evidence["components"]},
             "product_lines": evidence.get("product_lines"),

@@ -51,13 +51,15 @@ def test_one_offline_extractor_with_the_private_section() -> None:
     assert extractor.include_psl_private_domains is True
 
 
-SHARED = SharedHosts([
-    SharedHost("sites.google.com", "site builder", TenantRule.PATH, ("view", "site")),
-    SharedHost("linkedin.com", "social network", TenantRule.PATH, ("company",)),
-    SharedHost("facebook.com", "social network", TenantRule.PATH),
-    SharedHost("squarespace.com", "site builder", TenantRule.SUBDOMAIN),
-    SharedHost("gmail.com", "free mail", TenantRule.NONE),
-])
+SHARED = SharedHosts(
+    [
+        SharedHost("sites.google.com", "site builder", TenantRule.PATH, ("view", "site")),
+        SharedHost("linkedin.com", "social network", TenantRule.PATH, ("company",)),
+        SharedHost("facebook.com", "social network", TenantRule.PATH),
+        SharedHost("squarespace.com", "site builder", TenantRule.SUBDOMAIN),
+        SharedHost("gmail.com", "free mail", TenantRule.NONE),
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -82,9 +84,28 @@ def test_site_identity(value: str, key: str, platform: str | None) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["n/a", "-", "", "   ", "192.168.1.10", "http://10.0.0.1/shop", "[::1]", "mailto:", "gmail.com",
-     "jane@gmail.com", "sites.google.com", "https://www.facebook.com/", "facebook.com/pages", "www.",
-     "http://", "not a url", "https://" + "x/" * 1000, "x" * 5000, "localhost", "ftp//broken"],
+    [
+        "n/a",
+        "-",
+        "",
+        "   ",
+        "192.168.1.10",
+        "http://10.0.0.1/shop",
+        "[::1]",
+        "mailto:",
+        "gmail.com",
+        "jane@gmail.com",
+        "sites.google.com",
+        "https://www.facebook.com/",
+        "facebook.com/pages",
+        "www.",
+        "http://",
+        "not a url",
+        "https://" + "x/" * 1000,
+        "x" * 5000,
+        "localhost",
+        "ftp//broken",
+    ],
 )
 def test_garbage_websites_identify_nothing(value: str) -> None:
     assert site_identity(value, SHARED) is None
