@@ -105,7 +105,7 @@ def match_all_pairs(index: CustomerIndex, query: MatchQuery) -> list[Match]:
 
 def fit(corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0) -> MatchModel:
     """u from random (opportunity, customer) pairs; m and the prior by EM over blocked candidates."""
-    index = CustomerIndex(corpus.protected, matching)
+    index = CustomerIndex(corpus.protected, matching, max_df=500)  # the blocking the shipped prior was fitted with
     rng = random.Random(seed)
     prepared = [index.prepare(MatchQuery.from_opportunity(o)) for o in corpus.opportunities]
     n = len(index.customers)
@@ -121,7 +121,7 @@ def fit_supervised(
     corpus: Corpus, matching: MatchingRules, *, random_pairs: int = 200_000, seed: int = 0
 ) -> MatchModel:
     """u from random pairs; m from the labelled true pairs; the prior from the blocked candidates."""
-    index = CustomerIndex(corpus.protected, matching)
+    index = CustomerIndex(corpus.protected, matching, max_df=500)  # the blocking the shipped prior was fitted with
     rng = random.Random(seed)
     by_key = {c.key: i for i, c in enumerate(index.customers)}
     prepared = [index.prepare(MatchQuery.from_opportunity(o)) for o in corpus.opportunities]

@@ -199,7 +199,7 @@ class CustomerIndex:
         customers: Sequence[ProtectedCustomer],
         matching: MatchingRules | None = None,
         *,
-        max_df: int = 500,
+        max_df: int | None = None,
     ) -> None:
         started = time.perf_counter()
         # Millions of small containers: the cyclic GC would rescan them again and again. Nothing
@@ -213,10 +213,15 @@ class CustomerIndex:
                 gc.enable()
         self.build_seconds = time.perf_counter() - started
 
-    def _build_index(self, customers: Sequence[ProtectedCustomer], matching: MatchingRules | None, max_df: int) -> None:
+    def _build_index(
+        self, customers: Sequence[ProtectedCustomer], matching: MatchingRules | None, max_df: int | None
+    ) -> None:
         self.customers = customers
         self.matching = matching or MatchingRules()
-        self.max_df = max_df
+        # A word in more than ~1 % of the names (a trade word, a common surname) is no blocking key: it
+        # would make every "... Storage" a candidate of every other. Between 20 and 500 names.
+        self.max_df = max_df if max_df is not None else max(20, min(500, len(customers) // 100))
+        max_df = self.max_df
         self.hosts: SharedHosts = self.matching.hosts()
         self.model: MatchModel = self.matching.match_model()
         self._weights = {(c, lv): self.model.weight(c, lv) for c, lvs in COMPONENT_LEVELS.items() for lv in lvs}
