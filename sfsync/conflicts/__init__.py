@@ -37,6 +37,7 @@ from ._normalize import (
     normalize_product_lines,
     registrable_domain,
 )
+from ._org_fields import CHANNEL_CONFLICT, SCAN_READS, conflict_org_fields, conflict_org_objects
 from ._protected import (
     ProtectionDecision,
     build_protected_customers,
@@ -58,7 +59,9 @@ from ._score import token_alignment_score
 from ._weights import COMPONENT_LEVELS, Component, MatchModel, fit_model
 
 __all__ = [
+    "CHANNEL_CONFLICT",
     "COMPONENT_LEVELS",
+    "SCAN_READS",
     "Agreement",
     "Component",
     "Conflict",
@@ -92,6 +95,8 @@ __all__ = [
     "build_protected_customers",
     "compare_names",
     "conflict_key",
+    "conflict_org_fields",
+    "conflict_org_objects",
     "evidence_hash",
     "fit_model",
     "load_named_accounts",
