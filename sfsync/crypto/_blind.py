@@ -99,8 +99,13 @@ class BlindIndexer:
     def message(self, normalized: str, kind: str, *, sobject: str, field: str) -> bytes:
         """The HMAC input: LP(label) || LP(lower(sobject)) || LP(lower(field)) || LP(kind) || LP(value)."""
         return b"".join(
-            [_length_prefixed(_DOMAIN_LABEL.decode("ascii")), _length_prefixed(sobject.lower()),
-             _length_prefixed(field.lower()), _length_prefixed(kind), _length_prefixed(normalized)]
+            [
+                _length_prefixed(_DOMAIN_LABEL.decode("ascii")),
+                _length_prefixed(sobject.lower()),
+                _length_prefixed(field.lower()),
+                _length_prefixed(kind),
+                _length_prefixed(normalized),
+            ]
         )
 
     def index(
@@ -126,8 +131,9 @@ class BlindIndexer:
             if not isinstance(part, str) or not part:
                 raise ValueError(f"{name} must be a non-empty str")
         normalized = normalize_for_index(value, normalizer)
-        digest = hmac.new(self._key, self.message(normalized, normalizer, sobject=sobject, field=field),
-                          sha256).digest()
+        digest = hmac.new(
+            self._key, self.message(normalized, normalizer, sobject=sobject, field=field), sha256
+        ).digest()
         number = int.from_bytes(digest, "big") >> (MAX_BITS - bits)
         if encoding == "hex":
             return format(number, "x").zfill(math.ceil(bits / 4))
