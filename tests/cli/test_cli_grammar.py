@@ -112,6 +112,7 @@ def test_the_static_root_help_matches_the_real_options_and_commands(capsys: pyte
 
 def test_global_options_are_accepted_after_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     local = build_local_dir(tmp_path)
+    capsys.readouterr()  # what building the workspace printed (crypto keygen)
     config = str(local / "sfsync.toml")
     assert main(["status", "--json", "--config", config]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["runs"] == []

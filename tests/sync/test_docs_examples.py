@@ -66,6 +66,7 @@ def test_the_kubernetes_example_mounts_the_keyring_from_a_0600_secret_and_its_ru
     # The container's arguments, run as written against a local org (paths moved into tmp_path).
     (tmp_path / "work").mkdir()
     local = build_local_dir(tmp_path / "work")
+    capsys.readouterr()  # what building the workspace printed (crypto keygen)
     args = list(container["args"])
     metrics = tmp_path / "metrics" / "sfsync.prom"
     args[args.index("--metrics-file") + 1] = str(metrics)
@@ -90,6 +91,7 @@ def test_the_cron_example_runs_as_written(
     args[args.index("--metrics-file") + 1] = str(metrics)
     (tmp_path / "srv").mkdir()
     local = build_local_dir(tmp_path / "srv")
+    capsys.readouterr()  # what building the workspace printed (crypto keygen)
     monkeypatch.chdir(local)  # the cron line does `cd /srv/sfsync`: ./sfsync.toml is found
     monkeypatch.delenv("SFSYNC_CONFIG", raising=False)
     assert main(args) == 0
