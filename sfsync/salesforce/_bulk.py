@@ -113,6 +113,47 @@ def read_csv(text: str) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(io.StringIO(text, newline=""))
 
 
+_NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+
+
+def typed_value(text: str, field_type: str | None) -> Any:
+    """A Bulk query CSV cell as REST would answer it: an empty cell is null, booleans and
+    numbers get their JSON type, everything else (dates included) stays text."""
+    if text == "":
+        return None
+    if field_type == "boolean":
+        return text.lower() == "true"
+    if field_type == "int":
+        return int(text)
+    if field_type in _NUMBER_TYPES:
+        return float(text)
+    return text
+
+
+def typed_record(row: Mapping[str, str], types: Mapping[str, str | None]) -> dict[str, Any]:
+    """A Bulk query CSV row as a REST record: ``Parent__r.Field__c`` columns become a nested
+    ``{"Parent__r": {"Field__c": ...}}``, and a parent whose cells are all empty is ``None``."""
+    record: dict[str, Any] = {}
+    parents: list[tuple[dict[str, Any], str]] = []
+    for column, text in row.items():
+        value = typed_value(text, types.get(column))
+        *path, name = column.split(".")
+        target = record
+        for part in path:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                target[part] = child
+                parents.append((target, part))
+            target = child
+        target[name] = value
+    for holder, part in reversed(parents):  # innermost first
+        child = holder[part]
+        if isinstance(child, dict) and all(v is None for v in child.values()):
+            holder[part] = None
+    return record
+
+
 @dataclass(frozen=True)
 class BulkError:
     status_code: str

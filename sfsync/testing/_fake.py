@@ -9,6 +9,7 @@ to / loaded from JSON. Faults are injected deterministically from a :class:`Faul
 from __future__ import annotations
 
 import base64
+import email.utils
 import copy
 import hashlib
 import hmac
@@ -712,7 +713,10 @@ class FakeSalesforce:
 
     # ------------------------------------------------------------------ API dispatch
     def _limit_headers(self) -> dict[str, str]:
-        return {"Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}"}
+        # Every Salesforce answer carries the org's clock in ``Date`` (HTTP-date, whole seconds).
+        now = self.clock().astimezone(UTC)
+        return {"Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}",
+                "Date": email.utils.format_datetime(now, usegmt=True)}
 
     def _api_callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str | bytes]:
         url = str(request.url)
