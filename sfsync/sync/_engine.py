@@ -255,6 +255,9 @@ class EngineOptions(BaseModel):
     # Push batches in flight (uploading or processing in Salesforce) while the next one is read,
     # mapped and encrypted; 1 still overlaps one batch's upload with the next batch's preparation.
     parallel_jobs: int = Field(default=2, ge=1, le=10)
+    # Rows per upsert (one Bulk job above the gateway's bulk threshold): small enough that a
+    # batch makes several jobs to overlap, large enough that each is one Bulk job, not Collections.
+    job_size: int = Field(default=5000, ge=1)
     # A pull of more rows than this goes through a Bulk API 2.0 query job instead of REST pages.
     pull_bulk_threshold: int | None = Field(default=2000, ge=1)
     # How far before the org's clock at the previous pull the next one starts reading.
@@ -454,9 +457,15 @@ class SyncEngine:
                             soft_deleted.pop(str(row[key_column]), None)
                     fresh = [r for r in rows if r.get(deleted_column) is None]
                 newest = max((parse_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
-                prepared = self._prepare_batch(mapping, _Batch(rows=fresh), summary, options, stages)
-                prepared.newest = newest
-                pipeline.submit(prepared)
+                # The batch goes out in jobs of ``job_size`` rows, so the next job is prepared while
+                # the previous one uploads even when the whole load is a single batch. Only the last
+                # job moves the watermark: it is recorded after every job before it.
+                size = self.options.job_size
+                chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
+                for number, chunk in enumerate(chunks, start=1):
+                    prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
+                    prepared.newest = newest if number == len(chunks) else None
+                    pipeline.submit(prepared)
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
