@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sfsync.crypto._sizes import max_ciphertext_length, max_plaintext_bytes
 from sfsync.mapping._model import FieldMapping, MappingSet, ObjectMapping
@@ -177,6 +177,23 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
     return problems
 
 
+class _Add(Protocol):
+    def __call__(self, key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
+                 severity: Any = "error") -> None: ...
+
+
+def _adder(problems: list[FieldProblem], m: ObjectMapping, fm: FieldMapping, base: tuple[str | int, ...], *,
+           default_code: str) -> _Add:
+    """A function that records a problem of ``fm`` at ``base + key`` in the mapping file."""
+
+    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
+            severity: Any = "error") -> None:
+        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code or default_code,
+                                  severity=severity))
+
+    return add
+
+
 def _line(m: ObjectMapping, fm: FieldMapping) -> int | str:
     line, _ = m.position("fields", fm.index)
     return line if line is not None else "?"
@@ -186,9 +203,7 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     base = ("fields", fm.index)
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "invalid",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="invalid")
 
     portal_owned = fm.owner == "portal"
     if "." in fm.field and portal_owned:
@@ -336,9 +351,7 @@ def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     base = ("fields", fm.index, "encrypt")
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "encrypt",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="encrypt")
 
     if fm.owner != "portal":
         add((), "only portal-owned fields are encrypted (Salesforce cannot produce ciphertext)",
@@ -499,9 +512,7 @@ def _check_field_online(
     problems: list[FieldProblem] = []
     base = ("fields", fm.index)
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str = "invalid",
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code, severity=severity))
+    add = _adder(problems, m, fm, base, default_code="invalid")
 
     obj = m.salesforce.object
     entry, why = org.resolve(obj, fm.field)

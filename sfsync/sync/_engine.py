@@ -1,6 +1,6 @@
 """The two-way mirror: push portal changes to Salesforce, pull Salesforce decisions back.
 
-Laws kept here (DESIGN.md): a watermark only advances over rows that were synced, found unchanged
+Laws kept here (docs/design.md): a watermark only advances over rows that were synced, found unchanged
 or dead-lettered (nothing lost); every Salesforce write is an upsert by external id and unchanged
 payloads are skipped by fingerprint (idempotent); only the owning side's fields travel each way
 (one owner per field); encrypted plaintext is replaced by ciphertext before the payload leaves

@@ -293,7 +293,7 @@ def test_capacity_boundaries(ctx: FieldContext, field_length: int) -> None:
     emoji = "📈" * (capacity // 4)
     assert len(cipher.encrypt(emoji, ctx)) <= field_length
     if field_length == 255:
-        assert capacity == 149  # "about 150" (DESIGN.md), with the longest key id
+        assert capacity == 149  # "about 150" (docs/design.md), with the longest key id
 
 
 @settings(max_examples=40, deadline=None)

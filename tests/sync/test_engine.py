@@ -1,6 +1,6 @@
 """The sync engine against a real SQLite portal, a real state store and FakeSalesforce.
 
-Each DESIGN.md law the engine is responsible for has a test here that fails if it is broken.
+Each law in docs/design.md the engine is responsible for has a test here that fails if it is broken.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The sync engine under crashes, Salesforce faults, overlapping runs and a real PostgreSQL.
 
-Laws 2 (nothing lost), 3 (idempotent writes) and 5 (every failure classified) from DESIGN.md,
+Laws 2 (nothing lost), 3 (idempotent writes) and 5 (every failure classified) from docs/design.md,
 issue 4 item 8. One mocking layer: FakeSalesforce serves HTTP; crashes are injected with
 ``monkeypatch`` on the real portal, state store and gateway objects.
 """
