@@ -110,8 +110,10 @@ def _serve_fake(conn: Connection) -> None:
                 return 200, {}, "{}"
             if self.path == "/_bench/stats":
                 numbers = [r["Registration_Number__c"] for r in fake.records("Deal_Registration__c")]
-                return 200, {}, json.dumps(
-                    {"records": len(numbers), "distinct": len(set(numbers)), "api_calls": fake.api_calls}
+                return (
+                    200,
+                    {},
+                    json.dumps({"records": len(numbers), "distinct": len(set(numbers)), "api_calls": fake.api_calls}),
                 )
             prepared = requests.Request(
                 self.command, fake.instance_url + self.path, headers=dict(self.headers.items()), data=body
@@ -196,8 +198,14 @@ def _fill_portal(url: str, size: int, now: datetime) -> None:
         connection.execute(
             partners.insert(),
             [
-                {"partner_number": n, "name": name, "tier": tier, "active": True, "created_at": created,
-                 "updated_at": created}
+                {
+                    "partner_number": n,
+                    "name": name,
+                    "tier": tier,
+                    "active": True,
+                    "created_at": created,
+                    "updated_at": created,
+                }
                 for n, name, tier in PARTNERS
             ],
         )
@@ -214,8 +222,7 @@ def _edit_one_percent(url: str, size: int, when: datetime, first: int) -> int:
         for start in range(0, len(numbers), 500):
             connection.execute(
                 sa.text(
-                    "UPDATE deal_registrations SET amount = amount + 1, updated_at = :t "
-                    "WHERE registration_number IN :n"
+                    "UPDATE deal_registrations SET amount = amount + 1, updated_at = :t WHERE registration_number IN :n"
                 ).bindparams(sa.bindparam("n", expanding=True)),
                 {"t": when.replace(tzinfo=None, microsecond=0), "n": numbers[start : start + 500]},
             )
@@ -315,8 +322,12 @@ class _World:
 
     def gateway(self) -> SalesforceGateway:
         return SalesforceGateway.connect(
-            SalesforceSettings(auth=AuthMode.TOKEN, instance_url=self.instance, access_token=SecretStr(self.token),
-                               bulk_poll_seconds=0.05)
+            SalesforceSettings(
+                auth=AuthMode.TOKEN,
+                instance_url=self.instance,
+                access_token=SecretStr(self.token),
+                bulk_poll_seconds=0.05,
+            )
         )
 
     def close(self) -> None:
@@ -329,9 +340,7 @@ class _World:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def measure_sfsync(
-    world: _World, size: int, trace: bool, batch_size: int, parallel_jobs: int
-) -> dict[str, Any]:
+def measure_sfsync(world: _World, size: int, trace: bool, batch_size: int, parallel_jobs: int) -> dict[str, Any]:
     sync = SyncSettings()  # production defaults
     engine = SyncEngine(
         mappings=load_mappings([REPO / "mappings"]),
@@ -394,8 +403,7 @@ def measure_raw(world: _World, size: int) -> dict[str, Any]:
     _reset_peak_rss()
     started = time.perf_counter()
     # wait=0.05: the poll interval sfsync is given here too (simple-salesforce's default sleeps 5 s)
-    jobs = sf.bulk2.Deal_Registration__c.upsert(records=records, external_id_field="Registration_Number__c",
-                                                wait=0.05)  # type: ignore[operator]
+    jobs = sf.bulk2.Deal_Registration__c.upsert(records=records, external_id_field="Registration_Number__c", wait=0.05)  # type: ignore[operator]
     seconds = time.perf_counter() - started
     peak = _vm("VmHWM")
     stats = world.stats()
@@ -427,7 +435,13 @@ def measure_rest(world: _World, size: int, sample: int) -> dict[str, Any]:
 
 
 def measure(
-    contender: str, backend: str, size: int, postgres_url: str, trace: bool, batch_size: int, parallel_jobs: int,
+    contender: str,
+    backend: str,
+    size: int,
+    postgres_url: str,
+    trace: bool,
+    batch_size: int,
+    parallel_jobs: int,
     rest_sample: int,
 ) -> dict[str, Any]:
     """One contender, backend and size in this (fresh) process; returns the figures."""
@@ -446,8 +460,18 @@ def measure(
 
 # ------------------------------------------------------------------ the tables
 
-STAGES = ("portal_read", "state_reads", "mapping", "encryption", "csv_build", "upload", "server_wait", "results",
-          "state_writes", "pipeline_wait")
+STAGES = (
+    "portal_read",
+    "state_reads",
+    "mapping",
+    "encryption",
+    "csv_build",
+    "upload",
+    "server_wait",
+    "results",
+    "state_writes",
+    "pipeline_wait",
+)
 PULL_STAGES = ("query", "server_wait", "write_back", "state_writes")
 
 
@@ -459,15 +483,20 @@ def _spread(values: list[float], fmt: str) -> str:
 
 def print_tables(results: list[dict[str, Any]]) -> None:
     print("\nInitial load, side by side (a range is min-max over the repeats):")
-    print(f"{'backend':<10} {'records':>8} {'contender':<22} {'seconds':>13} {'records/s':>13} {'calls':>7} "
-          f"{'peakRSS MiB':>13} {'x raw':>11}")
+    print(
+        f"{'backend':<10} {'records':>8} {'contender':<22} {'seconds':>13} {'records/s':>13} {'calls':>7} "
+        f"{'peakRSS MiB':>13} {'x raw':>11}"
+    )
     keys = sorted({(r["backend"], r["size"]) for r in results}, key=lambda k: (k[0], k[1]))
     for backend, size in keys:
         mine = [r for r in results if r["backend"] == backend and r["size"] == size]
         raw = [r["initial"]["seconds"] for r in mine if r["contender"] == "raw"]
         raw_best = min(raw) if raw else None
-        for contender, label in (("sfsync", "sfsync run (both ways)"), ("raw", "raw Bulk 2.0 (bulk2)"),
-                                 ("rest", "REST one per call")):
+        for contender, label in (
+            ("sfsync", "sfsync run (both ways)"),
+            ("raw", "raw Bulk 2.0 (bulk2)"),
+            ("rest", "REST one per call"),
+        ):
             runs = [r for r in mine if r["contender"] == contender]
             if not runs:
                 continue
@@ -477,34 +506,46 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             ratio = _spread([s / min(raw) for s in seconds], ".2f") if raw else "-"
             calls = runs[0]["initial"]["api_calls"]
             note = f"  (extrapolated from {runs[0]['initial']['measured_rows']:,} rows)" if contender == "rest" else ""
-            print(f"{backend:<10} {size:>8,} {label:<22} {_spread(seconds, '.1f'):>13} {_spread(rates, ',.0f'):>13} "
-                  f"{calls:>7} {_spread(rss, '.0f'):>13} {ratio:>11}{note}")
+            print(
+                f"{backend:<10} {size:>8,} {label:<22} {_spread(seconds, '.1f'):>13} {_spread(rates, ',.0f'):>13} "
+                f"{calls:>7} {_spread(rss, '.0f'):>13} {ratio:>11}{note}"
+            )
         if raw_best is not None:
             sf = [r for r in mine if r["contender"] == "sfsync"]
             if sf:
                 push = [r["initial"]["push_seconds"] / raw_best for r in sf]
-                print(f"{'':<10} {'':>8} {'  push phase alone':<22} {'':>13} {'':>13} {'':>7} {'':>13} "
-                      f"{_spread(push, '.2f'):>11}")
+                print(
+                    f"{'':<10} {'':>8} {'  push phase alone':<22} {'':>13} {'':>13} {'':>7} {'':>13} "
+                    f"{_spread(push, '.2f'):>11}"
+                )
     sf_runs = [r for r in results if r["contender"] == "sfsync"]
     if not sf_runs:
         return
     print("\nsfsync cycles after the load (calls per mapping and direction: push, pull):")
-    print(f"{'backend':<10} {'records':>8} {'phase':<12} {'seconds':>13} {'changed':>8} {'push calls':>10} "
-          f"{'pull calls':>10} {'pull read':>10}")
+    print(
+        f"{'backend':<10} {'records':>8} {'phase':<12} {'seconds':>13} {'changed':>8} {'push calls':>10} "
+        f"{'pull calls':>10} {'pull read':>10}"
+    )
     for r in sf_runs:
         for phase in ("incremental", "idle"):
             f = r[phase]
-            print(f"{r['backend']:<10} {r['size']:>8,} {phase:<12} {f['seconds']:>13.2f} {f['changed']:>8} "
-                  f"{f['push_calls']:>10} {f['pull_calls']:>10} {f['pull_read']:>10}")
-    print("\nWhere the initial load's time goes (seconds of busy time per step, summed over threads; the "
-          "push steps overlap, so they add up to more than the push's wall time):")
+            print(
+                f"{r['backend']:<10} {r['size']:>8,} {phase:<12} {f['seconds']:>13.2f} {f['changed']:>8} "
+                f"{f['push_calls']:>10} {f['pull_calls']:>10} {f['pull_read']:>10}"
+            )
+    print(
+        "\nWhere the initial load's time goes (seconds of busy time per step, summed over threads; the "
+        "push steps overlap, so they add up to more than the push's wall time):"
+    )
     for r in sf_runs:
         f = r["initial"]
         push = " ".join(f"{k}={f['push_stages'].get(k, 0):.1f}" for k in STAGES)
         pull = " ".join(f"{k}={f['pull_stages'].get(k, 0):.1f}" for k in PULL_STAGES)
         print(f"  {r['backend']} {r['size']:,}: push {f['push_seconds']:.1f}s wall [{push}]")
-        print(f"  {'':<{len(r['backend'])}} {'':>{len(format(r['size'], ','))}}  pull {f['pull_seconds']:.1f}s wall "
-              f"[{pull}] read {f['pull_read']:,} rows in {f['pull_calls']} calls")
+        print(
+            f"  {'':<{len(r['backend'])}} {'':>{len(format(r['size'], ','))}}  pull {f['pull_seconds']:.1f}s wall "
+            f"[{pull}] read {f['pull_read']:,} rows in {f['pull_calls']} calls"
+        )
     print("\nRSS (MiB) after each batch of the initial load (flat = the engine streams):")
     for r in sf_runs:
         values = [rss for label, rss in r["initial"].get("rss_after_batches_mib") or [] if label == "push"]
@@ -537,8 +578,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         contender, backend, size = args.one.split(":")
-        print(json.dumps(measure(contender, backend, int(size), args.postgres_url, args.tracemalloc,
-                                 args.batch_size, args.parallel_jobs, args.rest_sample)))
+        print(
+            json.dumps(
+                measure(
+                    contender,
+                    backend,
+                    int(size),
+                    args.postgres_url,
+                    args.tracemalloc,
+                    args.batch_size,
+                    args.parallel_jobs,
+                    args.rest_sample,
+                )
+            )
+        )
         return
     results: list[dict[str, Any]] = []
     for backend in args.backends.split(","):
@@ -550,17 +603,31 @@ def main() -> None:
                     if contender == "rest" and attempt:
                         continue  # extrapolated from a sample: once is enough
                     # a fresh process per measurement: peak RSS starts from zero
-                    command = [sys.executable, __file__, "--one", f"{contender}:{backend}:{size}",
-                               "--postgres-url", args.postgres_url, "--batch-size", str(args.batch_size),
-                               "--parallel-jobs", str(args.parallel_jobs), "--rest-sample", str(args.rest_sample)]
+                    command = [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        f"{contender}:{backend}:{size}",
+                        "--postgres-url",
+                        args.postgres_url,
+                        "--batch-size",
+                        str(args.batch_size),
+                        "--parallel-jobs",
+                        str(args.parallel_jobs),
+                        "--rest-sample",
+                        str(args.rest_sample),
+                    ]
                     if args.tracemalloc:
                         command.append("--tracemalloc")
                     result = _child(command)
                     if result is not None:
                         results.append(result)
-                        print(f"{contender:<7} {backend:<10} {size:>8,} run {attempt + 1}: "
-                              f"{result['initial']['seconds']:.2f}s, {result['initial']['api_calls']} calls, "
-                              f"{result['initial']['peak_rss_mib']:.0f} MiB", flush=True)
+                        print(
+                            f"{contender:<7} {backend:<10} {size:>8,} run {attempt + 1}: "
+                            f"{result['initial']['seconds']:.2f}s, {result['initial']['api_calls']} calls, "
+                            f"{result['initial']['peak_rss_mib']:.0f} MiB",
+                            flush=True,
+                        )
     print_tables(results)
     if args.json:
         print(json.dumps(results, indent=2))

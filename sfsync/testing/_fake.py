@@ -9,8 +9,8 @@ to / loaded from JSON. Faults are injected deterministically from a :class:`Faul
 from __future__ import annotations
 
 import base64
-import email.utils
 import copy
+import email.utils
 import hashlib
 import hmac
 import html

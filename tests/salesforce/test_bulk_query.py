@@ -25,15 +25,22 @@ SOQL = "SELECT Id, Name, Partner_Number__c, IsPartner, SystemModstamp, Owner.Nam
 def fake() -> Iterator[FakeSalesforce]:
     with FakeSalesforce(page_size=200, bulk_polls_until_complete=2) as org:
         for i in range(7):
-            org.insert("Account", {"Name": f"Partner, \"{i}\"\nline", "Partner_Number__c": f"P{i:03d}",
-                                   "IsPartner": i % 2 == 0})
+            org.insert(
+                "Account", {"Name": f'Partner, "{i}"\nline', "Partner_Number__c": f"P{i:03d}", "IsPartner": i % 2 == 0}
+            )
         org.insert("Account", {"Name": "No number"})
         yield org
 
 
 def gateway(org: FakeSalesforce, **overrides: Any) -> SalesforceGateway:
-    settings = SalesforceSettings(auth="token", instance_url=org.instance_url, access_token=SecretStr(org.access_token),
-                                  api_version=org.api_version, bulk_poll_seconds=0.01, **overrides)
+    settings = SalesforceSettings(
+        auth="token",
+        instance_url=org.instance_url,
+        access_token=SecretStr(org.access_token),
+        api_version=org.api_version,
+        bulk_poll_seconds=0.01,
+        **overrides,
+    )
     return SalesforceGateway.connect(settings, sleep=lambda _s: None)
 
 

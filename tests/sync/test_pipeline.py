@@ -75,7 +75,9 @@ def assert_watermark_behind_unsynced(world: World) -> None:
         r
         for r in rows
         if str(r["registration_number"]) not in lettered
-        and (ledger.get(str(r["registration_number"])) is None or not ledger[str(r["registration_number"])].salesforce_id)
+        and (
+            ledger.get(str(r["registration_number"])) is None or not ledger[str(r["registration_number"])].salesforce_id
+        )
     ]
     if watermark is not None:
         assert all(_utc(r["updated_at"]) >= watermark for r in unsynced)
@@ -109,8 +111,15 @@ def assert_mirrored(world: World) -> None:
     assert writes_since(world, mark) == []
 
 
-def _nth_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, nth: int, *, after: bool = False,
-              when: Callable[..., bool] = lambda *a, **k: True) -> dict[str, int]:
+def _nth_call(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: Any,
+    name: str,
+    nth: int,
+    *,
+    after: bool = False,
+    when: Callable[..., bool] = lambda *a, **k: True,
+) -> dict[str, int]:
     """``owner.name`` dies on its ``nth`` matching call (``after``: once that call did its work)."""
     original = getattr(owner, name)
     seen = {"calls": 0}
@@ -151,8 +160,7 @@ def _is_results(method: str, path: str, **_kwargs: Any) -> bool:
     return method == "GET" and path.endswith("/successfulResults/")
 
 
-STAGES = ["read", "map", "fingerprint", "protect", "upload", "org_processed", "ledger", "watermark",
-          "after_watermark"]
+STAGES = ["read", "map", "fingerprint", "protect", "upload", "org_processed", "ledger", "watermark", "after_watermark"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -255,7 +263,9 @@ def test_a_large_pull_goes_through_bulk_query_and_the_next_cycle_is_one_query_pe
     first = engine.run(SyncOptions(mappings=(MAPPING,)))
     pull = first.summary(MAPPING, "pull")
     assert pull.read >= 450 and pull.written_back >= 450
-    query_jobs = [c for c in world.fake.request_log if c.method == "POST" and c.path.rstrip("/").endswith("/jobs/query")]
+    query_jobs = [
+        c for c in world.fake.request_log if c.method == "POST" and c.path.rstrip("/").endswith("/jobs/query")
+    ]
     assert len(query_jobs) == 1
     # Every Salesforce Id came back through the Bulk query's CSV, typed like REST values.
     rows = {str(r["registration_number"]): r for r in world.portal_rows()}
