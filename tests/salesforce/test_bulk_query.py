@@ -100,3 +100,39 @@ def test_bulk_query_of_deleted_rows_uses_query_all(fake: FakeSalesforce) -> None
     every = by_id(gw.bulk_query(soql, include_deleted=True))
     assert gone not in live
     assert every[gone]["IsDeleted"] is True
+
+
+def test_csv_rows_become_rest_shaped_records() -> None:
+    from sfsync.salesforce._bulk import typed_record
+
+    types = {
+        "Id": "id",
+        "Amount__c": "currency",
+        "Seats__c": "int",
+        "Active__c": "boolean",
+        "Partner_Account__r.Partner_Number__c": "string",
+        "Partner_Account__r.Owner.Name": "string",
+    }
+    row = {
+        "Id": "a01",
+        "Amount__c": "12.5",
+        "Seats__c": "3",
+        "Active__c": "false",
+        "Partner_Account__r.Partner_Number__c": "",
+        "Partner_Account__r.Owner.Name": "",
+    }
+    assert typed_record(row, types) == {
+        "Id": "a01",
+        "Amount__c": 12.5,
+        "Seats__c": 3,
+        "Active__c": False,
+        "Partner_Account__r": None,
+    }
+    row |= {"Partner_Account__r.Partner_Number__c": "P7", "Amount__c": ""}
+    assert typed_record(row, types) == {
+        "Id": "a01",
+        "Amount__c": None,
+        "Seats__c": 3,
+        "Active__c": False,
+        "Partner_Account__r": {"Partner_Number__c": "P7", "Owner": None},
+    }
