@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import re
 import resource
@@ -239,6 +240,16 @@ def _vm(field: str) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (or of ``pid``), from /proc: load-independent,
+    unlike wall time on a machine shared with other jobs."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0), so each phase gets its own peak."""
     try:
@@ -248,7 +259,7 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
+def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[str, Any]:
     _reset_peak_rss()
     batches: list[tuple[str, float]] = []
     # RSS after every batch: flat from the first batch to the last when the engine streams
@@ -257,12 +268,17 @@ def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
     if trace:
         tracemalloc.reset_peak()
         traced_before = tracemalloc.get_traced_memory()[0]
+    cpu_before, org_before = _cpu_seconds(), _cpu_seconds(org_pid) if org_pid else 0.0
     started = time.perf_counter()
     report = engine.run(SyncOptions(mappings=(MAPPING,), direction="both"))
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
+    org_cpu = _cpu_seconds(org_pid) - org_before if org_pid else 0.0
     push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
     result: dict[str, Any] = {
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "org_cpu_seconds": org_cpu,
         "api_calls": report.api_calls,
         "created": push.created,
         "updated": push.updated,
@@ -354,7 +370,7 @@ def measure_sfsync(world: _World, size: int, trace: bool, batch_size: int, paral
     )
     if trace:
         tracemalloc.start()
-    initial = _phase(engine, trace)
+    initial = _phase(engine, trace, world.server.pid)
     stats = world.stats()
     if not stats["records"] == stats["distinct"] == size or initial["rejected"]:
         raise RuntimeError(f"initial load incomplete: {stats}, {initial['rejected']} rejected")
@@ -401,16 +417,25 @@ def measure_raw(world: _World, size: int) -> dict[str, Any]:
     sf.bulk2_url = f"{world.instance}/services/data/v61.0/jobs/"  # the fake speaks plain HTTP
     calls_before = world.stats()["api_calls"]
     _reset_peak_rss()
+    cpu_before, org_before = _cpu_seconds(), _cpu_seconds(world.server.pid)
     started = time.perf_counter()
     # wait=0.05: the poll interval sfsync is given here too (simple-salesforce's default sleeps 5 s)
     jobs = sf.bulk2.Deal_Registration__c.upsert(records=records, external_id_field="Registration_Number__c", wait=0.05)  # type: ignore[operator]
     seconds = time.perf_counter() - started
+    cpu, org_cpu = _cpu_seconds() - cpu_before, _cpu_seconds(world.server.pid) - org_before
     peak = _vm("VmHWM")
     stats = world.stats()
     failed = sum(int(j["numberRecordsFailed"]) for j in jobs)
     if failed or stats["records"] != size:
         raise RuntimeError(f"raw bulk2 upsert incomplete: {failed} failed, {stats}")
-    return {"seconds": seconds, "api_calls": stats["api_calls"] - calls_before, "peak_rss_mib": peak, "jobs": len(jobs)}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "org_cpu_seconds": org_cpu,
+        "api_calls": stats["api_calls"] - calls_before,
+        "peak_rss_mib": peak,
+        "jobs": len(jobs),
+    }
 
 
 def measure_rest(world: _World, size: int, sample: int) -> dict[str, Any]:
@@ -485,7 +510,7 @@ def print_tables(results: list[dict[str, Any]]) -> None:
     print("\nInitial load, side by side (a range is min-max over the repeats):")
     print(
         f"{'backend':<10} {'records':>8} {'contender':<22} {'seconds':>13} {'records/s':>13} {'calls':>7} "
-        f"{'peakRSS MiB':>13} {'x raw':>11}"
+        f"{'peakRSS MiB':>13} {'x raw':>11} {'CPU s client+org (x raw)':>26}"
     )
     keys = sorted({(r["backend"], r["size"]) for r in results}, key=lambda k: (k[0], k[1]))
     for backend, size in keys:
@@ -505,10 +530,24 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             rss = [r["initial"]["peak_rss_mib"] for r in runs]
             ratio = _spread([s / min(raw) for s in seconds], ".2f") if raw else "-"
             calls = runs[0]["initial"]["api_calls"]
+            if "cpu_seconds" in runs[0]["initial"]:
+                client = _spread([r["initial"]["cpu_seconds"] for r in runs], ".1f")
+                org = _spread([r["initial"]["org_cpu_seconds"] for r in runs], ".1f")
+                cpu = f"{client}+{org}"
+                raw_cpu = [
+                    r["initial"]["cpu_seconds"] + r["initial"]["org_cpu_seconds"]
+                    for r in mine
+                    if r["contender"] == "raw" and "cpu_seconds" in r["initial"]
+                ]
+                if raw_cpu:
+                    totals = [r["initial"]["cpu_seconds"] + r["initial"]["org_cpu_seconds"] for r in runs]
+                    cpu += f" ({_spread([t / min(raw_cpu) for t in totals], '.2f')}x)"
+            else:
+                cpu = "-"
             note = f"  (extrapolated from {runs[0]['initial']['measured_rows']:,} rows)" if contender == "rest" else ""
             print(
                 f"{backend:<10} {size:>8,} {label:<22} {_spread(seconds, '.1f'):>13} {_spread(rates, ',.0f'):>13} "
-                f"{calls:>7} {_spread(rss, '.0f'):>13} {ratio:>11}{note}"
+                f"{calls:>7} {_spread(rss, '.0f'):>13} {ratio:>11} {cpu:>26}{note}"
             )
         if raw_best is not None:
             sf = [r for r in mine if r["contender"] == "sfsync"]
