@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from sfsync.config import AuthMode, SalesforceSettings
-from sfsync.crypto import Keyring, LocalKeyringProvider
+from sfsync.crypto import Keyring
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
@@ -23,7 +23,7 @@ from sfsync.services.demo_data import create_portal, seed_org
 from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._state import StateStore
-from sfsync.testing import FakeSalesforce, FaultPlan
+from sfsync.testing import FakeSalesforce, FaultPlan, export_org_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -70,6 +70,16 @@ class World:
             connection.execute(sa.text(sql), params)
         engine.dispose()
 
+    def plain(self, record: dict[str, Any], field: str, sobject: str = "Deal_Registration__c") -> str | None:
+        """A field of a Salesforce record as the portal sees it (decrypted when it is a token)."""
+        from sfsync.crypto import FieldCipher, FieldContext
+
+        value = record.get(field)
+        if not isinstance(value, str) or not value.startswith("sfe1."):
+            return value
+        key = str(record.get("Registration_Number__c"))
+        return FieldCipher(self.keyring).decrypt(value, FieldContext(sobject, field, key))
+
     def deals_in_salesforce(self) -> dict[str, dict[str, Any]]:
         return {str(r["Registration_Number__c"]): r for r in self.fake.records("Deal_Registration__c")}
 
@@ -81,7 +91,9 @@ def make_world(
     registered = create_portal(
         portal_url, REPO / "mappings" / "portal_schema.sql", seed=3, now=NOW, deals=deals, accounts=5
     )
-    with FakeSalesforce(faults=faults) as fake:
+    # Law 9: the org is what the export of the mappings under test deploys, nothing more.
+    metadata = export_org_metadata(root / "salesforce", [REPO / "mappings"], REPO / "mappings" / "conflict_rules.yaml")
+    with FakeSalesforce.from_metadata(metadata, faults=faults) as fake:
         seed_org(fake, registered, seed=3, today=NOW.date(), planted=2, noise=3)
         gateway = SalesforceGateway.connect(
             SalesforceSettings(
@@ -128,16 +140,42 @@ def build_local_dir(tmp_path: Path) -> Path:
         deals=30,
         accounts=4,
     )
-    fake = FakeSalesforce()
-    seed_org(fake, registered, seed=5, today=NOW.date(), planted=1, noise=2)
-    fake.insert(
-        "RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration", "SobjectType": "Lead"}
+    metadata = export_org_metadata(
+        tmp_path / "salesforce", [REPO / "mappings"], REPO / "mappings" / "conflict_rules.yaml"
     )
+    fake = FakeSalesforce.from_metadata(metadata)
+    seed_org(fake, registered, seed=5, today=NOW.date(), planted=1, noise=2)
     save_fake_org(fake, tmp_path / "org.json")
     (tmp_path / "keys").mkdir()
     master = tmp_path / "keys" / "master.key"
     master.write_text(secrets.token_urlsafe(32), encoding="utf-8")
     os.chmod(master, 0o600)
-    LocalKeyringProvider(tmp_path / "keys" / "keyring.json", SecretStr(master.read_text())).create()
     (tmp_path / "sfsync.toml").write_text(CONFIG.format(mappings=REPO / "mappings"), encoding="utf-8")
+    # The key holder's first act: create the keyring, which approves the shipped field policy.
+    from sfsync.cli import main
+
+    assert main(["--config", str(tmp_path / "sfsync.toml"), "crypto", "keygen"]) == 0
     return tmp_path
+
+
+def rotate_every_group(config: Path) -> dict[str, str]:
+    """`sfsync crypto rotate` for the default group and every partner; returns {old primary: new primary}."""
+    import contextlib
+    import io
+    import json
+
+    from sfsync.cli import main
+
+    def status() -> dict[str, Any]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["--config", str(config), "crypto", "status", "--json", "--no-usage"]) == 0
+        data: dict[str, Any] = json.loads(out.getvalue())
+        return data
+
+    before = {k["partner"]: k["key_id"] for k in status()["keys"] if k["primary"]}
+    for partner in before:
+        args = ["--partner", partner] if partner else []
+        assert main(["--config", str(config), "crypto", "rotate", *args]) == 0
+    after = {k["partner"]: k["key_id"] for k in status()["keys"] if k["primary"]}
+    return {before[p]: after[p] for p in before}

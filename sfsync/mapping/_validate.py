@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from sfsync.crypto._sizes import max_ciphertext_length, max_plaintext_bytes
+from sfsync.mapping._metadata import OrgNeeds
 from sfsync.mapping._model import FieldMapping, MappingSet, ObjectMapping
 from sfsync.mapping._problems import FieldProblem, ValidationReport
 from sfsync.mapping._transforms import (
@@ -28,7 +29,10 @@ from sfsync.mapping._types import (
     to_sf,
 )
 
-__all__ = ["validate_offline", "validate_online"]
+__all__ = ["MISSING_CODES", "validate_offline", "validate_online", "validate_org_needs"]
+
+# Problems an admin fixes by deploying the export (sfsync mappings export-metadata).
+MISSING_CODES = frozenset({"object_not_found", "field_not_found", "record_type", "external_id", "missing_field"})
 
 TEXT_MAX = 255
 LONG_TEXT_MAX = 131_072
@@ -127,11 +131,16 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
                               f"blind index field {bidx.field} is used twice", fm=fm, code="duplicate_target",
                               hint="give each encrypted field its own blind index field"))
             bidx_targets[bidx.field] = fm
+        if fm.band is not None:
+            if fm.band.field in bidx_targets:
+                add(m.problem((*base, "band", "field"), f"band field {fm.band.field} is used twice", fm=fm,
+                              code="duplicate_target", hint="give each banded field its own band field"))
+            bidx_targets[fm.band.field] = fm
     for name, fm in bidx_targets.items():
         if name in targets or name == ext_field:
             add(m.problem(("fields", fm.index, "encrypt", "blind_index", "field"),
-                          f"blind index field {name} is also mapped as a field", fm=fm, code="duplicate_target",
-                          hint="blind index fields are written by the encryption step only; remove the other entry"))
+                          f"index or band field {name} is also mapped as a field", fm=fm, code="duplicate_target",
+                          hint="index and band fields are written by the encryption step only; remove the other entry"))
     if m.salesforce.record_type and "RecordTypeId" in targets:
         fm = targets["RecordTypeId"]
         add(m.problem(("fields", fm.index, "field"), "RecordTypeId is set from salesforce.record_type", fm=fm,
@@ -216,6 +225,18 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     if fm.required and not portal_owned:
         add(("required",), "required is checked on push only; it has no effect on a Salesforce-owned field",
             hint="remove it", severity="warning")
+    # -- what a null from Salesforce means for the portal column (pull only)
+    if fm.on_null is not None and portal_owned:
+        add(("on_null",), "on_null applies to Salesforce-owned fields (what a null pulled from Salesforce does)",
+            hint="remove it; portal-owned fields use `required` and `default`", code="ownership")
+    if fm.on_null == "default" and not fm.has_default:
+        add(("on_null",), "on_null: default needs a `default` value to write into the portal column",
+            hint="add `default: <portal value>`, or use on_null: keep / reject", code="on_null")
+    if not portal_owned and fm.has_default and fm.on_null != "default":
+        add(("default",), "a default on a Salesforce-owned field is used only with `on_null: default`",
+            hint="add `on_null: default`, or remove the default", code="on_null")
+    if fm.on_null is not None and not portal_owned and not fm.columns:
+        add(("on_null",), "on_null needs a portal column to act on", hint="add `column:`", code="on_null")
 
     # -- declared sizes fit the type
     if fm.length is not None and fm.type not in TEXT_TYPES:
@@ -312,6 +333,7 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
                     code="picklist" if exc.code == "bad_picklist" else "type")
 
     problems.extend(_check_encryption(m, fm))
+    problems.extend(_check_policy(m, fm))
     return problems
 
 
@@ -386,6 +408,55 @@ def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
         if bidx.field == fm.field:
             add(("blind_index", "field"), "the blind index needs its own field", hint="use a separate *_BIdx__c field",
                 code="duplicate_target")
+        if bidx.reader is None:
+            add(("blind_index",), f"blind index {bidx.field} has no reader: an index nobody looks up only lets "
+                "readers of Salesforce test guesses against it, so it is not written",
+                hint="remove `blind_index`, or name what reads it in `reader:`", code="policy")
+        try:
+            bits = bidx.planned_bits()
+        except ValueError:
+            add(("blind_index", "expected_rows"), f"{bidx.expected_rows} rows are too few for a private blind index "
+                f"at {bidx.false_matches_per_lookup:g} false matches per lookup",
+                hint="remove the index, or state the table size it will really reach", code="policy")
+        else:
+            coincidences = bidx.expected_rows / 2**bits
+            if coincidences < bidx.false_matches_per_lookup:
+                add(("blind_index", "bits"), f"{bits} bits over {bidx.expected_rows} rows leave "
+                    f"{coincidences:.2g} false matches per lookup: each index value would point at one plaintext",
+                    hint="drop `bits` and let the planner choose", code="policy")
+    return problems
+
+
+def _check_policy(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
+    """Law 10: every partner-submitted field is classified; a band hides its original."""
+    problems: list[FieldProblem] = []
+    base = ("fields", fm.index)
+
+    def add(key: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code="policy"))
+
+    if fm.owner == "portal" and fm.protection is None and m.direction != "pull":
+        add(("field",), f"partner-submitted field {fm.field} has no classification",
+            hint="add `encrypt`, `band` (with encrypt) or `clear: <why it may be read by anyone>`")
+    if fm.clear is not None and (fm.encrypted or fm.band is not None):
+        add(("clear",), "`clear` says the field is sent in clear, but it is also encrypted or banded",
+            hint="keep one classification")
+    if fm.clear is not None and fm.owner != "portal":
+        add(("clear",), "only partner-submitted (portal-owned) fields are classified", hint="remove `clear`")
+    band = fm.band
+    if band is not None:
+        if not fm.encrypted:
+            add(("band",), "a band publishes a coarse value of a confidential one, which must itself be encrypted",
+                hint="add `encrypt` to the field")
+        if fm.blind_index is not None:
+            add(("band",), "a band and a blind index on one field add up to more than either; pick one",
+                hint="remove `blind_index` or `band`")
+        if band.field == fm.field:
+            add(("band", "field"), "the band needs its own field", hint="use a separate field such as Amount_Band__c")
+        if band.groups is not None:
+            longest = max([len(label) for label in band.groups] + [len(band.other)])
+            if longest > band.length:
+                add(("band", "length"), f"a band label of {longest} characters does not fit {band.length}")
     return problems
 
 
@@ -439,11 +510,13 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc) or type(exc).__name__
 
 
-def validate_online(mappings: MappingSet, describe: Describe) -> ValidationReport:
-    """Check every mapping against the org's ``describe()`` JSON (one describe call per object)."""
+def validate_online(mappings: MappingSet, describe: Describe, *, include_disabled: bool = False) -> ValidationReport:
+    """Check the enabled mappings (every one with ``include_disabled``) against the org's
+    ``describe()`` JSON, one describe call per object. A disabled alternative is not checked by
+    default: the org it would need is deployed with ``export-metadata --include-disabled``."""
     org = _Org(describe)
     report = ValidationReport()
-    for mapping in mappings.all():
+    for mapping in mappings.all() if include_disabled else list(mappings):
         report.mappings_checked.append(mapping.name)
         report.extend(_check_online(mapping, org))
     return report
@@ -490,6 +563,8 @@ def _check_online(m: ObjectMapping, org: _Org) -> list[FieldProblem]:
         problems.extend(_check_field_online(m, fm, org, fields))
         if fm.blind_index is not None:
             mapped.add(fm.blind_index.field)
+        if fm.band is not None:
+            mapped.add(fm.band.field)
         if fm.lookup is not None:
             mapped.add(fm.field)
     if m.salesforce.record_type:
@@ -606,6 +681,16 @@ def _check_field_online(
             if bentry.get("unique"):
                 add(key, f"{bidx.field} is Unique, but different records share a blind index value",
                     hint="untick Unique", code="index")
+    band = fm.band
+    if band is not None:
+        entry = fields.get(band.field)
+        if entry is None:
+            add(("band", "field"), f"{obj} has no band field {band.field}{_guess(band.field, list(fields))}",
+                hint=f"create it as Text({band.length})", code="field_not_found")
+        elif str(entry.get("type")) != "string":
+            add(("band", "field"), f"{band.field} must be a Text field, not {entry.get('type')}", code="type")
+        elif not (entry.get("createable") and entry.get("updateable")):
+            add(("band", "field"), f"{band.field} is not writable by the integration user", code="permission")
     return problems
 
 
@@ -623,3 +708,63 @@ def _written_values(fm: FieldMapping) -> list[tuple[tuple[str | int, ...], str]]
     for index, value in enumerate(fm.values or []):
         found.append((("values", index), value))
     return found
+
+
+def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: MappingSet | None = None
+                       ) -> ValidationReport:
+    """Every object and field in ``needs`` (the conflict scan's declarations, lookup keys, custom
+    fields on standard objects) exists in the org with the declared type and External ID flag.
+
+    Fields a mapping maps on its own object are checked by :func:`validate_online` already and
+    skipped here when ``skip_mapped`` is given.
+    """
+    org = _Org(describe)
+    report = ValidationReport()
+    mapped: set[tuple[str, str]] = set()
+    if skip_mapped is not None:
+        for m in skip_mapped.all():
+            mapped.update((m.salesforce.object, fm.field) for fm in m.fields)
+            mapped.add((m.salesforce.object, m.salesforce.external_id_field))
+            mapped.update((m.salesforce.object, fm.blind_index.field) for fm in m.fields if fm.blind_index)
+    missing_objects: set[str] = set()
+    for name, declared in needs.objects.items():
+        described = org.object(name)
+        if isinstance(described, Exception):
+            missing_objects.add(name)
+            report.add(FieldProblem(
+                f"object {name} ({declared.label}) does not exist or is not visible: {_reason(described)}",
+                code="object_not_found", hint=f"deploy the metadata export; needed by the {declared.declared_by}",
+            ))
+    for (sobject, name), spec in sorted(needs.fields.items()):
+        if (sobject, name) in mapped or sobject in missing_objects or not spec.is_custom:
+            continue
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            report.add(FieldProblem(f"cannot describe {sobject}: {_reason(described)}", code="object_not_found",
+                                    field=f"{sobject}.{name}"))
+            continue
+        entry = org.fields(described).get(name)
+        if entry is None:
+            report.add(FieldProblem(
+                f"{sobject} has no field {name} (needed by the {spec.declared_by})", code="field_not_found",
+                field=f"{sobject}.{name}", hint="deploy the metadata export, and the integration permission set",
+            ))
+            continue
+        sf_type = str(entry.get("type"))
+        if not describe_type_compatible(spec.type, sf_type):
+            report.add(FieldProblem(f"{sobject}.{name} is a {sf_type} field; the {spec.declared_by} needs {spec.type}",
+                                    code="type", field=f"{sobject}.{name}"))
+        if spec.external_id and not entry.get("externalId"):
+            report.add(FieldProblem(f"{sobject}.{name} is not an External ID field", code="external_id",
+                                    field=f"{sobject}.{name}", hint="tick External ID (deploy the metadata export)"))
+    for sobject, record_types in needs.record_types.items():
+        if skip_mapped is not None:
+            break  # the mappings' own record types are checked by validate_online
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            continue
+        names = {str(r.get("developerName")) for r in described.get("recordTypeInfos", [])}
+        for record_type in sorted(record_types - names):
+            report.add(FieldProblem(f"{sobject} has no record type {record_type}", code="record_type",
+                                    field=sobject, hint="deploy the metadata export"))
+    return report

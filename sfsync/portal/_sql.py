@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     create_engine,
+    event,
     false,
     func,
     or_,
@@ -43,11 +45,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
-from sfsync.errors import ConfigError, ErrorContext, FatalError
-from sfsync.portal._base import FilterOperator, PortalFilter, PortalRow
+from sfsync.errors import ConfigError, ErrorContext, FatalError, PortalRejectedError, database_reason
+from sfsync.portal._base import UNREADABLE, FilterOperator, PortalFilter, PortalRow
 from sfsync.text.time import as_utc
 from sfsync.text.urls import redact_database_url
 
@@ -62,9 +65,103 @@ _IN_CHUNK = 500
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
+    # Never the statement, its parameters or a quoted value (they may be partner plaintext).
+    return database_reason(exc)
+
+
+class _LenientType(TypeDecorator[Any]):
+    """The column's own type, except that a stored value it cannot read becomes ``UNREADABLE``.
+
+    SQLite keeps text in a NUMERIC or DATE column; SQLAlchemy's converters would raise for the
+    whole batch (an internal error that stops the run). One bad cell must only reject its row.
+    """
+
+    impl = NullType
+    cache_ok = True
+
+    def __init__(self, original: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.original = original
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.original.dialect_impl(dialect).bind_processor(dialect)
+        return processor(value) if processor is not None and value is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        processor = self.original.dialect_impl(dialect).result_processor(dialect, None)
+        if processor is None:
+            return value
+        try:
+            return processor(value)
+        except (TypeError, ValueError, ArithmeticError):
+            return UNREADABLE
+
+
+def _declared(column_type: Any) -> Any:
+    """The type the portal declared (under the lenient wrapper)."""
+    return column_type.original if isinstance(column_type, _LenientType) else column_type
+
+
+def _lenient_columns(table: Table) -> None:
+    for column in table.columns:
+        if isinstance(column.type, sqltypes.Numeric | sqltypes.Date | sqltypes.DateTime | sqltypes.Time):
+            column.type = _LenientType(column.type)
+
+
+def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
+    """Decode SQLite text leniently: one row with bytes that are not UTF-8 must not stop the run.
+
+    sqlite3 would raise for the whole batch, quoting the bytes; undecodable bytes become lone
+    surrogates instead, which the push finds (``undecodable_columns``) and dead-letters.
+    """
+    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+
+
+# SQLSTATEs (PostgreSQL and the SQL standard) -> what the row did wrong, in words.
+_SQLSTATE_REASONS = {
+    "23502": "a NOT NULL column would get no value",
+    "23514": "a CHECK constraint rejects the values",
+    "23505": "a UNIQUE constraint rejects the value",
+    "23503": "a FOREIGN KEY constraint rejects the value",
+    "22001": "a value is too long for its column",
+    "22003": "a number is out of range for its column",
+    "22007": "a date or time value is malformed",
+    "22008": "a date or time value is out of range",
+    "22P02": "a value has the wrong type for its column",
+}
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def describe_write_error(exc: sa_exc.StatementError) -> str:
+    """Why the database refused a write, naming constraint and column but never SQL or values.
+
+    SQLAlchemy's own text of these errors carries the statement and its parameters (plaintext a
+    partner submitted may be among them: law 1), and PostgreSQL's DETAIL line repeats the whole
+    failing row; only the parts that name schema objects are kept.
+    """
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if diag is not None and sqlstate:
+        where = [f"column {diag.column_name}" if getattr(diag, "column_name", None) else "",
+                 f"constraint {diag.constraint_name}" if getattr(diag, "constraint_name", None) else ""]
+        reason = _SQLSTATE_REASONS.get(str(sqlstate), f"the database refused the row (SQLSTATE {sqlstate})")
+        named = ", ".join(w for w in where if w)
+        return f"{reason} ({named})" if named else reason
+    if orig is not None and type(orig).__module__.startswith("sqlite3"):
+        # SQLite names the constraint and the table.column or the CHECK expression, never the values.
+        lines = str(orig).strip().splitlines()
+        first = lines[0] if lines else ""
+        if first.startswith(("NOT NULL constraint failed", "CHECK constraint failed", "UNIQUE constraint failed",
+                             "FOREIGN KEY constraint failed")):
+            return _QUOTED.sub("'…'", first)
+        return f"the database refused the row ({type(orig).__name__})"
+    if orig is None or isinstance(orig, TypeError | ValueError):
+        # Raised before the driver saw the statement (a value the column type cannot bind).
+        return "a value has the wrong type for its column"
+    return f"the database refused the row ({type(orig).__name__})"
 
 
 def create_portal_engine(url: str) -> Engine:
@@ -82,7 +179,10 @@ def create_portal_engine(url: str) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
     try:
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _lenient_text)
+        return engine
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             f"cannot use portal URL {redact_database_url(url)}: {_first_line(exc)} "
@@ -129,9 +229,19 @@ class SqlPortal:
         """Connection-level failures become a FatalError; never echo SQL or parameters."""
         try:
             yield
-        except sa_exc.OperationalError as exc:
+        except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+            raise PortalRejectedError(
+                f"the portal refused the write to {table!r}: {describe_write_error(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+        except sa_exc.DBAPIError as exc:
             raise FatalError(
-                f"portal database {self.safe_url} failed on table {table!r}: {_first_line(exc)}",
+                f"portal database {self.safe_url} failed on table {table!r}: {describe_write_error(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+        except sa_exc.StatementError as exc:  # a value the column type cannot bind: that record's fault
+            raise PortalRejectedError(
+                f"the portal refused the write to {table!r}: {describe_write_error(exc)}",
                 ErrorContext(extra={"table": table}),
             ) from None
 
@@ -148,6 +258,8 @@ class SqlPortal:
                     f"portal table {name!r} does not exist in {self.safe_url}",
                     ErrorContext(extra={"table": name}),
                 ) from None
+        if self.dialect == "sqlite":
+            _lenient_columns(table)
         self._tables[name] = table
         return table
 
@@ -214,7 +326,7 @@ class SqlPortal:
         if value.tzinfo is None:
             raise ValueError("portal timestamps must be timezone-aware (UTC)")
         utc = value.astimezone(UTC)
-        if self.dialect != "sqlite" and getattr(col.type, "timezone", False):
+        if self.dialect != "sqlite" and getattr(_declared(col.type), "timezone", False):
             return utc
         return utc.replace(tzinfo=None)
 
@@ -261,9 +373,9 @@ class SqlPortal:
             raise ValueError("overlap must not be negative")
         tbl = self._table(table)
         ts = self._column(tbl, updated_at, "updated-at column")
-        if not isinstance(ts.type, sqltypes.DateTime):
+        if not isinstance(_declared(ts.type), sqltypes.DateTime):
             raise ConfigError(
-                f"portal column {table}.{updated_at} in {self.safe_url} is {ts.type}, not a timestamp",
+                f"portal column {table}.{updated_at} in {self.safe_url} is {_declared(ts.type)}, not a timestamp",
                 ErrorContext(field_name=updated_at, extra={"table": table}),
             )
         keys = self._key_columns(tbl, key_column)

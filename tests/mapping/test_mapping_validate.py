@@ -391,10 +391,11 @@ def test_blind_index_naming_warning(check: Check) -> None:
           type: string
           length: 255
           owner: portal
-          encrypt: {blind_index: {field: Name2_Hash__c, normalizer: company_name, bits: 32}}
+          encrypt:
+            blind_index: {field: Name2_Hash__c, normalizer: company_name, bits: 16, reader: the duplicate check job}
     """)
     report = check(text)
-    assert report.ok
+    assert report.ok, [str(p) for p in report.problems]
     assert "_BIdx__c convention" in report.warnings[0].message
 
 
@@ -417,15 +418,14 @@ def test_encrypted_fields_api(shipped: MappingSet) -> None:
     encrypted = {fm.salesforce_field: fm for fm in mapping.encrypted_fields()}
     assert set(encrypted) == {
         "End_Customer_Name__c", "End_Customer_Website__c", "End_Customer_Domain__c", "End_Customer_DUNS__c",
+        "End_Customer_Country__c", "End_Customer_Postal_Code__c", "Amount__c", "Expected_Close_Date__c",
         "Competitive_Notes__c", "Customer_Contact_Name__c", "Customer_Contact_Email__c",
         "Customer_Contact_Phone__c",
     }
     name = encrypted["End_Customer_Name__c"]
-    assert name.blind_index is not None and name.blind_index.field == "End_Customer_Name_BIdx__c"
-    assert name.blind_index.normalizer == "company_name" and name.blind_index.bits is None
+    assert name.blind_index is None  # nothing reads an index, so none is written (finding 7)
     assert name.encrypt_spec is not None and name.encrypt_spec.max_plaintext_bytes == 149
-    assert encrypted["End_Customer_DUNS__c"].blind_index.normalizer == "duns"  # type: ignore[union-attr]
-    assert encrypted["End_Customer_Domain__c"].blind_index.normalizer == "domain"  # type: ignore[union-attr]
+    assert all(fm.encrypt_spec is not None and fm.encrypt_spec.per_partner_key for fm in encrypted.values())
     assert all(fm.owner == "portal" for fm in encrypted.values())
 
 
@@ -485,3 +485,82 @@ def test_pull_map_after_split_checks_keys(check: Check) -> None:
     """)
     problem = only_error(check(text))
     assert "map key 'Storag' is not a value of the picklist; did you mean 'Storage'?" in problem.message
+
+
+# ------------------------------------------------------------------ on_null (what a pulled null means)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "needle"),
+    [
+        ("on_null: default", "on_null", "needs a `default`"),
+        ("on_null: keep\n          default: x", "on_null", "used only with `on_null: default`"),
+        ("default: x", "on_null", "used only with `on_null: default`"),
+    ],
+)
+def test_on_null_policy_is_checked_offline(check: Check, extra: str, code: str, needle: str) -> None:
+    text = with_fields(f"""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce
+          {extra}
+    """)
+    problem = only_error(check(text))
+    assert problem.code == code and needle in problem.message
+    assert problem.line is not None
+
+
+def test_on_null_on_a_portal_owned_field(check: Check) -> None:
+    text = with_fields("""
+        - column: notes
+          field: Notes__c
+          type: string
+          owner: portal
+          on_null: keep
+    """)
+    problem = only_error(check(text))
+    assert problem.code == "ownership" and "Salesforce-owned" in problem.message
+
+
+def test_on_null_unknown_value_names_the_choices(check: Check) -> None:
+    text = with_fields("""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce
+          on_null: ignore
+    """)
+    problem = only_error(check(text))
+    assert "keep" in problem.message and "reject" in problem.message
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("keep", "absent"), ("default", "pending"), ("reject", "error"),
+                                                  (None, None)])
+def test_on_null_applies_on_pull(tmp_path: Path, policy: str | None, expected: str | None) -> None:
+    from sfsync.mapping import RecordMappingError
+
+    line = f"\n          on_null: {policy}" if policy else ""
+    default = "\n          default: pending" if policy == "default" else ""
+    text = with_fields(f"""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce{line}{default}
+    """)
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    mapping_set, report = collect_mappings([path])
+    assert report.errors == [], [str(p) for p in report.errors]
+    mapping = mapping_set.all()[0]
+    record = {"Decision__c": None}
+    if expected == "error":
+        with pytest.raises(RecordMappingError, match="on_null: reject"):
+            mapping.to_portal(record)
+        return
+    values = mapping.to_portal(record)
+    if expected == "absent":
+        assert "decision" not in values
+    else:
+        assert values["decision"] == expected
+    assert mapping.to_portal({"Decision__c": "Go"})["decision"] == "Go"
