@@ -867,6 +867,8 @@ class SyncEngine:
         # with no Date header), the newest SystemModstamp read less the overlap window.
         server_time = records.server_time
         mark = server_time if server_time is not None else (newest - self.options.overlap if newest else None)
+        if mark is not None and since is not None and since > mark:
+            mark = since  # a watermark never moves back (an operator may have set it ahead)
         if mark is not None and not options.dry_run:
             with _timed(stages, "state_writes"):
                 self.state.set_watermark(mapping.name, "pull", mark)
