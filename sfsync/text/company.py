@@ -441,6 +441,9 @@ def _core(text: str) -> CompanyName:
     return CompanyName(tuple(toks), tuple(legal))
 
 
+# Pure, and its result is immutable: a scan normalises the same registration / account names once per
+# index and once per query (several times each); bounded so a million-name build cannot pin them all.
+@lru_cache(maxsize=1 << 16)
 def company_name(name: str | None) -> CompanyName:
     """Normalise a company name for matching (never raises; an unusable name has no tokens)."""
     if not name:
