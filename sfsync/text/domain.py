@@ -155,6 +155,7 @@ class Site:
         return self.platform is not None
 
 
+@lru_cache(maxsize=1 << 16)  # pure: a scan parses the same websites once per index and once per query
 def _host_and_path(value: str) -> tuple[str, str] | None:
     text = value.strip()
     if not text or len(text) > _MAX_INPUT or _SPACE.search(text):
