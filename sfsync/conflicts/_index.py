@@ -243,6 +243,11 @@ class CustomerIndex:
         reordered = (Component.NAME, "reordered")
         self._weights[reordered] = min(self._weights[reordered], partial)
         self._prior = self.model.prior_weight
+        # Per component (in _COMPONENTS order), weight by level; and the best a name can add.
+        self._weight_of: list[dict[str, float]] = [
+            {lv: self._weights[(c, lv)] for lv in COMPONENT_LEVELS[c]} for c in _COMPONENTS
+        ]
+        self._best_name_weight = max(self._weight_of[_COMPONENTS.index(Component.NAME)].values())
         self._review = self.matching.review_probability
         n = len(customers)
         self._names: list[CompanyName] = list(map(company_name, [c.name for c in customers]))
@@ -377,19 +382,24 @@ class CustomerIndex:
 
     # -- comparison ----------------------------------------------------------------------------
 
-    def compare(self, q: _Prepared, i: int) -> tuple[tuple[str, ...], float]:
-        """The comparison vector (one level per component) of a query and customer ``i``, and the
-        name similarity."""
+    def _levels_without_name(self, q: _Prepared, i: int) -> tuple[str, str, str, str, str]:
+        """(account, duns, site, postal, country) levels of a query and customer ``i``: cheap, unlike the name."""
         acc = self._account[i]
         account = MISSING if not q.account_id or not acc else ("agree" if q.account_id == acc else "disagree")
         duns_i = self._duns[i]
         duns = MISSING if not q.duns or not duns_i else ("agree" if q.duns == duns_i else "disagree")
         site = _site_level(q.site, self._site[i])
-        name, similarity = compare_names(q.name, self._names[i], self.common_words)
         postal_i = self._postal[i]
         postal = MISSING if not q.postal or not postal_i else ("agree" if q.postal == postal_i else "disagree")
         cc = self._country[i]
         country = MISSING if not q.country or not cc else ("agree" if q.country == cc else "disagree")
+        return account, duns, site, postal, country
+
+    def compare(self, q: _Prepared, i: int) -> tuple[tuple[str, ...], float]:
+        """The comparison vector (one level per component) of a query and customer ``i``, and the
+        name similarity."""
+        account, duns, site, postal, country = self._levels_without_name(q, i)
+        name, similarity = compare_names(q.name, self._names[i], self.common_words)
         return (account, duns, site, name, postal, country), similarity
 
     def _guard(self, vector: tuple[str, ...]) -> bool:
@@ -411,13 +421,47 @@ class CustomerIndex:
     def evaluate(self, q: _Prepared, candidates: Iterable[int]) -> list[Match]:
         out: list[Match] = []
         weights = self._weights
+        by_level = self._weight_of
+        best_name = self._best_name_weight
+        prior = self._prior
+        review = self._review
+        block_unknown = self.matching.unknown_country is CountryGuard.BLOCK
+        # The component levels of _levels_without_name, inlined: this loop runs for every blocked
+        # candidate (tens of millions at a million customers), most of which are dropped right here.
+        q_account, q_duns, q_site, q_postal, q_country = q.account_id, q.duns, q.site, q.postal, q.country
+        accounts, dunses, sites, postals, countries = self._account, self._duns, self._site, self._postal, self._country
+        account_w, duns_w, site_w, _, postal_w, country_w = by_level
         for i in sorted(candidates):
-            vector, similarity = self.compare(q, i)
+            value = accounts[i]
+            account = MISSING if not q_account or not value else ("agree" if q_account == value else "disagree")
+            value = dunses[i]
+            duns = MISSING if not q_duns or not value else ("agree" if q_duns == value else "disagree")
+            other_site = sites[i]
+            site = MISSING if q_site is None or other_site is None else _site_level(q_site, other_site)
+            value = postals[i]
+            postal = MISSING if not q_postal or not value else ("agree" if q_postal == value else "disagree")
+            value = countries[i]
+            country = MISSING if not q_country or not value else ("agree" if q_country == value else "disagree")
+            # Most blocked candidates are out whatever their names say: a guard that no name level can
+            # pass, or a score below review even with the best name level. Skipping the (costly) name
+            # comparison for them changes no decision: the guard below is unchanged, and the bound is
+            # summed in the same order as the total with the name weight at its maximum (float
+            # addition is monotone), so total <= bound.
+            unidentified = account != "agree" and duns != "agree" and site != "own_agree"
+            if unidentified and (country == "disagree" or (country == MISSING and block_unknown)):
+                continue
+            bound = prior + (
+                account_w[account] + duns_w[duns] + site_w[site] + best_name + postal_w[postal] + country_w[country]
+            )
+            if MatchModel.probability_of(bound) < review:
+                continue
+            name, similarity = compare_names(q.name, self._names[i], self.common_words)
+            vector = (account, duns, site, name, postal, country)
             if not self._guard(vector):
                 continue
-            total = self._prior + sum(weights[(c, lv)] for c, lv in zip(_COMPONENTS, vector, strict=True))
+            total = prior + sum(weights[(c, lv)] for c, lv in zip(_COMPONENTS, vector, strict=True))
             probability = MatchModel.probability_of(total)
-            if probability < self._review:
+            if probability < review:
                 continue
             out.append(self._build(q, i, vector, total, probability, similarity))
         return out

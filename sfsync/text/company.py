@@ -327,15 +327,19 @@ def _raw_tokens(text: str, canonical: bool = True) -> list[str]:
         tokens = out
     if not canonical:
         return tokens
-    canon = _CANONICAL
     result = []
     last = len(tokens) - 1
     for i, tok in enumerate(tokens):
         if len(tok) == 1 and tok in _CONNECTIVE_LETTERS and not 0 < i < last:
             result.append(tok)
         else:
-            result.append(_skeleton(canon.get(tok, tok)))
+            result.append(_canonical_token(tok))
     return result
+
+
+@lru_cache(maxsize=1 << 18)  # pure; the vocabulary of a million names is a few ten thousand words
+def _canonical_token(token: str) -> str:
+    return _skeleton(_CANONICAL.get(token, token))
 
 
 COMMON_BUSINESS_WORDS: frozenset[str] = frozenset(_CANONICAL.get(w, w) for w in _BUSINESS_WORDS.split())
@@ -369,6 +373,7 @@ for _form in sorted(_LONG_FORMS):
         _LONG_FORM_DELETIONS.setdefault(_variant, _form)
 
 
+@lru_cache(maxsize=1 << 18)  # pure, and a million names share a vocabulary of a few ten thousand words
 def _misspelt_form(token: str) -> bool:
     if len(token) < 5 or token in _LONG_FORMS:
         return False
@@ -384,7 +389,11 @@ def _strip_tail_forms(toks: list[str]) -> tuple[list[str], list[tuple[str, ...]]
     changed = True
     while changed and len(toks) > 1:
         changed = False
-        for size in range(min(_LONGEST_TERM, len(toks) - 1), 0, -1):
+        # Every term ends in one of _TERM_LAST_WORDS: a name ending in none of them (nor a generic or
+        # misspelt legal word) has no tail to strip, whatever the size -- skip building the tails.
+        last = toks[-1]
+        may_strip = last in _TAIL_WORDS or _misspelt_form(last)
+        for size in range(min(_LONGEST_TERM, len(toks) - 1) if may_strip else 0, 0, -1):
             tail = tuple(toks[-size:])
             if tail in _TERMS or (size == 1 and (tail[0] in GENERIC_WORDS or _misspelt_form(tail[0]))):
                 groups.append(tail)
@@ -432,6 +441,9 @@ def _core(text: str) -> CompanyName:
     return CompanyName(tuple(toks), tuple(legal))
 
 
+# Pure, and its result is immutable: a scan normalises the same registration / account names once per
+# index and once per query (several times each); bounded so a million-name build cannot pin them all.
+@lru_cache(maxsize=1 << 16)
 def company_name(name: str | None) -> CompanyName:
     """Normalise a company name for matching (never raises; an unusable name has no tokens)."""
     if not name:

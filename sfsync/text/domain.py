@@ -37,7 +37,11 @@ __all__ = [
 
 BLIND_INDEX_DOMAIN_VERSION = 1
 _MAX_INPUT = 4096  # a 2 KB URL is parsed; a megabyte of junk in a website field is not
-_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# Every dot-separated label a valid host label: one regex over the host, not one per label.
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Matches exactly what str.isspace() is true for (both are Py_UNICODE_ISSPACE; checked over all code points).
+_SPACE = re.compile(r"\s")
 _RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "internal"})
 
 
@@ -151,9 +155,10 @@ class Site:
         return self.platform is not None
 
 
+@lru_cache(maxsize=1 << 16)  # pure: a scan parses the same websites once per index and once per query
 def _host_and_path(value: str) -> tuple[str, str] | None:
     text = value.strip()
-    if not text or len(text) > _MAX_INPUT or any(c.isspace() for c in text):
+    if not text or len(text) > _MAX_INPUT or _SPACE.search(text):
         return None
     text = text.casefold()
     if text.startswith("mailto:"):
@@ -191,7 +196,7 @@ def _host_and_path(value: str) -> tuple[str, str] | None:
             pass
         else:
             return None  # a bare IP address identifies a server, not a company
-    if not all(_HOST_LABEL.match(label) for label in host.split(".")):
+    if _HOST.fullmatch(host) is None:
         return None
     return host, path
 
