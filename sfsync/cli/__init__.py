@@ -40,6 +40,8 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
     ("conflicts", "sfsync.cli.conflicts", "Scan for and list channel conflicts."),
     ("deadletters", "sfsync.cli.deadletters", "Inspect, retry or discard rejected records."),
     ("salesforce", "sfsync.cli.salesforce", "Check the connection, limits and objects of the org."),
+    ("desk", "sfsync.cli.desk", "Serve the channel desk web app; manage its users."),
+    ("audit", "sfsync.cli.audit", "Verify and list the channel desk's audit trail."),
 )
 _COMMAND_MODULES: tuple[str, ...] = ("sfsync.cli.run", "sfsync.cli.demo")
 
