@@ -40,7 +40,8 @@ class FieldReader:
             if mapping.salesforce.object != sobject:
                 continue
             for fm in mapping.fields:
-                if fm.owner != "portal" or fm.field in {name for name, _, _ in self._fields}:
+                # The partner (a reference) is shown by name beside the fields, not as an Id.
+                if fm.owner != "portal" or fm.type == "reference" or fm.field in {n for n, _, _ in self._fields}:
                     continue
                 self._fields.append((fm.field, fm.label or fm.field, bool(fm.encrypt)))
             break

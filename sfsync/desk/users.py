@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,8 +51,13 @@ class UserStore:
     def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
         self._path = path
         self._hasher = hasher or PasswordHasher()
-        # A hash to verify against when the name is unknown, so a miss costs what a hit costs.
-        self._decoy = self._hasher.hash("decoy password that matches nothing")
+        self._decoy: str | None = None
+
+    def _decoy_hash(self) -> str:
+        """A hash to verify against when the name is unknown, so a miss costs what a hit costs."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
 
     def _read(self) -> dict[str, dict[str, str]]:
         if not self._path.is_file():
@@ -101,7 +107,7 @@ class UserStore:
     def authenticate(self, name: str, password: str) -> User | None:
         entry = self._read().get(name)
         try:
-            self._hasher.verify(entry["hash"] if entry else self._decoy, password)
+            self._hasher.verify(entry["hash"] if entry else self._decoy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if entry is None:
