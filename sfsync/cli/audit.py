@@ -32,11 +32,19 @@ def verify_command(ctx: typer.Context) -> None:
     checked, problems = log.verify()
     if problems:
         for problem in problems:
-            err_console.print(f"{log.path}:{problem.line}: {problem.message}", highlight=False, markup=False)
-        err_console.print(f"audit log FAILS verification: {len(problems)} problems in {checked} entries",
-                          highlight=False, markup=False)
+            err_console.print(
+                f"{log.path}:{problem.line}: {problem.message}", highlight=False, markup=False, soft_wrap=True
+            )
+        err_console.print(
+            f"audit log FAILS verification: {len(problems)} problems in {checked} entries",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_FATAL)
-    console.print(f"audit log verified: {checked} entries, chain and MACs intact", highlight=False, markup=False)
+    console.print(
+        f"audit log verified: {checked} entries, chain and MACs intact", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @app.command("list")

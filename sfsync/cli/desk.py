@@ -46,8 +46,11 @@ def serve(
             "`sfsync desk user add NAME --role manager`",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
-    console.print(f"channel desk on http://{host}:{port}/  (Ctrl-C stops it)", highlight=False, markup=False)
+    console.print(
+        f"channel desk on http://{host}:{port}/  (Ctrl-C stops it)", highlight=False, markup=False, soft_wrap=True
+    )
     # Access lines carry only paths (registration numbers), never decrypted values.
     uvicorn.run(desk.app, host=host, port=port, log_level="warning", access_log=False)
 
@@ -77,7 +80,9 @@ def add_user(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     UserStore(settings.desk.users_file).set_user(name, Role(role), password)
-    console.print(f"user {name} ({role}) saved in {settings.desk.users_file}", highlight=False, markup=False)
+    console.print(
+        f"user {name} ({role}) saved in {settings.desk.users_file}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @users_app.command("remove")
@@ -87,9 +92,9 @@ def remove_user(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Lo
 
     settings = state(ctx).settings()
     if not UserStore(settings.desk.users_file).remove(name):
-        err_console.print(f"no user {name}", highlight=False, markup=False)
+        err_console.print(f"no user {name}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"user {name} removed", highlight=False, markup=False)
+    console.print(f"user {name} removed", highlight=False, markup=False, soft_wrap=True)
 
 
 @users_app.command("list")
@@ -98,4 +103,4 @@ def list_users(ctx: typer.Context) -> None:
     from sfsync.desk.users import UserStore
 
     for user in UserStore(state(ctx).settings().desk.users_file).list():
-        console.print(f"{user.name}\t{user.role.value}", highlight=False, markup=False)
+        typer.echo(f"{user.name}\t{user.role.value}")
