@@ -40,6 +40,8 @@ def serve(
     secure = settings.desk.cookie_secure if settings.desk.cookie_secure is not None else not is_loopback(host)
     desk = create_app(settings, cookie_secure=secure)
     desk.org.open()
+    # The first full read of the queue happens now, not on the first manager's first page.
+    pending = len(desk.org.pending())
     if not desk.users.list():
         err_console.print(
             f"warning: no desk users yet in {settings.desk.users_file}; add one with "
@@ -49,7 +51,10 @@ def serve(
             soft_wrap=True,
         )
     console.print(
-        f"channel desk on http://{host}:{port}/  (Ctrl-C stops it)", highlight=False, markup=False, soft_wrap=True
+        f"channel desk on http://{host}:{port}/  ({pending} registrations pending; Ctrl-C stops it)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
     # Access lines carry only paths (registration numbers), never decrypted values.
     uvicorn.run(desk.app, host=host, port=port, log_level="warning", access_log=False)

@@ -38,6 +38,8 @@ __all__ = [
 REGISTRATION_OBJECT = "Deal_Registration__c"
 PENDING_STATUSES = ("Submitted", "Under Review")
 INFO_REQUESTED_PREFIX = "Information requested: "
+# Re-read this far behind the newest SystemModstamp seen: Salesforce commits are not stamped in commit order.
+_OVERLAP_SECONDS = 300
 
 # Object and field names below are constants of this module; every value goes through format_soql.
 _QUEUE_FIELDS = (
@@ -145,7 +147,7 @@ def _pending_from(row: dict[str, Any]) -> PendingRegistration:
 class DeskOrg:
     """The desk's access to the org; thread-safe (one org call at a time), with a short-lived queue cache."""
 
-    def __init__(self, settings: Settings, *, queue_cache_seconds: float = 15.0) -> None:
+    def __init__(self, settings: Settings, *, queue_cache_seconds: float = 2.0) -> None:
         self._settings = settings
         self._lock = threading.RLock()
         self._stack = ExitStack()
@@ -154,6 +156,8 @@ class DeskOrg:
         self._fake_path: Path | None = settings.salesforce.fake_org
         self._fake_mtime: float | None = None
         self._queue: list[PendingRegistration] | None = None
+        self._pending: dict[str, PendingRegistration] = {}
+        self._watermark: datetime | None = None
         self._queue_loaded = 0.0
         self._queue_cache_seconds = queue_cache_seconds
 
@@ -227,21 +231,68 @@ class DeskOrg:
 
     # ------------------------------------------------------------------ reads
     def pending(self, *, refresh: bool = False) -> list[PendingRegistration]:
-        """Every registration awaiting a decision (cached briefly: paging and filtering reuse one read)."""
+        """Every registration awaiting a decision, earliest submission first.
+
+        The first call reads every pending row; later calls (at most every few seconds) read only rows
+        changed since (``SystemModstamp`` with an overlap, deleted ones included) and fold them in, so a
+        queue of 10,000 costs one small query per refresh, not 10,000 rows.
+        """
         with self._lock:
-            fresh = time.monotonic() - self._queue_loaded < self._queue_cache_seconds
-            if self._queue is not None and fresh and not refresh and not self._org_file_changed():
-                return self._queue
-            soql = format_soql(
-                f"SELECT {_QUEUE_FIELDS} FROM {REGISTRATION_OBJECT} "  # noqa: S608
-                "WHERE Status__c IN {} AND Withdrawn_At__c = null",
-                list(PENDING_STATUSES),
+            self._ensure_org_current()
+            if self._queue is None or refresh:
+                self._read_all_pending()
+            elif time.monotonic() - self._queue_loaded >= self._queue_cache_seconds:
+                self._read_changed()
+            return self._queue if self._queue is not None else []
+
+    def _read_all_pending(self) -> None:
+        soql = format_soql(
+            f"SELECT {_QUEUE_FIELDS} FROM {REGISTRATION_OBJECT} "  # noqa: S608
+            "WHERE Status__c IN {} AND Withdrawn_At__c = null",
+            list(PENDING_STATUSES),
+        )
+        self._queue_loaded = time.monotonic()
+        with self._org() as gateway:
+            rows = list(gateway.query(soql))
+        self._pending = {}
+        self._watermark = None
+        self._fold(rows)
+
+    def _read_changed(self) -> None:
+        if self._watermark is None:
+            self._read_all_pending()
+            return
+        since = (self._watermark - timedelta(seconds=_OVERLAP_SECONDS)).replace(microsecond=0)
+        soql = format_soql(
+            f"SELECT {_QUEUE_FIELDS}, IsDeleted, Withdrawn_At__c FROM {REGISTRATION_OBJECT} "  # noqa: S608
+            "WHERE SystemModstamp >= {}",
+            since,
+        )
+        self._queue_loaded = time.monotonic()
+        with self._org() as gateway:
+            rows = list(gateway.query(soql, include_deleted=True))
+        self._fold(rows)
+
+    def _fold(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            stamp = parse_utc(row.get("SystemModstamp"))
+            if stamp is not None and (self._watermark is None or stamp > self._watermark):
+                self._watermark = stamp
+            number = str(row.get("Registration_Number__c") or "")
+            still_pending = (
+                row.get("Status__c") in PENDING_STATUSES and not row.get("IsDeleted") and not row.get("Withdrawn_At__c")
             )
-            with self._org() as gateway:
-                rows = [_pending_from(row) for row in gateway.query(soql)]
-            self._queue = rows
-            self._queue_loaded = time.monotonic()
-            return rows
+            if still_pending:
+                self._pending[number] = _pending_from(row)
+            else:
+                self._pending.pop(number, None)
+        # First in time first: the order of the SLA clock (see DeskApp.queue).
+        self._queue = sorted(self._pending.values(), key=lambda reg: (reg.submitted_at, reg.number))
+
+    def _ensure_org_current(self) -> None:
+        """A local org file rewritten by another command is reloaded (the queue is then read afresh)."""
+        if self._fake_path is not None and self._org_file_changed():
+            self._load_fake()
 
     def _org_file_changed(self) -> bool:
         if self._fake_path is None:
@@ -342,7 +393,7 @@ class DeskOrg:
                 if result.status_code == "ENTITY_IS_DELETED":
                     raise RegistrationDeletedError(f"registration {number} was deleted in Salesforce")
                 raise SfsyncError(f"Salesforce refused the decision on {number}: {result.status_code}")
-            self._queue = None
+            self._queue_loaded = 0.0  # the next queue read folds this change in
             return DecisionOutcome(written=True, status=str(fields["Status__c"]), fields=fields)
 
 

@@ -55,8 +55,18 @@ PARTNERS = (
     ("P-103", "Northwind Partners", "Certified"),
     ("P-104", "Tailspin Integrators", "Platinum"),
 )
-_CUSTOMERS = ("Alpine Ski House", "Blue Yonder Airlines", "Coho Winery", "Litware Inc", "Lucerne Publishing",
-              "Margie's Travel", "Trey Research", "Wide World Importers", "Adventure Works", "Proseware GmbH")
+_CUSTOMERS = (
+    "Alpine Ski House",
+    "Blue Yonder Airlines",
+    "Coho Winery",
+    "Litware Inc",
+    "Lucerne Publishing",
+    "Margie's Travel",
+    "Trey Research",
+    "Wide World Importers",
+    "Adventure Works",
+    "Proseware GmbH",
+)
 _LINES = ("Servers", "Networking", "PCs", "Storage")
 
 
@@ -110,8 +120,13 @@ def build_sample_desk(
     partner_ids = {
         number: fake.insert(
             "Account",
-            {"Name": name, "Partner_Number__c": number, "IsPartner": True, "Partner_Tier__c": tier,
-             "Type": "Channel Partner / Reseller"},
+            {
+                "Name": name,
+                "Partner_Number__c": number,
+                "IsPartner": True,
+                "Partner_Tier__c": tier,
+                "Type": "Channel Partner / Reseller",
+            },
         )
         for number, name, tier in PARTNERS
     }
@@ -120,9 +135,20 @@ def build_sample_desk(
     def seal(number: str, api_field: str, value: str, partner: str | None = None) -> str:
         return cipher.encrypt(value, FieldContext(REGISTRATION_OBJECT, api_field, number), partner=partner)
 
-    def register(number: str, partner: str, *, hours_ago: float, amount: float, lines: tuple[str, ...],
-                 customer: str, notes: str = "", status: str = "Submitted", key_partner: str | None = None,
-                 contact: bool = True, extra: dict[str, Any] | None = None) -> str:
+    def register(
+        number: str,
+        partner: str,
+        *,
+        hours_ago: float,
+        amount: float,
+        lines: tuple[str, ...],
+        customer: str,
+        notes: str = "",
+        status: str = "Submitted",
+        key_partner: str | None = None,
+        contact: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
         domain = customer.lower().replace(" ", "").replace("'", "") + ".example"
         fields: dict[str, Any] = {
             "Registration_Number__c": number,
@@ -138,10 +164,14 @@ def build_sample_desk(
             "Submitted_At__c": (now - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat(),
             "Status__c": status,
         }
+        # Stamped when submitted, as a real org's older records are (not all "just now").
+        stamp = (now - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
+        fields.update({"CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp})
         if contact:
             fields["Customer_Contact_Name__c"] = seal(number, "Customer_Contact_Name__c", "Dana Smith", key_partner)
-            fields["Customer_Contact_Email__c"] = seal(number, "Customer_Contact_Email__c", f"dana@{domain}",
-                                                       key_partner)
+            fields["Customer_Contact_Email__c"] = seal(
+                number, "Customer_Contact_Email__c", f"dana@{domain}", key_partner
+            )
         if notes:
             fields["Competitive_Notes__c"] = seal(number, "Competitive_Notes__c", notes, key_partner)
         fields.update(extra or {})
@@ -151,50 +181,114 @@ def build_sample_desk(
         return number
 
     cases = sample.numbers
-    cases["clean"] = register("DR-900001", "P-101", hours_ago=30, amount=120000, lines=("Servers",),
-                              customer="Coho Winery", notes="Customer wants a server refresh before Q3.")
-    cases["small"] = register("DR-900002", "P-101", hours_ago=5, amount=20000, lines=("Networking",),
-                              customer="Trey Research")
-    cases["storage"] = register("DR-900003", "P-103", hours_ago=60, amount=9000, lines=("Storage",),
-                                customer="Litware Inc")
-    cases["script"] = register("DR-900004", "P-103", hours_ago=2, amount=80000, lines=("PCs",),
-                               customer="<script>alert('customer')</script> Evil Corp",
-                               notes="<script>document.title='pwned'</script><img src=x onerror=alert(1)>")
-    cases["shredded"] = register("DR-900005", "P-104", hours_ago=12, amount=300000, lines=("Servers",),
-                                 customer="Adventure Works", key_partner=shredded_partner)
-    cases["conflict"] = register("DR-900006", "P-104", hours_ago=20, amount=500000, lines=("Servers", "Storage"),
-                                 customer="Blue Yonder Airlines")
-    cases["no_contact"] = register("DR-900007", "P-103", hours_ago=1, amount=90000, lines=("Servers",),
-                                   customer="Lucerne Publishing", contact=False)
+    cases["clean"] = register(
+        "DR-900001",
+        "P-101",
+        hours_ago=30,
+        amount=120000,
+        lines=("Servers",),
+        customer="Coho Winery",
+        notes="Customer wants a server refresh before Q3.",
+    )
+    cases["small"] = register(
+        "DR-900002", "P-101", hours_ago=5, amount=20000, lines=("Networking",), customer="Trey Research"
+    )
+    cases["storage"] = register(
+        "DR-900003", "P-103", hours_ago=60, amount=9000, lines=("Storage",), customer="Litware Inc"
+    )
+    cases["script"] = register(
+        "DR-900004",
+        "P-103",
+        hours_ago=2,
+        amount=80000,
+        lines=("PCs",),
+        customer="<script>alert('customer')</script> Evil Corp",
+        notes="<script>document.title='pwned'</script><img src=x onerror=alert(1)>",
+    )
+    cases["shredded"] = register(
+        "DR-900005",
+        "P-104",
+        hours_ago=12,
+        amount=300000,
+        lines=("Servers",),
+        customer="Adventure Works",
+        key_partner=shredded_partner,
+    )
+    cases["conflict"] = register(
+        "DR-900006", "P-104", hours_ago=20, amount=500000, lines=("Servers", "Storage"), customer="Blue Yonder Airlines"
+    )
+    cases["no_contact"] = register(
+        "DR-900007",
+        "P-103",
+        hours_ago=1,
+        amount=90000,
+        lines=("Servers",),
+        customer="Lucerne Publishing",
+        contact=False,
+    )
     # Fabrikam is Registered (10 open allowed by default) and holds more than that.
     for index in range(12):
-        number = register(f"DR-9001{index:02d}", "P-102", hours_ago=3 + index * 7, amount=70000 + index,
-                          lines=(rng.choice(_LINES[:3]),), customer=rng.choice(_CUSTOMERS))
+        number = register(
+            f"DR-9001{index:02d}",
+            "P-102",
+            hours_ago=3 + index * 7,
+            amount=70000 + index,
+            lines=(rng.choice(_LINES[:3]),),
+            customer=rng.choice(_CUSTOMERS),
+        )
         cases.setdefault("over_limit", number)
-    cases["approved"] = register("DR-900090", "P-101", hours_ago=200, amount=150000, lines=("Servers",),
-                                 customer="Wide World Importers", status="Approved",
-                                 extra={"Protection_Start__c": (now - timedelta(days=5)).date().isoformat(),
-                                        "Protection_End__c": (now + timedelta(days=85)).date().isoformat(),
-                                        "Decision_Reason__c": "Approved"})
+    cases["approved"] = register(
+        "DR-900090",
+        "P-101",
+        hours_ago=200,
+        amount=150000,
+        lines=("Servers",),
+        customer="Wide World Importers",
+        status="Approved",
+        extra={
+            "Protection_Start__c": (now - timedelta(days=5)).date().isoformat(),
+            "Protection_End__c": (now + timedelta(days=85)).date().isoformat(),
+            "Decision_Reason__c": "Approved",
+        },
+    )
     for index in range(max(0, pending - sample.pending)):
         partner = PARTNERS[index % len(PARTNERS)][0]
-        register(f"DR-91{index:04d}", partner, hours_ago=rng.uniform(0.5, 24 * 14),
-                 amount=rng.randrange(40, 900) * 1000, lines=(rng.choice(_LINES),), customer=rng.choice(_CUSTOMERS),
-                 notes="Partner ran the evaluation.")
+        register(
+            f"DR-91{index:04d}",
+            partner,
+            hours_ago=rng.uniform(0.5, 24 * 14),
+            amount=rng.randrange(40, 900) * 1000,
+            lines=(rng.choice(_LINES),),
+            customer=rng.choice(_CUSTOMERS),
+            notes="Partner ran the evaluation.",
+        )
 
     opportunity = fake.insert(
         "Opportunity",
-        {"Name": "Blue Yonder - data centre refresh", "StageName": "Qualification",
-         "CloseDate": (now + timedelta(days=30)).date().isoformat(), "Amount": 450000},
+        {
+            "Name": "Blue Yonder - data centre refresh",
+            "StageName": "Qualification",
+            "CloseDate": (now + timedelta(days=30)).date().isoformat(),
+            "Amount": 450000,
+        },
     )
     fake.insert(
         "Channel_Conflict__c",
-        {"Name": "CC-1", "Conflict_Key__c": "sample-conflict-1", "Opportunity__c": opportunity,
-         "Partner_Account__c": partner_ids["P-104"], "Partner_Name__c": "Tailspin Integrators",
-         "Registration_Number__c": cases["conflict"], "Kind__c": "deal_registration", "Severity__c": "Block",
-         "Status__c": "Open", "Score__c": 92.5, "Rule__c": "direct_opportunity_on_registered_customer",
-         "Reason__c": "A direct opportunity is open on this customer (domain and name match).",
-         "Evidence__c": "domain: blueyonderairlines.example = blueyonderairlines.example\nname: 0.94 token match"},
+        {
+            "Name": "CC-1",
+            "Conflict_Key__c": "sample-conflict-1",
+            "Opportunity__c": opportunity,
+            "Partner_Account__c": partner_ids["P-104"],
+            "Partner_Name__c": "Tailspin Integrators",
+            "Registration_Number__c": cases["conflict"],
+            "Kind__c": "deal_registration",
+            "Severity__c": "Block",
+            "Status__c": "Open",
+            "Score__c": 92.5,
+            "Rule__c": "direct_opportunity_on_registered_customer",
+            "Reason__c": "A direct opportunity is open on this customer (domain and name match).",
+            "Evidence__c": "domain: blueyonderairlines.example = blueyonderairlines.example\nname: 0.94 token match",
+        },
     )
     keyring.destroy_partner(shredded_partner)
     provider.save(keyring)
@@ -202,8 +296,12 @@ def build_sample_desk(
 
     hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1) if cheap_hashes else None
     users = UserStore(directory / "desk" / "users.json", hasher)
-    for name, role in (("manager", Role.MANAGER), ("manager2", Role.MANAGER), ("auditor", Role.AUDITOR),
-                       ("rep", Role.REP)):
+    for name, role in (
+        ("manager", Role.MANAGER),
+        ("manager2", Role.MANAGER),
+        ("auditor", Role.AUDITOR),
+        ("rep", Role.REP),
+    ):
         users.set_user(name, role, password)
     (directory / "desk" / "sample.json").write_text(json.dumps(cases, indent=1), encoding="utf-8")
     return sample

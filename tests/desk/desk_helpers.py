@@ -62,5 +62,3 @@ def modstamp_of(html: str) -> str:
     match = re.search(r'name="modstamp" value="([^"]+)"', html)
     assert match, "no decision form on the page"
     return match.group(1)
-
-

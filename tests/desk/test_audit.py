@@ -13,8 +13,13 @@ from sfsync.desk.audit import AuditLog, audit_key
 def log(tmp_path: Path) -> AuditLog:
     log = AuditLog(tmp_path / "audit.jsonl", audit_key(Keyring.generate()))
     for index in range(5):
-        log.append(user=f"user{index % 2}", role="manager", action="view", registration=f"DR-{index}",
-                   detail="fields: End_Customer_Name__c")
+        log.append(
+            user=f"user{index % 2}",
+            role="manager",
+            action="view",
+            registration=f"DR-{index}",
+            detail="fields: End_Customer_Name__c",
+        )
     return log
 
 

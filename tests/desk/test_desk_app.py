@@ -42,8 +42,9 @@ def test_anonymous_is_sent_to_login_and_headers_forbid_caching(desk: Desk) -> No
 
 def test_session_cookie_flags(desk: Desk) -> None:
     client = desk.client()
-    response = client.post("/login", data={"username": "manager", "password": "sample desk password"},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"username": "manager", "password": "sample desk password"}, follow_redirects=False
+    )
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
@@ -52,8 +53,9 @@ def test_session_cookie_flags(desk: Desk) -> None:
 def test_secure_flag_when_configured(make_desk: Callable[[], Desk]) -> None:
     desk = make_desk()
     desk.app.cookie_secure = True
-    response = desk.client().post("/login", data={"username": "manager", "password": "sample desk password"},
-                                  follow_redirects=False)
+    response = desk.client().post(
+        "/login", data={"username": "manager", "password": "sample desk password"}, follow_redirects=False
+    )
     assert "Secure" in response.headers["set-cookie"]
 
 
@@ -81,9 +83,10 @@ def test_expired_session_goes_back_to_login_and_decides_nothing(desk: Desk) -> N
     number = desk.number("clean")
     page = client.get(f"/registrations/{number}").text
     desk.clock.mono += desk.settings.desk.session_minutes * 60 + 1
-    response = client.post(f"/registrations/{number}/decision",
-                           data={"csrf": csrf_of(page), "modstamp": modstamp_of(page), "action": "approve",
-                                 "protection_days": "90"})
+    response = client.post(
+        f"/registrations/{number}/decision",
+        data={"csrf": csrf_of(page), "modstamp": modstamp_of(page), "action": "approve", "protection_days": "90"},
+    )
     assert response.status_code == 401
     assert "session has expired" in response.text
     assert _org_record(desk, number)["Status__c"] == "Submitted"
@@ -91,8 +94,11 @@ def test_expired_session_goes_back_to_login_and_decides_nothing(desk: Desk) -> N
 
 def test_open_redirect_after_login_is_refused(desk: Desk) -> None:
     client = desk.client()
-    response = client.post("/login", data={"username": "manager", "password": "sample desk password",
-                                           "next": "//evil.example/"}, follow_redirects=False)
+    response = client.post(
+        "/login",
+        data={"username": "manager", "password": "sample desk password", "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert response.headers["location"] == "/"
 
 
@@ -169,8 +175,9 @@ def test_direct_rep_sees_nothing_decrypted_and_cannot_decide(desk: Desk) -> None
     assert "confidential" in response.text
     assert 'name="modstamp"' not in response.text  # no decision form
     assert not [e for e in desk.app.audit.entries(registration=number) if e.action == "view"]
-    forged = client.post(f"/registrations/{number}/decision", data={"csrf": csrf_of(response.text),
-                                                                    "modstamp": "x", "action": "approve"})
+    forged = client.post(
+        f"/registrations/{number}/decision", data={"csrf": csrf_of(response.text), "modstamp": "x", "action": "approve"}
+    )
     assert forged.status_code == 403
     assert _org_record(desk, number)["Status__c"] == "Submitted"
 
@@ -210,8 +217,11 @@ def test_tampered_or_moved_value_says_so(desk: Desk) -> None:
     target = desk.number("small")
     record = next(r for r in fake.fake.records(REGISTRATION_OBJECT) if r["Registration_Number__c"] == target)
     # The clean registration's customer name copied into another record: bound to its place, it will not open.
-    fake.fake.update(REGISTRATION_OBJECT, record["Id"], {"End_Customer_Name__c": source["End_Customer_Name__c"],
-                                                         "Customer_Contact_Name__c": "not a token"})
+    fake.fake.update(
+        REGISTRATION_OBJECT,
+        record["Id"],
+        {"End_Customer_Name__c": source["End_Customer_Name__c"], "Customer_Contact_Name__c": "not a token"},
+    )
     response = desk.client("manager").get(f"/registrations/{target}")
     assert "cannot decrypt: DecryptionError (tampered or moved value)" in response.text
     assert "cannot decrypt: not an sfsync token" in response.text
@@ -259,8 +269,10 @@ def test_unknown_or_deleted_registration_is_a_404_page(desk: Desk) -> None:
     page = client.get(f"/registrations/{number}").text
     record = next(r for r in desk.app.org.fake.records(REGISTRATION_OBJECT) if r["Registration_Number__c"] == number)
     desk.app.org.fake.delete(REGISTRATION_OBJECT, record["Id"])
-    response = client.post(f"/registrations/{number}/decision", data={
-        "csrf": csrf_of(page), "modstamp": modstamp_of(page), "action": "approve", "protection_days": "90"})
+    response = client.post(
+        f"/registrations/{number}/decision",
+        data={"csrf": csrf_of(page), "modstamp": modstamp_of(page), "action": "approve", "protection_days": "90"},
+    )
     assert response.status_code == 404
     assert "not in Salesforce" in response.text
 
@@ -368,8 +380,9 @@ def test_forged_csrf_token_is_refused(desk: Desk) -> None:
     client = desk.client("manager")
     number = desk.number("clean")
     page = client.get(f"/registrations/{number}").text
-    response = client.post(f"/registrations/{number}/decision",
-                           data={"csrf": "forged", "modstamp": modstamp_of(page), "action": "approve"})
+    response = client.post(
+        f"/registrations/{number}/decision", data={"csrf": "forged", "modstamp": modstamp_of(page), "action": "approve"}
+    )
     assert response.status_code == 403
     assert _org_record(desk, number)["Status__c"] == "Submitted"
 

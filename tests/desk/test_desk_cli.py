@@ -42,8 +42,9 @@ def test_audit_verify_fails_on_a_tampered_entry(desk: Desk, capsys: pytest.Captu
     assert "audit.jsonl:2: entry 2 was altered" in err and "FAILS verification" in err
 
 
-def test_desk_user_add_list_remove(desk: Desk, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_desk_user_add_list_remove(
+    desk: Desk, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = str(desk.sample.config)
     monkeypatch.setattr("sys.stdin", io.StringIO("a brand new password\n"))
     assert main(["--config", config, "desk", "user", "add", "carol", "--role", "auditor", "--password-stdin"]) == 0

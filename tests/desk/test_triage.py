@@ -14,18 +14,37 @@ SETTINGS = DeskSettings(
 )
 
 
-def registration(amount: str | None = "100000", lines: tuple[str, ...] = ("Servers",), currency: str = "USD",
-                 tier: str = "Gold") -> PendingRegistration:
+def registration(
+    amount: str | None = "100000", lines: tuple[str, ...] = ("Servers",), currency: str = "USD", tier: str = "Gold"
+) -> PendingRegistration:
     return PendingRegistration(
-        record_id="a005g000000000AAAA", number="DR-1", partner_id="0015g000000000AAAA", partner_name="P",
-        tier=tier, product_lines=lines, amount=Decimal(amount) if amount is not None else None, currency=currency,
-        country="US", submitted_at=datetime(2026, 11, 23, tzinfo=UTC), status="Submitted", info_requested=False,
+        record_id="a005g000000000AAAA",
+        number="DR-1",
+        partner_id="0015g000000000AAAA",
+        partner_name="P",
+        tier=tier,
+        product_lines=lines,
+        amount=Decimal(amount) if amount is not None else None,
+        currency=currency,
+        country="US",
+        submitted_at=datetime(2026, 11, 23, tzinfo=UTC),
+        status="Submitted",
+        info_requested=False,
     )
 
 
 def conflict(severity: str = "Block", kind: str = "deal_registration", status: str = "Open") -> ConflictRecord:
-    return ConflictRecord(kind=kind, rule="r", severity=severity, status=status, score=90.0, reason="same domain",
-                          evidence="domain", opportunity="Opp", partner_name="P")
+    return ConflictRecord(
+        kind=kind,
+        rule="r",
+        severity=severity,
+        status=status,
+        score=90.0,
+        reason="same domain",
+        evidence="domain",
+        opportunity="Opp",
+        partner_name="P",
+    )
 
 
 def test_minimum_by_product_line_and_currency() -> None:
@@ -51,24 +70,54 @@ def test_tier_limit_counts_this_registration() -> None:
 
 
 def test_recommendations() -> None:
-    clean = triage(SETTINGS, registration(), open_registrations=1, conflicts=[], missing_information=[],
-                   unreadable=[])
+    clean = triage(SETTINGS, registration(), open_registrations=1, conflicts=[], missing_information=[], unreadable=[])
     assert clean.recommendation.action == "approve"
-    small = triage(SETTINGS, registration("100"), open_registrations=1, conflicts=[], missing_information=[],
-                   unreadable=[])
+    small = triage(
+        SETTINGS, registration("100"), open_registrations=1, conflicts=[], missing_information=[], unreadable=[]
+    )
     assert (small.recommendation.action, small.recommendation.reject_reason) == ("reject", "Below minimum deal size")
-    blocked = triage(SETTINGS, registration(), open_registrations=1, conflicts=[conflict(kind="named_account")],
-                     missing_information=[], unreadable=[])
+    blocked = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[conflict(kind="named_account")],
+        missing_information=[],
+        unreadable=[],
+    )
     assert blocked.recommendation.reject_reason == "Named account (direct-led)"
-    warned = triage(SETTINGS, registration(), open_registrations=1, conflicts=[conflict("Warn")],
-                    missing_information=[], unreadable=[])
+    warned = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[conflict("Warn")],
+        missing_information=[],
+        unreadable=[],
+    )
     assert warned.recommendation.action == "review"
-    dismissed = triage(SETTINGS, registration(), open_registrations=1, conflicts=[conflict(status="Dismissed")],
-                       missing_information=[], unreadable=[])
+    dismissed = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[conflict(status="Dismissed")],
+        missing_information=[],
+        unreadable=[],
+    )
     assert dismissed.recommendation.action == "approve"
-    incomplete = triage(SETTINGS, registration(), open_registrations=1, conflicts=[],
-                        missing_information=["contact name"], unreadable=[])
+    incomplete = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[],
+        missing_information=["contact name"],
+        unreadable=[],
+    )
     assert incomplete.recommendation.action == "request_info"
-    unreadable = triage(SETTINGS, registration(), open_registrations=1, conflicts=[], missing_information=[],
-                        unreadable=["End Customer Name"])
+    unreadable = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[],
+        missing_information=[],
+        unreadable=["End Customer Name"],
+    )
     assert unreadable.recommendation.action == "review"
