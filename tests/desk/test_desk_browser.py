@@ -174,3 +174,74 @@ def test_audit_verify_catches_a_tampered_entry(
     capsys.readouterr()
     assert main(["--config", str(desk.sample.config), "audit", "verify"]) == EXIT_FATAL
     assert "was altered" in capsys.readouterr().err
+
+
+@pytest.fixture
+def demo_desk(tmp_path: Path) -> Iterator[Any]:
+    """The real demo directory (`sfsync demo`), a manager in its desk, and the desk served."""
+    import uvicorn
+    from argon2 import PasswordHasher
+
+    from sfsync.config import load_settings
+    from sfsync.desk.app import create_app
+    from sfsync.desk.users import Role, UserStore
+    from sfsync.services.demo import run_demo
+
+    directory = tmp_path / "demo"
+    run_demo(directory)
+    settings = load_settings(directory / "sfsync.toml", environ={})
+    UserStore(settings.desk.users_file, PasswordHasher(time_cost=1, memory_cost=8192)).set_user(
+        "manager", Role.MANAGER, SAMPLE_PASSWORD
+    )
+    app = create_app(settings, cookie_secure=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app.app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("the desk did not start")
+        time.sleep(0.05)
+    yield directory, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    app.org.close()
+
+
+@pytest.mark.slow
+def test_demo_decision_reaches_the_portal_after_a_sync(browser: Any, demo_desk: Any) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    directory, base = demo_desk
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, base, "manager")
+    first = page.locator("#queue tbody tr a").first
+    number = first.inner_text()
+    first.click()
+    page.wait_for_selector("#triage")
+    page.fill("input[name=protection_days]", "120")
+    page.click("#approve")
+    page.wait_for_selector("text=written to Salesforce")
+    context.close()
+
+    portal = directory / "portal.db"
+    with sqlite3.connect(portal) as db:
+        before = db.execute("SELECT status FROM deal_registrations WHERE registration_number = ?", (number,)).fetchone()
+    assert before == ("submitted",) or before == ("under_review",)
+    # `sfsync run` in its own process, as cron would run it beside the desk.
+    result = subprocess.run([sys.executable, "-m", "sfsync.cli", "--config", str(directory / "sfsync.toml"), "run"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    with sqlite3.connect(portal) as db:
+        status, start, end = db.execute(
+            "SELECT status, protection_start, protection_end FROM deal_registrations WHERE registration_number = ?",
+            (number,),
+        ).fetchone()
+    assert status == "approved"
+    assert start is not None and end is not None
