@@ -406,13 +406,22 @@ def test_queue_refresh_folds_in_new_changed_and_deleted_rows(desk: Desk) -> None
     fake = org.fake
     records = {r["Registration_Number__c"]: r for r in fake.records(REGISTRATION_OBJECT)}
     partner = records[desk.number("clean")]["Partner_Account__c"]
-    fake.insert(REGISTRATION_OBJECT, {"Registration_Number__c": "DR-955555", "Partner_Account__c": partner,
-                                      "Status__c": "Submitted", "Product_Lines__c": "Servers", "Amount__c": 1,
-                                      "Submitted_At__c": "2026-11-20T10:00:00+00:00"})
+    fake.insert(
+        REGISTRATION_OBJECT,
+        {
+            "Registration_Number__c": "DR-955555",
+            "Partner_Account__c": partner,
+            "Status__c": "Submitted",
+            "Product_Lines__c": "Servers",
+            "Amount__c": 1,
+            "Submitted_At__c": "2026-11-20T10:00:00+00:00",
+        },
+    )
     fake.update(REGISTRATION_OBJECT, records[desk.number("small")]["Id"], {"Status__c": "Rejected"})
     fake.delete(REGISTRATION_OBJECT, records[desk.number("storage")]["Id"])
-    fake.update(REGISTRATION_OBJECT, records[desk.number("script")]["Id"],
-                {"Withdrawn_At__c": "2026-11-29T10:00:00+00:00"})
+    fake.update(
+        REGISTRATION_OBJECT, records[desk.number("script")]["Id"], {"Withdrawn_At__c": "2026-11-29T10:00:00+00:00"}
+    )
     after = client.get("/").text
     numbers = set(re.findall(r'href="/registrations/(DR-\d+)"', after))
     assert "DR-955555" in numbers
