@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -401,8 +401,10 @@ class DeskApp:
             detail = f"status {outcome.status}"
             if decision.reason:
                 detail += f", reason {decision.reason}"
-            if decision.action == "approve":
+            if decision.action in ("approve", "extend"):
                 detail += f", protection {decision.protection_days} days"
+                if decision.action == "extend":
+                    detail += " more"
             self.audit.append(
                 user=session.user.name,
                 role=session.user.role.value,
@@ -410,7 +412,8 @@ class DeskApp:
                 registration=number,
                 detail=detail,
             )
-            session.flash.append(("ok", f"{number}: {outcome.status} — written to Salesforce."))
+            done = "protection extended" if decision.action == "extend" else outcome.status
+            session.flash.append(("ok", f"{number}: {done} — written to Salesforce."))
         else:
             session.flash.append(("ok", f"{number}: this decision was already recorded; nothing written again."))
         return RedirectResponse(f"/registrations/{number}", status_code=303)
@@ -431,6 +434,16 @@ class DeskApp:
             if reason not in self.desk.reject_reasons:
                 return None, "Choose a rejection reason from the list."
             return Decision("reject", reason=reason, text=text), ""
+        if action == "extend":
+            try:
+                days = int(form.get("extend_days", ""))
+                base = date.fromisoformat(form.get("protection_end", ""))
+                start = date.fromisoformat(form.get("protection_start", ""))
+            except ValueError:
+                return None, "An extension needs a whole number of days on a registration with a protection window."
+            if days < 1 or (base + timedelta(days=days) - start).days > self.desk.max_protection_days:
+                return None, f"Protection may last at most {self.desk.max_protection_days} days in all."
+            return Decision("extend", protection_days=days, extend_from=base), ""
         if action == "request_info":
             if not text:
                 return None, "Say what information the partner should provide."

@@ -107,10 +107,11 @@ class RegistrationRecord:
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["approve", "reject", "request_info"]
+    action: Literal["approve", "reject", "request_info", "extend"]
     reason: str = ""
     text: str = ""
-    protection_days: int = 0
+    protection_days: int = 0  # approve: the window; extend: days added to ``extend_from``
+    extend_from: date | None = None  # extend: the protection end the manager saw
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,8 @@ class DeskOrg:
                     current.status,
                     current.fields.get("Decision_Reason__c"),
                 )
-            if current.status not in PENDING_STATUSES:
+            allowed = ("Approved",) if decision.action == "extend" else PENDING_STATUSES
+            if current.status not in allowed:
                 raise ConcurrentDecisionError(
                     f"registration {number} is already {current.status}; nothing was written",
                     current.status,
@@ -394,7 +396,7 @@ class DeskOrg:
                     raise RegistrationDeletedError(f"registration {number} was deleted in Salesforce")
                 raise SfsyncError(f"Salesforce refused the decision on {number}: {result.status_code}")
             self._queue_loaded = 0.0  # the next queue read folds this change in
-            return DecisionOutcome(written=True, status=str(fields["Status__c"]), fields=fields)
+            return DecisionOutcome(written=True, status=str(fields.get("Status__c", current.status)), fields=fields)
 
 
 def _decision_fields(decision: Decision, today: date) -> dict[str, Any]:
@@ -416,6 +418,10 @@ def _decision_fields(decision: Decision, today: date) -> dict[str, Any]:
             "Protection_Start__c": None,
             "Protection_End__c": None,
         }
+    if decision.action == "extend":
+        if decision.extend_from is None:
+            raise ValueError("an extension needs the protection end it extends")
+        return {"Protection_End__c": (decision.extend_from + timedelta(days=decision.protection_days)).isoformat()}
     return {
         "Status__c": "Under Review",
         "Decision_Reason__c": (INFO_REQUESTED_PREFIX + decision.text)[:1000],
@@ -423,7 +429,9 @@ def _decision_fields(decision: Decision, today: date) -> dict[str, Any]:
 
 
 def _already_recorded(current: dict[str, Any], fields: dict[str, Any]) -> bool:
-    """The record already holds this decision (status and reason): a repeated submit, not a rival."""
-    return current.get("Status__c") == fields["Status__c"] and current.get("Decision_Reason__c") == fields.get(
-        "Decision_Reason__c"
+    """The record already holds exactly this decision: a repeated submit, not a rival's change."""
+    return all(
+        (str(current.get(name)) if current.get(name) is not None else None) == value
+        for name, value in fields.items()
+        if name != "Decided_At__c"
     )

@@ -427,3 +427,46 @@ def test_queue_refresh_folds_in_new_changed_and_deleted_rows(desk: Desk) -> None
     assert "DR-955555" in numbers
     assert not {desk.number("small"), desk.number("storage"), desk.number("script")} & numbers
     assert f"({desk.sample.pending - 2})" in after
+
+
+def test_extend_protection_of_an_approved_registration(desk: Desk) -> None:
+    client = desk.client("manager")
+    number = desk.number("approved")
+    page = client.get(f"/registrations/{number}").text
+    assert 'id="extend-button"' in page and 'name="modstamp"' in page
+    before = _org_record(desk, number)
+    end = before["Protection_End__c"]
+    data = {
+        "csrf": csrf_of(page),
+        "modstamp": modstamp_of(page),
+        "action": "extend",
+        "extend_days": "30",
+        "protection_start": before["Protection_Start__c"],
+        "protection_end": end,
+    }
+    response = client.post(f"/registrations/{number}/decision", data=data, follow_redirects=True)
+    assert "protection extended" in response.text
+    from datetime import date
+
+    after = _org_record(desk, number)
+    assert after["Protection_End__c"] == (date.fromisoformat(str(end)) + timedelta(days=30)).isoformat()
+    assert after["Status__c"] == "Approved"
+    again = client.post(f"/registrations/{number}/decision", data=data, follow_redirects=True)
+    assert "already recorded" in again.text
+    assert _org_record(desk, number)["Protection_End__c"] == after["Protection_End__c"]
+    too_long = client.post(
+        f"/registrations/{number}/decision",
+        data={**data, "modstamp": after["SystemModstamp"], "extend_days": "400"},
+        follow_redirects=True,
+    )
+    assert "at most 180 days" in too_long.text
+    # An extension is not a way to decide a pending registration.
+    pending = desk.number("clean")
+    pending_page = client.get(f"/registrations/{pending}").text
+    response = client.post(
+        f"/registrations/{pending}/decision",
+        follow_redirects=True,
+        data={**data, "csrf": csrf_of(pending_page), "modstamp": modstamp_of(pending_page)},
+    )
+    assert "already Submitted" in response.text or "nothing was written" in response.text
+    assert _org_record(desk, pending)["Status__c"] == "Submitted"
