@@ -43,7 +43,7 @@ _GROUPS: tuple[tuple[str, str, str], ...] = (
     ("desk", "sfsync.cli.desk", "Serve the channel desk web app; manage its users."),
     ("audit", "sfsync.cli.audit", "Verify and list the channel desk's audit trail."),
 )
-_COMMAND_MODULES: tuple[str, ...] = ("sfsync.cli.run", "sfsync.cli.demo")
+_COMMAND_MODULES: tuple[str, ...] = ("sfsync.cli.run", "sfsync.cli.demo", "sfsync.cli.report")
 
 
 def _version(value: bool) -> None:

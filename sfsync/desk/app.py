@@ -42,6 +42,7 @@ from sfsync.desk.org import (
     DeskOrg,
     RegistrationDeletedError,
 )
+from sfsync.desk.reports import build_report
 from sfsync.desk.sla import BusinessCalendar
 from sfsync.desk.triage import triage
 from sfsync.desk.users import Role, User, UserStore
@@ -149,6 +150,7 @@ class DeskApp:
             Route("/registrations/{number}", self.registration, methods=["GET"]),
             Route("/registrations/{number}/decision", self.decide, methods=["POST"]),
             Route("/audit", self.audit_page, methods=["GET"]),
+            Route("/reports", self.reports_page, methods=["GET"]),
         ]
         self.app = _SecurityHeaders(Starlette(routes=routes, lifespan=self._lifespan))
 
@@ -449,6 +451,24 @@ class DeskApp:
                 return None, "Say what information the partner should provide."
             return Decision("request_info", text=text), ""
         return None, "Unknown decision."
+
+    # ------------------------------------------------------------------ reports
+    async def reports_page(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return self._to_login(request, "Please log in.")
+        if session.user.role is Role.REP:
+            return self._forbidden(session, "Reports are for the channel team and auditors.")
+        report = await _in_thread(
+            build_report, self.org, self.calendar, due_hours=self.desk.due_hours, breach_hours=self.desk.breach_hours
+        )
+        return self.render(
+            "reports.html",
+            session=session,
+            report=report,
+            due_hours=self.desk.due_hours,
+            breach_hours=self.desk.breach_hours,
+        )
 
     # ------------------------------------------------------------------ audit
     async def audit_page(self, request: Request) -> Response:

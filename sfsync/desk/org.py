@@ -362,6 +362,26 @@ class DeskOrg:
             )
         return result
 
+    def decided(self) -> list[dict[str, Any]]:
+        """Approved and rejected registrations with their timing, partner, tier and product lines (reports)."""
+        soql = format_soql(
+            "SELECT Registration_Number__c, Status__c, Submitted_At__c, Decided_At__c, Product_Lines__c, "  # noqa: S608
+            f"Partner_Account__r.Name, Partner_Account__r.Partner_Tier__c FROM {REGISTRATION_OBJECT} "
+            "WHERE Status__c IN {}",
+            ["Approved", "Rejected"],
+        )
+        with self._lock, self._org() as gateway:
+            return list(gateway.query(soql))
+
+    def conflict_rules(self) -> dict[str, int]:
+        """Conflicts filed in the org, counted by rule (or kind when no rule is named)."""
+        counts: dict[str, int] = {}
+        with self._lock, self._org() as gateway:
+            for row in gateway.query("SELECT Rule__c, Kind__c FROM Channel_Conflict__c"):
+                rule = str(row.get("Rule__c") or row.get("Kind__c") or "(unnamed)")
+                counts[rule] = counts.get(rule, 0) + 1
+        return counts
+
     # ------------------------------------------------------------------ writes
     def decide(self, number: str, expected_modstamp: str, decision: Decision, *, today: date) -> DecisionOutcome:
         """Write ``decision`` if the record still carries ``expected_modstamp``.

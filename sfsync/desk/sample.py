@@ -251,6 +251,34 @@ def build_sample_desk(
             "Decision_Reason__c": "Approved",
         },
     )
+    # Decided registrations for the reports: answered after 10, 30 and 60 business hours (a Monday start).
+    monday = (now - timedelta(days=now.weekday() + 14)).replace(hour=8, minute=0, second=0, microsecond=0)
+    for index, (partner, status, answered_after, line) in enumerate(
+        (
+            ("P-101", "Approved", 10, "Servers"),
+            ("P-103", "Rejected", 30, "Networking"),
+            ("P-104", "Approved", 60, "Storage"),
+        )
+    ):
+        decided_at = monday + timedelta(hours=answered_after)
+        extra: dict[str, Any] = {"Decided_At__c": decided_at.isoformat(), "Decision_Reason__c": status}
+        if status == "Approved":
+            extra.update(
+                {
+                    "Protection_Start__c": decided_at.date().isoformat(),
+                    "Protection_End__c": (decided_at + timedelta(days=90)).date().isoformat(),
+                }
+            )
+        cases[f"decided_{index}"] = register(
+            f"DR-90080{index}",
+            partner,
+            hours_ago=(now - monday).total_seconds() / 3600,
+            amount=100000,
+            lines=(line,),
+            customer=rng.choice(_CUSTOMERS),
+            status=status,
+            extra=extra,
+        )
     for index in range(max(0, pending - sample.pending)):
         partner = PARTNERS[index % len(PARTNERS)][0]
         register(

@@ -125,6 +125,11 @@ def test_manager_logs_in_triages_and_approves(browser: Any, served: str, desk: D
     page.wait_for_selector("text=written to Salesforce")
     assert _org_record(desk, number)["Status__c"] == "Approved"
     assert "Approved" in page.inner_text("h1")
+
+    page.click("a[href='/reports']")
+    page.wait_for_selector("#sla svg")
+    assert "SLA attainment (5 decided)" in page.inner_text("#sla")
+    _shot(page, "reports", tmp_path)
     context.close()
 
 
