@@ -251,6 +251,7 @@ class DeskApp:
             return self._to_login(request, "Please log in.")
         params = request.query_params
         partner, tier, line = params.get("partner", ""), params.get("tier", ""), params.get("product_line", "")
+        country = params.get("country", "")
         try:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
@@ -269,6 +270,7 @@ class DeskApp:
             if (not partner or r.partner_name == partner)
             and (not tier or r.tier == tier)
             and (not line or line in r.product_lines)
+            and (not country or r.country == country)
         ]
         # One calendar for every registration: business hours only grow with age, so the earliest submission
         # has the longest-running clock. Sorting by submission time orders by SLA without computing 10,000
@@ -287,6 +289,8 @@ class DeskApp:
             partner=partner,
             tier=tier,
             product_line=line,
+            country=country,
+            countries=sorted({r.country for r in every if r.country}),
             partners=sorted({r.partner_name for r in every}),
             tiers=sorted({r.tier for r in every}),
             product_lines=sorted({pl for r in every for pl in r.product_lines}),

@@ -147,6 +147,9 @@ def test_queue_filters_and_pages(make_desk: Callable[[], Desk]) -> None:
     assert rows and set(rows) == {"Certified"}
     storage = client.get("/?product_line=Storage").text
     assert desk.number("storage") in storage and desk.number("small") not in storage
+    german = client.get("/?country=DE").text
+    countries = re.findall(r"<td>(US|DE|FR|GB)</td>", german)
+    assert countries and set(countries) == {"DE"}
     assert client.get("/?page=999").status_code == 200
     assert client.get("/?page=abc").status_code == 200
 
