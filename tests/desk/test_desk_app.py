@@ -473,3 +473,10 @@ def test_extend_protection_of_an_approved_registration(desk: Desk) -> None:
     )
     assert "already Submitted" in response.text or "nothing was written" in response.text
     assert _org_record(desk, pending)["Status__c"] == "Submitted"
+
+
+@pytest.mark.parametrize("number", ["DR-1' OR Status__c != '", "..%2F..%2Forg.json", "DR-900001\\", "%00", "x" * 5000])
+def test_hostile_registration_numbers_are_just_not_found(desk: Desk, number: str) -> None:
+    response = desk.client("manager").get(f"/registrations/{number}")
+    assert response.status_code == 404
+    assert "Coho Winery" not in response.text
