@@ -219,7 +219,7 @@ _WORKING_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 class DeskSettings(_Section):
     """``[desk]``: the channel desk web app (``sfsync desk``): its files, SLA calendar and program rules."""
 
-    users_file: Path = Field(default=Path("desk/users.json"), description="local user store (argon2 hashes)")
+    users: Path = Field(default=Path("desk/users.json"), description="local user store (argon2 hashes)")
     audit_log: Path = Field(default=Path("desk/audit.jsonl"), description="hash-chained, keyed audit log")
     timezone: str = Field(default="UTC", description="IANA zone the SLA calendar's days are counted in")
     working_days: list[Weekday] = Field(default_factory=lambda: list(_WORKING_WEEK))
@@ -372,6 +372,8 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
         if not isinstance(values, dict):
             continue
         for key in model.path_fields():
+            if key not in values:
+                continue  # unset: the default applies (setting None here would refuse a partial section)
             value = values.get(key)
             values[key] = [anchored(item) for item in value] if isinstance(value, list) else anchored(value)
     for section in ("portal", "state"):

@@ -44,7 +44,7 @@ def serve(
     pending = len(desk.org.pending())
     if not desk.users.list():
         err_console.print(
-            f"warning: no desk users yet in {settings.desk.users_file}; add one with "
+            f"warning: no desk users yet in {settings.desk.users}; add one with "
             "`sfsync desk user add NAME --role manager`",
             highlight=False,
             markup=False,
@@ -84,9 +84,9 @@ def add_user(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    UserStore(settings.desk.users_file).set_user(name, Role(role), password)
+    UserStore(settings.desk.users).set_user(name, Role(role), password)
     console.print(
-        f"user {name} ({role}) saved in {settings.desk.users_file}", highlight=False, markup=False, soft_wrap=True
+        f"user {name} ({role}) saved in {settings.desk.users}", highlight=False, markup=False, soft_wrap=True
     )
 
 
@@ -96,7 +96,7 @@ def remove_user(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Lo
     from sfsync.desk.users import UserStore
 
     settings = state(ctx).settings()
-    if not UserStore(settings.desk.users_file).remove(name):
+    if not UserStore(settings.desk.users).remove(name):
         err_console.print(f"no user {name}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"user {name} removed", highlight=False, markup=False, soft_wrap=True)
@@ -107,5 +107,5 @@ def list_users(ctx: typer.Context) -> None:
     """Users and their roles."""
     from sfsync.desk.users import UserStore
 
-    for user in UserStore(state(ctx).settings().desk.users_file).list():
+    for user in UserStore(state(ctx).settings().desk.users).list():
         typer.echo(f"{user.name}\t{user.role.value}")

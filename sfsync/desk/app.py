@@ -129,7 +129,7 @@ class DeskApp:
         self.settings = settings
         self.desk = settings.desk
         self.org = org
-        self.users = UserStore(settings.desk.users_file)
+        self.users = UserStore(settings.desk.users)
         self.audit = AuditLog(settings.desk.audit_log, audit_key(keyring))
         self.reader = FieldReader(mappings, REGISTRATION_OBJECT, keyring)
         self.calendar = BusinessCalendar(settings.desk)

@@ -15,7 +15,7 @@ DEMO_USERS = (("manager", Role.MANAGER), ("auditor", Role.AUDITOR), ("rep", Role
 def add_demo_users(settings: Settings) -> str:
     """Create (or reset) the demo's desk users; returns their password (random per demo, never stored plain)."""
     password = secrets.token_urlsafe(12)
-    store = UserStore(settings.desk.users_file)
+    store = UserStore(settings.desk.users)
     for name, role in DEMO_USERS:
         store.set_user(name, role, password)
     return password

@@ -45,7 +45,7 @@ keyring = "keys/keyring.json"
 master_key_file = "keys/master.key"
 
 [desk]
-users_file = "desk/users.json"
+users = "desk/users.json"
 audit_log = "desk/audit.jsonl"
 """
 

@@ -58,7 +58,7 @@ rules = "mappings/conflict_rules.yaml"
 named_accounts = "named_accounts.csv"
 
 [desk]
-users_file = "desk/users.json"
+users = "desk/users.json"
 audit_log = "desk/audit.jsonl"
 """
 
