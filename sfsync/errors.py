@@ -29,6 +29,7 @@ __all__ = [
     "KeyringError",
     "LockHeldError",
     "MappingError",
+    "PortalRejectedError",
     "RecordRejectedError",
     "RetriableError",
     "RetriesExhaustedError",
@@ -112,6 +113,13 @@ class RecordRejectedError(SfsyncError):
     """One record was refused; dead-letter it and go on."""
 
     exit_code = EXIT_REJECTED
+
+
+class PortalRejectedError(RecordRejectedError):
+    """The portal database refused a write-back (NOT NULL, CHECK, type): the record is dead-lettered.
+
+    The message names the constraint or column, never the SQL statement or its parameters.
+    """
 
 
 class FatalError(SfsyncError):

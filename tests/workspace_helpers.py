@@ -23,7 +23,7 @@ from sfsync.services.demo_data import create_portal, seed_org
 from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._state import StateStore
-from sfsync.testing import FakeSalesforce, FaultPlan
+from sfsync.testing import FakeSalesforce, FaultPlan, export_org_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -81,7 +81,9 @@ def make_world(
     registered = create_portal(
         portal_url, REPO / "mappings" / "portal_schema.sql", seed=3, now=NOW, deals=deals, accounts=5
     )
-    with FakeSalesforce(faults=faults) as fake:
+    # Law 9: the org is what the export of the mappings under test deploys, nothing more.
+    metadata = export_org_metadata(root / "salesforce", [REPO / "mappings"], REPO / "mappings" / "conflict_rules.yaml")
+    with FakeSalesforce.from_metadata(metadata, faults=faults) as fake:
         seed_org(fake, registered, seed=3, today=NOW.date(), planted=2, noise=3)
         gateway = SalesforceGateway.connect(
             SalesforceSettings(
@@ -128,11 +130,11 @@ def build_local_dir(tmp_path: Path) -> Path:
         deals=30,
         accounts=4,
     )
-    fake = FakeSalesforce()
-    seed_org(fake, registered, seed=5, today=NOW.date(), planted=1, noise=2)
-    fake.insert(
-        "RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration", "SobjectType": "Lead"}
+    metadata = export_org_metadata(
+        tmp_path / "salesforce", [REPO / "mappings"], REPO / "mappings" / "conflict_rules.yaml"
     )
+    fake = FakeSalesforce.from_metadata(metadata)
+    seed_org(fake, registered, seed=5, today=NOW.date(), planted=1, noise=2)
     save_fake_org(fake, tmp_path / "org.json")
     (tmp_path / "keys").mkdir()
     master = tmp_path / "keys" / "master.key"

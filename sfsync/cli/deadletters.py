@@ -7,10 +7,11 @@ so listing them is safe in any terminal or log.
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -74,10 +75,19 @@ def _not_found(letter_id: int) -> typer.Exit:
     return typer.Exit(2)
 
 
+class Direction(enum.StrEnum):
+    push = "push"
+    pull = "pull"
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
     mapping: Annotated[str | None, typer.Option("--mapping", "-m", help="Only this mapping.")] = None,
+    direction: Annotated[
+        Direction | None,
+        typer.Option("--direction", help="Only this direction: push (to Salesforce) or pull (to the portal)."),
+    ] = None,
     all_states: Annotated[bool, typer.Option("--all", help="Include discarded letters.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -87,12 +97,17 @@ def list_(
         letters: list[DeadLetter] = []
         if store is not None:
             with store:
+                chosen: Literal["push", "pull"] | None = (
+                    "push" if direction is Direction.push else "pull" if direction is Direction.pull else None
+                )
                 if all_states:
                     letters = store.dead_letters(
-                        mapping=mapping, states=("open", "retry_requested", "exhausted", "discarded")
+                        mapping=mapping,
+                        states=("open", "retry_requested", "exhausted", "discarded"),
+                        direction=chosen,
                     )
                 else:
-                    letters = store.dead_letters(mapping=mapping)
+                    letters = store.dead_letters(mapping=mapping, direction=chosen)
     if as_json:
         typer.echo(json.dumps([_as_json(x) for x in letters], indent=2))
         return

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from sfsync.cli._common import console, err_console, state
-from sfsync.errors import ErrorContext, UsageError
-from sfsync.mapping import MappingSet, ObjectMapping, mapping_json_schema
+from sfsync.errors import ErrorContext, SfsyncError, UsageError
+from sfsync.mapping import MappingSet, ObjectMapping, OrgField, OrgObject, mapping_json_schema
 from sfsync.mapping._loader import collect_mappings, load_mappings
+from sfsync.mapping._metadata import deploy_command
 from sfsync.mapping._preview import preview as build_preview
 from sfsync.mapping._preview import read_portal_row, render_json
 from sfsync.mapping._problems import ValidationReport
-from sfsync.mapping._validate import validate_offline, validate_online
+from sfsync.mapping._validate import MISSING_CODES, validate_offline, validate_online
 
 app = typer.Typer(no_args_is_help=True, help="Validate, preview and publish field mappings.")
 
@@ -31,9 +32,12 @@ def _paths(ctx: typer.Context, paths: list[Path] | None) -> list[Path]:
     return list(state(ctx).settings().mappings.paths)
 
 
-def _print_report(report: ValidationReport, as_json: bool) -> None:
+def _print_report(report: ValidationReport, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
-        typer.echo(report.to_json())
+        if extra:
+            typer.echo(json.dumps({**json.loads(report.to_json()), **extra}, indent=2))
+        else:
+            typer.echo(report.to_json())
         return
     for problem in report:
         style = "red" if problem.severity == "error" else "yellow"
@@ -59,13 +63,39 @@ def validate(
     mapping_set, report = collect_mappings(_paths(ctx, paths))
     report.merge(validate_offline(mapping_set))
     if online:
+        from sfsync.mapping._metadata import org_needs
+        from sfsync.mapping._validate import validate_org_needs
         from sfsync.services.connect import connect_salesforce
 
+        objects, fields = _org_declarations(ctx)
+        needs = org_needs(mapping_set, objects=objects, fields=fields)
         with connect_salesforce(state(ctx).settings()) as gateway:
             report.merge(validate_online(mapping_set, gateway.describe))
-    _print_report(report, as_json)
+            report.merge(validate_org_needs(needs, gateway.describe, skip_mapped=mapping_set))
+    extra: dict[str, Any] | None = None
+    if online and any(p.code in MISSING_CODES for p in report.errors):
+        extra = {"deploy_commands": ["sfsync mappings export-metadata --out sfsync-metadata",
+                                     deploy_command("sfsync-metadata")]}
+    _print_report(report, as_json, extra)
+    if online:
+        _print_deploy_hint(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_deploy_hint(report: ValidationReport, as_json: bool) -> None:
+    """When pieces are missing from the org, name each once and the commands that deploy them."""
+    missing = [p for p in report.errors if p.code in MISSING_CODES]
+    if not missing or as_json:
+        return
+    err_console.print(f"\n{len(missing)} piece(s) missing from the org:", markup=False, highlight=False)
+    for problem in missing:
+        where = f"{problem.mapping}: " if problem.mapping else ""
+        err_console.print(f"  - {where}{problem.field or ''} {problem.message}".rstrip(), markup=False,
+                          highlight=False, soft_wrap=True)
+    err_console.print("deploy them with:", markup=False, highlight=False)
+    err_console.print("  sfsync mappings export-metadata --out sfsync-metadata", markup=False, highlight=False)
+    err_console.print(f"  {deploy_command('sfsync-metadata')}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _load_for_use(ctx: typer.Context, paths: list[Path] | None) -> MappingSet:
@@ -209,12 +239,42 @@ def schema(
 @app.command("export-metadata")
 def export_metadata(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX source (objects/...).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the SFDX project (sfdx-project.json, force-app/).")],
     paths: PathsArg = None,
+    include_disabled: Annotated[
+        bool, typer.Option("--include-disabled", help="Also what the disabled mappings need (to switch later).")
+    ] = False,
 ) -> None:
-    """Write SFDX source metadata for every custom object and field the mappings need."""
+    """Write a deployable SFDX project: every object, field and permission set sfsync needs."""
+    from sfsync.mapping._metadata import deploy_command
     from sfsync.mapping._metadata import export_metadata as write_metadata
 
     mapping_set = load_mappings(_paths(ctx, paths))
-    written = write_metadata(mapping_set, out)
+    objects, fields = _org_declarations(ctx)
+    written = write_metadata(mapping_set, out, objects=objects, fields=fields, include_disabled=include_disabled)
     console.print(f"wrote {len(written)} file(s) under {out}", markup=False, highlight=False)
+    console.print("deploy it, then give the integration user its permission set:", markup=False, highlight=False)
+    console.print(f"  {deploy_command(out)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _org_declarations(ctx: typer.Context) -> tuple[tuple[OrgObject, ...], tuple[OrgField, ...]]:
+    """What the conflict scan and writer need in the org, with the configured rules' owner field."""
+    from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
+
+    owner_path: str | None = "Owner.Sales_Channel__c"
+    owner_values: tuple[str, ...] = ()
+    rules_path = _rules_path(ctx)
+    if rules_path is not None:
+        criterion = load_rules(rules_path).direct_owner.field
+        if criterion is not None:
+            owner_path, owner_values = criterion.name, tuple(criterion.values)
+    return conflict_org_objects(), conflict_org_fields(owner_path, owner_values)
+
+
+def _rules_path(ctx: typer.Context) -> Path | None:
+    try:
+        settings = state(ctx).settings()
+    except SfsyncError:
+        return None  # no usable configuration: the shipped rules' fields are declared anyway
+    rules = settings.conflicts.rules
+    return rules if rules.is_file() else None

@@ -34,6 +34,7 @@ from ._normalize import (
     normalize_product_lines,
     registrable_domain,
 )
+from ._org_fields import CHANNEL_CONFLICT, SCAN_READS, conflict_org_fields, conflict_org_objects
 from ._protected import (
     ProtectionDecision,
     build_protected_customers,
@@ -54,6 +55,8 @@ from ._scan import (
 from ._score import token_alignment_score
 
 __all__ = [
+    "CHANNEL_CONFLICT",
+    "SCAN_READS",
     "Conflict",
     "ConflictKind",
     "ConflictStatus",
@@ -80,6 +83,8 @@ __all__ = [
     "SkippedOpportunity",
     "build_protected_customers",
     "conflict_key",
+    "conflict_org_fields",
+    "conflict_org_objects",
     "evidence_hash",
     "load_named_accounts",
     "load_rules",

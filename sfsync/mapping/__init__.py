@@ -30,6 +30,9 @@ Sales ops own ``mappings/*.yaml``; the sync engine loads them with :func:`load_m
         required: true                 # push rejects the record when empty (unless `default`)
         default: null                  # written when the value is empty
         on_create_only: false          # written on create, never overwritten
+        on_null: keep                  # Salesforce-owned: a null pulled from Salesforce keeps the
+                                       # portal value (keep), writes `default` (default) or
+                                       # dead-letters the record (reject); unset writes null
         values: [A, B]                 # picklist values, checked offline
         transforms: [trim]             # run in the direction the data flows (see _transforms)
         encrypt:                       # true, or:
@@ -51,7 +54,7 @@ aware UTC ``datetime``, ``Decimal`` and ``bool``.
 from __future__ import annotations
 
 from sfsync.mapping._loader import collect_mappings, load_mappings
-from sfsync.mapping._metadata import export_metadata, metadata_files
+from sfsync.mapping._metadata import OrgNeeds, deploy_command, export_metadata, metadata_files, org_needs
 from sfsync.mapping._model import (
     BlindIndexSpec,
     EncryptSpec,
@@ -68,6 +71,7 @@ from sfsync.mapping._preview import preview as preview_record
 from sfsync.mapping._problems import FieldProblem, RecordMappingError, ValidationReport
 from sfsync.mapping._transforms import LookupValue, TransformError, register_transform, registered_transforms
 from sfsync.mapping._validate import validate_offline, validate_online
+from sfsync.salesforce._org_needs import OrgField, OrgObject
 
 __all__ = [
     "BlindIndexSpec",
@@ -78,6 +82,9 @@ __all__ = [
     "LookupValue",
     "MappingSet",
     "ObjectMapping",
+    "OrgField",
+    "OrgNeeds",
+    "OrgObject",
     "OutboundRecord",
     "PortalSource",
     "RecordMappingError",
@@ -85,10 +92,12 @@ __all__ = [
     "TransformError",
     "ValidationReport",
     "collect_mappings",
+    "deploy_command",
     "export_metadata",
     "load_mappings",
     "mapping_json_schema",
     "metadata_files",
+    "org_needs",
     "preview_record",
     "register_transform",
     "registered_transforms",

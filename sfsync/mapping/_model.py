@@ -24,11 +24,11 @@ from sfsync.mapping._transforms import (
 )
 from sfsync.mapping._types import (
     CoercionError,
-    FieldType,
     from_sf,
     to_sf,
 )
 from sfsync.portal import FilterCondition
+from sfsync.salesforce._org_needs import FieldType
 
 __all__ = [
     "BlindIndexSpec",
@@ -113,6 +113,13 @@ class FieldMapping(_Model):
     transforms: list[TransformSpec] = Field(default_factory=list)
     encrypt: bool | EncryptSpec = False
     on_create_only: bool = Field(default=False, description="written when the record is created, never after")
+    on_null: Literal["keep", "default", "reject"] | None = Field(
+        default=None,
+        description=(
+            "Salesforce-owned fields: what an empty value from Salesforce does to the portal column. keep: leave "
+            "the portal's value; default: write `default`; reject: dead-letter the record. Unset: write null."
+        ),
+    )
     label: str | None = None
     description: str | None = None
 
@@ -489,6 +496,15 @@ class ObjectMapping(_Model):
                 continue
             if isinstance(value, LookupValue):
                 value = value.value
+            if _is_empty(value) and fm.on_null is not None:
+                if fm.on_null == "keep":
+                    continue  # the portal keeps its value
+                if fm.on_null == "reject":
+                    problems.append(self._field_problem(
+                        fm, "null", f"Salesforce sent no value for {fm.field} and the mapping rejects that "
+                        "(on_null: reject)", "fill the field in Salesforce; the record is retried"))
+                    continue
+                value = fm.default
             _assign(fm, value, result)
         if problems:
             raise RecordMappingError(
@@ -580,6 +596,10 @@ class MappingSet:
 
     def __contains__(self, name: object) -> bool:
         return name in self._mappings
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list) and len(value) == 0)
 
 
 def mapping_json_schema() -> dict[str, Any]:

@@ -12,27 +12,9 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-FieldType = Literal[
-    "id",
-    "string",
-    "textarea",
-    "email",
-    "url",
-    "phone",
-    "picklist",
-    "multipicklist",
-    "boolean",
-    "int",
-    "double",
-    "currency",
-    "percent",
-    "date",
-    "datetime",
-    "reference",
-]
-FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
+# One list of Salesforce field types, shared with the org declarations and the test org.
 
 # What a transform chain carries between steps. "any" is what we cannot know offline (a portal
 # column's Python type); checks are relaxed for it and enforced at run time instead.

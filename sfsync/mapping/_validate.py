@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from sfsync.crypto._sizes import max_ciphertext_length, max_plaintext_bytes
+from sfsync.mapping._metadata import OrgNeeds
 from sfsync.mapping._model import FieldMapping, MappingSet, ObjectMapping
 from sfsync.mapping._problems import FieldProblem, ValidationReport
 from sfsync.mapping._transforms import (
@@ -28,7 +29,10 @@ from sfsync.mapping._types import (
     to_sf,
 )
 
-__all__ = ["validate_offline", "validate_online"]
+__all__ = ["MISSING_CODES", "validate_offline", "validate_online", "validate_org_needs"]
+
+# Problems an admin fixes by deploying the export (sfsync mappings export-metadata).
+MISSING_CODES = frozenset({"object_not_found", "field_not_found", "record_type", "external_id", "missing_field"})
 
 TEXT_MAX = 255
 LONG_TEXT_MAX = 131_072
@@ -216,6 +220,18 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     if fm.required and not portal_owned:
         add(("required",), "required is checked on push only; it has no effect on a Salesforce-owned field",
             hint="remove it", severity="warning")
+    # -- what a null from Salesforce means for the portal column (pull only)
+    if fm.on_null is not None and portal_owned:
+        add(("on_null",), "on_null applies to Salesforce-owned fields (what a null pulled from Salesforce does)",
+            hint="remove it; portal-owned fields use `required` and `default`", code="ownership")
+    if fm.on_null == "default" and not fm.has_default:
+        add(("on_null",), "on_null: default needs a `default` value to write into the portal column",
+            hint="add `default: <portal value>`, or use on_null: keep / reject", code="on_null")
+    if not portal_owned and fm.has_default and fm.on_null != "default":
+        add(("default",), "a default on a Salesforce-owned field is used only with `on_null: default`",
+            hint="add `on_null: default`, or remove the default", code="on_null")
+    if fm.on_null is not None and not portal_owned and not fm.columns:
+        add(("on_null",), "on_null needs a portal column to act on", hint="add `column:`", code="on_null")
 
     # -- declared sizes fit the type
     if fm.length is not None and fm.type not in TEXT_TYPES:
@@ -439,11 +455,13 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc) or type(exc).__name__
 
 
-def validate_online(mappings: MappingSet, describe: Describe) -> ValidationReport:
-    """Check every mapping against the org's ``describe()`` JSON (one describe call per object)."""
+def validate_online(mappings: MappingSet, describe: Describe, *, include_disabled: bool = False) -> ValidationReport:
+    """Check the enabled mappings (every one with ``include_disabled``) against the org's
+    ``describe()`` JSON, one describe call per object. A disabled alternative is not checked by
+    default: the org it would need is deployed with ``export-metadata --include-disabled``."""
     org = _Org(describe)
     report = ValidationReport()
-    for mapping in mappings.all():
+    for mapping in mappings.all() if include_disabled else list(mappings):
         report.mappings_checked.append(mapping.name)
         report.extend(_check_online(mapping, org))
     return report
@@ -623,3 +641,63 @@ def _written_values(fm: FieldMapping) -> list[tuple[tuple[str | int, ...], str]]
     for index, value in enumerate(fm.values or []):
         found.append((("values", index), value))
     return found
+
+
+def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: MappingSet | None = None
+                       ) -> ValidationReport:
+    """Every object and field in ``needs`` (the conflict scan's declarations, lookup keys, custom
+    fields on standard objects) exists in the org with the declared type and External ID flag.
+
+    Fields a mapping maps on its own object are checked by :func:`validate_online` already and
+    skipped here when ``skip_mapped`` is given.
+    """
+    org = _Org(describe)
+    report = ValidationReport()
+    mapped: set[tuple[str, str]] = set()
+    if skip_mapped is not None:
+        for m in skip_mapped.all():
+            mapped.update((m.salesforce.object, fm.field) for fm in m.fields)
+            mapped.add((m.salesforce.object, m.salesforce.external_id_field))
+            mapped.update((m.salesforce.object, fm.blind_index.field) for fm in m.fields if fm.blind_index)
+    missing_objects: set[str] = set()
+    for name, declared in needs.objects.items():
+        described = org.object(name)
+        if isinstance(described, Exception):
+            missing_objects.add(name)
+            report.add(FieldProblem(
+                f"object {name} ({declared.label}) does not exist or is not visible: {_reason(described)}",
+                code="object_not_found", hint=f"deploy the metadata export; needed by the {declared.declared_by}",
+            ))
+    for (sobject, name), spec in sorted(needs.fields.items()):
+        if (sobject, name) in mapped or sobject in missing_objects or not spec.is_custom:
+            continue
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            report.add(FieldProblem(f"cannot describe {sobject}: {_reason(described)}", code="object_not_found",
+                                    field=f"{sobject}.{name}"))
+            continue
+        entry = org.fields(described).get(name)
+        if entry is None:
+            report.add(FieldProblem(
+                f"{sobject} has no field {name} (needed by the {spec.declared_by})", code="field_not_found",
+                field=f"{sobject}.{name}", hint="deploy the metadata export, and the integration permission set",
+            ))
+            continue
+        sf_type = str(entry.get("type"))
+        if not describe_type_compatible(spec.type, sf_type):
+            report.add(FieldProblem(f"{sobject}.{name} is a {sf_type} field; the {spec.declared_by} needs {spec.type}",
+                                    code="type", field=f"{sobject}.{name}"))
+        if spec.external_id and not entry.get("externalId"):
+            report.add(FieldProblem(f"{sobject}.{name} is not an External ID field", code="external_id",
+                                    field=f"{sobject}.{name}", hint="tick External ID (deploy the metadata export)"))
+    for sobject, record_types in needs.record_types.items():
+        if skip_mapped is not None:
+            break  # the mappings' own record types are checked by validate_online
+        described = org.object(sobject)
+        if isinstance(described, Exception):
+            continue
+        names = {str(r.get("developerName")) for r in described.get("recordTypeInfos", [])}
+        for record_type in sorted(record_types - names):
+            report.add(FieldProblem(f"{sobject} has no record type {record_type}", code="record_type",
+                                    field=sobject, hint="deploy the metadata export"))
+    return report

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +47,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import sqltypes
 
-from sfsync.errors import ConfigError, ErrorContext, FatalError
+from sfsync.errors import ConfigError, ErrorContext, FatalError, PortalRejectedError
 from sfsync.portal._base import FilterOperator, PortalFilter, PortalRow
 from sfsync.text.time import as_utc
 from sfsync.text.urls import redact_database_url
@@ -65,6 +66,50 @@ def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return text[0] if text else type(orig).__name__
+
+
+# SQLSTATEs (PostgreSQL and the SQL standard) -> what the row did wrong, in words.
+_SQLSTATE_REASONS = {
+    "23502": "a NOT NULL column would get no value",
+    "23514": "a CHECK constraint rejects the values",
+    "23505": "a UNIQUE constraint rejects the value",
+    "23503": "a FOREIGN KEY constraint rejects the value",
+    "22001": "a value is too long for its column",
+    "22003": "a number is out of range for its column",
+    "22007": "a date or time value is malformed",
+    "22008": "a date or time value is out of range",
+    "22P02": "a value has the wrong type for its column",
+}
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def describe_write_error(exc: sa_exc.StatementError) -> str:
+    """Why the database refused a write, naming constraint and column but never SQL or values.
+
+    SQLAlchemy's own text of these errors carries the statement and its parameters (plaintext a
+    partner submitted may be among them: law 1), and PostgreSQL's DETAIL line repeats the whole
+    failing row; only the parts that name schema objects are kept.
+    """
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if diag is not None and sqlstate:
+        where = [f"column {diag.column_name}" if getattr(diag, "column_name", None) else "",
+                 f"constraint {diag.constraint_name}" if getattr(diag, "constraint_name", None) else ""]
+        reason = _SQLSTATE_REASONS.get(str(sqlstate), f"the database refused the row (SQLSTATE {sqlstate})")
+        named = ", ".join(w for w in where if w)
+        return f"{reason} ({named})" if named else reason
+    if orig is not None and type(orig).__module__.startswith("sqlite3"):
+        # SQLite names the constraint and the table.column or the CHECK expression, never the values.
+        first = _first_line(exc)
+        if first.startswith(("NOT NULL constraint failed", "CHECK constraint failed", "UNIQUE constraint failed",
+                             "FOREIGN KEY constraint failed")):
+            return _QUOTED.sub("'…'", first)
+        return f"the database refused the row ({type(orig).__name__})"
+    if orig is None or isinstance(orig, TypeError | ValueError):
+        # Raised before the driver saw the statement (a value the column type cannot bind).
+        return "a value has the wrong type for its column"
+    return f"the database refused the row ({type(orig).__name__})"
 
 
 def create_portal_engine(url: str) -> Engine:
@@ -132,6 +177,21 @@ class SqlPortal:
         except sa_exc.OperationalError as exc:
             raise FatalError(
                 f"portal database {self.safe_url} failed on table {table!r}: {_first_line(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+        except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+            raise PortalRejectedError(
+                f"the portal refused the write to {table!r}: {describe_write_error(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+        except sa_exc.DBAPIError as exc:
+            raise FatalError(
+                f"portal database {self.safe_url} failed on table {table!r}: {describe_write_error(exc)}",
+                ErrorContext(extra={"table": table}),
+            ) from None
+        except sa_exc.StatementError as exc:  # a value the column type cannot bind: that record's fault
+            raise PortalRejectedError(
+                f"the portal refused the write to {table!r}: {describe_write_error(exc)}",
                 ErrorContext(extra={"table": table}),
             ) from None
 

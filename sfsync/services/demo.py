@@ -31,6 +31,7 @@ from sfsync.sync._report import RunReport
 __all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
 
 DEMO_MARKER = ".sfsync-demo.json"
+METADATA_DIR = "salesforce"  # the SFDX project export-metadata writes; the local org is built from it
 DEMO_FORMAT = 1
 SEED = 7
 
@@ -131,8 +132,8 @@ def _looks_like_unmarked_demo(target: Path) -> bool:
 
 # What a demo directory holds; anything else there was added by hand and goes with the old demo.
 _DEMO_FILES = frozenset(
-    {DEMO_MARKER, ".gitignore", "sfsync.toml", "portal.db", "state.db", "org.json", "keys", "mappings", "desk"}
-    | {"named_accounts.csv"}
+    {DEMO_MARKER, ".gitignore", "sfsync.toml", "portal.db", "state.db", "org.json", "keys", "mappings", METADATA_DIR}
+    | {"named_accounts.csv", "desk"}
 )
 
 
@@ -315,7 +316,7 @@ def _step(progress: Any, text: str) -> None:
 def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> DemoResult:
     from sfsync.crypto import LocalKeyringProvider
     from sfsync.mapping import load_mappings, validate_offline, validate_online
-    from sfsync.testing import FakeSalesforce
+    from sfsync.testing import FakeSalesforce, export_org_metadata
 
     result = DemoResult(directory=target)
     shutil.copytree(shipped_mappings_dir(), root / "mappings", ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
@@ -339,12 +340,12 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     provider = LocalKeyringProvider(settings.crypto.keyring, settings.crypto.master_key)
     provider.create()
 
-    _step(progress, "creating the local Salesforce org")
-    fake = FakeSalesforce()
+    _step(progress, "exporting the Salesforce metadata and deploying it to a local org")
+    # Law 9: the local org holds exactly what `sfsync mappings export-metadata` writes (and an
+    # admin deploys), on top of the standard objects; org.json remembers the folder.
+    export_org_metadata(root / METADATA_DIR, [root / "mappings"], root / "mappings" / "conflict_rules.yaml")
+    fake = FakeSalesforce.from_metadata(root / METADATA_DIR)
     result.planted = seed_org(fake, registered, seed=SEED, today=now.date())
-    fake.insert(
-        "RecordType", {"Name": "Deal Registration", "DeveloperName": "Deal_Registration", "SobjectType": "Lead"}
-    )
     with fake:
         from sfsync.salesforce import SalesforceGateway
         from sfsync.services.job import SyncJob

@@ -23,8 +23,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from sfsync.config import Settings
-from sfsync.errors import ErrorContext, FatalError, RecordRejectedError, SfsyncError, UsageError
-from sfsync.mapping import MappingSet, ObjectMapping
+from sfsync.errors import ErrorContext, FatalError, PortalRejectedError, RecordRejectedError, SfsyncError, UsageError
+from sfsync.mapping import MappingSet, ObjectMapping, RecordMappingError
 from sfsync.portal import PortalAdapter
 from sfsync.salesforce import RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
@@ -33,6 +33,10 @@ from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
 from sfsync.text.time import parse_utc
 
 __all__ = ["EngineOptions", "PayloadProtector", "SalesforcePort", "SyncEngine", "SyncOptions"]
+
+# Dead-lettered pull records are re-read by key in chunks this size (a SOQL IN list well under
+# the 100,000-character statement limit, even for 40-character keys).
+_RETRY_CHUNK = 200
 
 log = logging.getLogger("sfsync.sync")
 
@@ -498,8 +502,12 @@ class SyncEngine:
                     len(keys),
                 )
                 return
+            # The README promises "status Withdrawn": the decision field gets the Salesforce value
+            # that maps to the portal's "withdrawn", alongside the withdrawal time.
+            status = _withdrawal_status(mapping)
+            extra = {status[0]: status[1]} if status else {}
             payloads = [
-                {mapping.salesforce.external_id_field: key, field: pending[key].astimezone(UTC).isoformat()}
+                {mapping.salesforce.external_id_field: key, field: pending[key].astimezone(UTC).isoformat(), **extra}
                 for key in keys
             ]
             results = self.salesforce.upsert(mapping.salesforce.object, mapping.salesforce.external_id_field, payloads)
@@ -532,14 +540,30 @@ class SyncEngine:
         summary = MappingRunSummary(mapping=mapping.name, direction="pull")
         since = None if options.full else self.state.get_watermark(mapping.name, "pull")
         soql = self._pull_soql(mapping, since)
-        key_column = mapping.portal.external_id_column
         ext_field = mapping.salesforce.external_id_field
         newest: datetime | None = None
         pending: list[dict[str, Any]] = []
+        # Pull dead letters whose backoff has passed (or an operator asked to retry) are read
+        # again by key after the incremental read, unless that read met them anyway.
+        due_keys: dict[str, None] = {}
+        # Letters still waiting out their backoff (or exhausted): a record re-read unchanged since
+        # it failed (the overlap window re-reads the edge) is left alone instead of failing again.
+        waiting: dict[str, datetime] = {}
+        if not options.dry_run:
+            now = self.clock()
+            due = self.state.due_dead_letters(mapping.name, "pull", now, self.options.dead_letter_max_attempts)
+            due_keys = dict.fromkeys(d.record_key for d in due)
+            waiting = {
+                letter.record_key: letter.last_seen
+                for letter in self.state.dead_letters(mapping=mapping.name, direction="pull")
+                if letter.record_key not in due_keys
+                and letter.state in ("open", "exhausted")
+                and letter.last_seen is not None
+            }
 
-        def flush() -> None:
+        def flush(retried: bool = False) -> None:
             if pending:
-                self._pull_batch(mapping, pending, summary, options)
+                self._pull_batch(mapping, pending, summary, options, retried=retried)
                 pending.clear()
                 self._renew_lock()
 
@@ -550,17 +574,41 @@ class SyncEngine:
                 newest = stamp
             if record.get(ext_field) in (None, ""):
                 continue
+            key = str(record[ext_field])
+            due_keys.pop(key, None)
+            failed_at = waiting.get(key)
+            if failed_at is not None and stamp is not None and stamp <= failed_at:
+                summary.unchanged += 1  # still dead-lettered; retried when due or on request
+                continue
             pending.append(record)
             if len(pending) >= self.options.batch_size:
                 flush()
         flush()
+        # Every record read is now written back or dead-lettered (law 2): the watermark may move.
         if newest is not None and not options.dry_run:
             self.state.set_watermark(mapping.name, "pull", newest)
             summary.watermark = newest
-        del key_column
+        if due_keys and not options.dry_run:
+            keys = list(due_keys)
+            for start in range(0, len(keys), _RETRY_CHUNK):
+                chunk = keys[start : start + _RETRY_CHUNK]
+                found = list(self.salesforce.query(self._pull_by_keys_soql(mapping, chunk), include_deleted=True))
+                summary.read += len(found)
+                pending.extend(found)
+                flush(retried=True)
         summary.api_calls = self.salesforce.api_calls - calls
         summary.duration_seconds = round(time.monotonic() - started, 3)
         return summary
+
+    def _pull_by_keys_soql(self, mapping: ObjectMapping, keys: Sequence[str]) -> str:
+        fields = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *mapping.soql_fields()]))
+        return format_soql(
+            "SELECT {:literal} FROM {:literal} WHERE {:literal} IN {} ORDER BY SystemModstamp, Id",
+            ", ".join(fields),
+            mapping.salesforce.object,
+            mapping.salesforce.external_id_field,
+            list(keys),
+        )
 
     def _pull_soql(self, mapping: ObjectMapping, since: datetime | None) -> str:
         fields = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *mapping.soql_fields()]))
@@ -591,7 +639,11 @@ class SyncEngine:
         records: list[dict[str, Any]],
         summary: MappingRunSummary,
         options: SyncOptions,
+        *,
+        retried: bool = False,
     ) -> None:
+        """Write a batch back; a record the mapping or the portal cannot take is dead-lettered
+        with the reason, and the rest of the batch lands."""
         table = mapping.portal.table
         key_column = mapping.portal.external_id_column
         ext_field = mapping.salesforce.external_id_field
@@ -599,34 +651,112 @@ class SyncEngine:
         ledger = self.state.ledger(mapping.name, keys)
         present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
         updates: list[tuple[Any, dict[str, Any]]] = []
-        entries: list[LedgerEntry] = []
+        entries: dict[str, LedgerEntry] = {}
+        settled: list[str] = []  # read, and nothing to write: any old dead letter is moot
         now = self.clock()
+        if retried:
+            summary.retried += len(records)
         for record in records:
             external_id = str(record[ext_field])
             entry = ledger.get(external_id)
             if external_id not in present:
                 summary.unmatched += 1
+                settled.append(external_id)
                 continue
             if record.get("IsDeleted"):
                 change = self._salesforce_deleted(mapping, external_id, entry, summary, options)
                 if change is not None:
                     updates.append((external_id, change))
-                    entries.append(self._ledger_after_pull(mapping, external_id, entry, record, None, now, True))
+                    entries[external_id] = self._ledger_after_pull(
+                        mapping, external_id, entry, record, None, now, True
+                    )
+                else:
+                    settled.append(external_id)
                 continue
-            values = mapping.to_portal(record)
+            try:
+                values = mapping.to_portal(record)
+            except RecordMappingError as exc:
+                fields = tuple(p.field or "" for p in exc.problems)
+                self._reject_pull(mapping, summary, options, external_id, "INVALID_VALUE", str(exc), fields, now)
+                continue
             digest = fingerprint(values)
-            if entry is not None and entry.pull_hash == digest and not options.full:
+            if entry is not None and entry.pull_hash == digest and not options.full and not retried:
                 summary.unchanged += 1
+                settled.append(external_id)
                 continue
             self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
-            summary.written_back += 1
             updates.append((external_id, values))
-            entries.append(self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False))
-        if options.dry_run or not updates:
+            entries[external_id] = self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False)
+        if options.dry_run:
+            summary.written_back += sum(1 for entry_ in entries.values() if not entry_.deleted)
             return
-        self.portal.write_back(table, key_column, updates)
-        self.state.save_ledger(entries)
+        written = self._write_back(mapping, updates, summary, now)
+        summary.written_back += sum(1 for key in written if key in entries and not entries[key].deleted)
+        if written:
+            self.state.save_ledger([entries[key] for key in written if key in entries])
+        done = [*settled, *written]
+        if done:
+            self.state.resolve_dead_letters(mapping.name, "pull", done)
         self._tick(f"{mapping.name} pull", len(records))
+
+    def _write_back(
+        self,
+        mapping: ObjectMapping,
+        updates: list[tuple[Any, dict[str, Any]]],
+        summary: MappingRunSummary,
+        now: datetime,
+    ) -> list[str]:
+        """Write the batch in one transaction; when the portal refuses it, record by record, so
+        one value the portal cannot take (NOT NULL, CHECK, type) dead-letters only its record.
+        Returns the keys written."""
+        table = mapping.portal.table
+        key_column = mapping.portal.external_id_column
+        if not updates:
+            return []
+        if len(updates) > 1:
+            try:
+                self.portal.write_back(table, key_column, updates)
+                return [str(key) for key, _values in updates]
+            except PortalRejectedError:
+                pass  # the transaction rolled back: find the record(s) at fault one by one
+        written: list[str] = []
+        for update_ in updates:
+            written.extend(self._write_back_one(mapping, update_[0], update_, summary, now))
+        return written
+
+    def _write_back_one(
+        self,
+        mapping: ObjectMapping,
+        key: Any,
+        update_: tuple[Any, dict[str, Any]],
+        summary: MappingRunSummary,
+        now: datetime,
+    ) -> list[str]:
+        try:
+            self.portal.write_back(mapping.portal.table, mapping.portal.external_id_column, [update_])
+        except PortalRejectedError as exc:
+            summary.rejected += 1
+            self._dead_letter(mapping.name, "pull", str(key), "PORTAL_REJECTED", str(exc),
+                              tuple(sorted(update_[1])), now)
+            return []
+        return [str(key)]
+
+    def _reject_pull(
+        self,
+        mapping: ObjectMapping,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+        external_id: str,
+        status: str,
+        message: str,
+        fields: tuple[str, ...],
+        now: datetime,
+    ) -> None:
+        summary.rejected += 1
+        reason = f"the portal cannot take the value of {', '.join(fields) or 'a field'}"
+        self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=reason))
+        if not options.dry_run:
+            self._dead_letter(mapping.name, "pull", external_id, status, message, fields, now)
 
     def _salesforce_deleted(
         self,
@@ -667,10 +797,15 @@ class SyncEngine:
         now: datetime,
         deleted: bool,
     ) -> LedgerEntry:
+        # A record withdrawn after a portal delete stays propagated when its decision is pulled
+        # (the withdrawal itself changes the status): otherwise the next push withdraws it again.
+        withdrawn = entry is not None and entry.deleted and entry.salesforce_id is not None
+        salesforce_id = None if deleted else str(record.get("Id") or (entry.salesforce_id if entry else "")) or None
+        deleted = deleted or withdrawn
         return LedgerEntry(
             mapping=mapping.name,
             external_id=external_id,
-            salesforce_id=None if deleted else str(record.get("Id") or (entry.salesforce_id if entry else "")) or None,
+            salesforce_id=salesforce_id,
             push_hash=entry.push_hash if entry else None,
             pull_hash=digest,
             last_pushed_at=entry.last_pushed_at if entry else None,
@@ -749,6 +884,24 @@ def _withdrawal_field(mapping: ObjectMapping) -> str | None:
     for fm in mapping.portal_owned():
         if fm.portal_column == "withdrawn_at":
             return fm.field
+    return None
+
+
+def _withdrawal_status(mapping: ObjectMapping) -> tuple[str, str] | None:
+    """(field, Salesforce value) meaning "withdrawn": the Salesforce-owned picklist whose value
+    map sends a value to the portal's ``withdrawn`` (or which has a ``Withdrawn`` value)."""
+    for fm in mapping.salesforce_owned():
+        if fm.type != "picklist" or "." in fm.field:
+            continue
+        for step in fm.steps:
+            forward = getattr(step, "map", None)
+            if isinstance(forward, dict):
+                for sf_value, portal_value in forward.items():
+                    if str(portal_value).casefold() == "withdrawn":
+                        return fm.field, str(sf_value)
+        for value in fm.values or ():
+            if value.casefold() == "withdrawn":
+                return fm.field, value
     return None
 
 

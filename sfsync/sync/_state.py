@@ -439,12 +439,18 @@ class StateStore:
         return self._dead_letter(stored)
 
     def dead_letters(
-        self, *, mapping: str | None = None, states: Collection[DeadLetterState] = ACTIVE_STATES
+        self,
+        *,
+        mapping: str | None = None,
+        states: Collection[DeadLetterState] = ACTIVE_STATES,
+        direction: Direction | None = None,
     ) -> list[DeadLetter]:
         t = self._dead
         stmt = select(t).where(t.c.state.in_(list(states))).order_by(t.c.id)
         if mapping is not None:
             stmt = stmt.where(t.c.mapping == mapping)
+        if direction is not None:
+            stmt = stmt.where(t.c.direction == direction)
         with self._db("reading dead letters"), self._engine.connect() as conn:
             return [self._dead_letter(r) for r in conn.execute(stmt)]
 

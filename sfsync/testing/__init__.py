@@ -17,18 +17,27 @@ query/queryAll with real pagination (``page_size`` rows a page, ``nextRecordsUrl
 getUpdated, ``/limits``, Bulk API 2.0 ingest and query jobs, and the login endpoints of every auth mode
 (OAuth token endpoint: password, client_credentials, JWT bearer; SOAP login) on any host. Every API
 response carries ``Sforce-Limit-Info``; errors have Salesforce's JSON shape. Validation follows the
-schema (see ``_schema.py`` for the YAML format). Faults come from a seeded :class:`FaultPlan`.
+schema: by default the org a fresh deployment of the shipped mappings' metadata export
+gives (law 9); ``FakeSalesforce(org_schema_from_metadata(DIR))`` builds it from any export in
+``DIR``. Faults come from a seeded :class:`FaultPlan`.
 
 Seeding with ``fake.insert`` accepts the audit fields (CreatedDate, LastModifiedDate, SystemModstamp,
 CreatedById, LastModifiedById, IsDeleted) so tests can place records in time; the API refuses them.
 
 In pytest, the ``fake_salesforce`` fixture (registered by the ``sfsync`` pytest plugin) yields a
-started fake with the default schema, and ``fake_salesforce_env`` gives the ``SFSYNC_SALESFORCE__*``
+started fake built from the ``salesforce_metadata`` export (override that fixture to use your
+own), and ``fake_salesforce_env`` gives the ``SFSYNC_SALESFORCE__*``
 environment variables for token auth against it.
 """
 
 from sfsync.testing._fake import FakeSalesforce, MissingTimeoutError, RecordedCall
 from sfsync.testing._faults import FaultPlan
+from sfsync.testing._metadata_org import (
+    export_org_metadata,
+    org_schema_from_metadata,
+    shipped_metadata_schema,
+    standard_org_schema,
+)
 from sfsync.testing._schema import (
     FieldSchema,
     ObjectSchema,
@@ -50,6 +59,10 @@ __all__ = [
     "RecordedCall",
     "SchemaError",
     "default_org_schema",
+    "export_org_metadata",
     "format_datetime",
     "load_org_schema",
+    "org_schema_from_metadata",
+    "shipped_metadata_schema",
+    "standard_org_schema",
 ]

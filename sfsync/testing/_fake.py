@@ -118,6 +118,9 @@ class FakeSalesforce:
         if bulk_polls_until_complete < 1:
             raise ValueError("bulk_polls_until_complete must be at least 1")
         self.schema = schema if schema is not None else default_org_schema()
+        # The exported metadata folder the schema was built from (see from_metadata): saved with
+        # the records so a reloaded org has exactly the same objects and fields.
+        self.metadata_dir: Path | None = None
         self.instance_url = instance_url.rstrip("/")
         self.api_version = api_version
         self.page_size = page_size
@@ -264,10 +267,28 @@ class FakeSalesforce:
             raise KeyError(f"{obj.name} {record_id} does not exist")
         return copy.deepcopy(record)
 
+    @classmethod
+    def from_metadata(cls, metadata_dir: Path, **kwargs: Any) -> FakeSalesforce:
+        """An org built only from exported SFDX metadata plus the standard objects (law 9)."""
+        from sfsync.testing._metadata_org import org_schema_from_metadata
+
+        fake = cls(org_schema_from_metadata(metadata_dir), **kwargs)
+        fake.metadata_dir = Path(metadata_dir)
+        return fake
+
     def save(self, path: Path) -> None:
-        """Write records, Id counter and API usage as JSON (the schema is not saved)."""
+        """Write records, Id counter and API usage as JSON; the schema is saved as the path of
+        the metadata folder it was built from (relative to ``path`` when inside its folder)."""
+        metadata: str | None = None
+        if self.metadata_dir is not None:
+            absolute = self.metadata_dir.resolve()
+            try:
+                metadata = absolute.relative_to(path.resolve().parent).as_posix()
+            except ValueError:
+                metadata = str(absolute)
         data = {
             "format": "sfsync-fake-salesforce/1",
+            "metadata": metadata,
             "id_counter": self._id_counter,
             "api_calls": self._api_calls,
             "user_id": self.user_id,
@@ -281,7 +302,11 @@ class FakeSalesforce:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != "sfsync-fake-salesforce/1":
             raise ValueError(f"{path}: not a FakeSalesforce save file")
-        fake = cls(**kwargs)
+        metadata = data.get("metadata")
+        if metadata and "schema" not in kwargs:
+            fake = cls.from_metadata(path.parent / str(metadata), **kwargs)
+        else:
+            fake = cls(**kwargs)
         fake._records = {name: {} for name in fake.schema.objects}
         for name, rows in data["records"].items():
             obj = fake.schema.get(name)
@@ -558,6 +583,9 @@ class FakeSalesforce:
             elif spec.type == "boolean":
                 record[spec.name] = False
         record.update(values)
+        for spec in obj.fields.values():
+            if spec.auto_number and record.get(spec.name) is None:
+                record[spec.name] = _auto_number(spec.auto_number, len(self._records[obj.name]) + 1)
         if "OwnerId" in obj.fields and record.get("OwnerId") is None and self._user_id_or_empty():
             record["OwnerId"] = self.user_id
         self._finish(obj, record, list(values), creating=True)
@@ -1357,3 +1385,7 @@ def _json_body(request: requests.PreparedRequest) -> Any:
     except ValueError as exc:
         raise _error(400, "JSON_PARSER_ERROR", f"Unexpected character in the request body: {exc}") from None
 
+
+def _auto_number(display_format: str, number: int) -> str:
+    """An Auto Number value: ``CC-{0000000}`` and 42 -> ``CC-0000042``."""
+    return re.sub(r"\{(0+)\}", lambda match: str(number).zfill(len(match.group(1))), display_format)

@@ -1,8 +1,10 @@
 """Org schema for :class:`FakeSalesforce`: which objects and fields exist, and their rules.
 
-YAML format (every ``*.yaml`` in ``sfsync/testing/schemas/`` is merged, ``standard.yaml`` first,
-then the others in name order; an object declared in several files gets the union of its fields,
-a field declared twice takes the later declaration)::
+The packaged ``schemas/standard.yaml`` holds the standard objects as Salesforce ships them; the
+custom objects and fields of a test org come from exported metadata only (law 9, see
+``sfsync.testing._metadata_org``). Users may still load their own YAML files with
+:func:`load_org_schema` (files are merged in order; an object declared in several files gets the
+union of its fields, a field declared twice takes the later declaration)::
 
     objects:
       Account:                       # API name of the object (custom ones end in __c)
@@ -44,7 +46,6 @@ System fields are added by the loader: ``Id``, ``Name`` (unless ``name_field: nu
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -54,7 +55,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sfsync.mapping._types import FieldType  # one list of Salesforce field types for both
+from sfsync.salesforce._org_needs import FieldType  # one list of Salesforce field types for all
 
 __all__ = [
     "FieldSchema",
@@ -130,6 +131,7 @@ class FieldSchema(BaseModel):
     default: Any = None
     calculated: bool = False
     compound: tuple[str, ...] = ()
+    auto_number: str | None = Field(default=None, description='display format such as "CC-{0000000}"')
     system: bool = Field(default=False, description="added by the loader, not declared (skipped by merge)")
 
     @field_validator("reference_to", mode="before")
@@ -410,10 +412,13 @@ def _packaged_documents() -> list[tuple[str, str]]:
     return [(f"sfsync/testing/schemas/{entry.name}", entry.read_text(encoding="utf-8")) for entry in entries]
 
 
-@functools.cache
 def default_org_schema() -> OrgSchema:
-    """Every ``*.yaml`` packaged in ``sfsync/testing/schemas/``, merged (cached: schemas are frozen)."""
-    merged: dict[str, dict[str, Any]] = {}
-    for name, text in _packaged_documents():
-        _merge_document(merged, _read_yaml(text, name), name)
-    return _build(merged, source="sfsync/testing/schemas")
+    """The org a fresh deployment of the shipped mappings' metadata export gives (law 9).
+
+    The standard objects (``schemas/standard.yaml``, standard fields only) plus what
+    ``sfsync mappings export-metadata`` writes for the shipped mappings and the conflict scan,
+    parsed back from its SFDX XML. Cached: schemas are frozen.
+    """
+    from sfsync.testing._metadata_org import shipped_metadata_schema
+
+    return shipped_metadata_schema()

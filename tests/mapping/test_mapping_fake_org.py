@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import requests
+from org_helpers import with_disabled_schema
 
-from sfsync.mapping import MappingSet
+from sfsync.mapping import MappingSet, ObjectMapping
 from sfsync.testing import FakeSalesforce
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -39,8 +40,14 @@ def query(fake: FakeSalesforce, soql: str) -> list[dict[str, Any]]:
     ("account_registration", "account_registration"),
 ])
 def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: FakeSalesforce, name: str,
-                                        golden: str) -> None:
+                                        golden: str, request: pytest.FixtureRequest) -> None:
     fake = fake_salesforce
+    if not shipped.get(name).enabled:
+        # A disabled alternative's fields are deployed with `export-metadata --include-disabled`.
+        fake.stop()
+        fake = FakeSalesforce(with_disabled_schema())
+        fake.start()
+        request.addfinalizer(fake.stop)
     fake.insert("Account", {"Name": "Northwind Solutions", "Partner_Number__c": "P-001"})
     mapping = shipped.get(name)
     row = json.loads((GOLDEN / f"{golden}.json").read_text())["portal_row"]
@@ -59,7 +66,10 @@ def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: Fa
     [record] = query(fake, soql)
     pulled = mapping.to_portal(record)
     assert pulled["salesforce_id"] == result["id"]
-    assert pulled["status"] == "submitted"  # the picklist default, mapped to the portal's value
+    # The exported Status picklist has no default (nor has a deployed org): a new record's status is
+    # null, and `on_null: keep` leaves the portal's own value alone instead of writing null.
+    assert "status" not in pulled
+    assert mapping.to_portal(record | {_status_field(mapping): "Approved"})["status"] == "approved"
     assert pulled["conflict_flag"] is False
     back = mapping.to_portal(record | {k: v for k, v in outbound.payload.items()}, include_portal_owned=True)
     assert back["partner_number"] == "P-001"
@@ -78,3 +88,7 @@ def test_direct_opportunities_query(shipped: MappingSet, fake_salesforce: FakeSa
     assert sorted(view["product_lines"]) == ["Servers", "Storage"]  # Salesforce orders by definition
     assert view["owner_id"] == fake.user_id
     assert str(view["amount"]) in ("90000", "90000.0", "90000.00")
+
+
+def _status_field(mapping: ObjectMapping) -> str:
+    return next(fm.field for fm in mapping.fields if fm.portal_column == "status")

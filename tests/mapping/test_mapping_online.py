@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 from _mapping_helpers import SHIPPED
+from org_helpers import with_disabled_schema
 
 from sfsync.errors import SalesforceApiError
 from sfsync.mapping import MappingSet, ValidationReport, load_mappings, validate_online
@@ -21,8 +22,8 @@ OBJECTS = ("Deal_Registration__c", "Account_Registration__c", "Lead", "Opportuni
 
 @pytest.fixture(scope="module")
 def org() -> Iterator[dict[str, dict[str, Any]]]:
-    """Describe JSON of the fake org (default schema + partner_program.yaml), fetched over HTTP."""
-    with FakeSalesforce() as fake:
+    """Describe JSON of the org `export-metadata --include-disabled` deploys, fetched over HTTP."""
+    with FakeSalesforce(with_disabled_schema()) as fake:
         url = f"{fake.instance_url}/services/data/v{fake.api_version}/sobjects/{{}}/describe"
         headers = {"Authorization": f"Bearer {fake.access_token}"}
         described = {}
@@ -49,7 +50,7 @@ def field(org: dict[str, dict[str, Any]], obj: str, name: str) -> dict[str, Any]
 
 
 def run(org: dict[str, dict[str, Any]], shipped: MappingSet, name: str = "deal_registration") -> ValidationReport:
-    return validate_online(MappingSet([shipped.get(name)]), describer(org))
+    return validate_online(MappingSet([shipped.get(name)]), describer(org), include_disabled=True)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def broken(org: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_shipped_mappings_match_the_fake_org(org: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
     calls: list[str] = []
-    report = validate_online(shipped, describer(org, calls))
+    report = validate_online(shipped, describer(org, calls), include_disabled=True)
     assert report.problems == [], [str(p) for p in report.problems]
     assert len(calls) == len(set(calls))  # one describe per object
     assert set(report.mappings_checked) == set(shipped.names())
@@ -70,10 +71,10 @@ def test_real_gateway_describe_on_fake(shipped: MappingSet) -> None:
     gateway_module = pytest.importorskip("sfsync.salesforce")
     from sfsync.config import SalesforceSettings
 
-    with FakeSalesforce() as fake:
+    with FakeSalesforce(with_disabled_schema()) as fake:
         settings = SalesforceSettings(instance_url=fake.instance_url, access_token=fake.access_token)
         gateway = gateway_module.SalesforceGateway.connect(settings)
-        report = validate_online(shipped, gateway.describe)
+        report = validate_online(shipped, gateway.describe, include_disabled=True)
     assert report.ok, [str(p) for p in report.errors]
 
 

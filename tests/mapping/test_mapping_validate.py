@@ -485,3 +485,82 @@ def test_pull_map_after_split_checks_keys(check: Check) -> None:
     """)
     problem = only_error(check(text))
     assert "map key 'Storag' is not a value of the picklist; did you mean 'Storage'?" in problem.message
+
+
+# ------------------------------------------------------------------ on_null (what a pulled null means)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "needle"),
+    [
+        ("on_null: default", "on_null", "needs a `default`"),
+        ("on_null: keep\n          default: x", "on_null", "used only with `on_null: default`"),
+        ("default: x", "on_null", "used only with `on_null: default`"),
+    ],
+)
+def test_on_null_policy_is_checked_offline(check: Check, extra: str, code: str, needle: str) -> None:
+    text = with_fields(f"""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce
+          {extra}
+    """)
+    problem = only_error(check(text))
+    assert problem.code == code and needle in problem.message
+    assert problem.line is not None
+
+
+def test_on_null_on_a_portal_owned_field(check: Check) -> None:
+    text = with_fields("""
+        - column: notes
+          field: Notes__c
+          type: string
+          owner: portal
+          on_null: keep
+    """)
+    problem = only_error(check(text))
+    assert problem.code == "ownership" and "Salesforce-owned" in problem.message
+
+
+def test_on_null_unknown_value_names_the_choices(check: Check) -> None:
+    text = with_fields("""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce
+          on_null: ignore
+    """)
+    problem = only_error(check(text))
+    assert "keep" in problem.message and "reject" in problem.message
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("keep", "absent"), ("default", "pending"), ("reject", "error"),
+                                                  (None, None)])
+def test_on_null_applies_on_pull(tmp_path: Path, policy: str | None, expected: str | None) -> None:
+    from sfsync.mapping import RecordMappingError
+
+    line = f"\n          on_null: {policy}" if policy else ""
+    default = "\n          default: pending" if policy == "default" else ""
+    text = with_fields(f"""
+        - column: decision
+          field: Decision__c
+          type: string
+          owner: salesforce{line}{default}
+    """)
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    mapping_set, report = collect_mappings([path])
+    assert report.errors == [], [str(p) for p in report.errors]
+    mapping = mapping_set.all()[0]
+    record = {"Decision__c": None}
+    if expected == "error":
+        with pytest.raises(RecordMappingError, match="on_null: reject"):
+            mapping.to_portal(record)
+        return
+    values = mapping.to_portal(record)
+    if expected == "absent":
+        assert "decision" not in values
+    else:
+        assert values["decision"] == expected
+    assert mapping.to_portal({"Decision__c": "Go"})["decision"] == "Go"

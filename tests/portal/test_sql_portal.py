@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -330,7 +330,9 @@ def test_write_back_is_one_transaction(db_url: str, portal_engine: sa.Engine) ->
     with portal_engine.begin() as conn:
         conn.execute(sa.insert(table), [{"id": 1, "score": 1}, {"id": 2, "score": 1}])
     portal = SqlPortal(db_url)
-    with pytest.raises(sa.exc.IntegrityError):
+    from sfsync.errors import PortalRejectedError
+
+    with pytest.raises(PortalRejectedError):  # the engine then retries record by record
         portal.write_back("strict", "id", [(1, {"sf_status": "Approved"}), (2, {"score": -1})])
     with portal_engine.connect() as conn:
         assert conn.execute(sa.select(table.c.sf_status).where(table.c.id == 1)).scalar() is None
@@ -472,4 +474,55 @@ def test_unindexed_key_column_is_reported_once(
         portal.write_back("registrations", "status", [("x", {"sf_status": "y"})])
     assert len(caplog.records) == 1
     assert "registrations.status has no index" in caplog.records[0].getMessage()
+    portal.close()
+
+
+# -- a write the portal refuses: one typed error, no SQL, no parameters (law 1) ----------------------
+
+
+def _strict_table(engine: sa.Engine) -> None:
+    metadata = sa.MetaData()
+    sa.Table(
+        "decisions",
+        metadata,
+        sa.Column("external_id", sa.String(40), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("notes", sa.String(200)),
+        sa.Column("starts", sa.Date),
+        sa.Column("ends", sa.Date),
+        sa.CheckConstraint("ends IS NULL OR starts IS NULL OR ends >= starts", name="ends_after_starts"),
+    )
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO decisions (external_id, status) VALUES ('R-1', 'submitted')"))
+
+
+SECRET = "Confidential Customer GmbH"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"status": None, "notes": SECRET}, ("NOT NULL",)),
+        ({"starts": date(2026, 11, 20), "ends": date(2026, 1, 1), "notes": SECRET}, ("CHECK",)),
+        ({"starts": "next spring", "notes": SECRET}, ("wrong type", "date or time value is malformed")),
+    ],
+    ids=["not_null", "check", "wrong_type"],
+)
+def test_refused_write_back_is_a_record_error_without_sql_or_values(
+    db_url: str, portal_engine: sa.Engine, values: dict[str, Any], expected: tuple[str, ...]
+) -> None:
+    from sfsync.errors import PortalRejectedError
+
+    _strict_table(portal_engine)
+    portal = SqlPortal(db_url)
+    with pytest.raises(PortalRejectedError) as caught:
+        portal.write_back("decisions", "external_id", [("R-1", values)])
+    text = str(caught.value)
+    assert any(phrase.lower() in text.lower() for phrase in expected), text
+    for leaked in (SECRET, "UPDATE", "SET ", "[parameters", "2026-01-01", "next spring"):
+        assert leaked not in text, (leaked, text)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # the row is untouched and the portal still works
+    assert portal.rows_by_keys("decisions", "external_id", ["R-1"])["R-1"]["status"] == "submitted"
     portal.close()

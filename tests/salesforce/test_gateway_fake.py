@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from org_helpers import fidelity_schema
 from pydantic import SecretStr
 
 from sfsync.config import SalesforceSettings
@@ -36,7 +37,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def fake() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as org:
+    with FakeSalesforce(fidelity_schema()) as org:
         yield org
 
 

@@ -152,3 +152,26 @@ def test_unreachable_store_exits_3(runner: CliRunner, state_url: str, monkeypatc
     assert result.exit_code == 3
     assert "hunter2" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_list_by_direction_and_retry_discard_pull_letters(runner: CliRunner, state_url: str) -> None:
+    seed(state_url)
+    with StateStore(state_url, clock=lambda: T0) as store:
+        pulled = store.record_dead_letter(DeadLetter(
+            mapping="deals", direction="pull", record_key="R-9", status_code="PORTAL_REJECTED",
+            message="the portal refused the write to 'deals': NOT NULL constraint failed: deals.status",
+            fields=("status",)))
+    result = runner.invoke(app, ["deadletters", "list", "--direction", "pull", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [(d["record_key"], d["direction"]) for d in json.loads(result.output)] == [("R-9", "pull")]
+    result = runner.invoke(app, ["deadletters", "list", "--direction", "push", "--json"])
+    assert {d["direction"] for d in json.loads(result.output)} == {"push"} and len(json.loads(result.output)) == 3
+    bad = runner.invoke(app, ["deadletters", "list", "--direction", "sideways"])
+    assert bad.exit_code == 2 and "push" in bad.output and "pull" in bad.output
+    assert runner.invoke(app, ["deadletters", "retry", str(pulled.id)]).exit_code == 0
+    with StateStore(state_url) as store:
+        [letter] = store.due_dead_letters("deals", "pull", datetime.now(UTC), 5)
+        assert letter.state == "retry_requested"
+    assert runner.invoke(app, ["deadletters", "discard", str(pulled.id), "--yes"]).exit_code == 0
+    result = runner.invoke(app, ["deadletters", "list", "--direction", "pull", "--json"])
+    assert json.loads(result.output) == []

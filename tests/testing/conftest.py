@@ -6,13 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 from fake_api_helpers import Api
+from org_helpers import fidelity_schema
 
 from sfsync.testing import FakeSalesforce
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeSalesforce]:
-    with FakeSalesforce() as org:
+    with FakeSalesforce(fidelity_schema()) as org:
         yield org
 
 

@@ -30,13 +30,20 @@ def test_default_schema_has_the_standard_objects_and_system_fields() -> None:
     assert account.field("partner_number__c") is account.fields["Partner_Number__c"]
 
 
-def test_every_packaged_yaml_is_merged() -> None:
+def test_only_standard_objects_are_packaged_as_yaml() -> None:
+    """Law 9: no hand-written custom schema; standard.yaml holds standard fields only."""
     from importlib import resources
 
     folder = resources.files("sfsync.testing").joinpath("schemas")
     files = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml"))
-    assert "standard.yaml" in files
-    assert load_org_schema(Path(str(folder))) == default_org_schema()
+    assert files == ["standard.yaml"]
+    standard = load_org_schema(Path(str(folder)))
+    custom = [f"{o.name}.{f.name}" for o in standard.objects.values() for f in o.fields.values() if f.is_custom]
+    assert custom == [] and not any(o.is_custom or o.record_types for o in standard.objects.values())
+    # The default org is the standard objects plus the shipped export, nothing else.
+    default = default_org_schema()
+    assert set(default.objects) - set(standard.objects) == {
+        "Deal_Registration__c", "Account_Registration__c", "Channel_Conflict__c"}
 
 
 def test_files_merge_fields_of_the_same_object(tmp_path: Path) -> None:
@@ -55,7 +62,8 @@ def test_files_merge_fields_of_the_same_object(tmp_path: Path) -> None:
     assert widget.fields["Color__c"].effective_length == 20
     assert widget.prefix.startswith("a") and len(widget.prefix) == 3
     account = schema.objects["Account"]
-    assert "Partner_Number__c" in account.fields and "Widget__c" in account.fields
+    assert "Partner_Number__c" not in account.fields  # standard objects only: no custom field
+    assert "Widget__c" in account.fields
     assert account.fields["Widget__c"].effective_relationship_name == "Widget__r"
 
 
