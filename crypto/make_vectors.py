@@ -210,8 +210,59 @@ def build() -> dict[str, dict[str, Any]]:
             "malformed", "Values that are not well-formed version-1 tokens, or whose plaintext is not UTF-8: "
             "rejected before or after AES-GCM (crypto/SPEC.md §3, §5).", malformed),
         "blind_index.json": _blind_index_file(),
+        "key_wrap.json": _key_wrap_file(keyring),
     }
     return files
+
+
+def _key_wrap_file(keyring: Keyring) -> dict[str, Any]:
+    """Key wrapping of the keyring file (SPEC §6.1-6.2), its MAC, and derived keys (SPEC §6.5)."""
+    from pydantic import SecretStr
+
+    from sfsync.crypto._providers import _canonical, _context, _MasterKeyWrapper
+
+    master = "sfsync public test vector master key"
+    salt = hashlib.sha256(b"sfsync public test vector salt").digest()[:16]
+    n = 2**10
+    kek = hashlib.scrypt(master.encode("utf-8"), salt=salt, n=n, r=8, p=1, dklen=32)
+    wrapper = _MasterKeyWrapper(SecretStr(master), salt, n)
+    wraps = []
+    for name, key_id, purpose, secret in [
+        ("data_key", "kvector1", "data", KEYS["kvector1"]),
+        ("partner_data_key", "pacme0001", "data", KEYS["pacme0001"]),
+        ("index_key", "ivector01", "index", INDEX_KEY),
+        ("integrity_key", "integrity", "integrity", test_key("integrity")),
+    ]:
+        context = _context(key_id, purpose)
+        aad = _canonical(context)
+        nonce = test_nonce(f"wrap {name}")
+        wrapped = base64.urlsafe_b64encode(nonce + AESGCM(kek).encrypt(nonce, secret, aad)).decode().rstrip("=")
+        if wrapper.unwrap(wrapped, context) != secret:  # sfsync itself must open it
+            raise SystemExit(f"sfsync cannot unwrap the {name} vector")
+        wraps.append({"name": name, "key_id": key_id, "purpose": purpose, "context": context,
+                      "aad_hex": aad.hex(), "nonce_hex": nonce.hex(), "plaintext_hex": secret.hex(),
+                      "wrapped": wrapped})
+    body = {"format": "sfsync-keyring", "version": 1, "generation": 3, "primary": "kvector1"}
+    integrity = test_key("integrity")
+    derived = [{"purpose": purpose, "derived_hex": keyring.derive_key(purpose).hex()}
+               for purpose in ("conflict-evidence", "field-policy")]
+    return {
+        "description": "Key wrapping (crypto/SPEC.md §6.2, local-scrypt): KEK = scrypt(master key, salt, n, r, p, "
+        "32 bytes); wrapped = base64url-unpadded(nonce12 || AES-256-GCM(KEK, nonce, key, aad)) with aad = "
+        "canonical JSON of the wrap context. Keyring MAC (§6.1): base64url-unpadded(HMAC-SHA256(integrity key, "
+        "canonical JSON of the body)). Derived keys (§6.5): HMAC-SHA256(index key, 'sfsync derived key v1' || "
+        "0x00 || purpose).",
+        "kind": "key_wrap", "expect": "accept",
+        "canonical_json": "json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=True)",
+        "keys_note": "Public test master key, salt and keys; they protect nothing.",
+        "master_key": master, "salt_hex": salt.hex(), "n": n, "r": 8, "p": 1, "kek_hex": kek.hex(),
+        "vectors": wraps,
+        "keyring_mac": {"integrity_key_hex": integrity.hex(), "body": body,
+                        "mac": base64.urlsafe_b64encode(hmac.new(integrity, _canonical(body), hashlib.sha256)
+                                                        .digest()).decode().rstrip("=")},
+        "derived_keys": {"index_key_hex": INDEX_KEY.hex(), "label_hex": b"sfsync derived key v1\x00".hex(),
+                         "vectors": derived},
+    }
 
 
 def _blind_index_file() -> dict[str, Any]:

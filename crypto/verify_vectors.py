@@ -11,6 +11,8 @@ this script; exit 0 when every check passes)
   rejected in its place.
 * ``blind_index.json``: message, HMAC-SHA256 and truncation from the ``normalized`` text (normalisation
   itself uses the public-suffix list and cleanco, so sfsync's own tests check that part).
+* ``key_wrap.json``: scrypt KEK, unwrapping each key under its wrap context (and not under another),
+  the keyring file MAC and the derived keys (HMAC-SHA256 of the index key).
 """
 
 from __future__ import annotations
@@ -129,10 +131,50 @@ def check_blind_index(document: dict[str, Any]) -> dict[str, bool]:
     return results
 
 
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def check_key_wrap(document: dict[str, Any]) -> dict[str, bool]:
+    salt = bytes.fromhex(document["salt_hex"])
+    kek = hashlib.scrypt(document["master_key"].encode("utf-8"), salt=salt, n=document["n"], r=document["r"],
+                         p=document["p"], dklen=32)
+    results: dict[str, bool] = {"key_wrap/kek": kek.hex() == document["kek_hex"]}
+    for v in document["vectors"]:
+        name = f"key_wrap/{v['name']}"
+        aad = canonical(v["context"])
+        results[f"{name}: aad"] = aad.hex() == v["aad_hex"]
+        raw = unb64url(v["wrapped"])
+        ok = raw is not None and raw[:12].hex() == v["nonce_hex"]
+        if ok and raw is not None:
+            try:
+                ok = AESGCM(kek).decrypt(raw[:12], raw[12:], aad).hex() == v["plaintext_hex"]
+            except InvalidTag:
+                ok = False
+        results[f"{name}: unwrap"] = ok
+        other = dict(v["context"], **{"sfsync:purpose": "other"})
+        try:
+            AESGCM(kek).decrypt(raw[:12], raw[12:], canonical(other)) if raw is not None else None
+            results[f"{name}: bound to its context"] = False
+        except InvalidTag:
+            results[f"{name}: bound to its context"] = True
+    mac = document["keyring_mac"]
+    digest = hmac.new(bytes.fromhex(mac["integrity_key_hex"]), canonical(mac["body"]), hashlib.sha256).digest()
+    results["key_wrap/keyring_mac"] = b64url(digest) == mac["mac"]
+    derived = document["derived_keys"]
+    for v in derived["vectors"]:
+        message = bytes.fromhex(derived["label_hex"]) + v["purpose"].encode("ascii")
+        expected = hmac.new(bytes.fromhex(derived["index_key_hex"]), message, hashlib.sha256).hexdigest()
+        results[f"key_wrap/derived {v['purpose']}"] = expected == v["derived_hex"]
+    return results
+
+
 def check_file(path: Path) -> dict[str, bool]:
     document = json.loads(path.read_text(encoding="utf-8"))
     if document.get("kind") == "blind_index":
         return check_blind_index(document)
+    if document.get("kind") == "key_wrap":
+        return check_key_wrap(document)
     keys = {key_id: bytes.fromhex(value) for key_id, value in document["keys"].items()}
     if document.get("kind") == "valid":
         return check_valid(document, keys)

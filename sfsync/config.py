@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 import typing
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -43,6 +44,7 @@ __all__ = [
     "SyncSettings",
     "find_config_file",
     "load_settings",
+    "read_private_secret",
 ]
 
 ENV_PREFIX = "SFSYNC_"
@@ -73,6 +75,8 @@ class _Section(BaseModel):
     file its ``<name>_file`` field names. Both facts come from the field types, so they are declared once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Secrets whose file must be readable by its owner only (mode 0600), like the keyring.
+    owner_only_files: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:
@@ -87,8 +91,31 @@ class _Section(BaseModel):
         for name in self.secret_fields():
             path = getattr(self, f"{name}_file", None)
             if getattr(self, name) is None and path is not None:
+                if name in self.owner_only_files:
+                    _check_private_file(path, f"{name.replace('_', ' ')} file")
                 object.__setattr__(self, name, _read_secret_file(path))
         return self
+
+
+def _check_private_file(path: Path, what: str) -> None:
+    """Refuse a secret file other users can read, as the keyring file is refused (mode 0600)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.expanduser().stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise ValueError(
+            f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run `chmod 600` on it"
+        )
+
+
+def read_private_secret(path: Path, what: str) -> SecretStr:
+    """A secret from a file only its owner may read (ValueError naming the file otherwise)."""
+    _check_private_file(path, what)
+    secret = _read_secret_file(path)
+    return secret if secret is not None else SecretStr("")
 
 
 def _read_secret_file(path: Path | None) -> SecretStr | None:
@@ -178,6 +205,7 @@ class MappingSettings(_Section):
 
 
 class CryptoSettings(_Section):
+    owner_only_files: ClassVar[tuple[str, ...]] = ("master_key",)
     keyring: Path = Path("keys/keyring.json")
     provider: Literal["local", "aws-kms", "vault-transit"] = Field(
         default="local", description="who wraps the data keys: the master key, AWS KMS or Vault transit"

@@ -15,6 +15,7 @@ and line) but **never a record's payload**: payloads may hold plaintext of encry
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ __all__ = [
     "SalesforceApiError",
     "SfsyncError",
     "UsageError",
+    "database_reason",
 ]
 
 EXIT_OK = 0
@@ -176,3 +178,23 @@ class ConfigError(UsageError):
 
 class MappingError(UsageError):
     """Invalid mapping file, or a record the mapping cannot transform."""
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^()]*\)=\([^()]*\)")
+
+
+def database_reason(exc: BaseException) -> str:
+    """A database failure in words that carry no SQL, no parameters and no values.
+
+    SQLAlchemy's message appends the statement and its parameters, and drivers quote the
+    offending value ("Could not decode to UTF-8 column 'x' with text '...'", PostgreSQL's
+    ``DETAIL: Key (x)=(...)``): only the driver's first line is kept, with every quoted part
+    replaced, plus the error class and the SQLSTATE / SQLite error name.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    first = lines[0].split(" [SQL:")[0] if lines else ""
+    first = _QUOTED.sub("…", first).strip()
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlite_errorname", None)
+    text = type(orig).__name__ + (f" {code}" if code else "") + (f": {first}" if first else "")
+    return text[:300]

@@ -23,7 +23,7 @@ import pytest
 import sfsync.cli.demo as demo_cli
 import sfsync.services.demo as demo_module
 from sfsync.cli import main
-from sfsync.errors import EXIT_OK, EXIT_USAGE
+from sfsync.errors import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 from sfsync.services.demo import DEMO_FORMAT, DEMO_MARKER, DemoResult
 
 
@@ -112,14 +112,58 @@ def test_report_shows_ciphertext_beside_plaintext(demo: Demo) -> None:
     for field, in_salesforce, in_portal in encrypted:
         assert in_portal, field
         assert in_portal.rstrip("…") not in in_salesforce
-    # Non-confidential fields are shown in the clear on both sides.
+    # The amount is ciphertext; only its coarse band is public.
     amount = next(row for row in demo.result.rep_view if row[0] == "Amount__c")
-    assert float(amount[1]) == float(amount[2])
+    assert amount[1].startswith("sfe1.") and amount[2] not in amount[1]
+    band = next(row for row in demo.result.rep_view if row[0] == "Amount_Band__c")
+    assert band[1] and band[1][0] in "<>0123456789"
     out = demo.run.out
     assert "What a direct rep sees in Salesforce" in demo.run.text
     assert "sfe1." in out
     name_in_portal = next(row[2] for row in demo.result.rep_view if row[0] == "End_Customer_Name__c")
     assert name_in_portal.split()[0] in out
+
+
+def test_demo_shows_the_policy_and_a_shredded_partner(demo: Demo) -> None:
+    result = demo.result
+    assert result.policy_counts["encrypt"] > 0 and result.policy_counts["band"] > 0
+    assert "unclassified" not in result.policy_counts
+    # Finding 2 on the demo: the published fields single out no registration among the Accounts.
+    assert result.singled_out == 0 and result.customer_accounts > 100
+    # Finding 3 on the demo: exactly the shredded partner's values are gone.
+    assert result.shredded_partner and result.shredded_values > 0
+    assert result.intact_values > result.shredded_values and result.other_problems == 0
+    assert f"Crypto-shredded partner {result.shredded_partner}" in demo.run.text
+    assert "Field policy" in demo.run.text
+
+
+def test_old_clear_country_and_postal_code_single_out_demo_customers(demo: Demo) -> None:
+    """The review's measurement, re-run on the demo: what the pre-issue-12 mapping published."""
+    import sqlalchemy as sa
+
+    from sfsync.mapping import load_mappings
+    from sfsync.mapping._policy import reidentification
+    from sfsync.testing import FakeSalesforce
+
+    text = (demo.directory / "mappings" / "deal_registration.yaml").read_text()
+    text = text.replace(
+        "    encrypt: {max_plaintext_bytes: 32, per_partner_key: true}\n",
+        "    clear: published in clear before issue 12\n",
+    )
+    old = demo.directory.parent / "old_deal_registration.yaml"
+    old.write_text(text)
+    engine = sa.create_engine(f"sqlite:///{demo.directory / 'portal.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT end_customer_country, end_customer_postal_code FROM deal_registrations")
+        ).all()
+    engine.dispose()
+    published = [{"End_Customer_Region__c": None, "End_Customer_Postal_Code__c": postal} for _, postal in rows]
+    accounts = FakeSalesforce.load(demo.directory / "org.json").records("Account")
+    attacked = reidentification(load_mappings([old]), {"Deal_Registration__c": published}, accounts)
+    # The review counted 8 of 8 conflicted registrations; the postal code alone finds as many.
+    assert attacked.singled_out >= 8
+    print(f"pre-issue-12 policy: {attacked.singled_out} of {len(rows)} deal registrations singled out")
 
 
 def test_conflicts_found_are_the_planted_ones(demo: Demo) -> None:
@@ -152,7 +196,7 @@ def test_report_counts_api_calls(demo: Demo) -> None:
     [
         ["status"],
         ["run", "--dry-run"],
-        ["crypto", "verify"],
+        ["crypto", "policy", "--markdown", "--reidentification"],
         ["mappings", "validate"],
         ["mappings", "validate", "--online"],
         ["conflicts", "list"],
@@ -169,6 +213,15 @@ def test_commands_work_on_the_demo_directory(demo: Demo, command: list[str]) -> 
     assert run.out.strip()
     if before is not None:  # a dry run spends read calls but leaves the org's records as they were
         assert json.loads(org.read_text())["records"] == before
+
+
+def test_crypto_verify_on_the_demo_reports_only_the_shredded_partner(demo: Demo) -> None:
+    run = invoke("--config", str(demo.directory / "sfsync.toml"), "crypto", "verify", "--decrypt-check", "--json")
+    assert run.code == EXIT_REJECTED  # the demo shredded one partner on purpose
+    report = json.loads(run.out)
+    kinds = {f["kind"] for field in report["fields"] for f in field["findings"]}
+    assert kinds == {"destroyed_key"}
+    assert sum(f["destroyed_key"] for f in report["fields"]) == demo.result.shredded_values
 
 
 def test_library_api_runs_on_the_demo_directory(demo: Demo, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from sfsync.config import AuthMode, SalesforceSettings
-from sfsync.crypto import Keyring, LocalKeyringProvider
+from sfsync.crypto import Keyring
 from sfsync.mapping import MappingSet, load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
@@ -69,6 +69,16 @@ class World:
         with engine.begin() as connection:
             connection.execute(sa.text(sql), params)
         engine.dispose()
+
+    def plain(self, record: dict[str, Any], field: str, sobject: str = "Deal_Registration__c") -> str | None:
+        """A field of a Salesforce record as the portal sees it (decrypted when it is a token)."""
+        from sfsync.crypto import FieldCipher, FieldContext
+
+        value = record.get(field)
+        if not isinstance(value, str) or not value.startswith("sfe1."):
+            return value
+        key = str(record.get("Registration_Number__c"))
+        return FieldCipher(self.keyring).decrypt(value, FieldContext(sobject, field, key))
 
     def deals_in_salesforce(self) -> dict[str, dict[str, Any]]:
         return {str(r["Registration_Number__c"]): r for r in self.fake.records("Deal_Registration__c")}
@@ -140,6 +150,32 @@ def build_local_dir(tmp_path: Path) -> Path:
     master = tmp_path / "keys" / "master.key"
     master.write_text(secrets.token_urlsafe(32), encoding="utf-8")
     os.chmod(master, 0o600)
-    LocalKeyringProvider(tmp_path / "keys" / "keyring.json", SecretStr(master.read_text())).create()
     (tmp_path / "sfsync.toml").write_text(CONFIG.format(mappings=REPO / "mappings"), encoding="utf-8")
+    # The key holder's first act: create the keyring, which approves the shipped field policy.
+    from sfsync.cli import main
+
+    assert main(["--config", str(tmp_path / "sfsync.toml"), "crypto", "keygen"]) == 0
     return tmp_path
+
+
+def rotate_every_group(config: Path) -> dict[str, str]:
+    """`sfsync crypto rotate` for the default group and every partner; returns {old primary: new primary}."""
+    import contextlib
+    import io
+    import json
+
+    from sfsync.cli import main
+
+    def status() -> dict[str, Any]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["--config", str(config), "crypto", "status", "--json", "--no-usage"]) == 0
+        data: dict[str, Any] = json.loads(out.getvalue())
+        return data
+
+    before = {k["partner"]: k["key_id"] for k in status()["keys"] if k["primary"]}
+    for partner in before:
+        args = ["--partner", partner] if partner else []
+        assert main(["--config", str(config), "crypto", "rotate", *args]) == 0
+    after = {k["partner"]: k["key_id"] for k in status()["keys"] if k["primary"]}
+    return {before[p]: after[p] for p in before}

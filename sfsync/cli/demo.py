@@ -138,6 +138,20 @@ def print_demo(result: DemoResult) -> None:
         "only in its own record and field.",
         highlight=False,
     )
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.policy_counts.items()))
+    console.print(
+        f"7. Field policy (approved by the key holder; `sfsync crypto policy --markdown`): {counts}. "
+        f"Published clear and banded fields single out {result.singled_out} registration(s) among "
+        f"{result.customer_accounts} customer Accounts.",
+        highlight=False,
+    )
+    if result.shredded_partner:
+        console.print(
+            f"8. Crypto-shredded partner {result.shredded_partner} (`sfsync crypto destroy --partner`): "
+            f"{result.shredded_values} of its values can never be decrypted again; {result.intact_values} values "
+            f"of the other partners still decrypt; {result.other_problems} other problems.",
+            highlight=False,
+        )
     console.print(
         Panel.fit(
             f"{result.total_api_calls} Salesforce API calls in all, {result.seconds:.1f} s.\n"
@@ -166,5 +180,12 @@ def init_command(
     console.print(
         f"next: edit {directory / 'sfsync.toml'}, set your secrets in the environment, then run "
         f"`sfsync --config {directory / 'sfsync.toml'} mappings validate`",
+        highlight=False,
+    )
+    suggested = Path.home() / ".config" / "sfsync" / "master.key"
+    console.print(
+        f"keep the master key outside {directory.resolve()}: e.g. `sfsync crypto keygen --new-master-key > "
+        f'{suggested}` (then chmod 600 it) and set [crypto] master_key_file = "{suggested}", or use '
+        'SFSYNC_CRYPTO__MASTER_KEY, AWS KMS or Vault (provider = "aws-kms" / "vault-transit")',
         highlight=False,
     )

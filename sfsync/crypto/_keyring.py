@@ -6,7 +6,10 @@ most one primary, which must be active; encryption only ever uses a primary.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -18,6 +21,9 @@ from sfsync.crypto._format import is_valid_key_id
 from sfsync.errors import KeyringError
 
 __all__ = ["DATA_KEY_BYTES", "KeyMaterial", "KeyState", "Keyring"]
+
+_DERIVE_LABEL = b"sfsync derived key v1\x00"
+_PURPOSE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}")
 
 DATA_KEY_BYTES = 32
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -79,6 +85,7 @@ class Keyring:
         *,
         index_key_id: str = "idx1",
         clock: Callable[[], datetime] | None = None,
+        generation: int = 0,
     ) -> None:
         self._keys: dict[str, KeyMaterial] = {}
         for key in keys:
@@ -91,6 +98,11 @@ class Keyring:
             raise KeyringError(f"invalid index key id {index_key_id!r}")
         self._index_key = index_key
         self.index_key_id = index_key_id
+        if not isinstance(generation, int) or generation < 0:
+            raise KeyringError("the keyring generation must be a non-negative integer")
+        # How many times the keyring file was written; a provider records it outside the file
+        # so a copied-back older keyring (reviving destroyed keys) is refused.
+        self.generation = generation
         self._primaries: dict[str | None, str] = {}
         self._clock = clock or (lambda: datetime.now(UTC))
         for partner, key_id in primaries.items():
@@ -114,6 +126,11 @@ class Keyring:
         first = KeyMaterial(key_id, KeyState.ACTIVE, now, None, random_bytes(DATA_KEY_BYTES))
         return cls([first], {None: key_id}, random_bytes(DATA_KEY_BYTES), index_key_id=cls._new_id("i", {key_id}),
                    clock=clock)
+
+    def has_partner_keys(self, partner: str) -> bool:
+        """True when ``partner`` ever had keys (destroyed ones count: a shredded partner stays shredded)."""
+        checked = _check_partner(partner)
+        return any(k.partner == checked for k in self._keys.values())
 
     @staticmethod
     def _new_id(prefix: str, taken: set[str]) -> str:
@@ -160,6 +177,20 @@ class Keyring:
     def index_key(self) -> bytes:
         """The blind-index key (separate from every data key)."""
         return self._index_key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose``, derived from the keyring's stable secret.
+
+        For keyed digests published beside encrypted data (the conflict evidence hash, the pinned
+        field policy's MAC, ledger fingerprints): HMAC-SHA256(index key, label || purpose), so
+        one purpose's key says nothing about another's or about any data key. The same keyring
+        gives the same key for a purpose across rotations (the index key is never rotated or
+        destroyed), so stored digests stay comparable. ``purpose`` is a short lowercase name
+        such as ``"conflict-evidence"``; see crypto/SPEC.md § Derived keys.
+        """
+        if not isinstance(purpose, str) or not _PURPOSE.fullmatch(purpose):
+            raise ValueError("purpose must be 1..64 characters of a-z, 0-9, '.', '_', ':' or '-'")
+        return hmac.new(self._index_key, _DERIVE_LABEL + purpose.encode("ascii"), hashlib.sha256).digest()
 
     def blind_indexer(self) -> BlindIndexer:
         return BlindIndexer(self._index_key)

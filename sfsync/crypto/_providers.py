@@ -304,6 +304,10 @@ class KeyProvider(Protocol):
 
     def create(self) -> Keyring: ...
 
+    def rewrap(self, keyring: Keyring) -> None:
+        """Write ``keyring`` under this provider's key-encryption key, whatever wrapped the file before."""
+        ...
+
     def locked(self) -> contextlib.AbstractContextManager[None]: ...
 
 
@@ -358,8 +362,16 @@ class _FileKeyringProvider:
     def save(self, keyring: Keyring) -> None:
         wrapper = self._new_wrapper()
         if self.path.exists():
-            wrapper = self._wrapper_for(self._read_document()["wrapper"])
+            document = self._read_document()
+            wrapper = self._wrapper_for(document["wrapper"])
+            if _generation(document) > keyring.generation:
+                # Someone saved a newer keyring since this one was loaded: writing would drop its keys.
+                raise self._error("the keyring file changed since it was loaded; load it again and retry")
         self._write(keyring, wrapper)
+
+    def rewrap(self, keyring: Keyring) -> None:
+        """Re-wrap every key of ``keyring`` under this provider's KEK (new master key, KMS or Vault key)."""
+        self._write(keyring, self._new_wrapper())
 
     # -- reading ------------------------------------------------------------------------------
     def _check_permissions(self) -> None:
@@ -416,7 +428,7 @@ class _FileKeyringProvider:
             primaries: dict[str | None, str] = {None: str(document["primary"])}
             for partner, key_id in dict(document.get("partner_primaries", {})).items():
                 primaries[str(partner)] = str(key_id)
-            return Keyring(keys, primaries, index_key, index_key_id=index_id)
+            return Keyring(keys, primaries, index_key, index_key_id=index_id, generation=_generation(document))
         except KeyringError as exc:
             if exc.context.file is None:
                 raise self._error(exc.message) from None
@@ -426,6 +438,8 @@ class _FileKeyringProvider:
 
     # -- writing ------------------------------------------------------------------------------
     def _write(self, keyring: Keyring, wrapper: KeyWrapper) -> None:
+        """Write the file with the next generation number (``keyring.generation`` becomes it)."""
+        generation = keyring.generation + 1
         integrity = os.urandom(32)
         keys = []
         for key in keyring.keys:
@@ -451,9 +465,11 @@ class _FileKeyringProvider:
             "primary": keyring.primary_id,
             "partner_primaries": {p: k for p, k in keyring.primaries.items() if p is not None},
             "keys": keys,
+            "generation": generation,
         }
         body["mac"] = b64url_encode(hmac.new(integrity, _canonical(body), sha256).digest())
         self._atomic_write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        keyring.generation = generation
 
     def _atomic_write(self, text: str) -> None:
         directory = self.path.parent
@@ -470,6 +486,14 @@ class _FileKeyringProvider:
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
+
+
+def _generation(document: dict[str, Any]) -> int:
+    """The write counter of a keyring file (files from before the counter count as 0)."""
+    value = document.get("generation", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise KeyringError("keyring file has an invalid generation")
+    return value
 
 
 def _context(key_id: str, purpose: str) -> dict[str, str]:

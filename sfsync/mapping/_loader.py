@@ -28,7 +28,7 @@ __all__ = ["collect_mappings", "load_mappings", "mapping_files"]
 Path_ = tuple[str | int, ...]
 
 # Other sfsync files that live in the mappings folder (conflict rules, named accounts): not
-# mappings, skipped quietly. Any other non-mapping YAML there is skipped with a warning.
+# mappings, skipped quietly. Any other YAML there that is not a mapping is an error.
 COMPANION_FILES = frozenset({"conflict_rules", "named_accounts"})
 
 
@@ -50,11 +50,25 @@ _Loader.add_implicit_resolver(
 )
 
 
+# A mapping file has a few hundred nodes; aliases may repeat a node, but an alias "bomb"
+# (each level repeating the one below ten times) would expand to billions.
+MAX_NODES = 100_000
+
+
+class _AliasError(Exception):
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.message = message
+        self.node = node
+
+
 class _Positions:
     def __init__(self) -> None:
         self.values: dict[Path_, tuple[int, int]] = {}
         self.keys: dict[Path_, tuple[int, int]] = {}
         self.problems: list[tuple[Path_, str, str]] = []
+        self.nodes = 0
+        self.open: set[int] = set()  # ids of the collection nodes being built (a cycle revisits one)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -62,11 +76,30 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def _build(loader: _Loader, node: yaml.Node, path: Path_, positions: _Positions) -> Any:
+    positions.nodes += 1
+    if positions.nodes > MAX_NODES:
+        raise _AliasError(f"the file expands to more than {MAX_NODES} values (an alias bomb?)", node)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in positions.open:
+            raise _AliasError("an alias refers to the block that contains it (a recursive alias)", node)
+        positions.open.add(id(node))
+        try:
+            return _build_collection(loader, node, path, positions)
+        finally:
+            positions.open.discard(id(node))
+    positions.values[path] = _mark(node)
+    return loader.construct_object(node, deep=True)
+
+
+def _build_collection(loader: _Loader, node: yaml.Node, path: Path_, positions: _Positions) -> Any:
     positions.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                positions.problems.append((path, "a key must be plain text", "write the key as a simple word"))
+                continue
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 positions.problems.append((path, "a key must be plain text", "write the key as a simple word"))
@@ -87,9 +120,7 @@ def _build(loader: _Loader, node: yaml.Node, path: Path_, positions: _Positions)
             positions.keys[child] = _mark(key_node)
             result[child_key] = _build(loader, value_node, child, positions)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, index), positions) for index, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return [_build(loader, item, (*path, index), positions) for index, item in enumerate(node.value)]
 
 
 def mapping_files(paths: Iterable[Path]) -> tuple[list[tuple[Path, bool]], list[FieldProblem]]:
@@ -141,6 +172,12 @@ def _parse(path: Path) -> tuple[Any, _Positions] | FieldProblem:
         )
     except yaml.YAMLError as exc:
         return FieldProblem(message=f"YAML error: {exc}", code="yaml_syntax", file=str(path))
+    except _AliasError as exc:
+        line, col = _mark(exc.node)
+        return FieldProblem(message=exc.message, code="yaml_alias", hint="write the values out instead of aliasing",
+                            file=str(path), line=line, col=col)
+    except RecursionError:
+        return FieldProblem(message="the file nests too deeply", code="yaml_syntax", file=str(path), line=1, col=1)
     finally:
         loader.dispose()
     return data, positions
@@ -356,8 +393,11 @@ def _load_one(path: Path, explicit: bool, report: ValidationReport) -> ObjectMap
     if not explicit and not _looks_like_mapping(data):
         if path.stem in COMPANION_FILES:
             return None  # sfsync's own non-mapping files that live beside the mappings
-        report.add(FieldProblem(message="not a mapping file (no `salesforce:` or `fields:`); skipped",
-                                code="skipped", file=file, line=1, col=1, severity="warning"))
+        # Never skipped: a mapping whose keys are misspelled would otherwise sync nothing, silently.
+        report.add(FieldProblem(message="not a mapping file (no `salesforce:`, `portal:` or `fields:`)",
+                                code="not_a_mapping", file=file, line=1, col=1,
+                                hint="fix the keys, or keep other YAML files out of the mappings folder "
+                                f"(only {', '.join(sorted(COMPANION_FILES))} may live there)"))
         return None
     if not isinstance(data, dict):
         report.add(FieldProblem(message="a mapping file must be a YAML object (key: value lines)", code="schema",

@@ -64,7 +64,7 @@ _STANDARD_RELATIONSHIPS = {
     "Opportunity": "Opportunity",
     "Parent": "Account",
 }
-# Field-policy names (issue 12 classification) that keep a field away from direct reps.
+# Field-policy classes that keep a field away from direct reps.
 _HIDDEN_FROM_REPS = frozenset({"encrypt", "blind_index", "band"})
 
 
@@ -96,9 +96,8 @@ def _label(name: str) -> str:
 
 
 def _audience(fm: FieldMapping) -> Audience:
-    policy = getattr(fm, "policy", None)  # issue 12's field classification, when present
-    if fm.encrypted or (isinstance(policy, str) and policy in _HIDDEN_FROM_REPS):
-        return "channel" if policy == "band" else "integration"
+    if fm.encrypted or fm.protection in _HIDDEN_FROM_REPS:
+        return "integration"
     return "everyone"
 
 
@@ -260,6 +259,22 @@ def org_needs(
                         external_id=True,
                         audience="integration",
                         description=f"Keyed hash ({bidx.normalizer}) for exact-match lookups; written by sfsync.",
+                        declared_by=f"mapping {m.name}",
+                    )
+                )
+            band = fm.band
+            if band is not None:
+                needs.add_field(
+                    OrgField(
+                        obj,
+                        band.field,
+                        "string",
+                        band.label or f"{(fm.label or _label(fm.field))[:34]} Band",
+                        length=band.length,
+                        # a coarse value for channel reports; still kept from direct reps (it narrows the customer)
+                        audience="channel",
+                        description=f"Coarse public band ({band.describe()}) of the encrypted {fm.field}; "
+                        "written by sfsync.",
                         declared_by=f"mapping {m.name}",
                     )
                 )

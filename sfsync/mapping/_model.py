@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
+from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from sfsync.errors import ErrorContext, MappingError
 from sfsync.mapping._problems import FieldProblem, RecordMappingError
@@ -31,6 +34,7 @@ from sfsync.portal import FilterCondition
 from sfsync.salesforce._org_needs import FieldType
 
 __all__ = [
+    "BandSpec",
     "BlindIndexSpec",
     "EncryptSpec",
     "FieldMapping",
@@ -79,12 +83,125 @@ class SalesforceTarget(_Model):
 Normalizer = Literal["domain", "company_name", "duns", "email", "exact"]
 
 
+Protection = Literal["encrypt", "blind_index", "band", "clear"]
+# How much a class hides; a field moves to a lower rank only with a key holder's approval.
+PROTECTION_RANK: dict[str, int] = {"encrypt": 3, "blind_index": 2, "band": 2, "clear": 0}
+
+
 class BlindIndexSpec(_Model):
     field: str = Field(pattern=SF_NAME, description="Salesforce text field holding the index, e.g. X_BIdx__c")
     normalizer: Normalizer
+    reader: str | None = Field(
+        default=None, min_length=10,
+        description="what reads this index (a blind index nobody reads is only a side channel, so it is refused)",
+    )
     bits: int | None = Field(default=None, ge=8, le=256, description="index size; null lets the planner choose")
     expected_rows: int = Field(default=1_000_000, ge=1, description="rows the index will hold (for the planner)")
+    false_matches_per_lookup: float = Field(
+        default=2.0, ge=1.0, le=1_000_000,
+        description="rows a lookup matches that do not hold the value, at expected_rows (>= 2 keeps the index "
+        "from pointing at one plaintext)",
+    )
     length: int | None = Field(default=None, ge=1, le=255, description="Salesforce field length (for metadata)")
+
+    def planned_bits(self) -> int:
+        """Explicit ``bits``, or the planner's choice for ``expected_rows`` and the false-match rate."""
+        if self.bits is not None:
+            return self.bits
+        from sfsync.crypto import plan_blind_index_bits
+
+        return plan_blind_index_bits(self.expected_rows, min_false_positives=self.false_matches_per_lookup)
+
+
+class BandSpec(_Model):
+    """A coarse public value derived from a confidential one (which is itself encrypted).
+
+    Give exactly one of ``edges`` (numbers: ``[50000, 100000]`` gives ``<50k``, ``50k-100k``,
+    ``>=100k``), ``groups`` (text: label -> the values it covers; the rest is ``other``) or
+    ``period`` (dates: ``quarter`` gives ``2026-Q4``, ``year`` gives ``2026``).
+    """
+
+    field: str = Field(pattern=SF_NAME, description="Salesforce text field holding the band, e.g. Amount_Band__c")
+    edges: list[float] | None = Field(default=None, min_length=1, description="ascending boundaries (numbers)")
+    groups: dict[str, list[str]] | None = Field(default=None, min_length=1, description="label -> values (text)")
+    other: str = Field(default="Other", min_length=1, max_length=40, description="label of values in no group")
+    period: Literal["quarter", "year"] | None = Field(default=None, description="dates: the period they fall in")
+    length: int = Field(default=40, ge=1, le=255, description="Salesforce field length (for metadata)")
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BandSpec:
+        given = [name for name in ("edges", "groups", "period") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("a band needs exactly one of edges, groups or period")
+        if self.edges is not None and any(b <= a for a, b in pairwise(self.edges)):
+            raise ValueError("band edges must be strictly ascending")
+        if self.groups is not None:
+            seen: dict[str, str] = {}
+            for label, members in self.groups.items():
+                for member in members:
+                    key = member.strip().upper()
+                    if key in seen:
+                        raise ValueError(f"band value {member!r} is in groups {seen[key]!r} and {label!r}")
+                    seen[key] = label
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "edges" if self.edges is not None else "groups" if self.groups is not None else "period"
+
+    def band_of(self, value: Any) -> str | None:
+        """The public band of a plaintext value (None for no value). ValueError when it does not fit."""
+        if value is None or value == "":
+            return None
+        if self.edges is not None:
+            try:
+                number = Decimal(str(value).strip())
+            except InvalidOperation:
+                raise ValueError("not a number") from None
+            if not number.is_finite():
+                raise ValueError("not a number")
+            edges = [Decimal(str(e)) for e in self.edges]
+            if number < edges[0]:
+                return f"<{_compact(edges[0])}"
+            for low, high in pairwise(edges):
+                if low <= number < high:
+                    return f"{_compact(low)}-{_compact(high)}"
+            return f">={_compact(edges[-1])}"
+        if self.groups is not None:
+            key = str(value).strip().upper()
+            for label, members in self.groups.items():
+                if key in {m.strip().upper() for m in members}:
+                    return label
+            return self.other
+        if isinstance(value, datetime):
+            day: date = value.date()
+        elif isinstance(value, date):
+            day = value
+        else:
+            try:
+                day = date.fromisoformat(str(value).strip()[:10])
+            except ValueError:
+                raise ValueError("not a date") from None
+        if self.period == "year":
+            return f"{day.year}"
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+    def describe(self) -> str:
+        if self.edges is not None:
+            return "ranges " + ", ".join(_compact(Decimal(str(e))) for e in self.edges)
+        if self.groups is not None:
+            return "groups " + ", ".join(self.groups) + f", {self.other}"
+        return f"by {self.period}"
+
+
+def _compact(number: Any) -> str:
+    """50000 -> 50k, 1000000 -> 1M, 250 -> 250 (band labels)."""
+    value = Decimal(number)
+    for size, suffix in ((Decimal(10**9), "B"), (Decimal(10**6), "M"), (Decimal(10**3), "k")):
+        if abs(value) >= size and (value / size) == (value / size).to_integral_value():
+            return f"{int(value / size)}{suffix}"
+    return f"{value.normalize():f}"
 
 
 class EncryptSpec(_Model):
@@ -112,6 +229,17 @@ class FieldMapping(_Model):
     default: Scalar = Field(default=None, description="used when the value is empty")
     transforms: list[TransformSpec] = Field(default_factory=list)
     encrypt: bool | EncryptSpec = False
+    band: BandSpec | None = Field(
+        default=None, description="publish a coarse band of the value in another field (the value is encrypted)"
+    )
+    clear: str | None = Field(
+        default=None, min_length=10,
+        description="why this partner-submitted field may reach Salesforce in clear (the reviewer reads this)",
+    )
+    account_field: str | None = Field(
+        default=None, pattern=SF_NAME,
+        description="Account field a reader could compare this value with (the re-identification check uses it)",
+    )
     on_create_only: bool = Field(default=False, description="written when the record is created, never after")
     on_null: Literal["keep", "default", "reject"] | None = Field(
         default=None,
@@ -171,6 +299,19 @@ class FieldMapping(_Model):
     def blind_index(self) -> BlindIndexSpec | None:
         spec = self.encrypt_spec
         return spec.blind_index if spec else None
+
+    @cached_property
+    def protection(self) -> Protection | None:
+        """The field's class in the field policy; None for a portal-owned field nobody classified."""
+        if self.band is not None:
+            return "band"
+        if self.encrypt_spec is not None:
+            return "blind_index" if self.encrypt_spec.blind_index is not None else "encrypt"
+        if self.clear is not None:
+            return "clear"
+        if self.owner == "portal" and not self.columns:
+            return "clear"  # a constant: the mapping's own text, not partner data
+        return None
 
     @cached_property
     def max_plaintext_bytes(self) -> int | None:

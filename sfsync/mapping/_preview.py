@@ -58,6 +58,12 @@ def preview(
     for fm in encrypted.values():
         if fm.blind_index is not None and outbound.payload.get(fm.field) is not None:
             payload[fm.blind_index.field] = f"<blind index: {fm.blind_index.normalizer}>"
+        if fm.band is not None and fm.field in outbound.payload:
+            # The band is public by design: show what Salesforce users will read.
+            try:
+                payload[fm.band.field] = fm.band.band_of(outbound.payload.get(fm.field))
+            except ValueError:
+                payload[fm.band.field] = f"<does not fit its band ({fm.band.kind})>"
     result["external_id"] = outbound.external_id
     result["operation"] = "create" if is_create else "update"
     result["payload"] = payload

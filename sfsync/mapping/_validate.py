@@ -131,11 +131,16 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
                               f"blind index field {bidx.field} is used twice", fm=fm, code="duplicate_target",
                               hint="give each encrypted field its own blind index field"))
             bidx_targets[bidx.field] = fm
+        if fm.band is not None:
+            if fm.band.field in bidx_targets:
+                add(m.problem((*base, "band", "field"), f"band field {fm.band.field} is used twice", fm=fm,
+                              code="duplicate_target", hint="give each banded field its own band field"))
+            bidx_targets[fm.band.field] = fm
     for name, fm in bidx_targets.items():
         if name in targets or name == ext_field:
             add(m.problem(("fields", fm.index, "encrypt", "blind_index", "field"),
-                          f"blind index field {name} is also mapped as a field", fm=fm, code="duplicate_target",
-                          hint="blind index fields are written by the encryption step only; remove the other entry"))
+                          f"index or band field {name} is also mapped as a field", fm=fm, code="duplicate_target",
+                          hint="index and band fields are written by the encryption step only; remove the other entry"))
     if m.salesforce.record_type and "RecordTypeId" in targets:
         fm = targets["RecordTypeId"]
         add(m.problem(("fields", fm.index, "field"), "RecordTypeId is set from salesforce.record_type", fm=fm,
@@ -328,6 +333,7 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
                     code="picklist" if exc.code == "bad_picklist" else "type")
 
     problems.extend(_check_encryption(m, fm))
+    problems.extend(_check_policy(m, fm))
     return problems
 
 
@@ -402,6 +408,55 @@ def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
         if bidx.field == fm.field:
             add(("blind_index", "field"), "the blind index needs its own field", hint="use a separate *_BIdx__c field",
                 code="duplicate_target")
+        if bidx.reader is None:
+            add(("blind_index",), f"blind index {bidx.field} has no reader: an index nobody looks up only lets "
+                "readers of Salesforce test guesses against it, so it is not written",
+                hint="remove `blind_index`, or name what reads it in `reader:`", code="policy")
+        try:
+            bits = bidx.planned_bits()
+        except ValueError:
+            add(("blind_index", "expected_rows"), f"{bidx.expected_rows} rows are too few for a private blind index "
+                f"at {bidx.false_matches_per_lookup:g} false matches per lookup",
+                hint="remove the index, or state the table size it will really reach", code="policy")
+        else:
+            coincidences = bidx.expected_rows / 2**bits
+            if coincidences < bidx.false_matches_per_lookup:
+                add(("blind_index", "bits"), f"{bits} bits over {bidx.expected_rows} rows leave "
+                    f"{coincidences:.2g} false matches per lookup: each index value would point at one plaintext",
+                    hint="drop `bits` and let the planner choose", code="policy")
+    return problems
+
+
+def _check_policy(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
+    """Law 10: every partner-submitted field is classified; a band hides its original."""
+    problems: list[FieldProblem] = []
+    base = ("fields", fm.index)
+
+    def add(key: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code="policy"))
+
+    if fm.owner == "portal" and fm.protection is None and m.direction != "pull":
+        add(("field",), f"partner-submitted field {fm.field} has no classification",
+            hint="add `encrypt`, `band` (with encrypt) or `clear: <why it may be read by anyone>`")
+    if fm.clear is not None and (fm.encrypted or fm.band is not None):
+        add(("clear",), "`clear` says the field is sent in clear, but it is also encrypted or banded",
+            hint="keep one classification")
+    if fm.clear is not None and fm.owner != "portal":
+        add(("clear",), "only partner-submitted (portal-owned) fields are classified", hint="remove `clear`")
+    band = fm.band
+    if band is not None:
+        if not fm.encrypted:
+            add(("band",), "a band publishes a coarse value of a confidential one, which must itself be encrypted",
+                hint="add `encrypt` to the field")
+        if fm.blind_index is not None:
+            add(("band",), "a band and a blind index on one field add up to more than either; pick one",
+                hint="remove `blind_index` or `band`")
+        if band.field == fm.field:
+            add(("band", "field"), "the band needs its own field", hint="use a separate field such as Amount_Band__c")
+        if band.groups is not None:
+            longest = max([len(label) for label in band.groups] + [len(band.other)])
+            if longest > band.length:
+                add(("band", "length"), f"a band label of {longest} characters does not fit {band.length}")
     return problems
 
 
@@ -508,6 +563,8 @@ def _check_online(m: ObjectMapping, org: _Org) -> list[FieldProblem]:
         problems.extend(_check_field_online(m, fm, org, fields))
         if fm.blind_index is not None:
             mapped.add(fm.blind_index.field)
+        if fm.band is not None:
+            mapped.add(fm.band.field)
         if fm.lookup is not None:
             mapped.add(fm.field)
     if m.salesforce.record_type:
@@ -624,6 +681,16 @@ def _check_field_online(
             if bentry.get("unique"):
                 add(key, f"{bidx.field} is Unique, but different records share a blind index value",
                     hint="untick Unique", code="index")
+    band = fm.band
+    if band is not None:
+        entry = fields.get(band.field)
+        if entry is None:
+            add(("band", "field"), f"{obj} has no band field {band.field}{_guess(band.field, list(fields))}",
+                hint=f"create it as Text({band.length})", code="field_not_found")
+        elif str(entry.get("type")) != "string":
+            add(("band", "field"), f"{band.field} must be a Text field, not {entry.get('type')}", code="type")
+        elif not (entry.get("createable") and entry.get("updateable")):
+            add(("band", "field"), f"{band.field} is not writable by the integration user", code="permission")
     return problems
 
 

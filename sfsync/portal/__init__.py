@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sfsync.portal._base import (
     FILTER_OPERATORS,
+    UNREADABLE,
     FilterCondition,
     FilterOperator,
     PortalAdapter,
@@ -18,6 +19,7 @@ from sfsync.portal._sql import SqlPortal
 
 __all__ = [
     "FILTER_OPERATORS",
+    "UNREADABLE",
     "FilterCondition",
     "FilterOperator",
     "PortalAdapter",

@@ -14,7 +14,35 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["FILTER_OPERATORS", "FilterCondition", "FilterOperator", "PortalAdapter", "PortalFilter", "PortalRow"]
+__all__ = [
+    "FILTER_OPERATORS",
+    "UNREADABLE",
+    "FilterCondition",
+    "FilterOperator",
+    "PortalAdapter",
+    "PortalFilter",
+    "PortalRow",
+]
+
+
+class _Unreadable:
+    """A cell whose stored value its column type cannot read (SQLite keeps any value in any column).
+
+    The row is dead-lettered by the push, naming the column; the value itself is never shown.
+    """
+
+    _instance: _Unreadable | None = None
+
+    def __new__(cls) -> _Unreadable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unreadable value>"
+
+
+UNREADABLE = _Unreadable()
 
 PortalRow: TypeAlias = dict[str, Any]
 """One portal row: column name -> value; datetimes are tz-aware UTC."""

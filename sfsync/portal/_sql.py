@@ -36,6 +36,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     create_engine,
+    event,
     false,
     func,
     or_,
@@ -44,11 +45,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
-from sfsync.errors import ConfigError, ErrorContext, FatalError, PortalRejectedError
-from sfsync.portal._base import FilterOperator, PortalFilter, PortalRow
+from sfsync.errors import ConfigError, ErrorContext, FatalError, PortalRejectedError, database_reason
+from sfsync.portal._base import UNREADABLE, FilterOperator, PortalFilter, PortalRow
 from sfsync.text.time import as_utc
 from sfsync.text.urls import redact_database_url
 
@@ -63,9 +65,58 @@ _IN_CHUNK = 500
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
+    # Never the statement, its parameters or a quoted value (they may be partner plaintext).
+    return database_reason(exc)
+
+
+class _LenientType(TypeDecorator[Any]):
+    """The column's own type, except that a stored value it cannot read becomes ``UNREADABLE``.
+
+    SQLite keeps text in a NUMERIC or DATE column; SQLAlchemy's converters would raise for the
+    whole batch (an internal error that stops the run). One bad cell must only reject its row.
+    """
+
+    impl = NullType
+    cache_ok = True
+
+    def __init__(self, original: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.original = original
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.original.dialect_impl(dialect).bind_processor(dialect)
+        return processor(value) if processor is not None and value is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        processor = self.original.dialect_impl(dialect).result_processor(dialect, None)
+        if processor is None:
+            return value
+        try:
+            return processor(value)
+        except (TypeError, ValueError, ArithmeticError):
+            return UNREADABLE
+
+
+def _declared(column_type: Any) -> Any:
+    """The type the portal declared (under the lenient wrapper)."""
+    return column_type.original if isinstance(column_type, _LenientType) else column_type
+
+
+def _lenient_columns(table: Table) -> None:
+    for column in table.columns:
+        if isinstance(column.type, sqltypes.Numeric | sqltypes.Date | sqltypes.DateTime | sqltypes.Time):
+            column.type = _LenientType(column.type)
+
+
+def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
+    """Decode SQLite text leniently: one row with bytes that are not UTF-8 must not stop the run.
+
+    sqlite3 would raise for the whole batch, quoting the bytes; undecodable bytes become lone
+    surrogates instead, which the push finds (``undecodable_columns``) and dead-letters.
+    """
+    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
 
 
 # SQLSTATEs (PostgreSQL and the SQL standard) -> what the row did wrong, in words.
@@ -101,7 +152,8 @@ def describe_write_error(exc: sa_exc.StatementError) -> str:
         return f"{reason} ({named})" if named else reason
     if orig is not None and type(orig).__module__.startswith("sqlite3"):
         # SQLite names the constraint and the table.column or the CHECK expression, never the values.
-        first = _first_line(exc)
+        lines = str(orig).strip().splitlines()
+        first = lines[0] if lines else ""
         if first.startswith(("NOT NULL constraint failed", "CHECK constraint failed", "UNIQUE constraint failed",
                              "FOREIGN KEY constraint failed")):
             return _QUOTED.sub("'…'", first)
@@ -127,7 +179,10 @@ def create_portal_engine(url: str) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
     try:
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _lenient_text)
+        return engine
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             f"cannot use portal URL {redact_database_url(url)}: {_first_line(exc)} "
@@ -174,11 +229,6 @@ class SqlPortal:
         """Connection-level failures become a FatalError; never echo SQL or parameters."""
         try:
             yield
-        except sa_exc.OperationalError as exc:
-            raise FatalError(
-                f"portal database {self.safe_url} failed on table {table!r}: {_first_line(exc)}",
-                ErrorContext(extra={"table": table}),
-            ) from None
         except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
             raise PortalRejectedError(
                 f"the portal refused the write to {table!r}: {describe_write_error(exc)}",
@@ -208,6 +258,8 @@ class SqlPortal:
                     f"portal table {name!r} does not exist in {self.safe_url}",
                     ErrorContext(extra={"table": name}),
                 ) from None
+        if self.dialect == "sqlite":
+            _lenient_columns(table)
         self._tables[name] = table
         return table
 
@@ -274,7 +326,7 @@ class SqlPortal:
         if value.tzinfo is None:
             raise ValueError("portal timestamps must be timezone-aware (UTC)")
         utc = value.astimezone(UTC)
-        if self.dialect != "sqlite" and getattr(col.type, "timezone", False):
+        if self.dialect != "sqlite" and getattr(_declared(col.type), "timezone", False):
             return utc
         return utc.replace(tzinfo=None)
 
@@ -321,9 +373,9 @@ class SqlPortal:
             raise ValueError("overlap must not be negative")
         tbl = self._table(table)
         ts = self._column(tbl, updated_at, "updated-at column")
-        if not isinstance(ts.type, sqltypes.DateTime):
+        if not isinstance(_declared(ts.type), sqltypes.DateTime):
             raise ConfigError(
-                f"portal column {table}.{updated_at} in {self.safe_url} is {ts.type}, not a timestamp",
+                f"portal column {table}.{updated_at} in {self.safe_url} is {_declared(ts.type)}, not a timestamp",
                 ErrorContext(field_name=updated_at, extra={"table": table}),
             )
         keys = self._key_columns(tbl, key_column)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, Literal, Protocol
@@ -36,12 +36,31 @@ def _encrypting(mappings: MappingSet) -> list[ObjectMapping]:
     return [m for m in mappings if not m.is_read_only and m.encrypted_fields() and m.direction != "pull"]
 
 
-def stored_values_from_salesforce(gateway: _Gateway, mappings: MappingSet) -> Iterator[StoredValue]:
-    """Every value of every ``encrypt`` field of every mapping, as Salesforce holds it."""
+def stored_values_from_salesforce(
+    gateway: _Gateway, mappings: MappingSet, *, required: Mapping[str, Iterable[str]] | None = None
+) -> Iterator[StoredValue]:
+    """Every value of every ``encrypt`` field of every mapping, as Salesforce holds it.
+
+    ``required`` adds the fields the *pinned* field policy protects (by object), so a field whose
+    ``encrypt`` was removed from the editable mapping is still read, and its plaintext values
+    show up as ``not_a_token`` instead of going unchecked.
+    """
+    wanted: dict[str, tuple[str, list[str]]] = {}
     for mapping in _encrypting(mappings):
-        obj = mapping.salesforce.object
         ext = mapping.salesforce.external_id_field
-        fields = [fm.field for fm in mapping.encrypted_fields()]
+        _, fields = wanted.setdefault(mapping.salesforce.object, (ext, []))
+        fields.extend(fm.field for fm in mapping.encrypted_fields())
+    if required:
+        externals = {
+            m.salesforce.object: m.salesforce.external_id_field for m in mappings.all() if m.direction != "pull"
+        }
+        for obj, names in required.items():
+            if obj not in externals:
+                continue
+            _, fields = wanted.setdefault(obj, (externals[obj], []))
+            fields.extend(names)
+    for obj, (ext, names) in wanted.items():
+        fields = sorted(set(names))
         # Names come from validated mappings (API-name pattern), inserted as literals.
         soql = format_soql(
             "SELECT {:literal} FROM {:literal} WHERE {:literal} != null",

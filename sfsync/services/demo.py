@@ -91,6 +91,13 @@ class DemoResult:
     verify_clean: bool = False
     rep_view: list[tuple[str, str, str]] = field(default_factory=list)
     rep_record: str = ""
+    policy_counts: dict[str, int] = field(default_factory=dict)
+    singled_out: int | None = None
+    customer_accounts: int = 0
+    shredded_partner: str = ""
+    shredded_values: int = 0
+    intact_values: int = 0
+    other_problems: int = 0
     total_api_calls: int = 0
     seconds: float = 0.0
 
@@ -338,7 +345,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     if settings.crypto.master_key is None:  # pragma: no cover - the file was just written
         raise UsageError("the demo master key could not be read back")
     provider = LocalKeyringProvider(settings.crypto.keyring, settings.crypto.master_key)
-    provider.create()
+    keyring = provider.create()
 
     _step(progress, "exporting the Salesforce metadata and deploying it to a local org")
     # Law 9: the local org holds exactly what `sfsync mappings export-metadata` writes (and an
@@ -363,6 +370,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
         offline = validate_offline(mappings)
         online = validate_online(mappings, gateway.describe)
         result.mapping_problems = len(offline.errors) + len(online.errors)
+        result.policy_counts = _approve_policy(settings, keyring, mappings)
 
         with SyncJob(settings, salesforce=gateway, mappings=mappings) as job:
             _step(progress, "first full sync: portal -> Salesforce")
@@ -379,6 +387,12 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
         _step(progress, "verifying the encryption in Salesforce")
         result.verify, result.verify_clean = _verify(settings, gateway, mappings)
         result.rep_record, result.rep_view = _rep_view(fake, settings)
+        _step(progress, "measuring what the clear fields give away; crypto-shredding one partner")
+        from sfsync.services.crypto_policy import reidentification_from_org
+
+        risk = reidentification_from_org(gateway, mappings)
+        result.singled_out, result.customer_accounts = risk.singled_out, risk.accounts
+        _shred_one_partner(settings, provider, gateway, mappings, result)
         result.total_api_calls = gateway.api_calls
     save_fake_org(fake, root / "org.json")
     (root / DEMO_MARKER).write_text(
@@ -478,6 +492,52 @@ def _verify(settings: Settings, gateway: Any, mappings: Any) -> tuple[dict[str, 
     return report.to_dict(), report.clean
 
 
+def _approve_policy(settings: Settings, keyring: Any, mappings: Any) -> dict[str, int]:
+    """The demo's key holder records the keyring generation and approves the shipped field policy."""
+    from sfsync.mapping._policy import field_policy, seal_policy
+    from sfsync.sync._protect import FIELD_POLICY_PIN, record_keyring_generation
+    from sfsync.sync._state import StateStore
+
+    policy = field_policy(mappings)
+    with StateStore(settings.state.url) as store:
+        record_keyring_generation(keyring, store)
+        store.set_pin(FIELD_POLICY_PIN, seal_policy(keyring, policy, approved_by="demo"))
+    return policy.counts()
+
+
+def _shred_one_partner(settings: Settings, provider: Any, gateway: Any, mappings: Any, result: DemoResult) -> None:
+    """Destroy the keys of the partner with the fewest values, then show exactly its values are gone."""
+    from sfsync.crypto import verify_values
+    from sfsync.services.crypto_org import key_usage, stored_values_from_salesforce
+    from sfsync.sync._protect import check_keyring_generation, record_keyring_generation
+    from sfsync.sync._state import StateStore
+
+    with provider.locked(), StateStore(settings.state.url) as store:
+        keyring = provider.load()
+        check_keyring_generation(keyring, store)
+        usage = key_usage(gateway, mappings)
+        owners = {k.key_id: k.partner for k in keyring.keys if k.partner}
+        per_partner: dict[str, int] = {}
+        for key_id, count in usage.items():
+            if key_id in owners:
+                per_partner[str(owners[key_id])] = per_partner.get(str(owners[key_id]), 0) + count
+        if not per_partner:
+            return
+        partner = min(sorted(per_partner), key=lambda p: per_partner[p])
+        keyring.destroy_partner(partner)
+        provider.save(keyring)
+        record_keyring_generation(keyring, store)
+    report = verify_values(stored_values_from_salesforce(gateway, mappings), keyring, decrypt_check=True)
+    data = report.to_dict()
+    fields = data.get("fields", [])
+    result.shredded_partner = partner
+    result.shredded_values = sum(int(f.get("destroyed_key", 0)) for f in fields)
+    result.intact_values = sum(int(f.get("valid", 0)) for f in fields)
+    result.other_problems = sum(
+        int(f.get(k, 0)) for f in fields for k in ("not_a_token", "malformed", "unknown_key", "auth_failures")
+    )
+
+
 def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, str]]]:
     """One approved registration as a direct rep sees it in Salesforce, beside the portal row."""
     # The first approved registration with every confidential field filled in.
@@ -504,6 +564,8 @@ def _rep_view(fake: Any, settings: Settings) -> tuple[str, list[tuple[str, str, 
         ("Customer_Contact_Email__c", "customer_contact_email"),
         ("Competitive_Notes__c", "competitive_notes"),
         ("Amount__c", "amount"),
+        ("Amount_Band__c", "amount"),
+        ("End_Customer_Region__c", "end_customer_country"),
         ("Status__c", "status"),
         ("Protection_End__c", "protection_end"),
     )

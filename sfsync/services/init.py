@@ -54,7 +54,10 @@ paths = ["mappings"]
 [crypto]
 keyring = "keys/keyring.json"   # data keys, wrapped (mode 0600 enforced)
 # provider = "local"            # local (the master key) | aws-kms | vault-transit
-# master_key_file = "keys/master.key"   # or SFSYNC_CRYPTO__MASTER_KEY; make one: sfsync crypto keygen --new-master-key
+# The master key unwraps the keyring: keep it OUTSIDE this directory (another volume, a secret
+# store mount), never beside the keyring, so one copied folder or backup never holds both.
+# master_key_file = "/run/secrets/sfsync-master.key"   # mode 0600 enforced; or SFSYNC_CRYPTO__MASTER_KEY
+#                                # make one: sfsync crypto keygen --new-master-key > FILE; chmod 600 FILE
 # kms_key_id = "alias/sfsync"   # provider aws-kms: key id, ARN or alias
 # vault_url = "https://vault.example:8200"   # provider vault-transit
 # vault_key = "sfsync"          # transit key name

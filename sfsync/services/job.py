@@ -83,7 +83,7 @@ class SyncJob:
         if not self._protector_loaded:
             from sfsync.sync._protect import protector_from_settings
 
-            self._protector = protector_from_settings(self.settings, self.mappings)
+            self._protector = protector_from_settings(self.settings, self.mappings, self.state)
             self._protector_loaded = True
         return self._protector
 

@@ -28,6 +28,7 @@ from sfsync.mapping import MappingSet, ObjectMapping, RecordMappingError
 from sfsync.portal import PortalAdapter
 from sfsync.salesforce import RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
+from sfsync.sync._protect import undecodable_columns
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
 from sfsync.text.time import parse_utc
@@ -341,6 +342,18 @@ class SyncEngine:
                 )
                 continue
             external_id = str(raw_key)
+            undecodable = undecodable_columns(row)
+            if undecodable:
+                # One bad row must not stop the run, and its bytes never go into a message.
+                summary.rejected += 1
+                message = (
+                    f"column(s) {', '.join(undecodable)} hold bytes that are not valid UTF-8, or a value their "
+                    "SQL type cannot read; correct them in the portal"
+                )
+                self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=message))
+                if not options.dry_run:
+                    self._dead_letter(mapping.name, "push", external_id, "INVALID_TEXT", message, (), now)
+                continue
             entry = ledger.get(external_id)
             is_create = entry is None or entry.salesforce_id is None
             outbound = mapping.to_salesforce(

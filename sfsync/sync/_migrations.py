@@ -180,11 +180,30 @@ def _migrate_v2(conn: Connection) -> None:
         index.create(conn)
 
 
+def _v3_tables(metadata: MetaData) -> None:
+    Table(
+        f"{PREFIX}pin",
+        metadata,
+        # Facts recorded outside the files they protect: the keyring generation (so an older
+        # keyring file is refused) and the approved field policy (MAC'd under the keyring).
+        Column("name", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("updated_at", UtcDateTime, nullable=False),
+    )
+
+
+def _migrate_v3(conn: Connection) -> None:
+    metadata = MetaData()
+    _v3_tables(metadata)
+    metadata.create_all(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "watermarks, ledger, dead letters, runs, lock", _migrate_v1),
     (2, "indexes: ledger by Salesforce Id, due dead letters", _migrate_v2),
+    (3, "pins: keyring generation, approved field policy", _migrate_v3),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -195,6 +214,7 @@ def current_metadata() -> MetaData:
     version_table(metadata)
     _v1_tables(metadata)
     _v2_indexes(metadata)  # Index objects attach themselves to their table
+    _v3_tables(metadata)
     return metadata
 
 

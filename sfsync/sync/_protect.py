@@ -1,28 +1,87 @@
-"""The encryption step of the push: plaintext of ``encrypt`` fields becomes ciphertext + blind indexes."""
+"""The protect step of the push: what the field policy says each partner-submitted value becomes.
+
+* ``encrypt`` fields become ciphertext bound to (object, field, external id), under the
+  partner's own key when ``per_partner_key`` is set. A partner without a key gets one on first
+  use (saved to the keyring file under its lock); a partner whose keys were destroyed
+  (crypto-shredded) is never sent again under any key: its records are dead-lettered. There is
+  no fallback to the shared key.
+* ``band`` fields also publish their coarse band (``Amount_Band__c: 100k-250k``).
+* a ``blind_index`` is written only with a named reader (validation refuses the others).
+
+Before a run, :func:`protector_from_settings` checks the keyring against the generation
+recorded in the state store (an older keyring file, copied back to revive destroyed keys, is
+refused) and the mappings against the pinned field policy (a field sent in a weaker class than
+a key holder approved stops the run, exit 3).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+from collections.abc import Mapping as AbcMapping
 from typing import Any
 
 from sfsync.config import Settings
-from sfsync.crypto import FieldCipher, FieldContext, Keyring, load_keyring, plan_blind_index_bits
-from sfsync.errors import ErrorContext, RecordRejectedError
+from sfsync.crypto import FieldCipher, FieldContext, KeyProvider, Keyring, provider_from_settings
+from sfsync.errors import ErrorContext, FatalError, KeyringError, RecordRejectedError
 from sfsync.mapping import MappingSet, ObjectMapping
+from sfsync.mapping._policy import PinnedPolicy, field_policy, open_policy, weakenings
+from sfsync.portal import UNREADABLE
+from sfsync.sync._state import StateStore
 
-__all__ = ["KeyringProtector", "protector_from_settings"]
+__all__ = [
+    "FIELD_POLICY_PIN",
+    "KEYRING_GENERATION_PIN",
+    "FieldPolicyError",
+    "KeyringProtector",
+    "check_field_policy",
+    "check_keyring_generation",
+    "load_pinned_policy",
+    "protector_from_settings",
+    "record_keyring_generation",
+    "undecodable_columns",
+]
+
+log = logging.getLogger("sfsync.crypto")
 
 _FINGERPRINT_LABEL = b"sfsync ledger fingerprint v1"
+KEYRING_GENERATION_PIN = "keyring_generation"
+FIELD_POLICY_PIN = "field_policy"
+
+
+class FieldPolicyError(FatalError):
+    """The mappings would send a field less protected than the pinned policy allows (exit 3)."""
+
+
+def undecodable_columns(row: AbcMapping[str, Any]) -> list[str]:
+    """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal),
+    or whose stored value the column's type cannot read (``sfsync.portal.UNREADABLE``)."""
+    bad: list[str] = []
+    for column, value in row.items():
+        if value is UNREADABLE:
+            bad.append(str(column))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                bad.append(str(column))
+    return bad
 
 
 class KeyringProtector:
-    """Encrypts a mapping's ``encrypt`` fields, bound to (object, field, external id)."""
+    """Applies the field policy to a mapped payload: ciphertext, bands, indexes."""
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(
+        self, keyring: Keyring, *, provider: KeyProvider | None = None, state: StateStore | None = None
+    ) -> None:
         self._keyring = keyring
         self._cipher = FieldCipher(keyring)
         self._indexer = keyring.blind_indexer()
+        # Persisting partner keys created on first use; without a provider they live in this
+        # keyring object only, and the caller saves it.
+        self._provider = provider
+        self._state = state
         # The ledger fingerprint key is derived from the index key, never a data key, so a
         # fingerprint cannot help anyone decrypt; and an HMAC cannot be brute-forced offline.
         self._fingerprint_key = hmac.new(keyring.index_key, _FINGERPRINT_LABEL, hashlib.sha256).digest()
@@ -34,39 +93,107 @@ class KeyringProtector:
     def cipher(self) -> FieldCipher:
         return self._cipher
 
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
     def fingerprint_key(self) -> bytes:
         return self._fingerprint_key
 
     def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         protected = dict(payload)
-        partner = self._partner_of(mapping, payload)
+        sobject = mapping.salesforce.object
+        partner: str | None = None
+        partner_known = False
         for fm in mapping.encrypted_fields():
             value = payload.get(fm.field)
             spec = fm.encrypt_spec
             index = fm.blind_index
+            band = fm.band
+            where = ErrorContext(mapping=mapping.name, field_name=fm.field, external_id=external_id)
+            if band is not None and fm.field in payload:
+                try:
+                    protected[band.field] = band.band_of(value)
+                except ValueError:
+                    raise RecordRejectedError(
+                        f"{fm.portal_column or fm.field} does not fit its band ({band.kind}); correct it in the portal",
+                        where,
+                    ) from None
             if value is None or value == "":
                 # Nothing to hide; an empty value clears the index too.
                 if index is not None and fm.field in payload:
                     protected[index.field] = None
                 continue
             text = str(value)
-            context = FieldContext(sobject=mapping.salesforce.object, field=fm.field, record_key=external_id)
-            use_partner = partner if spec is not None and spec.per_partner_key else None
-            protected[fm.field] = self._cipher.encrypt(text, context, partner=use_partner)
-            if index is not None:
-                bits = index.bits or plan_blind_index_bits(index.expected_rows)
+            use_partner: str | None = None
+            if spec is not None and spec.per_partner_key:
+                if not partner_known:
+                    partner = self._partner_key_group(mapping, payload, external_id)
+                    partner_known = True
+                use_partner = partner
+            context = FieldContext(sobject=sobject, field=fm.field, record_key=external_id)
+            try:
+                protected[fm.field] = self._cipher.encrypt(text, context, partner=use_partner)
+            except ValueError:
+                # The text cannot be encoded (a lone surrogate): say where, never what.
+                raise RecordRejectedError(
+                    f"{fm.portal_column or fm.field} holds text that is not valid UTF-8; correct it in the portal",
+                    where,
+                ) from None
+            if index is not None and index.reader is not None:
                 try:
                     protected[index.field] = self._indexer.index(
-                        text, index.normalizer, bits, sobject=mapping.salesforce.object, field=index.field
+                        text, index.normalizer, index.planned_bits(), sobject=sobject, field=index.field
                     )
                 except ValueError:
                     # The message of a normaliser may quote the value: never pass it on.
                     raise RecordRejectedError(
                         f"{fm.portal_column or fm.field} is not a valid {index.normalizer} value, so its blind "
                         f"index cannot be computed; correct it in the portal",
-                        ErrorContext(mapping=mapping.name, field_name=fm.field, external_id=external_id),
+                        where,
                     ) from None
         return protected
+
+    def _partner_key_group(self, mapping: ObjectMapping, payload: dict[str, Any], external_id: str) -> str:
+        """The partner whose key encrypts this record, creating its first key if it has none."""
+        where = ErrorContext(mapping=mapping.name, external_id=external_id)
+        partner = self._partner_of(mapping, payload)
+        if partner is None:
+            raise RecordRejectedError(
+                "the record names no partner, so the partner's own key cannot be chosen (fields with "
+                "per_partner_key are never encrypted under the shared key)",
+                where,
+            )
+        if self._keyring.primary_for(partner) is not None:
+            return partner
+        if self._keyring.has_partner_keys(partner):
+            raise RecordRejectedError(
+                f"partner {partner!r} was crypto-shredded (its keys are destroyed); its records are not sent again",
+                where,
+            )
+        self._create_partner_key(partner)
+        return partner
+
+    def _create_partner_key(self, partner: str) -> None:
+        if self._provider is None:
+            key_id = self._keyring.rotate(partner)
+            log.info("created data key %s for partner %s (in memory; the caller saves the keyring)", key_id, partner)
+            return
+        with self._provider.locked():
+            current = self._provider.load()
+            if self._state is not None:
+                check_keyring_generation(current, self._state)
+            if current.primary_for(partner) is None:
+                if current.has_partner_keys(partner):
+                    raise KeyringError(f"partner {partner!r} was crypto-shredded while this run was going")
+                key_id = current.rotate(partner)
+                self._provider.save(current)
+                if self._state is not None:
+                    record_keyring_generation(current, self._state)
+                log.info("created data key %s for partner %s on first use", key_id, partner)
+        # Carry on with the keyring as saved (it holds every key this run already used).
+        self._keyring = current
+        self._cipher = FieldCipher(current)
 
     def _partner_of(self, mapping: ObjectMapping, payload: dict[str, Any]) -> str | None:
         """The partner number a per-partner key is chosen by (from the partner lookup)."""
@@ -76,13 +203,85 @@ class KeyringProtector:
                 continue
             related = payload.get(lookup.relationship_for(fm.field))
             if isinstance(related, dict) and related.get(lookup.external_id_field):
-                partner = str(related[lookup.external_id_field])
-                return partner if partner in self._keyring.partners else None
+                return str(related[lookup.external_id_field])
         return None
 
 
-def protector_from_settings(settings: Settings, mappings: MappingSet) -> KeyringProtector | None:
-    """A protector when any mapping encrypts; None when none does (no keyring needed then)."""
-    if not any(m.encrypted_fields() for m in mappings):
+# ----------------------------------------------------------------------------- run-time checks
+
+
+def check_keyring_generation(keyring: Keyring, state: StateStore) -> None:
+    """Refuse a keyring file older than the newest one sfsync has used; record this one's generation."""
+    recorded = state.raise_pin(KEYRING_GENERATION_PIN, keyring.generation)
+    if keyring.generation < recorded:
+        raise KeyringError(
+            f"the keyring file is older than the one sfsync last used (generation {keyring.generation}, the state "
+            f"store recorded {recorded}): a keyring restored from a backup or copied back would revive destroyed "
+            "keys. Put the newest keyring file back; see crypto/SPEC.md § Keyring generation",
+            ErrorContext(extra={"keyring_generation": str(keyring.generation), "recorded": str(recorded)}),
+        )
+
+
+def record_keyring_generation(keyring: Keyring, state: StateStore) -> None:
+    """After a save: the new generation becomes the oldest one accepted."""
+    state.raise_pin(KEYRING_GENERATION_PIN, keyring.generation)
+
+
+def load_pinned_policy(keyring: Keyring, state: StateStore) -> PinnedPolicy | None:
+    stored = state.get_pin(FIELD_POLICY_PIN)
+    return None if stored is None else open_policy(keyring, stored)
+
+
+def check_field_policy(mappings: MappingSet, keyring: Keyring | None, state: StateStore) -> None:
+    """Stop (FieldPolicyError, exit 3) when a mapping would send a field weaker than approved."""
+    current = field_policy(mappings)
+    if keyring is None:
+        if any(e.protection != "clear" for e in current.entries if e.enabled):
+            return  # the caller reports the missing keyring
+        if state.get_pin(FIELD_POLICY_PIN) is not None or state.get_pin(KEYRING_GENERATION_PIN) is not None:
+            raise FieldPolicyError(
+                "the mappings encrypt nothing, but a field policy was approved for this state store; the keyring "
+                "is needed to check it (set [crypto] keyring and the master key)"
+            )
+        return
+    pinned = load_pinned_policy(keyring, state)
+    if pinned is None:
+        raise FieldPolicyError(
+            "no approved field policy: a key holder reviews `sfsync crypto policy --markdown` and runs "
+            "`sfsync crypto policy approve` before the first run"
+        )
+    problems = weakenings(pinned.document, current)
+    if problems:
+        listed = "\n  ".join(problems)
+        raise FieldPolicyError(
+            f"the mappings would send {len(problems)} field(s) less protected than the approved field policy "
+            f"(approved {pinned.approved_at:%Y-%m-%d %H:%M} UTC by {pinned.approved_by}):\n  {listed}\n"
+            "nothing was sent. Restore the mappings, or have a key holder review `sfsync crypto policy` and run "
+            "`sfsync crypto policy approve`"
+        )
+
+
+def protector_from_settings(
+    settings: Settings, mappings: MappingSet, state: StateStore | None = None
+) -> KeyringProtector | None:
+    """A protector when any mapping encrypts (None otherwise), after the keyring and policy checks."""
+    provider = provider_from_settings(settings) if _needs_keyring(settings, mappings) else None
+    keyring = provider.load() if provider is not None else None
+    if state is not None:
+        if keyring is not None:
+            check_keyring_generation(keyring, state)
+        check_field_policy(mappings, keyring, state)
+    if keyring is None or not any(m.encrypted_fields() for m in mappings):
         return None
-    return KeyringProtector(load_keyring(settings))
+    if any(fm.blind_index is not None for m in mappings for fm in m.encrypted_fields()):
+        from sfsync.crypto._pinned import check_normalisation_data
+
+        check_normalisation_data()  # an upgraded suffix list or term list would change index values
+    return KeyringProtector(keyring, provider=provider, state=state)
+
+
+def _needs_keyring(settings: Settings, mappings: MappingSet) -> bool:
+    if any(m.encrypted_fields() for m in mappings):
+        return True
+    # Nothing encrypts now: still open an existing keyring, so the policy check can see a downgrade.
+    return settings.crypto.keyring.exists()

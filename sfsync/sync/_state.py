@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
-from sfsync.errors import ConfigError, ErrorContext, FatalError
+from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
 from sfsync.sync._lock import LeaseLock
 from sfsync.sync._migrations import LATEST_VERSION, current_metadata, current_version
 from sfsync.sync._migrations import migrate as run_migrations
@@ -200,6 +200,7 @@ class StateStore:
         self._dead: Table = tables["sfsync_dead_letter"]
         self._run: Table = tables["sfsync_run"]
         self._lock: Table = tables["sfsync_lock"]
+        self._pin: Table = tables["sfsync_pin"]
         if migrate:
             self.migrate()
 
@@ -228,17 +229,16 @@ class StateStore:
         """Database failures become a FatalError naming the store (never SQL or parameters)."""
         try:
             yield
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            orig = str(getattr(exc, "orig", exc)).strip().splitlines()
-            raise FatalError(
-                f"state store {self.safe_url} failed while {what}: {orig[0] if orig else type(exc).__name__}",
-                ErrorContext(extra={"state_url": self.safe_url}),
-            ) from None
         except sa_exc.ProgrammingError as exc:
-            orig = str(getattr(exc, "orig", exc)).strip().splitlines()
             raise FatalError(
-                f"state store {self.safe_url} is not usable while {what}: {orig[0] if orig else ''} "
+                f"state store {self.safe_url} is not usable while {what}: {database_reason(exc)} "
                 "(was it created by this sfsync?)"
+            ) from None
+        except (sa_exc.DBAPIError, sa_exc.StatementError) as exc:
+            # Integrity and data errors too: SQLAlchemy's own message would print the parameters.
+            raise FatalError(
+                f"state store {self.safe_url} failed while {what}: {database_reason(exc)}",
+                ErrorContext(extra={"state_url": self.safe_url}),
             ) from None
 
     def migrate(self, *, target: int | None = None) -> int:
@@ -277,6 +277,30 @@ class StateStore:
             where = [table.c[k] == row[k] for k in keys]
             if conn.execute(update(table).where(*where).values({c: row[c] for c in columns})).rowcount == 0:
                 conn.execute(insert(table).values(dict(row)))
+
+    # -- pins ----------------------------------------------------------------------------------
+
+    def get_pin(self, name: str) -> str | None:
+        """A recorded fact (``keyring_generation``, ``field_policy``), or None."""
+        t = self._pin
+        with self._db("reading a pin"), self._engine.connect() as conn:
+            value: str | None = conn.execute(select(t.c.value).where(t.c.name == name)).scalar()
+        return value
+
+    def set_pin(self, name: str, value: str) -> None:
+        row = {"name": name, "value": value, "updated_at": self._clock()}
+        with self._db("writing a pin"), self._engine.begin() as conn:
+            self._upsert(conn, self._pin, [row], ("name",))
+
+    def raise_pin(self, name: str, value: int) -> int:
+        """Record the integer pin ``name`` as ``max(recorded, value)``; returns what was recorded before (0)."""
+        t = self._pin
+        with self._db("writing a pin"), self._engine.begin() as conn:
+            before_text = conn.execute(select(t.c.value).where(t.c.name == name)).scalar()
+            before = int(before_text) if before_text is not None and str(before_text).isdigit() else 0
+            if value > before:
+                self._upsert(conn, t, [{"name": name, "value": str(value), "updated_at": self._clock()}], ("name",))
+        return before
 
     # -- watermarks ----------------------------------------------------------------------------
 

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from org_world import NAMED_ACCOUNTS_CSV, REPO, create_portal, seed_org, write_rules
-from pydantic import SecretStr
 
 from sfsync.cli import main
-from sfsync.crypto import LocalKeyringProvider
 from sfsync.errors import EXIT_OK, EXIT_USAGE
 from sfsync.services.connect import save_fake_org
 from sfsync.sync._state import StateStore
@@ -51,10 +49,11 @@ def _workdir(root: Path, *, named: str = "named.csv") -> Path:
     master = root / "keys" / "master.key"
     master.write_text(secrets.token_urlsafe(32), encoding="utf-8")
     os.chmod(master, 0o600)
-    LocalKeyringProvider(root / "keys" / "keyring.json", SecretStr(master.read_text())).create()
     (root / "named.csv").write_text(NAMED_ACCOUNTS_CSV, encoding="utf-8")
     write_rules(root / "rules.yaml")
     (root / "sfsync.toml").write_text(CONFIG.format(mappings=REPO / "mappings", named=named), encoding="utf-8")
+    # The key holder creates the keyring, which approves the shipped field policy (issue 12): `run` needs it.
+    assert main(["--config", str(root / "sfsync.toml"), "crypto", "keygen"]) == 0
     return root
 
 

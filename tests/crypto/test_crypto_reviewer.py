@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workspace_helpers import build_local_dir
+from workspace_helpers import build_local_dir, rotate_every_group
 
 from sfsync.cli import main
 from sfsync.errors import EXIT_OK, EXIT_REJECTED
@@ -98,23 +98,24 @@ def test_security_reviewer_walkthrough(tmp_path: Path, capsys: pytest.CaptureFix
     assert _findings(_json(capsys)) == set()
     assert main([*crypto, "status", "--json"]) == EXIT_OK
     before = _json(capsys)
-    old_primary = before["primary"]
-    assert before["values_per_key"] == {old_primary: tokens}
+    # Per-partner keys: every value is under its partner's primary, none under the shared key.
+    partner_primaries = {k["key_id"] for k in before["keys"] if k["primary"] and k["partner"]}
+    assert sum(before["values_per_key"].values()) == tokens and set(before["values_per_key"]) <= partner_primaries
+    assert len(before["values_per_key"]) > 1
 
-    assert main([*crypto, "rotate"]) == EXIT_OK
+    moved = rotate_every_group(config)
     capsys.readouterr()
     assert main([*crypto, "reencrypt"]) == EXIT_OK
     assert f"{tokens} values under older keys; rewrote {tokens}" in capsys.readouterr().out
     assert main([*crypto, "status", "--json"]) == EXIT_OK
     after = _json(capsys)
-    new_primary = after["primary"]
-    assert new_primary != old_primary
-    assert after["values_per_key"] == {new_primary: tokens}
+    assert sum(after["values_per_key"].values()) == tokens
+    assert set(after["values_per_key"]) <= set(moved.values()) and not set(after["values_per_key"]) & set(moved)
     states = {k["key_id"]: k["state"] for k in after["keys"]}
-    assert states[old_primary] == "decrypt_only" and states[new_primary] == "active"
+    assert all(states[old] == "decrypt_only" and states[new] == "active" for old, new in moved.items())
 
     assert main([*crypto, "verify", "--json", "--decrypt-check"]) == EXIT_OK
     final = _json(capsys)
-    assert final["clean"] is True and final["key_ids"] == {new_primary: tokens}
+    assert final["clean"] is True and final["key_ids"] == after["values_per_key"]
     assert main([*crypto, "reencrypt"]) == EXIT_OK  # idempotent: nothing left to move
     assert "0 values under older keys" in capsys.readouterr().out

@@ -55,7 +55,7 @@ def _full_keyring() -> FieldCipher:
 
 def test_vector_files_are_split_by_kind_and_cover_the_cases() -> None:
     assert sorted(p.name for p in VECTOR_DIR.glob("*.json")) == sorted(
-        ["valid.json", "blind_index.json", *INVALID_FILES]
+        ["valid.json", "blind_index.json", "key_wrap.json", *INVALID_FILES]
     )
     assert not (ROOT / "crypto" / "vectors.json").exists()
     for name in INVALID_FILES:
@@ -114,7 +114,7 @@ def test_sfsync_regenerates_the_same_vectors(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6/6 vector files match" in result.stdout
+    assert "7/7 vector files match" in result.stdout
 
 
 def _checker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -125,8 +125,10 @@ def _checker(*args: str) -> subprocess.CompletedProcess[str]:
 def test_standalone_checker_passes() -> None:
     result = _checker()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 file(s), 0 failure(s)" in result.stdout
-    expected = 5 * len(VALID["vectors"]) + len(INVALID) + 3 * len(BLIND["vectors"])
+    assert "7 file(s), 0 failure(s)" in result.stdout
+    wrap = _load("key_wrap.json")
+    expected = (5 * len(VALID["vectors"]) + len(INVALID) + 3 * len(BLIND["vectors"])
+                + 1 + 3 * len(wrap["vectors"]) + 1 + len(wrap["derived_keys"]["vectors"]))
     assert result.stdout.count("ok  ") == expected
 
 
@@ -161,3 +163,21 @@ def test_checker_imports_nothing_from_sfsync() -> None:
     assert all(line.split()[1].split(".")[0] in {"__future__", "base64", "hashlib", "hmac", "json", "math", "re",
                                                  "struct", "sys", "pathlib", "typing", "cryptography"}
                for line in imports)
+
+
+def test_key_wrap_vectors_open_with_sfsync_and_fail_when_altered(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from sfsync.crypto._providers import _MasterKeyWrapper
+
+    document = _load("key_wrap.json")
+    wrapper = _MasterKeyWrapper(SecretStr(document["master_key"]), bytes.fromhex(document["salt_hex"]), document["n"])
+    for vector in document["vectors"]:
+        assert wrapper.unwrap(vector["wrapped"], vector["context"]).hex() == vector["plaintext_hex"]
+    broken = json.loads(json.dumps(document))
+    broken["vectors"][0]["plaintext_hex"] = "00" * 32
+    broken["keyring_mac"]["body"]["generation"] = 2
+    (tmp_path / "key_wrap.json").write_text(json.dumps(broken), encoding="utf-8")
+    result = _checker(str(tmp_path))
+    assert result.returncode == 1
+    assert "FAIL key_wrap/data_key: unwrap" in result.stdout and "FAIL key_wrap/keyring_mac" in result.stdout

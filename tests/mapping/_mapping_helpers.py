@@ -26,6 +26,7 @@ fields:
     type: string
     length: 80
     owner: portal
+    clear: a test value that is no partner data
 """
 
 

@@ -56,14 +56,14 @@ def test_validate_broken_exit_1_every_problem(project: Path) -> None:
     path = project / "mappings" / "deal_registration.yaml"
     text = path.read_text().replace("    owner: salesforce\n    label: Decided At",
                                     "    owner: sf\n    label: Decided At")
-    text = text.replace("type: currency", "type: curency")
+    text = text.replace("type: multipicklist", "type: multipiklist", 1)
     path.write_text(text)
     result = runner.invoke(app, ["mappings", "validate"])
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     err = result.stderr
     assert f"deal_registration.yaml:{line_of(text, 'owner: sf')}:" in err
-    assert "did you mean 'currency'?" in err
+    assert "did you mean 'multipicklist'?" in err
     assert "2 error(s)" in err
     assert "Traceback" not in result.output
 
@@ -87,7 +87,7 @@ def test_list(project: Path) -> None:
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["deal_registration_lead"]["enabled"] is False
     assert rows["direct_opportunities"]["portal_table"] == "(read-only)"
-    assert rows["deal_registration"]["encrypted"] == 8
+    assert rows["deal_registration"]["encrypted"] == 12
     assert runner.invoke(app, ["mappings", "list"]).exit_code == 0
 
 
@@ -106,8 +106,9 @@ def test_preview_record_masks_encrypted_values(project: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["payload"]["End_Customer_Name__c"] == "<encrypted: 15 bytes>"
-    assert data["payload"]["End_Customer_Name_BIdx__c"] == "<blind index: company_name>"
-    assert data["payload"]["Amount__c"] == 120000.01
+    assert "End_Customer_Name_BIdx__c" not in data["payload"]  # no reader, so no blind index
+    assert data["payload"]["Amount__c"] == "<encrypted: 9 bytes>"
+    assert data["payload"]["Amount_Band__c"] == "100k-250k"
     assert data["read_back"]["product_lines"] == "servers,storage,pcs"
     assert data["read_back"]["end_customer_name"] == "<encrypted: 15 bytes>"
     assert data["write_back"]["Status__c"] == "status"
@@ -210,6 +211,8 @@ def test_export_metadata(project: Path) -> None:
                 assert f"objects/{obj}/fields/{fm.field}.field-meta.xml" in files, (obj, fm.field)
             if fm.blind_index:
                 assert f"objects/{obj}/fields/{fm.blind_index.field}.field-meta.xml" in files
+            if fm.band:
+                assert f"objects/{obj}/fields/{fm.band.field}.field-meta.xml" in files
     # what the issue found missing: custom fields on standard objects, the conflict object
     for needed in ("objects/Account/fields/Partner_Number__c.field-meta.xml",
                    "objects/Opportunity/fields/Product_Lines__c.field-meta.xml",
@@ -234,8 +237,9 @@ def test_export_metadata(project: Path) -> None:
     assert int(notes.findtext("m:length", namespaces=ns) or 0) >= 32000
     name = read("objects/Deal_Registration__c/fields/End_Customer_Name__c.field-meta.xml")
     assert name.findtext("m:type", namespaces=ns) == "Text" and name.findtext("m:length", namespaces=ns) == "255"
-    bidx = read("objects/Deal_Registration__c/fields/End_Customer_Name_BIdx__c.field-meta.xml")
-    assert bidx.findtext("m:externalId", namespaces=ns) == "true" and bidx.find("m:unique", ns) is None
+    band = read("objects/Deal_Registration__c/fields/Amount_Band__c.field-meta.xml")
+    assert band.findtext("m:type", namespaces=ns) == "Text" and band.findtext("m:length", namespaces=ns) == "40"
+    assert not (out / "objects/Deal_Registration__c/fields/End_Customer_Name_BIdx__c.field-meta.xml").exists()
     status = read("objects/Deal_Registration__c/fields/Status__c.field-meta.xml")
     values = [v.findtext("m:fullName", namespaces=ns) for v in status.iterfind(".//m:value", ns)]
     assert values == ["Submitted", "Under Review", "Approved", "Rejected", "Expired", "Withdrawn"]

@@ -135,6 +135,7 @@ def test_yaml_12_booleans_and_dates_stay_text(write_yaml: Callable[..., Path]) -
           field: Country__c
           type: string
           owner: portal
+          clear: a test value that is no partner data
           transforms:
             - map: {NO: Norway, yes: Yes, 2024-01-01: New year}
     """)
@@ -152,7 +153,8 @@ def test_every_problem_in_one_pass(tmp_path: Path) -> None:
         text.replace("    owner: portal\n    required: true\n    label: End Customer Name",
                      "    ownr: portal\n    required: true\n    label: End Customer Name")
         .replace("pcs: PCs}", "pcs: PC}")
-        .replace("      max_plaintext_bytes: 16\n", "      max_plaintext_bytes: 60\n")
+        .replace("    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
+                 "    encrypt: {max_plaintext_bytes: 60, per_partner_key: true}\n    account_field: DunsNumber")
         .replace("    field: Conflict_Flag__c\n    type: boolean\n    owner: salesforce",
                  "    field: Conflict_Flag__c\n    type: boolean\n    owner: both")
         .replace("      - date: iso\n", "      - date: iso\n      - trim\n")
@@ -185,16 +187,18 @@ def test_load_mappings_raises_with_position_of_first_problem(write_yaml: Callabl
     assert "1 problem(s)" in str(info.value)
 
 
-def test_directory_skips_non_mapping_yaml_with_a_warning(tmp_path: Path) -> None:
+def test_directory_non_mapping_yaml_is_an_error_never_skipped(tmp_path: Path) -> None:
+    """Finding 8: a mapping whose keys are misspelled used to be skipped with a warning (run synced nothing)."""
     (tmp_path / "demo.yaml").write_text(BASE)
-    (tmp_path / "conflict_rules.yaml").write_text("rules: []\n")  # a known companion: no warning
+    (tmp_path / "conflict_rules.yaml").write_text("rules: []\n")  # a known companion: no problem
     (tmp_path / "other.yaml").write_text("rules: []\n")
     (tmp_path / "notes.txt").write_text("ignored")
     mapping_set, report = collect_mappings([tmp_path])
     assert mapping_set.names() == ["demo"]
-    [warning] = report.warnings
-    assert "not a mapping file" in warning.message and str(warning.file).endswith("other.yaml")
-    assert report.ok
+    [error] = report.errors
+    assert "not a mapping file" in error.message and str(error.file).endswith("other.yaml")
+    assert (error.line, error.col) == (1, 1)
+    assert not report.ok
 
 
 def test_explicit_non_mapping_file_is_an_error(write_yaml: Callable[..., Path]) -> None:
@@ -246,3 +250,23 @@ def test_non_mapping_top_level(write_yaml: Callable[..., Path]) -> None:
     _, report = collect_mappings([write_yaml("- a\n- b\n")])
     [problem] = report.errors
     assert "must be a YAML object" in problem.message
+
+
+def test_recursive_alias_is_a_positioned_error(write_yaml: Callable[..., Path]) -> None:
+    """Finding 8: a recursive alias used to be an internal error (RecursionError, exit 3)."""
+    path = write_yaml("name: x\nsalesforce: &loop\n  object: [*loop]\nfields: []\n")
+    _mapping_set, report = collect_mappings([path])
+    [problem] = report.errors
+    assert "recursive alias" in problem.message and (problem.line, problem.col) == (2, 13)
+    with pytest.raises(MappingError) as excinfo:
+        load_mappings([path])
+    assert excinfo.value.exit_code == 2
+
+
+def test_alias_bomb_is_refused_quickly(write_yaml: Callable[..., Path]) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = write_yaml("\n".join([*lines, "name: bomb", "fields: *a8", "salesforce: {object: A__c}"]) + "\n")
+    mapping_set, report = collect_mappings([path])
+    [problem] = report.errors
+    assert "alias bomb" in problem.message and problem.line is not None and len(mapping_set) == 0

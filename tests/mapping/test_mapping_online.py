@@ -110,15 +110,15 @@ def test_not_createable_or_updateable(broken: dict[str, dict[str, Any]], shipped
 
 
 def test_type_mismatch(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
-    field(broken, "Deal_Registration__c", "Expected_Close_Date__c")["type"] = "datetime"
+    field(broken, "Deal_Registration__c", "Submitted_At__c")["type"] = "date"
     [problem] = run(broken, shipped).errors
-    assert "declared date, but Expected_Close_Date__c is a datetime field" in problem.message
+    assert "declared datetime, but Submitted_At__c is a date field" in problem.message
 
 
 def test_length_shorter_in_org(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
-    field(broken, "Deal_Registration__c", "End_Customer_Postal_Code__c")["length"] = 10
+    field(broken, "Deal_Registration__c", "Currency_Code__c")["length"] = 2
     [problem] = run(broken, shipped).errors
-    assert problem.code == "too_long" and "holds 10" in problem.message
+    assert problem.code == "too_long" and "holds 2" in problem.message
 
 
 def test_ciphertext_does_not_fit_org_field(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
@@ -137,7 +137,7 @@ def test_encrypted_field_must_be_text_in_org(broken: dict[str, dict[str, Any]], 
 def test_encrypt_true_without_length_uses_org_length(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     text = (SHIPPED / "deal_registration.yaml").read_text().replace(
         "    length: 255\n    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
-        "    encrypt: {max_plaintext_bytes: 149}",
+        "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}",
         "    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
         "    encrypt: true")
     (tmp_path / "d.yaml").write_text(text)
@@ -195,16 +195,38 @@ def test_lookup_checks(broken: dict[str, dict[str, Any]], shipped: MappingSet) -
     assert any("Account.Partner_Number__c is not an external id" in m for m in messages)
 
 
-def test_blind_index_checks(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
-    broken["Deal_Registration__c"]["fields"] = [
-        f for f in broken["Deal_Registration__c"]["fields"] if f["name"] != "End_Customer_DUNS_BIdx__c"]
-    field(broken, "Deal_Registration__c", "End_Customer_Domain_BIdx__c")["unique"] = True
-    field(broken, "Deal_Registration__c", "End_Customer_Name_BIdx__c")["externalId"] = False
-    report = run(broken, shipped)
+def test_blind_index_checks(broken: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    reader = "reader: the duplicate check of the registration desk"
+    text = (SHIPPED / "deal_registration.yaml").read_text().replace(
+        "    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
+        "    encrypt:\n      max_plaintext_bytes: 16\n      per_partner_key: true\n"
+        f"      blind_index: {{field: End_Customer_DUNS_BIdx__c, normalizer: duns, {reader}}}",
+    ).replace(
+        "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}\n    account_field: Website",
+        "    encrypt:\n      max_plaintext_bytes: 149\n      per_partner_key: true\n"
+        f"      blind_index: {{field: End_Customer_Domain_BIdx__c, normalizer: domain, {reader}}}",
+        1,
+    )
+    (tmp_path / "d.yaml").write_text(text)
+    mapping_set = load_mappings([tmp_path / "d.yaml"])
+    broken["Deal_Registration__c"]["fields"].append({
+        "name": "End_Customer_Domain_BIdx__c", "type": "string", "length": 64, "createable": True,
+        "updateable": True, "nillable": True, "externalId": False, "unique": True,
+    })
+    report = validate_online(mapping_set, describer(broken))
     messages = [p.message for p in report.errors]
     assert any("no blind index field End_Customer_DUNS_BIdx__c" in m for m in messages)
     assert any("End_Customer_Domain_BIdx__c is Unique" in m for m in messages)
-    assert any("End_Customer_Name_BIdx__c is not indexed" in p.message for p in report.warnings)
+    assert any("End_Customer_Domain_BIdx__c is not indexed" in p.message for p in report.warnings)
+
+
+def test_band_field_checks(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
+    broken["Deal_Registration__c"]["fields"] = [
+        f for f in broken["Deal_Registration__c"]["fields"] if f["name"] != "Amount_Band__c"]
+    field(broken, "Deal_Registration__c", "End_Customer_Region__c")["type"] = "picklist"
+    messages = [p.message for p in run(broken, shipped).errors]
+    assert any("no band field Amount_Band__c" in m for m in messages)
+    assert any("End_Customer_Region__c must be a Text field" in m for m in messages)
 
 
 def test_required_field_not_mapped(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:

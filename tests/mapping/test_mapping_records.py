@@ -98,9 +98,9 @@ def bad_row(**changes: Any) -> dict[str, Any]:
         ({"amount": "a lot"}, "Amount__c", "bad_number"),
         ({"amount": None}, "Amount__c", "required"),
         ({"end_customer_name": "   "}, "End_Customer_Name__c", "required"),
-        ({"end_customer_postal_code": "X" * 21}, "End_Customer_Postal_Code__c", "too_long"),
+        ({"end_customer_postal_code": "X" * 33}, "End_Customer_Postal_Code__c", "too_long"),
         ({"end_customer_name": "Ü" * 80}, "End_Customer_Name__c", "too_long"),
-        ({"amount": "1e20"}, "Amount__c", "too_large"),
+        ({"currency": "EURO"}, "Currency_Code__c", "too_long"),
         ({"extension_requested": "perhaps"}, "Extension_Requested__c", "bad_boolean"),
         ({"registration_number": None}, "Registration_Number__c", "required"),
     ],
@@ -151,7 +151,7 @@ def test_pull_only_mapping_refuses_to_push(shipped: MappingSet) -> None:
 
 def test_lookup_cleared_when_empty(write_yaml: Callable[..., Path]) -> None:
     text = with_fields("""
-        - {column: partner, field: Partner__c, type: reference, owner: portal,
+        - {column: partner, field: Partner__c, type: reference, owner: portal, clear: "the partner, not a customer",
            transforms: [trim, {lookup: Account.Partner_Number__c}]}
     """)
     mapping = load_mappings([write_yaml(text)]).get("demo")
@@ -231,6 +231,9 @@ def test_round_trip_returns_portal_owned_fields(shipped: MappingSet, row: dict[s
             expected = row[column]
             if isinstance(expected, Decimal):
                 assert Decimal(back[column]) == expected, column
+            elif fm.encrypted and isinstance(expected, date):
+                # A banded date travels as encrypted text: the same ISO date comes back.
+                assert back[column] == expected.isoformat(), column
             else:
                 assert back[column] == expected, column
 

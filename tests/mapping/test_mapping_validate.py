@@ -391,10 +391,11 @@ def test_blind_index_naming_warning(check: Check) -> None:
           type: string
           length: 255
           owner: portal
-          encrypt: {blind_index: {field: Name2_Hash__c, normalizer: company_name, bits: 32}}
+          encrypt:
+            blind_index: {field: Name2_Hash__c, normalizer: company_name, bits: 16, reader: the duplicate check job}
     """)
     report = check(text)
-    assert report.ok
+    assert report.ok, [str(p) for p in report.problems]
     assert "_BIdx__c convention" in report.warnings[0].message
 
 
@@ -417,15 +418,14 @@ def test_encrypted_fields_api(shipped: MappingSet) -> None:
     encrypted = {fm.salesforce_field: fm for fm in mapping.encrypted_fields()}
     assert set(encrypted) == {
         "End_Customer_Name__c", "End_Customer_Website__c", "End_Customer_Domain__c", "End_Customer_DUNS__c",
+        "End_Customer_Country__c", "End_Customer_Postal_Code__c", "Amount__c", "Expected_Close_Date__c",
         "Competitive_Notes__c", "Customer_Contact_Name__c", "Customer_Contact_Email__c",
         "Customer_Contact_Phone__c",
     }
     name = encrypted["End_Customer_Name__c"]
-    assert name.blind_index is not None and name.blind_index.field == "End_Customer_Name_BIdx__c"
-    assert name.blind_index.normalizer == "company_name" and name.blind_index.bits is None
+    assert name.blind_index is None  # nothing reads an index, so none is written (finding 7)
     assert name.encrypt_spec is not None and name.encrypt_spec.max_plaintext_bytes == 149
-    assert encrypted["End_Customer_DUNS__c"].blind_index.normalizer == "duns"  # type: ignore[union-attr]
-    assert encrypted["End_Customer_Domain__c"].blind_index.normalizer == "domain"  # type: ignore[union-attr]
+    assert all(fm.encrypt_spec is not None and fm.encrypt_spec.per_partner_key for fm in encrypted.values())
     assert all(fm.owner == "portal" for fm in encrypted.values())
 
 

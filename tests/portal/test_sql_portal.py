@@ -332,8 +332,11 @@ def test_write_back_is_one_transaction(db_url: str, portal_engine: sa.Engine) ->
     portal = SqlPortal(db_url)
     from sfsync.errors import PortalRejectedError
 
-    with pytest.raises(PortalRejectedError):  # the engine then retries record by record
+    with pytest.raises(PortalRejectedError) as excinfo:  # the engine then retries record by record
         portal.write_back("strict", "id", [(1, {"sf_status": "Approved"}), (2, {"score": -1})])
+    # Issue 12: the statement and its parameters (partner values) are never in the message.
+    assert "Approved" not in str(excinfo.value) and "UPDATE" not in str(excinfo.value)
+    assert "constraint" in str(excinfo.value)
     with portal_engine.connect() as conn:
         assert conn.execute(sa.select(table.c.sf_status).where(table.c.id == 1)).scalar() is None
     portal.close()

@@ -54,15 +54,15 @@ def versions(url: str) -> list[int]:
 
 def test_fresh_store_is_at_latest_version(store_url: str) -> None:
     with StateStore(store_url) as store:
-        assert store.schema_version == _migrations.LATEST_VERSION == 2
-    assert versions(store_url) == [1, 2]
+        assert store.schema_version == _migrations.LATEST_VERSION == 3
+    assert versions(store_url) == [1, 2, 3]
     tables = set(schema_of(store_url))
     assert tables == {"sfsync_schema_version", "sfsync_watermark", "sfsync_ledger", "sfsync_dead_letter",
-                      "sfsync_run", "sfsync_lock"}
+                      "sfsync_run", "sfsync_lock", "sfsync_pin"}
     # Reopening is a no-op.
     with StateStore(store_url) as store:
-        assert store.schema_version == 2
-    assert versions(store_url) == [1, 2]
+        assert store.schema_version == 3
+    assert versions(store_url) == [1, 2, 3]
 
 
 def test_v1_store_upgrades_to_latest_and_keeps_its_data(store_url: str, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_v1_store_upgrades_to_latest_and_keeps_its_data(store_url: str, tmp_path
     old.close()
 
     with StateStore(store_url) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert store.get_watermark("deals", "push") == T0
         assert store.ledger_by_salesforce_id("deals", ["006A"])["006A"].external_id == "R-1"
         assert [d.record_key for d in store.dead_letters()] == ["R-2"]
@@ -121,16 +121,16 @@ def test_store_from_a_newer_sfsync_is_refused(store_url: str) -> None:
 def test_a_failing_migration_leaves_nothing_behind(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     StateStore(store_url).close()
 
-    def broken_v3(conn: sa.Connection) -> None:
+    def broken_v4(conn: sa.Connection) -> None:
         sa.Table("sfsync_half_done", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True)).create(conn)
         conn.execute(sa.text("CREATE INDEX ix_sfsync_tmp ON sfsync_ledger (push_hash)"))
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(_migrations, "MIGRATIONS", (*_migrations.MIGRATIONS, (3, "broken", broken_v3)))
-    monkeypatch.setattr(_migrations, "LATEST_VERSION", 3)
+    monkeypatch.setattr(_migrations, "MIGRATIONS", (*_migrations.MIGRATIONS, (4, "broken", broken_v4)))
+    monkeypatch.setattr(_migrations, "LATEST_VERSION", 4)
     with pytest.raises(RuntimeError, match="migration bug"):
         StateStore(store_url)
-    assert versions(store_url) == [1, 2]
+    assert versions(store_url) == [1, 2, 3]
     shape = schema_of(store_url)
     assert "sfsync_half_done" not in shape
     assert all(name != "ix_sfsync_tmp" for name, _ in shape["sfsync_ledger"]["indexes"])
@@ -155,7 +155,7 @@ def test_concurrent_first_opens_create_the_schema_once(store_url: str) -> None:
     for t in threads:
         t.join(timeout=60)
     assert errors == []
-    assert versions(store_url) == [1, 2]
+    assert versions(store_url) == [1, 2, 3]
 
 
 def test_migrations_are_ordered_and_unique() -> None:
