@@ -18,8 +18,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sfsync.config import Settings
 from sfsync.crypto import Keyring
 from sfsync.desk.audit import AuditLog, audit_key
-from sfsync.desk.fields import FieldReader
+from sfsync.desk.fields import DisplayField, FieldReader
 from sfsync.desk.org import (
     REGISTRATION_OBJECT,
     ConcurrentDecisionError,
@@ -251,7 +252,7 @@ class DeskApp:
             return self._to_login(request, "Please log in.")
         params = request.query_params
         partner, tier, line = params.get("partner", ""), params.get("tier", ""), params.get("product_line", "")
-        country = params.get("country", "")
+        region = params.get("region", "")
         try:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
@@ -270,7 +271,7 @@ class DeskApp:
             if (not partner or r.partner_name == partner)
             and (not tier or r.tier == tier)
             and (not line or line in r.product_lines)
-            and (not country or r.country == country)
+            and (not region or r.region == region)
         ]
         # One calendar for every registration: business hours only grow with age, so the earliest submission
         # has the longest-running clock. Sorting by submission time orders by SLA without computing 10,000
@@ -289,8 +290,8 @@ class DeskApp:
             partner=partner,
             tier=tier,
             product_line=line,
-            country=country,
-            countries=sorted({r.country for r in every if r.country}),
+            region=region,
+            regions=sorted({r.region for r in every if r.region}),
             partners=sorted({r.partner_name for r in every}),
             tiers=sorted({r.tier for r in every}),
             product_lines=sorted({pl for r in every for pl in r.product_lines}),
@@ -329,7 +330,8 @@ class DeskApp:
         result = None
         sla = None
         if record.pending is not None:
-            reg = record.pending
+            # The amount is encrypted: eligibility reads the decrypted value (None when it cannot be read).
+            reg = replace(record.pending, amount=_amount(shown))
             sla = self.calendar.status(reg.submitted_at, self.now())
             by_name = {f.api_name: f for f in shown}
             missing = [
@@ -494,6 +496,16 @@ class DeskApp:
             user=user or "",
             registration=registration or "",
         )
+
+
+def _amount(shown: list[DisplayField]) -> Decimal | None:
+    for item in shown:
+        if item.api_name == "Amount__c" and item.value is not None:
+            try:
+                return Decimal(item.value)
+            except InvalidOperation:
+                return None
+    return None
 
 
 class _SecurityHeaders:

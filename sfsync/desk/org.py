@@ -42,9 +42,10 @@ INFO_REQUESTED_PREFIX = "Information requested: "
 _OVERLAP_SECONDS = 300
 
 # Object and field names below are constants of this module; every value goes through format_soql.
+# Clear fields only: the amount, country and close date are ciphertext; their public bands are listed instead.
 _QUEUE_FIELDS = (
     "Id, Registration_Number__c, Partner_Account__c, Partner_Account__r.Name, Partner_Account__r.Partner_Tier__c, "
-    "Product_Lines__c, Amount__c, Currency_Code__c, End_Customer_Country__c, Submitted_At__c, Status__c, "
+    "Product_Lines__c, Amount_Band__c, Currency_Code__c, End_Customer_Region__c, Submitted_At__c, Status__c, "
     "Decision_Reason__c, SystemModstamp"
 )
 _CONFLICT_FIELDS = (
@@ -76,9 +77,10 @@ class PendingRegistration:
     partner_name: str
     tier: str
     product_lines: tuple[str, ...]
-    amount: Decimal | None
+    amount: Decimal | None  # None in the queue: the amount is encrypted (the registration page decrypts it)
     currency: str
-    country: str
+    amount_band: str  # public band of the amount (e.g. "100000-250000")
+    region: str  # public band of the customer's country (AMER, EMEA, APAC, Other)
     submitted_at: datetime
     status: str
     info_requested: bool
@@ -127,7 +129,6 @@ def _product_lines(value: Any) -> tuple[str, ...]:
 
 def _pending_from(row: dict[str, Any]) -> PendingRegistration:
     partner = row.get("Partner_Account__r") or {}
-    amount = row.get("Amount__c")
     submitted = parse_utc(row.get("Submitted_At__c")) or parse_utc(row.get("SystemModstamp")) or utc_now()
     return PendingRegistration(
         record_id=str(row["Id"]),
@@ -136,9 +137,10 @@ def _pending_from(row: dict[str, Any]) -> PendingRegistration:
         partner_name=str(partner.get("Name") or "(no partner)"),
         tier=str(partner.get("Partner_Tier__c") or "(no tier)"),
         product_lines=_product_lines(row.get("Product_Lines__c")),
-        amount=Decimal(str(amount)) if amount is not None else None,
+        amount=None,
         currency=str(row.get("Currency_Code__c") or "USD"),
-        country=str(row.get("End_Customer_Country__c") or ""),
+        amount_band=str(row.get("Amount_Band__c") or ""),
+        region=str(row.get("End_Customer_Region__c") or ""),
         submitted_at=submitted,
         status=str(row.get("Status__c") or "Submitted"),
         info_requested=str(row.get("Decision_Reason__c") or "").startswith(INFO_REQUESTED_PREFIX),

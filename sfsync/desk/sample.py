@@ -132,6 +132,13 @@ def build_sample_desk(
     }
     sample = SampleDesk(directory=directory, config=config)
 
+    from sfsync.mapping import load_mappings
+
+    deal_mapping = next(
+        m for m in load_mappings([shipped_mappings_dir()]).all() if m.salesforce.object == REGISTRATION_OBJECT
+    )
+    bands = {fm.field: (fm.band.field, fm.band.band_of) for fm in deal_mapping.fields if fm.band is not None}
+
     def seal(number: str, api_field: str, value: str, partner: str | None = None) -> str:
         return cipher.encrypt(value, FieldContext(REGISTRATION_OBJECT, api_field, number), partner=partner)
 
@@ -156,14 +163,21 @@ def build_sample_desk(
             "End_Customer_Name__c": seal(number, "End_Customer_Name__c", customer, key_partner),
             "End_Customer_Domain__c": seal(number, "End_Customer_Domain__c", domain, key_partner),
             "End_Customer_Website__c": seal(number, "End_Customer_Website__c", f"https://www.{domain}/", key_partner),
-            "End_Customer_Country__c": rng.choice(("US", "DE", "FR", "GB")),
             "Product_Lines__c": ";".join(lines),
-            "Amount__c": amount,
             "Currency_Code__c": "USD",
-            "Expected_Close_Date__c": (now + timedelta(days=60)).date().isoformat(),
             "Submitted_At__c": (now - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat(),
             "Status__c": status,
         }
+        # Encrypted under the field policy, with the public band the mapping derives beside each.
+        for api_name, plaintext in (
+            ("End_Customer_Country__c", rng.choice(("US", "DE", "FR", "GB", "JP"))),
+            ("Amount__c", f"{amount:.2f}"),
+            ("Expected_Close_Date__c", (now + timedelta(days=60)).date().isoformat()),
+        ):
+            fields[api_name] = seal(number, api_name, plaintext, key_partner)
+            band = bands.get(api_name)
+            if band is not None:
+                fields[band[0]] = band[1](plaintext)
         # Stamped when submitted, as a real org's older records are (not all "just now").
         stamp = (now - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
         fields.update({"CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp})
