@@ -85,9 +85,7 @@ def add_user(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     UserStore(settings.desk.users).set_user(name, Role(role), password)
-    console.print(
-        f"user {name} ({role}) saved in {settings.desk.users}", highlight=False, markup=False, soft_wrap=True
-    )
+    console.print(f"user {name} ({role}) saved in {settings.desk.users}", highlight=False, markup=False, soft_wrap=True)
 
 
 @users_app.command("remove")
