@@ -64,7 +64,10 @@ def scan_command(
         console.print(title, style="bold", highlight=False, markup=False)
         for conflict in report.conflicts:
             facts = [
-                f"opportunity {conflict.opportunity_id}" if conflict.opportunity_id else "",
+                f"match probability {conflict.score:.1f} %",
+                f"opportunity {conflict.opportunity_name or ''} ({conflict.opportunity_id})"
+                if conflict.opportunity_id
+                else "",
                 f"registration {conflict.registration_number}" if conflict.registration_number else "",
                 f"registered first: {conflict.other_registration_number}" if conflict.other_registration_number else "",
                 f"partner of record {conflict.partner_name or conflict.partner_number or '?'}",
@@ -109,7 +112,10 @@ def list_command(
     for row in rows:
         facts = [
             f"status {row['Status__c'] or 'Open'}",
+            f"match probability {row['Score__c']} %" if row.get("Score__c") is not None else "",
+            f"{row['Name']}" if row.get("Name") else "",
             f"opportunity {row['Opportunity__c']}" if row["Opportunity__c"] else "",
+            f"registered first: {row['First_Registration__c']}" if row.get("First_Registration__c") else "",
             f"registration {row['Registration_Number__c']}" if row["Registration_Number__c"] else "",
             f"partner of record {row['Partner_Name__c'] or '?'}",
             f"protected until {row['Protection_End__c']}" if row["Protection_End__c"] else "",

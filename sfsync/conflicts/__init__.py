@@ -9,10 +9,13 @@ Typical use (what ``sfsync conflicts scan`` does around Salesforce and the porta
     gateway.upsert("Channel_Conflict__c", "Conflict_Key__c", plan.records())
 """
 
-from ._index import CustomerIndex, Match, MatchQuery
+from ._index import CustomerIndex, Match, MatchQuery, compare_names
 from ._models import (
+    Agreement,
     Conflict,
     ConflictKind,
+    EvidenceComponent,
+    MatchEvidence,
     MatchKind,
     NamedAccount,
     Opportunity,
@@ -42,7 +45,7 @@ from ._protected import (
     named_account_customers,
     protection_decision,
 )
-from ._rules import CountryGuard, DirectOwnerRule, MatchingRules, Rules, load_rules, parse_rules
+from ._rules import CountryGuard, DirectOwnerRule, MatchingRules, Rules, SharedHostRule, load_rules, parse_rules
 from ._scan import (
     ConflictStatus,
     ExistingConflict,
@@ -53,19 +56,26 @@ from ._scan import (
     scan,
 )
 from ._score import token_alignment_score
+from ._weights import COMPONENT_LEVELS, Component, MatchModel, fit_model
 
 __all__ = [
     "CHANNEL_CONFLICT",
+    "COMPONENT_LEVELS",
     "SCAN_READS",
+    "Agreement",
+    "Component",
     "Conflict",
     "ConflictKind",
     "ConflictStatus",
     "CountryGuard",
     "CustomerIndex",
     "DirectOwnerRule",
+    "EvidenceComponent",
     "ExistingConflict",
     "Match",
+    "MatchEvidence",
     "MatchKind",
+    "MatchModel",
     "MatchQuery",
     "MatchingRules",
     "NamedAccount",
@@ -80,12 +90,15 @@ __all__ = [
     "Rules",
     "ScanResult",
     "Severity",
+    "SharedHostRule",
     "SkippedOpportunity",
     "build_protected_customers",
+    "compare_names",
     "conflict_key",
     "conflict_org_fields",
     "conflict_org_objects",
     "evidence_hash",
+    "fit_model",
     "load_named_accounts",
     "load_rules",
     "name_tokens",

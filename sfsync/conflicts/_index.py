@@ -1,45 +1,50 @@
-"""The candidate index: blocking so a scan costs ~ opportunities x (small candidate set), not x customers.
+"""The candidate index and the scored comparison of candidates.
 
-Blocking keys per protected customer:
+Blocking (so a scan costs ~ opportunities x a small candidate set, not x customers), per protected
+customer:
 
-* exact ``AccountId``, DUNS and registrable domain (dicts);
-* every *rare* name token (document frequency <= ``max_df``): two names only get compared if they
-  share a distinctive word. Names made only of common words are keyed by their whole normalised form;
+* exact ``AccountId``, DUNS and *site* (an own registrable domain, or a tenant key on a shared
+  host such as ``myshopify.com/acme``; the PSL private section and ``matching.shared_hosts`` decide);
+* every *rare* name token (document frequency <= ``max_df``), of the name and of its trading (DBA)
+  names. Names made only of common words are keyed by their whole normalised form;
 * typo tolerance without indexing every misspelling: a deletion-neighbourhood index over the
-  *vocabulary* (not the records). A query token missing from the vocabulary is looked up by its
-  one-character deletions, which finds every vocabulary word within one edit (substitution,
-  insertion, deletion or transposition).
+  *vocabulary*. A query token missing from the vocabulary is looked up by its one-character
+  deletions, which finds every vocabulary word within one edit.
 
-Country is not a blocking key (a missing country must still find candidates); it is the guard
-applied before scoring: two different known countries never make a name-only match.
+Each candidate is then compared component by component and scored with one Fellegi–Sunter model
+(``_weights.py``): the match probability decides, not the first rule that fired. Two guards come on
+top (law 11): a pair whose known countries differ needs an identifier (AccountId, DUNS) or the same
+own domain *and* name; with ``unknown_country: block`` a pair with an unknown country needs an
+identifier or an own domain.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
 
-from ._models import MatchKind, Opportunity, ProtectedCustomer
-from ._normalize import (
-    COMMON_BUSINESS_WORDS,
-    name_tokens,
-    normalize_country,
-    normalize_duns,
-    normalize_postal,
-    registrable_domain,
-)
+from rapidfuzz.distance import OSA
+
+from sfsync.text.company import CompanyName, company_name
+from sfsync.text.domain import SharedHosts, Site, site_identity
+
+from ._models import Agreement, EvidenceComponent, MatchEvidence, MatchKind, Opportunity, ProtectedCustomer
+from ._normalize import COMMON_BUSINESS_WORDS, normalize_country, normalize_duns, normalize_postal
 from ._rules import CountryGuard, MatchingRules
-from ._score import NAME_SCORERS
+from ._score import token_alignment_score
+from ._weights import COMPONENT_LEVELS, MISSING, Component, MatchModel
 
-__all__ = ["CustomerIndex", "Match", "MatchQuery"]
+__all__ = ["CustomerIndex", "Match", "MatchQuery", "compare_names"]
 
 _MIN_FUZZY_LEN = 5
+_COMPONENTS = tuple(COMPONENT_LEVELS)
+_CLOSE = 90.0
+_MIN_JOINED_TYPO = 8
+_PARTIAL = 80.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +62,44 @@ class MatchQuery:
     @classmethod
     def from_opportunity(cls, opp: Opportunity) -> MatchQuery:
         return cls(
-            name=opp.account_name, website=opp.account_website, country=opp.account_country,
-            postal_code=opp.account_postal_code, duns=opp.account_duns, account_id=opp.account_id,
+            name=opp.account_name,
+            website=opp.account_website,
+            country=opp.account_country,
+            postal_code=opp.account_postal_code,
+            duns=opp.account_duns,
+            account_id=opp.account_id,
         )
 
     @classmethod
     def from_customer(cls, cust: ProtectedCustomer, side: str = "registration") -> MatchQuery:
         return cls(
-            name=cust.name, website=cust.website, country=cust.country, postal_code=cust.postal_code,
-            duns=cust.duns, account_id=cust.account_id, side=side,
+            name=cust.name,
+            website=cust.website,
+            country=cust.country,
+            postal_code=cust.postal_code,
+            duns=cust.duns,
+            account_id=cust.account_id,
+            side=side,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     raw: MatchQuery
-    tokens: tuple[str, ...]
-    norm: str
-    domain: str | None
+    name: CompanyName
+    site: Site | None
     duns: str | None
     account_id: str | None
     country: str | None
     postal: str | None
 
     @property
+    def tokens(self) -> tuple[str, ...]:
+        return self.name.tokens
+
+    @property
     def has_evidence(self) -> bool:
-        return bool(self.tokens or self.domain or self.duns or self.account_id)
+        return bool(self.name.tokens or self.site or self.duns or self.account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,30 +107,96 @@ class Match:
     customer: ProtectedCustomer
     position: int
     kind: MatchKind
-    score: float
-    evidence: dict[str, Any]
-
-
-_MIN_PARALLEL = 500
-# What forked workers inherit: set just before the pool forks, cleared after.
-_FORK_STATE: dict[str, tuple[CustomerIndex, Sequence[MatchQuery]]] = {}
-_Found = list[tuple[int, MatchKind, float, dict[str, Any]]]
-
-
-def _match_range(bounds: tuple[int, int]) -> list[_Found]:
-    # Runs in a forked worker: the index and queries were inherited, not pickled.
-    if "job" not in _FORK_STATE:  # pragma: no cover - only reachable if misused
-        raise RuntimeError("match_many worker started without an index")
-    index, queries = _FORK_STATE["job"]
-    gc.disable()
-    return [
-        [(m.position, m.kind, m.score, m.evidence) for m in index.match(queries[i])]
-        for i in range(*bounds)
-    ]
+    score: float  # match probability in percent
+    probability: float
+    evidence: MatchEvidence
 
 
 def _deletions(token: str) -> Iterable[str]:
     return (token[:i] + token[i + 1 :] for i in range(len(token)))
+
+
+def compare_names(a: CompanyName, b: CompanyName, common_words: frozenset[str] = frozenset()) -> tuple[str, float]:
+    """(name level, 0..100 similarity) of two normalised names; see ``COMPONENT_LEVELS``."""
+    if not a.tokens or not b.tokens:
+        return MISSING, 0.0
+    conflict = bool(a.legal_words and b.legal_words and a.legal_words != b.legal_words)
+    if a.tokens == b.tokens or "".join(a.tokens) == "".join(b.tokens):
+        return ("legal_conflict" if conflict else "exact"), 100.0
+    if sorted(a.tokens) == sorted(b.tokens):
+        return ("legal_conflict" if conflict else "reordered"), 100.0
+    if (a.alternates or b.alternates) and (
+        set(a.alternates) & ({b.tokens} | set(b.alternates)) or b.tokens in a.alternates or a.tokens in b.alternates
+    ):
+        return "alternate", 100.0
+    score = token_alignment_score(a.tokens, b.tokens, common_words)
+    shorter, longer = sorted((set(a.tokens), set(b.tokens)), key=len)
+    if (
+        score < _PARTIAL
+        and shorter < longer
+        and any(t not in common_words for t in shorter)
+        and all(t in common_words for t in longer - shorter)
+    ):
+        # "Bellweather" / "Bellweather Analytics": the distinctive words agree, one side adds a trade word.
+        return "partial", score
+    if score >= _CLOSE:
+        return ("legal_conflict" if conflict else "close"), score
+    if score >= _PARTIAL:
+        return "partial", score
+    joined_a, joined_b = "".join(a.tokens), "".join(b.tokens)
+    if min(len(joined_a), len(joined_b)) >= _MIN_JOINED_TYPO and OSA.distance(joined_a, joined_b, score_cutoff=1) <= 1:
+        # One edit in the whole name ("Zeivo Retail" / "Zeiovo Retail"): the token scorer refuses short
+        # invented words one edit apart as a typo; the other components decide.
+        return "partial", score
+    return "weak", score
+
+
+_EXPLAIN: dict[tuple[Component, str], str] = {
+    (Component.ACCOUNT_ID, "agree"): "the same Salesforce account",
+    (Component.ACCOUNT_ID, "disagree"): "two different Salesforce accounts",
+    (Component.DUNS, "agree"): "the same D-U-N-S number",
+    (Component.DUNS, "disagree"): "two different D-U-N-S numbers",
+    (Component.WEBSITE, "own_agree"): "the same own website domain",
+    (Component.WEBSITE, "own_disagree"): "two different own website domains",
+    (Component.NAME, "exact"): "the same company name once legal form, case and accents are set aside",
+    (Component.NAME, "reordered"): "the same name words in another order",
+    (Component.NAME, "alternate"): "a trading (DBA) name equals the other company name",
+    (Component.NAME, "close"): "a similar company name (a small spelling difference)",
+    (Component.NAME, "legal_conflict"): "names that differ only in legal-form words each keeps as part of its name",
+    (Component.NAME, "partial"): "partly similar company names",
+    (Component.NAME, "weak"): "different company names",
+    (Component.POSTAL_CODE, "agree"): "the same postal code",
+    (Component.POSTAL_CODE, "disagree"): "different postal codes",
+    (Component.COUNTRY, "agree"): "the same country",
+    (Component.COUNTRY, "disagree"): "two different countries",
+}
+_AGREEMENT: dict[str, Agreement] = {
+    "agree": Agreement.AGREED, "own_agree": Agreement.AGREED, "exact": Agreement.AGREED,
+    "reordered": Agreement.AGREED, "alternate": Agreement.AGREED, "tenant_agree": Agreement.PARTLY,
+    "close": Agreement.PARTLY, "partial": Agreement.PARTLY, "disagree": Agreement.DISAGREED,
+    "own_disagree": Agreement.DISAGREED, "same_platform": Agreement.DISAGREED,
+    "legal_conflict": Agreement.DISAGREED, "weak": Agreement.DISAGREED, MISSING: Agreement.MISSING,
+}  # fmt: skip
+_MISSING_TEXT = {
+    Component.ACCOUNT_ID: "no Salesforce account on one side",
+    Component.DUNS: "no D-U-N-S number on one side",
+    Component.WEBSITE: "no usable own website on one side (none, free mail, a shared host without a tenant, junk)",
+    Component.NAME: "no usable company name on one side",
+    Component.POSTAL_CODE: "no postal code on one side",
+    Component.COUNTRY: "no known country on one side",
+}
+
+
+def _explain(component: Component, level: str, platform: str | None, category: str | None) -> str:
+    if level == MISSING:
+        return _MISSING_TEXT[component]
+    if component is Component.WEBSITE and platform is not None:
+        what = category or "shared host"
+        if level == "tenant_agree":
+            return f"the same tenant on a {what} ({platform}): weaker than an own domain"
+        if level == "same_platform":
+            return f"the same {what} ({platform}), a different site on it"
+    return _EXPLAIN[(component, level)]
 
 
 class CustomerIndex:
@@ -124,41 +207,55 @@ class CustomerIndex:
         customers: Sequence[ProtectedCustomer],
         matching: MatchingRules | None = None,
         *,
-        max_df: int = 500,
-        scorer: str = "tokens",
+        max_df: int | None = None,
     ) -> None:
         started = time.perf_counter()
-        # Millions of small containers: the cyclic GC would rescan them again and again (build time
-        # grew 2x faster than the input without this). Nothing built here forms reference cycles.
+        # Millions of small containers: the cyclic GC would rescan them again and again. Nothing
+        # built here forms reference cycles.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self._build_index(customers, matching, max_df, scorer)
+            self._build_index(customers, matching, max_df)
         finally:
             if gc_was_enabled:
                 gc.enable()
         self.build_seconds = time.perf_counter() - started
 
     def _build_index(
-        self, customers: Sequence[ProtectedCustomer], matching: MatchingRules | None, max_df: int, scorer: str
+        self, customers: Sequence[ProtectedCustomer], matching: MatchingRules | None, max_df: int | None
     ) -> None:
         self.customers = customers
         self.matching = matching or MatchingRules()
-        self.max_df = max_df
-        self._score = NAME_SCORERS[scorer]
-        self._ignore = frozenset(self.matching.ignore_domains)
+        # A word in more than ~1 % of the names (a trade word, a common surname) is no blocking key: it
+        # would make every "... Storage" a candidate of every other. Between 20 and 500 names.
+        self.max_df = max_df if max_df is not None else max(20, min(500, len(customers) // 100))
+        max_df = self.max_df
+        self.hosts: SharedHosts = self.matching.hosts()
+        self.model: MatchModel = self.matching.match_model()
+        self._weights = {(c, lv): self.model.weight(c, lv) for c, lvs in COMPONENT_LEVELS.items() for lv in lvs}
+        # Law 11: a tenant on a shared host is weaker evidence than an own domain, whatever a fit says.
+        own = self._weights[(Component.WEBSITE, "own_agree")]
+        tenant = (Component.WEBSITE, "tenant_agree")
+        self._weights[tenant] = min(self._weights[tenant], own - 2.0)
+        # Two firms of the same partners are named "Smith & Jones" and "Jones & Smith": words in another
+        # order are never stronger evidence than a partly similar name, whatever a fit says.
+        partial = self._weights[(Component.NAME, "partial")]
+        reordered = (Component.NAME, "reordered")
+        self._weights[reordered] = min(self._weights[reordered], partial)
+        self._prior = self.model.prior_weight
+        self._review = self.matching.review_probability
         n = len(customers)
-        self._norm: list[str] = [""] * n
+        self._names: list[CompanyName] = list(map(company_name, [c.name for c in customers]))
         self._country: list[str | None] = [None] * n
         self._postal: list[str | None] = [None] * n
-        self._domain: list[str | None] = [None] * n
+        self._site: list[Site | None] = [None] * n
         self._duns: list[str | None] = [None] * n
+        self._account: list[str | None] = [None] * n
         self.by_account: dict[str, list[int]] = {}
         self.by_duns: dict[str, list[int]] = {}
-        self.by_domain: dict[str, list[int]] = {}
-        all_tokens: list[list[str]] = list(map(name_tokens, [c.name for c in customers]))
-        self._norm = list(map(" ".join, all_tokens))
+        self.by_site: dict[str, list[int]] = {}
         countries: dict[str, str | None] = {}
+        hosts = self.hosts
         for i, cust in enumerate(customers):
             if cust.country is not None:
                 # Few distinct spellings: memoise instead of normalising a million times.
@@ -168,17 +265,20 @@ class CustomerIndex:
             if cust.postal_code:
                 self._postal[i] = normalize_postal(cust.postal_code)
             if cust.account_id:
-                self.by_account.setdefault(cust.account_id.strip()[:15], []).append(i)
+                account = cust.account_id.strip()[:15]
+                self._account[i] = account
+                self.by_account.setdefault(account, []).append(i)
             if cust.duns:
                 duns = normalize_duns(cust.duns)
                 if duns:
                     self._duns[i] = duns
                     self.by_duns.setdefault(duns, []).append(i)
             if cust.website:
-                dom = registrable_domain(cust.website)
-                if dom and dom not in self._ignore:
-                    self._domain[i] = dom
-                    self.by_domain.setdefault(dom, []).append(i)
+                site = site_identity(cust.website, hosts)
+                if site is not None:
+                    self._site[i] = site
+                    self.by_site.setdefault(site.key, []).append(i)
+        all_tokens = [[*nm.tokens, *chain.from_iterable(nm.alternates)] for nm in self._names]
         # Token occurrences (a word repeated in one name counts twice: rare, and harmless here).
         df: Counter[str] = Counter(chain.from_iterable(all_tokens))
         self.df = df
@@ -189,7 +289,7 @@ class CustomerIndex:
         for i, toks in enumerate(all_tokens):
             keys = rare.intersection(toks)
             if not keys and toks:
-                keys = {"=" + self._norm[i]}
+                keys = {"=" + self._names[i].norm}
             for key in keys:
                 bucket = postings.get(key)
                 if bucket is None:
@@ -211,13 +311,10 @@ class CustomerIndex:
     # -- queries -------------------------------------------------------------------------------
 
     def prepare(self, query: MatchQuery) -> _Prepared:
-        toks = tuple(name_tokens(query.name))
-        dom = registrable_domain(query.website)
         return _Prepared(
             raw=query,
-            tokens=toks,
-            norm=" ".join(toks),
-            domain=dom if dom not in self._ignore else None,
+            name=company_name(query.name),
+            site=site_identity(query.website, self.hosts),
             duns=normalize_duns(query.duns),
             account_id=query.account_id.strip()[:15] if query.account_id else None,
             country=normalize_country(query.country),
@@ -254,122 +351,121 @@ class CustomerIndex:
             keys.update(t for t in near if df[t] <= max_df)
         return keys
 
-    def candidates(self, prepared: _Prepared) -> tuple[set[int], set[int]]:
-        """(strong-evidence candidates, name-only candidates)."""
-        strong: set[int] = set()
+    def candidates(self, prepared: _Prepared) -> set[int]:
+        found: set[int] = set()
         if prepared.account_id:
-            strong.update(self.by_account.get(prepared.account_id, ()))
+            found.update(self.by_account.get(prepared.account_id, ()))
         if prepared.duns:
-            strong.update(self.by_duns.get(prepared.duns, ()))
-        if prepared.domain:
-            strong.update(self.by_domain.get(prepared.domain, ()))
-        named: set[int] = set()
-        if prepared.tokens:
-            postings = self.postings
-            for key in self._name_keys(prepared.tokens, prepared.norm):
+            found.update(self.by_duns.get(prepared.duns, ()))
+        if prepared.site:
+            found.update(self.by_site.get(prepared.site.key, ()))
+        postings = self.postings
+        for tokens in (prepared.name.tokens, *prepared.name.alternates):
+            if not tokens:
+                continue
+            for key in self._name_keys(tokens, " ".join(tokens)):
                 bucket = postings.get(key)
                 if bucket:
-                    named.update(bucket)
-        return strong, named - strong
+                    found.update(bucket)
+        return found
 
     def match(self, query: MatchQuery | _Prepared) -> list[Match]:
         prepared = query if isinstance(query, _Prepared) else self.prepare(query)
         if not prepared.has_evidence:
             return []
-        strong, named = self.candidates(prepared)
-        return self._evaluate(prepared, strong, named)
+        return self.evaluate(prepared, self.candidates(prepared))
 
-    def match_many(self, queries: Sequence[MatchQuery], *, workers: int = 1) -> list[list[Match]]:
-        """``match`` for each query, in order. ``workers > 1`` forks that many processes (POSIX):
-        the index is shared copy-on-write, only the small results travel back."""
-        if workers <= 1 or len(queries) < 2 * _MIN_PARALLEL or "fork" not in mp.get_all_start_methods():
-            return [self.match(q) for q in queries]
-        size = -(-len(queries) // (workers * 4))
-        ranges = [(lo, min(lo + size, len(queries))) for lo in range(0, len(queries), size)]
-        _FORK_STATE["job"] = (self, queries)
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_match_range, ranges)
-        finally:
-            _FORK_STATE.clear()
-        out: list[list[Match]] = []
-        customers = self.customers
-        for part in parts:
-            for found in part:
-                out.append([Match(customers[pos], pos, kind, score, ev) for pos, kind, score, ev in found])
-        return out
+    # -- comparison ----------------------------------------------------------------------------
 
-    def match_all_pairs(self, query: MatchQuery) -> list[Match]:
-        """Naive baseline: every customer is a candidate. Same answers as ``match`` (tested), far slower."""
-        prepared = self.prepare(query)
-        if not prepared.has_evidence:
-            return []
-        everyone = set(range(len(self.customers)))
-        strong = {
-            i for i in everyone
-            if (prepared.account_id and (self.customers[i].account_id or "").strip()[:15] == prepared.account_id)
-            or (prepared.duns and self._duns[i] == prepared.duns)
-            or (prepared.domain and self._domain[i] == prepared.domain)
-        }
-        named = everyone - strong if prepared.tokens else set()
-        return self._evaluate(prepared, strong, named)
-
-    def _evaluate(self, q: _Prepared, strong: set[int], named: set[int]) -> list[Match]:
-        out: list[Match] = []
-        matching = self.matching
-        for i in sorted(strong):
-            out.append(self._build(q, i, strong=True))
-        qc = q.country
-        block_unknown = matching.unknown_country is CountryGuard.BLOCK
-        for i in sorted(named):
-            cc = self._country[i]
-            if qc is not None and cc is not None:
-                if qc != cc:
-                    continue  # country guard: same name, another country, is another company
-            elif block_unknown:
-                continue
-            norm = self._norm[i]
-            if not norm:
-                continue
-            score = self._score(q.tokens, norm.split(" "), self.common_words)
-            threshold = matching.name_threshold
-            if q.postal and q.postal == self._postal[i] and qc is not None and qc == cc:
-                threshold = matching.name_threshold_same_postal
-            if score >= threshold:
-                out.append(self._build(q, i, strong=False, score=score))
-        return out
-
-    def _build(self, q: _Prepared, i: int, *, strong: bool, score: float | None = None) -> Match:
-        cust = self.customers[i]
-        evidence: dict[str, Any] = {}
-        kind = MatchKind.NAME
-        if q.account_id and (cust.account_id or "").strip()[:15] == q.account_id:
-            evidence["account_id"] = q.account_id
-            kind = MatchKind.ACCOUNT_ID
-        if q.duns and self._duns[i] == q.duns:
-            evidence["duns"] = q.duns
-            if kind is MatchKind.NAME:
-                kind = MatchKind.DUNS
-        if q.domain and self._domain[i] == q.domain:
-            evidence["domain"] = q.domain
-            if kind is MatchKind.NAME:
-                kind = MatchKind.DOMAIN
-        norm = self._norm[i]
-        if score is None and q.tokens and norm:
-            score = self._score(q.tokens, norm.split(" "), self.common_words)
-        if q.tokens and norm:
-            evidence["name"] = {
-                q.raw.side: q.raw.name, "protected": cust.name,
-                "normalized": [q.norm, norm], "score": score,
-            }
+    def compare(self, q: _Prepared, i: int) -> tuple[tuple[str, ...], float]:
+        """The comparison vector (one level per component) of a query and customer ``i``, and the
+        name similarity."""
+        acc = self._account[i]
+        account = MISSING if not q.account_id or not acc else ("agree" if q.account_id == acc else "disagree")
+        duns_i = self._duns[i]
+        duns = MISSING if not q.duns or not duns_i else ("agree" if q.duns == duns_i else "disagree")
+        site = _site_level(q.site, self._site[i])
+        name, similarity = compare_names(q.name, self._names[i], self.common_words)
+        postal_i = self._postal[i]
+        postal = MISSING if not q.postal or not postal_i else ("agree" if q.postal == postal_i else "disagree")
         cc = self._country[i]
-        if q.country or cc:
-            evidence["country"] = {q.raw.side: q.country, "protected": cc,
-                                   "same": q.country is not None and q.country == cc}
-            if q.country is None or cc is None:
-                # Said out loud: a name-only match stood without a country check (unknown_country: allow).
-                evidence["country"]["unknown"] = True
-        if q.postal and q.postal == self._postal[i]:
-            evidence["postal_code"] = q.postal
-        final = 100.0 if strong else float(score or 0.0)
-        return Match(customer=cust, position=i, kind=kind, score=final, evidence=evidence)
+        country = MISSING if not q.country or not cc else ("agree" if q.country == cc else "disagree")
+        return (account, duns, site, name, postal, country), similarity
+
+    def _guard(self, vector: tuple[str, ...]) -> bool:
+        """Law 11 on top of the score: False when the pair must not match whatever it scores."""
+        account, duns, site, name, _postal, country = vector
+        identified = account == "agree" or duns == "agree"
+        if identified:
+            return True
+        if name in ("weak", MISSING) and site not in ("own_agree", "tenant_agree"):
+            # A postal code and a country locate a building, they do not identify a company.
+            return False
+        if country == "disagree":
+            # No website or name alone crosses two different known countries.
+            return site == "own_agree" and name in ("exact", "reordered", "alternate", "close")
+        if country == MISSING and self.matching.unknown_country is CountryGuard.BLOCK:
+            return site == "own_agree"
+        return True
+
+    def evaluate(self, q: _Prepared, candidates: Iterable[int]) -> list[Match]:
+        out: list[Match] = []
+        weights = self._weights
+        for i in sorted(candidates):
+            vector, similarity = self.compare(q, i)
+            if not self._guard(vector):
+                continue
+            total = self._prior + sum(weights[(c, lv)] for c, lv in zip(_COMPONENTS, vector, strict=True))
+            probability = MatchModel.probability_of(total)
+            if probability < self._review:
+                continue
+            out.append(self._build(q, i, vector, total, probability, similarity))
+        return out
+
+    def _build(
+        self, q: _Prepared, i: int, vector: tuple[str, ...], total: float, probability: float, similarity: float
+    ) -> Match:
+        cust = self.customers[i]
+        site = q.site if q.site is not None and q.site.is_tenant else self._site[i]
+        platform = site.platform if site is not None else None
+        category = site.category if site is not None else None
+        components: list[EvidenceComponent] = []
+        for comp, level in zip(_COMPONENTS, vector, strict=True):
+            components.append(
+                EvidenceComponent(
+                    component=comp.value,
+                    level=level,
+                    agreement=_AGREEMENT[level],
+                    weight=round(self._weights[(comp, level)], 2),
+                    explanation=_explain(comp, level, platform, category),
+                )
+            )
+        account, duns, site_level, *_ = vector
+        if account == "agree":
+            kind = MatchKind.ACCOUNT_ID
+        elif duns == "agree":
+            kind = MatchKind.DUNS
+        elif site_level in ("own_agree", "tenant_agree"):
+            kind = MatchKind.DOMAIN
+        else:
+            kind = MatchKind.NAME
+        evidence = MatchEvidence(
+            components=tuple(components),
+            match_weight=round(total, 2),
+            probability=round(probability, 4),
+            opportunity_account=q.raw.name if q.raw.side == "opportunity" else None,
+        )
+        del similarity  # the level carries it; the raw similarity would add nothing a manager can act on
+        return Match(cust, i, kind, round(100.0 * probability, 1), probability, evidence)
+
+
+def _site_level(a: Site | None, b: Site | None) -> str:
+    if a is None or b is None:
+        return MISSING
+    if a.key == b.key:
+        return "tenant_agree" if a.is_tenant else "own_agree"
+    if a.is_tenant or b.is_tenant:
+        # A tenant and another site: a company may have a shop and an own domain. Same platform,
+        # different tenant: two shops, which says the two differ only weakly.
+        return "same_platform" if a.platform is not None and a.platform == b.platform else MISSING
+    return "own_disagree"

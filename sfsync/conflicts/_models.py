@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,8 +18,11 @@ from sfsync.text.time import as_utc
 from ._normalize import normalize_product_lines
 
 __all__ = [
+    "Agreement",
     "Conflict",
     "ConflictKind",
+    "EvidenceComponent",
+    "MatchEvidence",
     "MatchKind",
     "NamedAccount",
     "Opportunity",
@@ -59,8 +62,12 @@ class ConflictKind(StrEnum):
 
 
 class Severity(StrEnum):
+    """block: must not proceed until cleared; warn: flag only; review: a likely (not certain) match
+    a channel manager should look at (below the rules' block probability)."""
+
     BLOCK = "block"
     WARN = "warn"
+    REVIEW = "review"
 
 
 class MatchKind(StrEnum):
@@ -159,8 +166,14 @@ class PartnerOfRecordLock(BaseModel):
         basis = "|".join(
             str(v or "")
             for v in (
-                self.partner_number, self.customer_account_id, self.customer_duns, self.customer_website,
-                self.customer_name, self.customer_country, self.product_line, self.since,
+                self.partner_number,
+                self.customer_account_id,
+                self.customer_duns,
+                self.customer_website,
+                self.customer_name,
+                self.customer_country,
+                self.product_line,
+                self.since,
             )
         )
         return "POR-" + hashlib.sha256(basis.encode()).hexdigest()[:20]
@@ -182,8 +195,11 @@ class NamedAccount(BaseModel):
         """From an Account row (e.g. ``SELECT Id, Name, Website, DunsNumber, BillingCountry FROM Account
         WHERE Named_Account__c = true``)."""
         return cls(
-            name=record.get("Name"), domain=record.get("Website"), duns=record.get("DunsNumber"),
-            account_id=record.get("Id"), country=record.get("BillingCountry"),
+            name=record.get("Name"),
+            domain=record.get("Website"),
+            duns=record.get("DunsNumber"),
+            account_id=record.get("Id"),
+            country=record.get("BillingCountry"),
         )
 
     @property
@@ -228,9 +244,21 @@ class Opportunity(BaseModel):
 
     # SOQL the lead's gateway can run; field paths as from_salesforce reads them.
     SOQL_FIELDS: ClassVar[tuple[str, ...]] = (
-        "Id", "Name", "AccountId", "Account.Name", "Account.Website", "Account.BillingCountry",
-        "Account.BillingPostalCode", "Account.DunsNumber", "Owner.UserRole.Name", "Owner.Profile.Name",
-        "Owner.Sales_Channel__c", "StageName", "Amount", "Product_Lines__c", "SystemModstamp",
+        "Id",
+        "Name",
+        "AccountId",
+        "Account.Name",
+        "Account.Website",
+        "Account.BillingCountry",
+        "Account.BillingPostalCode",
+        "Account.DunsNumber",
+        "Owner.UserRole.Name",
+        "Owner.Profile.Name",
+        "Owner.Sales_Channel__c",
+        "StageName",
+        "Amount",
+        "Product_Lines__c",
+        "SystemModstamp",
     )
 
     @classmethod
@@ -261,8 +289,10 @@ class Opportunity(BaseModel):
     def field_value(self, name: str) -> str | None:
         """A field by its Salesforce API name, for the rules' direct-owner field criterion."""
         builtin = {
-            "OwnerRole": self.owner_role, "Owner.UserRole.Name": self.owner_role,
-            "OwnerProfile": self.owner_profile, "Owner.Profile.Name": self.owner_profile,
+            "OwnerRole": self.owner_role,
+            "Owner.UserRole.Name": self.owner_role,
+            "OwnerProfile": self.owner_profile,
+            "Owner.Profile.Name": self.owner_profile,
             "StageName": self.stage,
         }
         if name in builtin:
@@ -294,10 +324,68 @@ class ProtectedCustomer:
     submitted_at: datetime | None = None
 
 
-def evidence_hash(payload: Mapping[str, Any]) -> str:
-    """SHA-256 over canonical JSON: key order and float formatting cannot change it."""
+class Agreement(StrEnum):
+    AGREED = "agreed"
+    PARTLY = "partly agreed"
+    DISAGREED = "disagreed"
+    MISSING = "missing"
+
+
+class EvidenceComponent(BaseModel):
+    """One compared component of a match: what it was, how it compared, what it weighed.
+
+    ``explanation`` is public text: it names platform-level facts ("same shop platform
+    (myshopify.com), different shop"), never a value the partner submitted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    component: str
+    level: str
+    agreement: Agreement
+    weight: float  # log2(m/u): + for the match, - against
+    explanation: str
+
+
+class MatchEvidence(BaseModel):
+    """Why two accounts were taken for one customer, as a channel manager reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    components: tuple[EvidenceComponent, ...]
+    match_weight: float  # prior + sum of the component weights (log2 odds)
+    probability: float  # 0..1
+    # The direct rep's own account name (their data, shown back to them).
+    opportunity_account: str | None = None
+    # Only the vendor's own data (a named account, a partner-of-record lock): never a partner's spelling.
+    protected_name: str | None = None
+    product_lines: list[str] | str | None = None
+    submitted_at: dict[str, str] | None = None
+    first_registration: str | None = None
+    named_account: str | None = None
+
+    def component(self, name: str) -> EvidenceComponent | None:
+        return next((c for c in self.components if c.component == name), None)
+
+    def agreed(self) -> list[EvidenceComponent]:
+        return [c for c in self.components if c.agreement in (Agreement.AGREED, Agreement.PARTLY)]
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True, ensure_ascii=False)
+
+
+def evidence_hash(payload: Mapping[str, Any], keyed: Callable[[bytes], str] | None = None) -> str:
+    """Fingerprint of canonical JSON (key order and float formatting cannot change it).
+
+    ``keyed``: an HMAC under a key the scanner holds (see ``sfsync.services``): without the key
+    nobody can test a guess against the fingerprint. Unkeyed (SHA-256) only for payloads that hold
+    nothing confidential (the published evidence).
+    """
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    data = text.encode("utf-8")
+    if keyed is not None:
+        return keyed(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 _KEY_MAX = 80  # Conflict_Key__c is Text(80)
@@ -327,17 +415,23 @@ class Conflict(BaseModel):
     partner_name: str | None = None
     partner_account_id: str | None = None
     protection_end: date | None = None
-    score: float
+    score: float  # match probability in percent (0..100)
     match_kind: MatchKind
-    evidence: dict[str, Any]
+    evidence: MatchEvidence
     evidence_hash: str
     reason: str
+    opportunity_name: str | None = None
 
     def to_salesforce(self) -> dict[str, Any]:
         """Field values for ``Channel_Conflict__c`` (Status__c is left to the caller: see reconcile)."""
-        subject = self.opportunity_id or self.registration_number or ""
-        other = self.other_registration_number if self.opportunity_id is None else self.registration_number
-        name = f"{self.kind.value.replace('_', ' ').capitalize()}: {subject} / {other or self.partner_number}"
+        label = self.kind.value.replace("_", " ").capitalize()
+        if self.opportunity_id is not None:
+            subject = self.opportunity_name or self.opportunity_id
+            other = self.registration_number or self.partner_name or self.partner_number
+        else:
+            subject = self.registration_number or ""
+            other = self.other_registration_number or self.evidence.named_account or self.partner_number
+        name = f"{label}: {subject} / {other or ''}"
         return {
             "Name": name[:80],
             "Conflict_Key__c": self.key,
@@ -345,11 +439,12 @@ class Conflict(BaseModel):
             "Partner_Account__c": self.partner_account_id,
             "Partner_Name__c": self.partner_name,
             "Registration_Number__c": self.registration_number,
+            "First_Registration__c": self.other_registration_number,
             "Protection_End__c": self.protection_end.isoformat() if self.protection_end else None,
             "Severity__c": self.severity.value.capitalize(),
             "Reason__c": self.reason,
             "Score__c": self.score,
-            "Evidence__c": json.dumps(self.evidence, sort_keys=True, ensure_ascii=False, default=str),
+            "Evidence__c": self.evidence.to_json(),
             "Evidence_Hash__c": self.evidence_hash,
             "Rule__c": self.rule,
             "Kind__c": self.kind.value,

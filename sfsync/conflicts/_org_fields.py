@@ -72,6 +72,8 @@ CHANNEL_CONFLICT = OrgObject(
         ),
         _conflict("Partner_Name__c", "string", "Partner of Record Name", length=255),
         _conflict("Registration_Number__c", "string", "Registration", length=40),
+        # second_partner: the registration that was first in time (the later one is Registration_Number__c).
+        _conflict("First_Registration__c", "string", "First Registration", length=40),
         _conflict(
             "Kind__c",
             "picklist",
@@ -85,7 +87,8 @@ CHANNEL_CONFLICT = OrgObject(
             ),
         ),
         _conflict("Protection_End__c", "date", "Protection End"),
-        _conflict("Severity__c", "picklist", "Severity", values=("Block", "Warn")),
+        # Review: a likely match below the rules' block probability (a channel manager should look).
+        _conflict("Severity__c", "picklist", "Severity", values=("Block", "Warn", "Review")),
         _conflict(
             "Status__c",
             "picklist",
@@ -95,7 +98,14 @@ CHANNEL_CONFLICT = OrgObject(
             description="Set by channel managers; sfsync opens and resolves.",
         ),
         _conflict("Reason__c", "textarea", "Reason", length=32768),
-        _conflict("Score__c", "double", "Match Score", precision=5, scale=1),
+        _conflict(
+            "Score__c",
+            "double",
+            "Match Probability (%)",
+            precision=5,
+            scale=1,
+            description="Fellegi-Sunter match probability of the two accounts, in percent.",
+        ),
         _conflict("Evidence__c", "textarea", "Evidence", length=32768),
         _conflict("Evidence_Hash__c", "string", "Evidence Hash", length=64),
         _conflict("Rule__c", "string", "Rule", length=80),

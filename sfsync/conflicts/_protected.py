@@ -63,7 +63,8 @@ def protection_decision(reg: Registration, rules: Rules, today: date) -> Protect
 
 def registration_customer(reg: Registration) -> ProtectedCustomer:
     source = (
-        ProtectionSource.DEAL_REGISTRATION if reg.kind is RegistrationKind.DEAL
+        ProtectionSource.DEAL_REGISTRATION
+        if reg.kind is RegistrationKind.DEAL
         else ProtectionSource.ACCOUNT_REGISTRATION
     )
     return ProtectedCustomer(
@@ -124,16 +125,28 @@ def build_protected_customers(
 def named_account_customers(named: Iterable[NamedAccount]) -> list[ProtectedCustomer]:
     return [
         ProtectedCustomer(
-            key=na.key, source=ProtectionSource.NAMED_ACCOUNT, name=na.name, website=na.domain,
-            country=na.country, duns=na.duns, account_id=na.account_id,
+            key=na.key,
+            source=ProtectionSource.NAMED_ACCOUNT,
+            name=na.name,
+            website=na.domain,
+            country=na.country,
+            duns=na.duns,
+            account_id=na.account_id,
         )
         for na in named
     ]
 
 
-_NAMED_ALIASES = {"website": "domain", "account name": "name", "accountid": "account_id",
-                  "account_id": "account_id", "duns_number": "duns", "dunsnumber": "duns",
-                  "billing_country": "country", "billingcountry": "country"}
+_NAMED_ALIASES = {
+    "website": "domain",
+    "account name": "name",
+    "accountid": "account_id",
+    "account_id": "account_id",
+    "duns_number": "duns",
+    "dunsnumber": "duns",
+    "billing_country": "country",
+    "billingcountry": "country",
+}
 
 
 def _named(row: dict[str, Any], source: str, line: int | None) -> NamedAccount | None:

@@ -12,15 +12,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sfsync.text.domain import SharedHost, SharedHosts, TenantRule
+
 from ..errors import ConfigError, ErrorContext
+from ._defaults import DEFAULT_MODEL
 from ._models import ConflictKind, Opportunity, Severity
 from ._normalize import normalize_product_lines, registrable_domain
+from ._weights import MatchModel
 
 __all__ = [
     "CountryGuard",
     "DirectOwnerRule",
     "MatchingRules",
     "Rules",
+    "SharedHostRule",
     "load_rules",
     "parse_rules",
 ]
@@ -88,16 +93,34 @@ class CountryGuard(StrEnum):
     BLOCK = "block"
 
 
+class SharedHostRule(_Strict):
+    """A host many unrelated companies live on (see ``matching.shared_hosts`` in the rules file)."""
+
+    category: str = Field(min_length=1)  # "site builder", "shop platform", "social network", "free mail"
+    tenant: TenantRule = TenantRule.SUBDOMAIN
+    path_prefixes: list[str] = Field(default_factory=list)
+
+
 class MatchingRules(_Strict):
-    name_threshold: float = Field(default=90.0, ge=50, le=100)
-    name_threshold_same_postal: float = Field(default=85.0, ge=50, le=100)
+    """How sure the scanner must be, and what websites mean.
+
+    A candidate pair's match probability comes from the Fellegi–Sunter model (``model``; the
+    fitted defaults when absent): ``block_probability`` and above files the conflict with the
+    kind's severity, ``review_probability`` up to it files it as ``review``, below it nothing.
+    """
+
+    block_probability: float = Field(default=0.995, gt=0, lt=1)
+    review_probability: float = Field(default=0.9, gt=0, lt=1)
     unknown_country: CountryGuard = CountryGuard.ALLOW
+    # Hosts that identify nobody (free mail and the like), on top of shared_hosts with tenant: none.
     ignore_domains: list[str] = Field(default_factory=list)
+    shared_hosts: dict[str, SharedHostRule] = Field(default_factory=dict)
+    model: MatchModel | None = None
 
     @model_validator(mode="after")
     def _thresholds(self) -> MatchingRules:
-        if self.name_threshold_same_postal > self.name_threshold:
-            raise ValueError("name_threshold_same_postal must not exceed name_threshold")
+        if self.review_probability > self.block_probability:
+            raise ValueError("review_probability must not exceed block_probability")
         return self
 
     @field_validator("ignore_domains")
@@ -110,6 +133,31 @@ class MatchingRules(_Strict):
                 raise ValueError(f"{item!r} is not a domain")
             out.append(dom)
         return out
+
+    @field_validator("shared_hosts")
+    @classmethod
+    def _hosts(cls, value: dict[str, SharedHostRule]) -> dict[str, SharedHostRule]:
+        out: dict[str, SharedHostRule] = {}
+        for host, rule in value.items():
+            name = host.strip().casefold().strip(".")
+            if "." not in name or " " in name or "/" in name:
+                raise ValueError(f"{host!r} is not a host name")
+            out[name] = rule
+        return out
+
+    def hosts(self) -> SharedHosts:
+        """Shared hosts, the ignored domains among them (tenant: none)."""
+        entries = [
+            SharedHost(host, r.category, r.tenant, tuple(p.strip("/").casefold() for p in r.path_prefixes))
+            for host, r in self.shared_hosts.items()
+        ]
+        entries += [
+            SharedHost(d, "ignored domain", TenantRule.NONE) for d in self.ignore_domains if d not in self.shared_hosts
+        ]
+        return SharedHosts(entries)
+
+    def match_model(self) -> MatchModel:
+        return self.model if self.model is not None else DEFAULT_MODEL
 
 
 class AsOfRules(_Strict):
@@ -250,8 +298,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         mark = exc.problem_mark
         raise ConfigError(
             f"rules file is not valid YAML: {exc.problem}",
-            ErrorContext(file=source, line=mark.line + 1 if mark else None,
-                         column=mark.column + 1 if mark else None),
+            ErrorContext(file=source, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None),
         ) from None
     if not isinstance(data, dict):
         raise ConfigError("rules file must be a YAML mapping", ErrorContext(file=source, line=1))
@@ -262,9 +309,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         loc = tuple(first["loc"])
         line, column = _node_line(root, loc, want_key=first["type"] == "extra_forbidden")
         where = ".".join(str(p) for p in loc) or "(top level)"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(
             f"invalid rules: {problems}",
             ErrorContext(file=source, line=line, column=column, field_name=where),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -11,14 +11,17 @@ from typing import Any, ClassVar
 
 from ._index import CustomerIndex, Match, MatchQuery
 from ._models import (
+    Agreement,
     Conflict,
     ConflictKind,
+    MatchEvidence,
     NamedAccount,
     Opportunity,
     PartnerOfRecordLock,
     ProtectedCustomer,
     ProtectionSource,
     Registration,
+    Severity,
     conflict_key,
     evidence_hash,
 )
@@ -39,6 +42,8 @@ __all__ = [
     "reconcile",
     "scan",
 ]
+
+Keyed = Callable[[bytes], str]
 
 _SOURCE_LABEL = {
     ProtectionSource.DEAL_REGISTRATION: "deal registration",
@@ -80,24 +85,25 @@ class ScanResult:
         for c in self.conflicts:
             by_kind[c.kind.value] = by_kind.get(c.kind.value, 0) + 1
         return {
-            "as_of": self.as_of.isoformat(), "opportunities": len(self.scanned_opportunity_ids),
-            "protected_customers": self.protected_count, "conflicts": len(self.conflicts),
-            "by_kind": by_kind, "skipped": len(self.skipped), "seconds": round(self.seconds, 3),
+            "as_of": self.as_of.isoformat(),
+            "opportunities": len(self.scanned_opportunity_ids),
+            "protected_customers": self.protected_count,
+            "conflicts": len(self.conflicts),
+            "by_kind": by_kind,
+            "skipped": len(self.skipped),
+            "seconds": round(self.seconds, 3),
         }
 
 
-def _describe(evidence: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    if "account_id" in evidence:
-        parts.append(f"the same Salesforce account ({evidence['account_id']})")
-    if "duns" in evidence:
-        parts.append(f"DUNS {evidence['duns']}")
-    if "domain" in evidence:
-        parts.append(f"website domain {evidence['domain']}")
-    name = evidence.get("name")
-    if isinstance(name, Mapping) and name.get("score") is not None and (not parts or name["score"] >= 90):
-        parts.append(f"company name (similarity {name['score']:.0f}/100)")
-    return " and ".join(parts) or "company name"
+def _describe(evidence: MatchEvidence) -> str:
+    """Public text: which components agreed, which spoke against, how sure (never a partner value)."""
+    agreed = [c.explanation for c in evidence.components if c.agreement is Agreement.AGREED]
+    partly = [c.explanation for c in evidence.components if c.agreement is Agreement.PARTLY]
+    against = [c.explanation for c in evidence.components if c.agreement is Agreement.DISAGREED]
+    text = "; ".join(agreed + partly) or "no single component"
+    if against:
+        text += f" (against: {'; '.join(against)})"
+    return f"{text}; match probability {100 * evidence.probability:.1f} %"
 
 
 def _lines_evidence(
@@ -115,39 +121,52 @@ def _overlaps(a: frozenset[str], b: frozenset[str]) -> bool:
     return not a or not b or not a.isdisjoint(b)
 
 
-def _hash_payload(kind: ConflictKind, cust: ProtectedCustomer, evidence: Mapping[str, Any]) -> dict[str, Any]:
-    # The fingerprint covers what was matched and who protects, in normalised form: re-casing an
-    # account name is not new evidence, a new shared domain is. Not the protection end date (an
-    # approved extension does not reopen a dismissed conflict), not the scan time.
-    stable = dict(evidence)
-    name = evidence.get("name")
-    if isinstance(name, Mapping):
-        stable["name"] = {"normalized": name.get("normalized"), "score": name.get("score")}
-    return {"kind": kind.value, "partner": cust.partner_number, "source": cust.key, "evidence": stable}
+def _hash_payload(kind: ConflictKind, cust: ProtectedCustomer, evidence: MatchEvidence, **extra: str) -> dict[str, Any]:
+    # The fingerprint covers the *published* facts: how each component compared, who protects, the
+    # product lines. Not the partner's values (law 10: nothing a reader could test guesses against),
+    # not cosmetic account-name edits, not the protection end date (an approved extension does not
+    # reopen a dismissed conflict), not the scan time.
+    return {
+        "kind": kind.value,
+        "partner": cust.partner_number,
+        "source": cust.registration_number or cust.key,
+        "levels": {c.component: c.level for c in evidence.components},
+        "product_lines": evidence.product_lines,
+        **extra,
+    }
 
 
-def _opportunity_conflict(opp: Opportunity, match: Match, rules: Rules) -> Conflict:
+def _severity(rules: Rules, kind: ConflictKind, probability: float) -> Severity:
+    if probability >= rules.matching.block_probability:
+        return rules.severity[kind]
+    return Severity.REVIEW
+
+
+def _opportunity_conflict(opp: Opportunity, match: Match, rules: Rules, keyed: Keyed | None) -> Conflict:
     cust = match.customer
     kind = _KIND_OF_SOURCE[cust.source]
-    evidence = dict(match.evidence)
-    evidence["product_lines"] = _lines_evidence(opp.product_lines, cust.product_lines)
+    vendor_data = cust.source is ProtectionSource.PARTNER_OF_RECORD
+    lines = _lines_evidence(opp.product_lines, cust.product_lines)
+    evidence = match.evidence.model_copy(
+        update={"product_lines": lines, "protected_name": cust.name if vendor_data else None}
+    )
     until = cust.protection_end.isoformat() if cust.protection_end else "further notice"
     partner = f"{cust.partner_name} ({cust.partner_number})" if cust.partner_name else str(cust.partner_number)
     what = _SOURCE_LABEL[cust.source]
     ref = f" {cust.registration_number}" if cust.registration_number else ""
-    lines = evidence["product_lines"]
     scope = f" for {', '.join(lines)}" if isinstance(lines, list) and lines else ""
     reason = (
-        f"Direct opportunity {opp.name!r} ({opp.id}) is on a customer protected by partner {partner} "
+        f"Direct opportunity {opp.name!r} is on a customer protected by partner {partner} "
         f"under {what}{ref}{scope} until {until}; matched on {_describe(evidence)}. "
         "Engage the partner of record before pursuing this opportunity."
     )
     return Conflict(
         key=conflict_key("O", opp.id, cust.registration_number or cust.key),
         kind=kind,
-        severity=rules.severity[kind],
+        severity=_severity(rules, kind, match.probability),
         rule=kind.value,
         opportunity_id=opp.id,
+        opportunity_name=opp.name or None,
         registration_number=cust.registration_number,
         partner_number=cust.partner_number,
         partner_name=cust.partner_name,
@@ -156,7 +175,7 @@ def _opportunity_conflict(opp: Opportunity, match: Match, rules: Rules) -> Confl
         score=match.score,
         match_kind=match.kind,
         evidence=evidence,
-        evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence)),
+        evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence), keyed),
         reason=reason,
     )
 
@@ -169,7 +188,7 @@ def _first_in_time(a: ProtectedCustomer, b: ProtectedCustomer) -> tuple[Protecte
     return (a, b) if ka <= kb else (b, a)
 
 
-def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -> list[Conflict]:
+def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules, keyed: Keyed | None) -> list[Conflict]:
     if len(live) < 2:
         return []
     index = CustomerIndex(live, rules.matching)
@@ -186,16 +205,21 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -
             if (first.key, second.key) in seen:
                 continue
             seen.add((first.key, second.key))
-            # Evidence from the later registration's point of view, whichever side found the match.
-            evidence = dict(match.evidence) if second.key == cust.key else _flip(match.evidence)
             first_at = first.submitted_at.isoformat() if first.submitted_at else "unknown"
             second_at = second.submitted_at.isoformat() if second.submitted_at else "unknown"
             tie = first.submitted_at == second.submitted_at
-            evidence["submitted_at"] = {"first": first_at, "second": second_at}
-            evidence["product_lines"] = _lines_evidence(second.product_lines, first.product_lines, "registration")
+            # The comparison is symmetric: the same evidence whichever side found the match.
+            evidence = match.evidence.model_copy(
+                update={
+                    "submitted_at": {"first": first_at, "second": second_at},
+                    "product_lines": _lines_evidence(second.product_lines, first.product_lines, "registration"),
+                    "first_registration": first.registration_number,
+                }
+            )
             rule_text = (
                 "both were submitted at the same instant; the lower registration number counts as first"
-                if tie else "first in time wins"
+                if tie
+                else "first in time wins"
             )
             reason = (
                 f"Registration {second.registration_number} by partner {second.partner_name} "
@@ -205,41 +229,33 @@ def _second_partner_conflicts(live: Sequence[ProtectedCustomer], rules: Rules) -
                 f"Decide the later registration against {first.registration_number} before approving it."
             )
             kind = ConflictKind.SECOND_PARTNER
-            out.append(Conflict(
-                key=conflict_key("R", str(first.registration_number), str(second.registration_number)),
-                kind=kind,
-                severity=rules.severity[kind],
-                rule=kind.value,
-                registration_number=second.registration_number,
-                other_registration_number=first.registration_number,
-                partner_number=first.partner_number,
-                partner_name=first.partner_name,
-                partner_account_id=first.partner_account_id,
-                protection_end=first.protection_end,
-                score=match.score,
-                match_kind=match.kind,
-                evidence=evidence,
-                evidence_hash=evidence_hash(_hash_payload(kind, first, {**evidence, "second": second.key})),
-                reason=reason,
-            ))
-    return out
-
-
-def _flip(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(evidence)
-    for key in ("name", "country"):
-        value = evidence.get(key)
-        if isinstance(value, Mapping):
-            flipped = dict(value)
-            flipped["registration"], flipped["protected"] = value.get("protected"), value.get("registration")
-            if "normalized" in value:
-                flipped["normalized"] = list(reversed(value["normalized"]))
-            out[key] = flipped
+            out.append(
+                Conflict(
+                    key=conflict_key("R", str(first.registration_number), str(second.registration_number)),
+                    kind=kind,
+                    severity=_severity(rules, kind, match.probability),
+                    rule=kind.value,
+                    registration_number=second.registration_number,
+                    other_registration_number=first.registration_number,
+                    partner_number=first.partner_number,
+                    partner_name=first.partner_name,
+                    partner_account_id=first.partner_account_id,
+                    protection_end=first.protection_end,
+                    score=match.score,
+                    match_kind=match.kind,
+                    evidence=evidence,
+                    evidence_hash=evidence_hash(
+                        _hash_payload(kind, first, evidence, second=str(second.registration_number or second.key)),
+                        keyed,
+                    ),
+                    reason=reason,
+                )
+            )
     return out
 
 
 def _named_account_conflicts(
-    live: Sequence[ProtectedCustomer], named: Sequence[ProtectedCustomer], rules: Rules
+    live: Sequence[ProtectedCustomer], named: Sequence[ProtectedCustomer], rules: Rules, keyed: Keyed | None
 ) -> list[Conflict]:
     if not named or not live:
         return []
@@ -248,31 +264,33 @@ def _named_account_conflicts(
     for cust in live:
         for match in index.match(MatchQuery.from_customer(cust, side="registration")):
             account = match.customer
-            evidence = dict(match.evidence)
-            evidence["named_account"] = account.key
-            label = account.name or account.website or account.account_id or account.key
+            label = account.name or account.account_id or account.key
+            # A named account is the vendor's own data: its name may be shown.
+            evidence = match.evidence.model_copy(update={"named_account": label, "protected_name": account.name})
             reason = (
                 f"Registration {cust.registration_number} by partner {cust.partner_name} "
                 f"({cust.partner_number}) is on {label}, a named account the vendor's direct team leads; "
                 f"matched on {_describe(evidence)}. Review the registration before approving or renewing it."
             )
             kind = ConflictKind.NAMED_ACCOUNT
-            out.append(Conflict(
-                key=conflict_key("N", str(cust.registration_number), account.key),
-                kind=kind,
-                severity=rules.severity[kind],
-                rule=kind.value,
-                registration_number=cust.registration_number,
-                partner_number=cust.partner_number,
-                partner_name=cust.partner_name,
-                partner_account_id=cust.partner_account_id,
-                protection_end=cust.protection_end,
-                score=match.score,
-                match_kind=match.kind,
-                evidence=evidence,
-                evidence_hash=evidence_hash(_hash_payload(kind, cust, {**evidence, "account": account.key})),
-                reason=reason,
-            ))
+            out.append(
+                Conflict(
+                    key=conflict_key("N", str(cust.registration_number), account.key),
+                    kind=kind,
+                    severity=_severity(rules, kind, match.probability),
+                    rule=kind.value,
+                    registration_number=cust.registration_number,
+                    partner_number=cust.partner_number,
+                    partner_name=cust.partner_name,
+                    partner_account_id=cust.partner_account_id,
+                    protection_end=cust.protection_end,
+                    score=match.score,
+                    match_kind=match.kind,
+                    evidence=evidence,
+                    evidence_hash=evidence_hash(_hash_payload(kind, cust, evidence, account=account.key), keyed),
+                    reason=reason,
+                )
+            )
     return out
 
 
@@ -285,6 +303,7 @@ def scan(
     locks: Iterable[PartnerOfRecordLock] = (),
     named_accounts: Iterable[NamedAccount] = (),
     check_registrations: bool = True,
+    keyed_hash: Keyed | None = None,
 ) -> ScanResult:
     """Decide conflicts for direct-rep ``opportunities`` against customers protected at ``as_of``.
 
@@ -292,6 +311,8 @@ def scan(
     scan): the decision for one opportunity never depends on the others. Registration checks (second
     partner, named account) always cover every live registration: protection is rebuilt each run.
     Bad or thin input never raises: an opportunity with nothing to match on is listed in ``skipped``.
+    ``keyed_hash``: HMAC for ``Evidence_Hash__c`` under a key the scanner holds (unkeyed SHA-256 of
+    the published evidence otherwise).
     """
     started = time.perf_counter()
     moment = (as_of or datetime.now(UTC)).astimezone(UTC)
@@ -311,15 +332,14 @@ def scan(
             continue
         prepared = index.prepare(MatchQuery.from_opportunity(opp))
         if not prepared.has_evidence:
-            skipped.append(SkippedOpportunity(
-                opp.id, "not enough evidence: no usable account name, website, DUNS or account id"))
+            skipped.append(
+                SkippedOpportunity(opp.id, "not enough evidence: no usable account name, website, DUNS or account id")
+            )
             continue
         for match in index.match(prepared):
-            if rules.require_product_line_overlap and not _overlaps(
-                opp.product_lines, match.customer.product_lines
-            ):
+            if rules.require_product_line_overlap and not _overlaps(opp.product_lines, match.customer.product_lines):
                 continue
-            conflicts.append(_opportunity_conflict(opp, match, rules))
+            conflicts.append(_opportunity_conflict(opp, match, rules, keyed_hash))
     if check_registrations:
         today = rules.as_of.local_date(moment)
         pending = {s.casefold() for s in rules.registration_statuses.pending}
@@ -329,12 +349,16 @@ def scan(
             waiting = reg.status in pending and (reg.effective_end is None or today <= reg.effective_end)
             if protects or waiting:
                 live.append(registration_customer(reg))
-        conflicts.extend(_second_partner_conflicts(live, rules))
-        conflicts.extend(_named_account_conflicts(live, named_account_customers(named_accounts), rules))
+        conflicts.extend(_second_partner_conflicts(live, rules, keyed_hash))
+        conflicts.extend(_named_account_conflicts(live, named_account_customers(named_accounts), rules, keyed_hash))
     conflicts.sort(key=lambda c: c.key)
     return ScanResult(
-        conflicts=conflicts, skipped=skipped, scanned_opportunity_ids=scanned,
-        protected_count=len(protected), seconds=time.perf_counter() - started, as_of=moment,
+        conflicts=conflicts,
+        skipped=skipped,
+        scanned_opportunity_ids=scanned,
+        protected_count=len(protected),
+        seconds=time.perf_counter() - started,
+        as_of=moment,
     )
 
 
@@ -422,10 +446,11 @@ def reconcile(
         if key in found or old.status not in _ACTIVE:
             continue
         # Incremental scan: an opportunity not read this run may still be in conflict; leave it.
-        if scanned_opportunity_ids is not None and old.opportunity_id is not None and (
-            old.opportunity_id not in scanned_opportunity_ids
+        if (
+            scanned_opportunity_ids is not None
+            and old.opportunity_id is not None
+            and (old.opportunity_id not in scanned_opportunity_ids)
         ):
             continue
         plan.resolve.append(key)
     return plan
-

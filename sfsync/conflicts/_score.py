@@ -25,14 +25,14 @@ per token pair:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Container, Sequence
+from functools import lru_cache
 
-from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from ._normalize import GENERIC_WORDS
 
-__all__ = ["NAME_SCORERS", "token_alignment_score"]
+__all__ = ["token_alignment_score"]
 
 TYPO_CREDIT = 0.92
 TYPO_MIN_LEN = 5
@@ -50,6 +50,7 @@ _GENERIC_NEAR: frozenset[str] = frozenset(
 )
 
 
+@lru_cache(maxsize=262144)
 def _near_generic(token: str) -> bool:
     if len(token) < 5:
         return False
@@ -65,9 +66,7 @@ def _typo_limit(a: str, b: str) -> int:
     return 0
 
 
-def token_alignment_score(
-    a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()
-) -> float:
+def token_alignment_score(a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()) -> float:
     """0..100 similarity of two normalised token lists (order-insensitive, typo-tolerant)."""
     if not a or not b:
         return 0.0
@@ -118,22 +117,3 @@ def token_alignment_score(
         # Automotive") is stronger evidence of another company than its share of characters says.
         score *= DISTINCT_WORD_FACTOR
     return round(score, 1)
-
-
-def _joined(fn: Callable[..., float]) -> Callable[[Sequence[str], Sequence[str], Container[str]], float]:
-    def score(a: Sequence[str], b: Sequence[str], common_words: Container[str] = frozenset()) -> float:
-        if not a or not b:
-            return 0.0
-        return round(float(fn(" ".join(a), " ".join(b))), 1)
-
-    return score
-
-
-# Candidates compared in the bench; "tokens" is the one the scan uses.
-NAME_SCORERS: dict[str, Callable[[Sequence[str], Sequence[str], Container[str]], float]] = {
-    "tokens": token_alignment_score,
-    "token_sort_ratio": _joined(fuzz.token_sort_ratio),
-    "token_set_ratio": _joined(fuzz.token_set_ratio),
-    "WRatio": _joined(fuzz.WRatio),
-    "ratio": _joined(fuzz.ratio),
-}

@@ -7,13 +7,16 @@ import math
 import re
 import struct
 import unicodedata
-from bisect import bisect_left
-from collections.abc import Callable, Iterable
-from functools import lru_cache
+from collections.abc import Iterable
 from hashlib import sha256
 from typing import Literal
 
+from sfsync.text.company import _LEGAL_WORDS_RE, _strip_legal_suffixes, blind_index_company_name_v1
+from sfsync.text.domain import blind_index_domain_v1
+
 __all__ = ["BlindIndexer", "IndexKind", "normalize_for_index", "plan_blind_index_bits"]
+# Kept importable from here for the equivalence test and the crypto bench.
+_REEXPORTED = (_LEGAL_WORDS_RE, _strip_legal_suffixes)
 
 IndexKind = Literal["domain", "company_name", "duns", "email", "exact"]
 INDEX_KINDS: tuple[str, ...] = ("domain", "company_name", "duns", "email", "exact")
@@ -23,140 +26,9 @@ MIN_BITS = 1
 MAX_BITS = 256
 
 
-@lru_cache(maxsize=1)
-def _extractor() -> object:
-    import tldextract
-
-    # suffix_list_urls=(): use the snapshot bundled with tldextract, never the network.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-def _registrable_domain(text: str) -> str:
-    host = text.strip().lower()
-    if "@" in host:
-        host = host.rsplit("@", 1)[1]
-    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", host)
-    host = re.split(r"[/?#]", host, maxsplit=1)[0]
-    host = host.rsplit("@", 1)[-1]  # userinfo in a URL
-    host = re.sub(r":\d*$", "", host).strip(".")
-    if not host or any(c.isspace() for c in host):
-        raise ValueError("not a domain name")
-    try:
-        # One spelling for internationalised names: punycode (IDNA 2003, Python's codec).
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError("not a valid domain name") from None
-    result = _extractor()(host)  # type: ignore[operator]
-    if result.suffix and result.domain:
-        return f"{result.domain}.{result.suffix}"
-    # Not under a known public suffix (an intranet or a reserved TLD such as .example): the last
-    # two labels are the best registrable-domain guess; a single label is not a domain at all.
-    labels = [label for label in host.split(".") if label]
-    if labels and labels[0] == "www":
-        labels = labels[1:]
-    if len(labels) < 2:
-        raise ValueError("not a domain name")
-    return ".".join(labels[-2:])
-
-
-_LEGAL_WORDS_RE = re.compile(r"[^\w\s]", re.UNICODE)
-
-
-@lru_cache(maxsize=1)
-def _legal_terms() -> tuple[list[tuple[int, list[str]]], dict[str, list[int]]]:
-    """cleanco's default suffix terms, in cleanco's order, and their positions by last word."""
-    from cleanco import prepare_default_terms
-
-    terms: list[tuple[int, list[str]]] = prepare_default_terms()
-    by_last: dict[str, list[int]] = {}
-    for position, (_size, parts) in enumerate(terms):
-        if parts:  # a term with no words can only "match" an empty name, which changes nothing
-            by_last.setdefault(parts[-1], []).append(position)
-    return terms, by_last
-
-
-class _CharTable(dict[int, str]):
-    """A ``str.translate`` table filled on first sight of each character (bounded by Unicode)."""
-
-    def __init__(self, rule: Callable[[str], str]) -> None:
-        super().__init__()
-        self._rule = rule
-
-    def __missing__(self, codepoint: int) -> str:
-        value = self[codepoint] = self._rule(chr(codepoint))
-        return value
-
-
-@lru_cache(maxsize=1)
-def _cleanco_accents() -> _CharTable:
-    from cleanco.non_nfkd_map import NON_NFKD_MAP
-
-    # cleanco.clean.remove_accents, per character: drop category Mn, else map through NON_NFKD_MAP.
-    return _CharTable(lambda c: "" if unicodedata.category(c) == "Mn" else NON_NFKD_MAP.get(c, c))
-
-
-_COMBINING = _CharTable(lambda c: "" if unicodedata.combining(c) else c)
-_TAIL = re.compile(r"[^\.\w]+$", flags=re.UNICODE)  # cleanco.clean.tail_removal_rexp
-
-
-def _strip_tail(name: str) -> str:
-    """cleanco.clean.strip_tail: drop trailing non-word characters except the dot."""
-    match = _TAIL.search(name)
-    return name[: match.start()] if match is not None else name
-
-
-def _strip_legal_suffixes(name: str) -> str:
-    """Exactly ``cleanco.basename(name)`` (suffixes only), without testing all ~320 terms each time.
-
-    cleanco walks its whole term list in order and, whenever the current tail of the name
-    equals a term, drops it and goes on with the *next* term. A term can only match when its
-    last word is the name's current last word, so the walk can jump straight to the next term
-    ending in that word (bisect over its positions) — same order, same decisions, same output.
-    cleanco's per-character accent removal is done with a memoised ``str.translate`` table.
-    This was the push's hottest spot; ``tests/crypto/test_crypto_blind_equivalence.py`` compares
-    both on a large generated corpus.
-    """
-    terms, by_last = _legal_terms()
-    name = _strip_tail(name)
-    nparts = name.split()
-    normalized = unicodedata.normalize("NFKD", name.casefold()).translate(_cleanco_accents())
-    nnparts = [part.replace(".", "").replace(",", "").replace("-", "") for part in normalized.split()]
-    position = 0
-    while nnparts:
-        candidates = by_last.get(nnparts[-1])
-        if not candidates:
-            break
-        for index in candidates[bisect_left(candidates, position):]:
-            size, parts = terms[index]
-            if nnparts[-size:] == parts:
-                del nnparts[-size:]
-                del nparts[-size:]
-                position = index + 1
-                break
-        else:
-            break
-    return _strip_tail(" ".join(nparts))
-
-
-def _company_name(text: str) -> str:
-    value = unicodedata.normalize("NFKC", text).strip()
-    # cleanco removes one legal suffix per call ("Foo Ltd Ltd", "Foo GmbH & Co. KG"): repeat.
-    for _ in range(5):
-        stripped = _strip_legal_suffixes(value).strip()
-        if not stripped or stripped == value:
-            break
-        value = stripped
-    value = value.casefold()
-    value = unicodedata.normalize("NFKD", value).translate(_COMBINING)
-    value = value.replace("&", " and ").replace("+", " and ")
-    value = _LEGAL_WORDS_RE.sub(" ", value).replace("_", " ")
-    words = value.split()
-    if words and words[0] == "the" and len(words) > 1:
-        words = words[1:]
-    result = " ".join(words)
-    if not result:
-        raise ValueError("company name is empty after normalisation")
-    return result
+# The normalisation rules live once, in sfsync.text (versioned: their output is stored).
+_registrable_domain = blind_index_domain_v1
+_company_name = blind_index_company_name_v1
 
 
 def _duns(text: str) -> str:
@@ -227,8 +99,13 @@ class BlindIndexer:
     def message(self, normalized: str, kind: str, *, sobject: str, field: str) -> bytes:
         """The HMAC input: LP(label) || LP(lower(sobject)) || LP(lower(field)) || LP(kind) || LP(value)."""
         return b"".join(
-            [_length_prefixed(_DOMAIN_LABEL.decode("ascii")), _length_prefixed(sobject.lower()),
-             _length_prefixed(field.lower()), _length_prefixed(kind), _length_prefixed(normalized)]
+            [
+                _length_prefixed(_DOMAIN_LABEL.decode("ascii")),
+                _length_prefixed(sobject.lower()),
+                _length_prefixed(field.lower()),
+                _length_prefixed(kind),
+                _length_prefixed(normalized),
+            ]
         )
 
     def index(
@@ -254,8 +131,9 @@ class BlindIndexer:
             if not isinstance(part, str) or not part:
                 raise ValueError(f"{name} must be a non-empty str")
         normalized = normalize_for_index(value, normalizer)
-        digest = hmac.new(self._key, self.message(normalized, normalizer, sobject=sobject, field=field),
-                          sha256).digest()
+        digest = hmac.new(
+            self._key, self.message(normalized, normalizer, sobject=sobject, field=field), sha256
+        ).digest()
         number = int.from_bytes(digest, "big") >> (MAX_BITS - bits)
         if encoding == "hex":
             return format(number, "x").zfill(math.ceil(bits / 4))

@@ -27,17 +27,18 @@ Acknowledged state after the scan (a conflict a channel manager dismissed or tha
 no longer flags its registrations).
 
 What is written to Salesforce (and printed) never carries the partner's plaintext: the evidence
-keeps the Opportunity side's own values, the match score and whether the country agreed, but not
-the customer name as the partner spelled it, and for a registration against another partner's
-registration neither the shared domain nor the DUNS number (both are encrypted fields in
-Salesforce). Competitive notes, contacts and deal amounts are never read into the scan at all.
+lists each compared component (AccountId, DUNS, website, name, postal code, country), how it
+compared, its weight and a public explanation, plus the Opportunity side's own account name; never
+a value the partner submitted. ``Evidence_Hash__c`` is an HMAC under the keyring's index key over
+the published evidence (a plain SHA-256 of that published evidence when no keyring opens), so it
+cannot be used to test guesses. Competitive notes, contacts and deal amounts are never read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -85,7 +86,6 @@ _ACTIVE = frozenset({ConflictStatus.OPEN, ConflictStatus.ACKNOWLEDGED})
 _REGISTRATION_PROTECTED = frozenset(
     {ConflictKind.DEAL_REGISTRATION, ConflictKind.ACCOUNT_REGISTRATION, ConflictKind.SECOND_PARTNER}
 )
-WITHHELD = "(withheld: partner-confidential)"
 
 
 class _Gateway(Protocol):
@@ -156,6 +156,8 @@ class ConflictScanReport:
                     "kind": c.kind.value,
                     "severity": c.severity.value,
                     "opportunity_id": c.opportunity_id,
+                    "opportunity_name": c.opportunity_name,
+                    "name": c.to_salesforce()["Name"],
                     "registration_number": c.registration_number,
                     "other_registration_number": c.other_registration_number,
                     "partner_number": c.partner_number,
@@ -163,6 +165,7 @@ class ConflictScanReport:
                     "protection_end": c.protection_end.isoformat() if c.protection_end else None,
                     "score": c.score,
                     "reason": c.reason,
+                    "evidence": c.evidence.model_dump(mode="json", exclude_none=True),
                 }
                 for c in self.conflicts
             ],
@@ -359,28 +362,31 @@ def _named_accounts(settings: Settings, gateway: _Gateway) -> list[NamedAccount]
 def _public(conflict: Conflict) -> Conflict:
     """The conflict as Salesforce and reports may show it: no plaintext the partner submitted.
 
-    The evidence hash is left alone: it was computed from the full evidence, so withholding
-    values never makes a rerun look like new evidence.
+    The core never puts the partner's values into evidence or reasons (names and websites are
+    described by how they compared, platforms by the platform); this is the second lock on that
+    door: a protected-side name on a registration-protected conflict is dropped.
     """
-    evidence = dict(conflict.evidence)
-    reason = conflict.reason
-    name = evidence.get("name")
-    if isinstance(name, Mapping):
-        kept: dict[str, Any] = {}
-        if "opportunity" in name:
-            kept["opportunity"] = name["opportunity"]  # the direct rep's own account name
-        if "protected" in name and conflict.kind not in _REGISTRATION_PROTECTED:
-            kept["protected"] = name["protected"]  # a named account or a lock: the vendor's data
-        kept["score"] = name.get("score")
-        evidence["name"] = kept
-    if conflict.kind is ConflictKind.SECOND_PARTNER:
-        # Both sides are registrations: the shared domain or DUNS is the partners' plaintext.
-        for key in ("domain", "duns"):
-            value = evidence.get(key)
-            if value is not None:
-                evidence[key] = WITHHELD
-                reason = reason.replace(f" {value}", f" {WITHHELD}")
-    return conflict.model_copy(update={"evidence": evidence, "reason": reason})
+    if conflict.kind in _REGISTRATION_PROTECTED and conflict.evidence.protected_name is not None:
+        return conflict.model_copy(update={"evidence": conflict.evidence.model_copy(update={"protected_name": None})})
+    return conflict
+
+
+def evidence_hasher(settings: Settings) -> Callable[[bytes], str] | None:
+    """HMAC-SHA256 under the keyring's index key, bound to ``Channel_Conflict__c.Evidence_Hash__c``;
+    None when no keyring can be opened (the hash then covers only the published evidence)."""
+    from sfsync.crypto import load_keyring
+    from sfsync.errors import SfsyncError
+
+    try:
+        indexer = load_keyring(settings).blind_indexer()
+    except (SfsyncError, OSError, ValueError) as exc:
+        log.info("no keyring for a keyed evidence hash (%s): hashing the published evidence", type(exc).__name__)
+        return None
+
+    def keyed(data: bytes) -> str:
+        return indexer.index(data.decode("utf-8"), "exact", 256, sobject=CONFLICT_OBJECT, field="Evidence_Hash__c")
+
+    return keyed
 
 
 def partner_of_record_locks(
@@ -468,7 +474,15 @@ def scan_conflicts(
     report.opportunities = len(opportunities)
     locks = partner_of_record_locks(gateway, as_of=moment, term=timedelta(days=rules.partner_of_record_days))
     report.partner_of_record_locks = len(locks)
-    result = scan(opportunities, registrations, rules, as_of=moment, locks=locks, named_accounts=named)
+    result = scan(
+        opportunities,
+        registrations,
+        rules,
+        as_of=moment,
+        locks=locks,
+        named_accounts=named,
+        keyed_hash=evidence_hasher(settings),
+    )
     conflicts = [_public(c) for c in result.conflicts]
     report.conflicts = conflicts
     report.skipped = len(result.skipped)
@@ -599,12 +613,14 @@ def list_conflicts(gateway: _Gateway, *, statuses: Sequence[str] = ()) -> list[d
     """Conflict records as Salesforce holds them (what channel managers see)."""
     fields = (
         "Conflict_Key__c",
+        "Name",
         "Status__c",
         "Severity__c",
         "Kind__c",
         "Opportunity__c",
         "Partner_Name__c",
         "Registration_Number__c",
+        "First_Registration__c",
         "Protection_End__c",
         "Score__c",
         "Reason__c",

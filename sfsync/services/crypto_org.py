@@ -51,9 +51,8 @@ def stored_values_from_salesforce(
         _, fields = wanted.setdefault(mapping.salesforce.object, (ext, []))
         fields.extend(fm.field for fm in mapping.encrypted_fields())
     if required:
-        externals = {
-            m.salesforce.object: m.salesforce.external_id_field for m in mappings.all() if m.direction != "pull"
-        }
+        # Enabled mappings only: a disabled one writes nothing, and export-metadata does not deploy its fields.
+        externals = {m.salesforce.object: m.salesforce.external_id_field for m in mappings if m.direction != "pull"}
         for obj, names in required.items():
             if obj not in externals:
                 continue

@@ -3,44 +3,40 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conflict_evaluation import NEGATIVE_VARIANTS, POSITIVE_VARIANTS, evaluate, generate, match_labelled
+from conflict_corpus import NEGATIVE, POSITIVE, generate
+from conflict_evaluation import evaluate, match_many
 
-from sfsync.conflicts import CustomerIndex, NamedAccount, load_named_accounts
+from sfsync.conflicts import CustomerIndex, MatchQuery, NamedAccount, load_named_accounts, load_rules
 from sfsync.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[2]
 
-def test_generator_is_deterministic_by_seed() -> None:
-    a = generate(300, 200, seed=7)
-    b = generate(300, 200, seed=7)
-    c = generate(300, 200, seed=8)
+
+def test_corpus_is_deterministic_by_seed_and_covers_every_category() -> None:
+    a = generate(600, 800, seed=7)
+    b = generate(600, 800, seed=7)
+    c = generate(600, 800, seed=8)
     assert [p.name for p in a.protected] == [p.name for p in b.protected]
-    assert [o.model_dump() for o in a.opportunities] == [o.model_dump() for o in b.opportunities]
     assert a.truth == b.truth
     assert [p.name for p in a.protected] != [p.name for p in c.protected]
+    big = generate(3000, 4000, seed=1)
+    assert set(POSITIVE) | set(NEGATIVE) <= set(big.category.values()), set(POSITIVE) | set(NEGATIVE) - set(
+        big.category.values()
+    )
+    for opp_id, target in big.truth.items():
+        assert (target is None) == (big.category[opp_id] in NEGATIVE)
 
 
-def test_generator_covers_every_variant() -> None:
-    labelled = generate(2000, 2000, seed=1)
-    seen = set(labelled.variant.values())
-    assert set(POSITIVE_VARIANTS) | set(NEGATIVE_VARIANTS) <= seen
-    assert len({p.key for p in labelled.protected}) == 2000
-    for opp_id, target in labelled.truth.items():
-        assert (target is None) == (labelled.variant[opp_id] in NEGATIVE_VARIANTS)
-
-
-def test_quality_targets_on_a_2k_set() -> None:
-    labelled = generate(2000, 2000, seed=2024)
-    table = evaluate(labelled, match_labelled(CustomerIndex(labelled.protected), labelled))
-    overall = table["overall"]
-    assert overall.precision >= 0.97, overall
-    assert overall.recall >= 0.95, overall
-    for kind in ("kind:account_id", "kind:duns", "kind:domain", "kind:name"):
-        assert table[kind].precision >= 0.97, table[kind]
-        assert table[kind].recall >= 0.95, table[kind]
-    # every distractor family is rejected almost always
-    for variant in ("variant:near_miss", "variant:other_country", "variant:junk"):
-        if variant in table:
-            assert table[variant].false_positives <= 2, table[variant]
+def test_quality_on_the_untouched_seed() -> None:
+    # Seed 2 is never tuned on (the shipped model was fitted on seed 1). bench/conflicts_bench.py prints
+    # the full per-category table; here the overall figures and the adversarial families.
+    corpus = generate(2000, 2500, seed=2)
+    index = CustomerIndex(corpus.protected, load_rules(REPO / "mappings" / "conflict_rules.yaml").matching)
+    table = evaluate(corpus, match_many(index, [MatchQuery.from_opportunity(o) for o in corpus.opportunities]))
+    assert table["overall"].recall >= 0.99, table["overall"]
+    assert table["overall"].precision >= 0.99, table["overall"]
+    for cat in ("shared_platform", "free_mail", "surname_swap", "other_country", "junk", "near_word"):
+        assert table[cat].false_positives <= max(2, table[cat].true_negatives // 20), table[cat]
 
 
 def test_load_named_accounts_csv_and_yaml(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ def test_shipped_rules_file_is_valid() -> None:
     assert rules.minimum_usd() == 50000
     assert "storage" in rules.always_protected_product_lines
     assert rules.severity[ConflictKind.DEAL_REGISTRATION] is Severity.BLOCK
-    assert "gmail.com" in rules.matching.ignore_domains
+    assert rules.matching.hosts().find("gmail.com") is not None
+    assert rules.matching.hosts().find("sites.google.com") is not None
 
 
 def test_defaults_fill_unnamed_severities() -> None:
@@ -30,7 +31,7 @@ def test_defaults_fill_unnamed_severities() -> None:
     ("text", "line", "column", "needle"),
     [
         ("version: 1\ndirect_owner:\n  roles: [Rep]\nstages:\n  exclde: [Closed Lost]\n", 5, 3, "stages.exclde"),
-        ("direct_owner:\n  roles: [Rep]\nmatching:\n  name_threshold: 120\n", 4, 19, "matching.name_threshold"),
+        ("direct_owner:\n  roles: [Rep]\nmatching:\n  block_probability: 1.5\n", 4, 22, "matching.block_probability"),
         ("direct_owner:\n  roles: [Rep]\nseverity:\n  deal_registration: stop\n", 4, 22, "severity"),
         ("direct_owner: {}\n", 1, 15, "direct_owner"),
         ("direct_owner: {roles: [Rep]}\nas_of: {timezone: Mars/Olympus}\n", 2, 19, "unknown time zone"),

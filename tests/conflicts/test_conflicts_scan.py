@@ -42,8 +42,9 @@ def test_direct_opportunity_on_deal_registration(rules: Rules) -> None:
     assert c.partner_number == "P-100"
     assert c.partner_account_id == "001PARTNER000001"
     assert c.protection_end == date(2026, 7, 31)
-    assert c.evidence["name"]["protected"] == "Acme Foods GmbH"
-    assert c.evidence["product_lines"] == ["servers"]
+    assert c.evidence.protected_name is None  # the partner's spelling is never published
+    assert c.evidence.component("name").level == "exact"  # type: ignore[union-attr]
+    assert c.evidence.product_lines == ["servers"]
     assert "Northwind Resellers (P-100)" in c.reason
     assert "until 2026-07-31" in c.reason
     assert "DR-1" in c.reason
@@ -79,7 +80,7 @@ def test_minimum_deal_size_and_always_protected_lines(rules: Rules) -> None:
     account_reg = make_reg("AR-1", kind="account", amount=Decimal(1), product_lines=[])
     c = only(scan([make_opp()], [account_reg], rules, as_of=AS_OF).conflicts)
     assert c.kind is ConflictKind.ACCOUNT_REGISTRATION
-    assert c.evidence["product_lines"] == "all product lines"
+    assert c.evidence.product_lines == "all product lines"
 
 
 def test_expiry_and_approved_extension(rules: Rules) -> None:
@@ -118,7 +119,7 @@ def test_protection_ending_today_in_another_time_zone() -> None:
 def test_product_line_overlap(rules: Rules) -> None:
     assert scan([make_opp(product_lines="PCs")], [make_reg()], rules, as_of=AS_OF).conflicts == []
     c = only(scan([make_opp(product_lines=None)], [make_reg()], rules, as_of=AS_OF).conflicts)
-    assert c.evidence["product_lines"] == "not specified on the opportunity"
+    assert c.evidence.product_lines == "not specified on the opportunity"
     from conflict_builders import RULES_YAML
 
     relaxed = parse_rules(RULES_YAML.replace("overlap: true", "overlap: false"))
@@ -126,9 +127,16 @@ def test_product_line_overlap(rules: Rules) -> None:
 
 
 def test_partner_of_record_lock(rules: Rules) -> None:
-    lock = PartnerOfRecordLock(lock_id="L-9", customer_name="Acme Foods", customer_country="DE",
-                               partner_number="P-300", partner_name="Contoso Channel", product_line="Servers",
-                               since=date(2025, 1, 1), until=date(2026, 12, 31))
+    lock = PartnerOfRecordLock(
+        lock_id="L-9",
+        customer_name="Acme Foods",
+        customer_country="DE",
+        partner_number="P-300",
+        partner_name="Contoso Channel",
+        product_line="Servers",
+        since=date(2025, 1, 1),
+        until=date(2026, 12, 31),
+    )
     c = only(scan([make_opp()], [], rules, as_of=AS_OF, locks=[lock]).conflicts)
     assert (c.kind, c.severity) == (ConflictKind.PARTNER_OF_RECORD, Severity.WARN)
     assert c.key == "O:006000000000001AAA:POR-L-9"
@@ -141,16 +149,23 @@ def test_partner_of_record_lock(rules: Rules) -> None:
 
 def test_second_partner_first_in_time_by_utc(rules: Rules) -> None:
     # B's timestamp reads later (10:00) but is 08:00 UTC: B was first.
-    a = make_reg("DR-A", partner_number="P-1", partner_name="Alpha",
-                 submitted_at=datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
-    b = make_reg("DR-B", partner_number="P-2", partner_name="Beta", customer_name="ACME FOODS",
-                 customer_website=None, status="submitted",
-                 submitted_at=datetime(2026, 5, 1, 10, 0, tzinfo=timezone(timedelta(hours=2))))
+    a = make_reg(
+        "DR-A", partner_number="P-1", partner_name="Alpha", submitted_at=datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    )
+    b = make_reg(
+        "DR-B",
+        partner_number="P-2",
+        partner_name="Beta",
+        customer_name="ACME FOODS",
+        customer_website=None,
+        status="submitted",
+        submitted_at=datetime(2026, 5, 1, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+    )
     c = only(scan([], [a, b], rules, as_of=AS_OF).conflicts, ConflictKind.SECOND_PARTNER)
     assert c.key == "R:DR-B:DR-A"
     assert (c.registration_number, c.other_registration_number) == ("DR-A", "DR-B")
     assert c.partner_number == "P-2"  # the first registrant is the partner of record
-    assert c.evidence["submitted_at"] == {"first": "2026-05-01T08:00:00+00:00", "second": "2026-05-01T09:00:00+00:00"}
+    assert c.evidence.submitted_at == {"first": "2026-05-01T08:00:00+00:00", "second": "2026-05-01T09:00:00+00:00"}
     assert "first in time wins" in c.reason
     # same partner twice: no conflict
     same = make_reg("DR-C", partner_number="P-1", submitted_at=datetime(2026, 5, 3, tzinfo=UTC))
@@ -168,8 +183,10 @@ def test_two_partners_in_the_same_second(rules: Rules) -> None:
 
 
 def test_registration_on_named_account(rules: Rules) -> None:
-    named = [NamedAccount(name="Acme Foods AG", domain="acmefoods.de", country="DE"),
-             NamedAccount(name="Globex", country="US")]
+    named = [
+        NamedAccount(name="Acme Foods AG", domain="acmefoods.de", country="DE"),
+        NamedAccount(name="Globex", country="US"),
+    ]
     result = scan([], [make_reg()], rules, as_of=AS_OF, named_accounts=named)
     c = only(result.conflicts, ConflictKind.NAMED_ACCOUNT)
     assert c.key.startswith("N:DR-1:NA-")
@@ -201,8 +218,12 @@ def test_long_keys_are_hashed_to_fit_80_chars(rules: Rules) -> None:
 
 
 def test_no_confidential_deal_fields_reach_salesforce(rules: Rules) -> None:
-    reg = make_reg(amount=Decimal("987654.32"), competitive_notes="SECRET-NOTE beat Globex on price",
-                   contact_email="buyer@acmefoods.de", contact_name="Jane Buyer")
+    reg = make_reg(
+        amount=Decimal("987654.32"),
+        competitive_notes="SECRET-NOTE beat Globex on price",
+        contact_email="buyer@acmefoods.de",
+        contact_name="Jane Buyer",
+    )
     c = only(scan([make_opp()], [reg], rules, as_of=AS_OF).conflicts)
     text = json.dumps(c.to_salesforce(), default=str) + c.reason + json.dumps(c.evidence, default=str)
     for secret in ("SECRET", "Globex", "buyer@", "Jane", "987654", "987,654"):
@@ -230,8 +251,12 @@ def test_reconcile_rerun_dismissed_changed_and_moved(rules: Rules) -> None:
     assert [x.key for x in refresh.update] == [c.key]
     assert "Status__c" not in refresh.records()[0]
     # the opportunity moved to another account: the open conflict is resolved
-    moved = scan([make_opp(account_id="001OTHER", account_name="Initech", account_country="US")], [make_reg()],
-                 rules, as_of=AS_OF)
+    moved = scan(
+        [make_opp(account_id="001OTHER", account_name="Initech", account_country="US")],
+        [make_reg()],
+        rules,
+        as_of=AS_OF,
+    )
     assert moved.conflicts == []
     resolved = reconcile(moved.conflicts, open_existing, scanned_opportunity_ids=moved.scanned_opportunity_ids)
     assert resolved.resolve == [c.key]
@@ -266,19 +291,41 @@ def test_malformed_websites_never_crash(rules: Rules, website: str) -> None:
 
 
 def test_existing_conflict_and_opportunity_from_salesforce_records() -> None:
-    old = ExistingConflict.from_salesforce({"attributes": {}, "Conflict_Key__c": "O:1:2", "Status__c": "dismissed",
-                                            "Evidence_Hash__c": "ab", "Opportunity__c": "0061"})
+    old = ExistingConflict.from_salesforce(
+        {
+            "attributes": {},
+            "Conflict_Key__c": "O:1:2",
+            "Status__c": "dismissed",
+            "Evidence_Hash__c": "ab",
+            "Opportunity__c": "0061",
+        }
+    )
     assert (old.status, old.evidence_hash, old.opportunity_id) == (ConflictStatus.DISMISSED, "ab", "0061")
     assert ExistingConflict.from_salesforce({"Conflict_Key__c": "k", "Status__c": None}).status is ConflictStatus.OPEN
-    opp = Opportunity.from_salesforce({
-        "attributes": {"type": "Opportunity"}, "Id": "006X", "Name": "Deal", "AccountId": "001X",
-        "Account": {"Name": "Acme", "Website": "acme.com", "BillingCountry": "DE", "BillingPostalCode": "1",
-                    "DunsNumber": "123456789"},
-        "Owner": {"UserRole": {"Name": "Direct Sales Rep"}, "Profile": {"Name": "Standard"},
-                  "Sales_Channel__c": "Direct"},
-        "StageName": "Prospecting", "Amount": 1000.5, "Product_Lines__c": "Servers;PCs",
-        "SystemModstamp": "2026-06-01T10:00:00.000+0000",
-    })
+    opp = Opportunity.from_salesforce(
+        {
+            "attributes": {"type": "Opportunity"},
+            "Id": "006X",
+            "Name": "Deal",
+            "AccountId": "001X",
+            "Account": {
+                "Name": "Acme",
+                "Website": "acme.com",
+                "BillingCountry": "DE",
+                "BillingPostalCode": "1",
+                "DunsNumber": "123456789",
+            },
+            "Owner": {
+                "UserRole": {"Name": "Direct Sales Rep"},
+                "Profile": {"Name": "Standard"},
+                "Sales_Channel__c": "Direct",
+            },
+            "StageName": "Prospecting",
+            "Amount": 1000.5,
+            "Product_Lines__c": "Servers;PCs",
+            "SystemModstamp": "2026-06-01T10:00:00.000+0000",
+        }
+    )
     assert (opp.account_name, opp.account_duns, opp.owner_role) == ("Acme", "123456789", "Direct Sales Rep")
     assert opp.product_lines == frozenset({"servers", "pcs"})
     assert opp.field_value("Owner.Sales_Channel__c") == "Direct"
@@ -290,9 +337,12 @@ def test_existing_conflict_and_opportunity_from_salesforce_records() -> None:
 def test_cosmetic_account_name_edits_keep_the_evidence_hash(rules: Rules) -> None:
     first = only(scan([make_opp(account_name="ACME Foods")], [make_reg()], rules, as_of=AS_OF).conflicts)
     recased = only(scan([make_opp(account_name="Acme Foods GmbH")], [make_reg()], rules, as_of=AS_OF).conflicts)
-    assert first.evidence["name"]["opportunity"] != recased.evidence["name"]["opportunity"]
+    assert first.evidence.opportunity_account != recased.evidence.opportunity_account
     assert first.evidence_hash == recased.evidence_hash
-    assert first.to_salesforce()["Name"] == "Deal registration: 006000000000001AAA / DR-1"
+    assert first.to_salesforce()["Name"].startswith("Deal registration: ")
+    assert (
+        first.to_salesforce()["Name"].endswith(" / DR-1") and "006000000000001AAA" not in first.to_salesforce()["Name"]
+    )
 
 
 def test_channel_manager_scenario_round_trip_through_the_fake_org(rules: Rules) -> None:
@@ -309,15 +359,30 @@ def test_channel_manager_scenario_round_trip_through_the_fake_org(rules: Rules) 
 
     protected = opp("Acme refresh", account_name="Acme Foods", account_country="DE")
     expired = opp("Globex deal", account_name="Globex Logistics", account_country="US")
-    named = opp("Initech expansion", account_name="Initech", account_website="https://initech.com",
-                account_country="US")
+    named = opp(
+        "Initech expansion", account_name="Initech", account_website="https://initech.com", account_country="US"
+    )
     unrelated = opp("Umbrella pilot", account_name="Umbrella Pharma", account_country="GB")
     regs = [
         make_reg("DR-1", partner_account_id=partner),
-        make_reg("DR-2", customer_name="Globex Logistics Inc", customer_website=None, customer_country="US",
-                 protection_end=date(2026, 6, 1), partner_account_id=partner),
-        make_reg("AR-3", kind="account", partner_number="P-200", customer_name="Initech LLC",
-                 customer_website="initech.com", customer_country="US", product_lines=[], partner_account_id=partner),
+        make_reg(
+            "DR-2",
+            customer_name="Globex Logistics Inc",
+            customer_website=None,
+            customer_country="US",
+            protection_end=date(2026, 6, 1),
+            partner_account_id=partner,
+        ),
+        make_reg(
+            "AR-3",
+            kind="account",
+            partner_number="P-200",
+            customer_name="Initech LLC",
+            customer_website="initech.com",
+            customer_country="US",
+            product_lines=[],
+            partner_account_id=partner,
+        ),
     ]
     named_accounts = [NamedAccount(name="Initech", domain="initech.com", country="US")]
     opps = [protected, expired, named, unrelated]
@@ -348,11 +413,21 @@ _junk = st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["http://", "
 @settings(max_examples=60, deadline=None)
 @given(name=_junk, website=_junk, country=_junk, duns=_junk, postal=_junk, account_id=_junk)
 def test_scan_never_crashes_on_junk_accounts(
-    name: str | None, website: str | None, country: str | None, duns: str | None, postal: str | None,
+    name: str | None,
+    website: str | None,
+    country: str | None,
+    duns: str | None,
+    postal: str | None,
     account_id: str | None,
 ) -> None:
-    opp = make_opp(account_name=name, account_website=website, account_country=country, account_duns=duns,
-                   account_postal_code=postal, account_id=account_id or None)
+    opp = make_opp(
+        account_name=name,
+        account_website=website,
+        account_country=country,
+        account_duns=duns,
+        account_postal_code=postal,
+        account_id=account_id or None,
+    )
     result = scan([opp], [make_reg()], default_rules(), as_of=AS_OF)
     assert {c.opportunity_id for c in result.conflicts} <= {opp.id}
     assert len(result.skipped) <= 1

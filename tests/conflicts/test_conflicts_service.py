@@ -166,16 +166,17 @@ def test_first_scan_flags_exactly_the_planted_conflicts_with_their_evidence(loca
     assert deal["Registration_Number__c"] == "DR-000001"
     assert deal["Protection_End__c"] == (NOW.date() + timedelta(days=80)).isoformat()
     evidence = json.loads(deal["Evidence__c"])
-    assert evidence["name"] == {"opportunity": "ACME FOODS", "score": 100.0}
-    assert evidence["country"]["same"] is True and evidence["product_lines"] == ["servers"]
+    levels = {c["component"]: c["level"] for c in evidence["components"]}
+    assert evidence["opportunity_account"] == "ACME FOODS" and "protected_name" not in evidence
+    assert levels["name"] == "exact" and levels["country"] == "agree" and evidence["product_lines"] == ["servers"]
     assert "Northwind Solutions (P-001)" in deal["Reason__c"] and "DR-000001" in deal["Reason__c"]
     assert "company name" in deal["Reason__c"]
 
     by_key = {c.key: c for c in report.conflicts}
     account = by_key[local.key("account_reg", "AR-000001")]
     assert account.kind is ConflictKind.ACCOUNT_REGISTRATION and account.match_kind is MatchKind.DUNS
-    assert account.evidence["duns"] == "123456789" and account.severity is Severity.BLOCK
-    assert "DUNS 123456789" in records[account.key]["Reason__c"]
+    assert account.evidence.component("duns").level == "agree" and account.severity is Severity.BLOCK  # type: ignore[union-attr]
+    assert "D-U-N-S" in records[account.key]["Reason__c"] and "123456789" not in records[account.key]["Evidence__c"]
 
     # First in time by UTC wins: DR-000001 (Northwind) was a day earlier than DR-000003 (Contoso).
     second = by_key["R:DR-000001:DR-000003"]
@@ -186,7 +187,7 @@ def test_first_scan_flags_exactly_the_planted_conflicts_with_their_evidence(loca
     assert "first in time wins" in second.reason
 
     named_sf = by_key[local.named_key("DR-000004")]  # from Account.Named_Account__c
-    assert named_sf.kind is ConflictKind.NAMED_ACCOUNT and named_sf.evidence["domain"] == "starkmotors.example"
+    assert named_sf.kind is ConflictKind.NAMED_ACCOUNT and named_sf.evidence.component("website").level == "own_agree"  # type: ignore[union-attr]
     named_file = next(c for c in report.conflicts if c.key.startswith("N:DR-000005:"))  # from the file
     assert "Wayne Energy" in named_file.reason
 
@@ -252,7 +253,8 @@ def test_dismissed_conflict_stays_dismissed_until_the_evidence_changes(local: Lo
     assert report.full is False and report.reopened == 1
     reopened = local.conflicts()[key]
     assert reopened["Status__c"] == "Open"
-    assert json.loads(reopened["Evidence__c"])["domain"] == "initechdental.example"
+    levels = {c["component"]: c["level"] for c in json.loads(reopened["Evidence__c"])["components"]}
+    assert levels["website"] == "own_agree" and "initechdental" not in reopened["Evidence__c"]
     assert "AR-000001" in local.flagged()
 
 
@@ -480,8 +482,8 @@ def test_unknown_country_and_malformed_website_still_match_on_the_name(local: Lo
     report = local.scan()
     conflict = next(c for c in report.conflicts if c.opportunity_id == opp)
     assert conflict.registration_number == "DR-000001" and conflict.match_kind is MatchKind.NAME
-    assert conflict.evidence["country"]["unknown"] is True
-    assert "domain" not in conflict.evidence
+    assert conflict.evidence.component("country").level == "missing"  # type: ignore[union-attr]
+    assert conflict.evidence.component("website").level == "missing"  # type: ignore[union-attr]
 
 
 def test_bad_portal_rows_are_named_and_never_stop_the_scan(local: Local) -> None:
