@@ -1,34 +1,37 @@
-"""End-to-end sync figures: portal -> engine (encrypting) -> gateway -> FakeSalesforce over HTTP.
+"""Sync at the speed of the pipe: sfsync against the raw Bulk 2.0 floor, side by side, one run.
 
-For each backend (a SQLite portal + SQLite state store, or a PostgreSQL portal + PostgreSQL state
-store in a private schema created and dropped here) and each size, two phases of ``sfsync run``
-(both directions, production defaults: batches of 10,000 rows, Bulk API 2.0 above 2,000):
+For each size (default 10k, 50k, 100k deal registrations) and backend (SQLite portal + state
+store by default; PostgreSQL in a private schema with ``--backends postgresql``), three
+contenders, each in a fresh process against a fresh FakeSalesforce in its own process behind
+local HTTP (so the org's CPU is not the contender's), with the same rows in the portal:
 
-* initial load: every registration created in Salesforce, every Salesforce Id written back;
-* incremental cycle: 1% of the rows edited in the portal, then one cycle.
+* ``sfsync``: ``SyncEngine.run`` both directions with production defaults (batches of 10,000,
+  Bulk API 2.0 above 2,000 rows both ways, two batches in flight, 8 fields encrypted and 3 blind
+  indexes per row): the initial load, then a cycle with 1% edited, then an idle cycle;
+* ``raw``: simple-salesforce's own ``bulk2`` upsert of the same rows (mapped, not encrypted,
+  built before its clock starts): no mapping, no encryption, no state — the floor;
+* ``rest``: one ``PATCH sobjects/{Obj}/{ExtId}/{value}`` per record, on a sample
+  (``--rest-sample``) extrapolated linearly.
 
-Printed per phase: seconds, records/s, API calls, calls/record, peak RSS of the sync process
-(VmHWM, reset at the start of the phase; ``ru_maxrss`` is the whole process's high-water mark),
-and the tracemalloc peak (Python allocations during the phase). Then the growth of both per
-10,000 records between sizes: it must stay near zero (the engine streams).
+Printed: seconds, records/s, API calls, peak RSS (VmHWM of the contender's process, reset when
+its clock starts) and the ratio to the raw floor (best raw run), with the min-max over
+``--repeat`` runs; then the calls of the incremental and idle cycles, sfsync's stage breakdown
+(portal read, mapping, encryption, CSV build, upload, server wait, state writes, pull) and the
+RSS after each push batch (flat = the engine streams).
 
-So that the memory figures are the engine's own, FakeSalesforce runs in a separate process
-behind a local HTTP server (it holds every record, and materialises query results, as an org
-would on its side), and the portal is filled by another process beforehand. Rows are generated
-here with numbered customer names (``_demo_data`` has ~16k distinct names; 100k need more).
+    .venv/bin/python bench/sync_bench.py [--sizes 10000,50000,100000] [--repeat 2]
+        [--backends sqlite,postgresql] [--contenders sfsync,raw,rest] [--parallel-jobs 2]
 
-    .venv/bin/python bench/sync_bench.py [--sizes 1000,10000,100000] [--backends sqlite,postgresql]
-        [--postgres-url postgresql+psycopg2://postgres@127.0.0.1:5432/test] [--no-tracemalloc]
-
-Figures are client-side against an in-memory org on localhost; a real org adds latency per call.
+Figures are client-side against an in-memory org on localhost on a shared 2-core machine; a
+real org adds latency per call and does its own processing in parallel.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import multiprocessing
+import os
 import random
 import re
 import resource
@@ -51,12 +54,15 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 from pydantic import SecretStr
+from simple_salesforce import Salesforce
 
 from sfsync.config import AuthMode, SalesforceSettings, SyncSettings
 from sfsync.crypto import Keyring
 from sfsync.mapping import load_mappings
 from sfsync.portal import SqlPortal
 from sfsync.salesforce import SalesforceGateway
+from sfsync.salesforce._bulk import csv_value
+from sfsync.salesforce._bulk import flatten as bulk_flatten
 from sfsync.services.demo_data import PARTNERS
 from sfsync.sync import EngineOptions, StateStore, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
@@ -90,7 +96,9 @@ def _serve_fake(conn: Connection) -> None:
             with lock:
                 status, headers, payload = self._answer(body)
             data = payload.encode() if isinstance(payload, str) else payload
-            self.send_response(status)
+            # send_response_only: the fake's own Date header (its clock, moved on by the bench)
+            # is the org's clock the pull reads, not this server's.
+            self.send_response_only(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
@@ -103,7 +111,11 @@ def _serve_fake(conn: Connection) -> None:
                 return 200, {}, "{}"
             if self.path == "/_bench/stats":
                 numbers = [r["Registration_Number__c"] for r in fake.records("Deal_Registration__c")]
-                return 200, {}, json.dumps({"records": len(numbers), "distinct": len(set(numbers))})
+                return (
+                    200,
+                    {},
+                    json.dumps({"records": len(numbers), "distinct": len(set(numbers)), "api_calls": fake.api_calls}),
+                )
             prepared = requests.Request(
                 self.command, fake.instance_url + self.path, headers=dict(self.headers.items()), data=body
             ).prepare()
@@ -187,8 +199,14 @@ def _fill_portal(url: str, size: int, now: datetime) -> None:
         connection.execute(
             partners.insert(),
             [
-                {"partner_number": n, "name": name, "tier": tier, "active": True, "created_at": created,
-                 "updated_at": created}
+                {
+                    "partner_number": n,
+                    "name": name,
+                    "tier": tier,
+                    "active": True,
+                    "created_at": created,
+                    "updated_at": created,
+                }
                 for n, name, tier in PARTNERS
             ],
         )
@@ -205,8 +223,7 @@ def _edit_one_percent(url: str, size: int, when: datetime, first: int) -> int:
         for start in range(0, len(numbers), 500):
             connection.execute(
                 sa.text(
-                    "UPDATE deal_registrations SET amount = amount + 1, updated_at = :t "
-                    "WHERE registration_number IN :n"
+                    "UPDATE deal_registrations SET amount = amount + 1, updated_at = :t WHERE registration_number IN :n"
                 ).bindparams(sa.bindparam("n", expanding=True)),
                 {"t": when.replace(tzinfo=None, microsecond=0), "n": numbers[start : start + 500]},
             )
@@ -223,6 +240,16 @@ def _vm(field: str) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (or of ``pid``), from /proc: load-independent,
+    unlike wall time on a machine shared with other jobs."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0), so each phase gets its own peak."""
     try:
@@ -232,7 +259,7 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
+def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[str, Any]:
     _reset_peak_rss()
     batches: list[tuple[str, float]] = []
     # RSS after every batch: flat from the first batch to the last when the engine streams
@@ -241,12 +268,17 @@ def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
     if trace:
         tracemalloc.reset_peak()
         traced_before = tracemalloc.get_traced_memory()[0]
+    cpu_before, org_before = _cpu_seconds(), _cpu_seconds(org_pid) if org_pid else 0.0
     started = time.perf_counter()
     report = engine.run(SyncOptions(mappings=(MAPPING,), direction="both"))
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
+    org_cpu = _cpu_seconds(org_pid) - org_before if org_pid else 0.0
     push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
     result: dict[str, Any] = {
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "org_cpu_seconds": org_cpu,
         "api_calls": report.api_calls,
         "created": push.created,
         "updated": push.updated,
@@ -255,6 +287,10 @@ def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
         "pull_read": pull.read,
         "push_calls": push.api_calls,
         "pull_calls": pull.api_calls,
+        "push_seconds": push.duration_seconds,
+        "pull_seconds": pull.duration_seconds,
+        "push_stages": push.stage_seconds,
+        "pull_stages": pull.stage_seconds,
         "rejected": report.rejected,
         "rss_before_mib": rss_before,
         "peak_rss_mib": _vm("VmHWM"),
@@ -268,122 +304,292 @@ def _phase(engine: SyncEngine, trace: bool) -> dict[str, Any]:
     return result
 
 
-def measure(backend: str, size: int, postgres_url: str, trace: bool, batch_size: int) -> dict[str, Any]:
-    """One backend and size in this (fresh) process; returns the figures."""
-    root = Path(tempfile.mkdtemp(prefix="sfsync-bench-"))
-    schema = f"sfsync_bench_{uuid.uuid4().hex[:10]}"
-    admin: sa.Engine | None = None
-    parent, child = _FORK.Pipe()
-    server = _FORK.Process(target=_serve_fake, args=(child,), daemon=True)
-    server.start()
-    try:
+class _World:
+    """A fresh org (its own process, behind local HTTP) and a filled portal, for one contender."""
+
+    def __init__(self, backend: str, size: int, postgres_url: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="sfsync-bench-"))
+        self.schema = f"sfsync_bench_{uuid.uuid4().hex[:10]}"
+        self.admin: sa.Engine | None = None
+        parent, child = _FORK.Pipe()
+        self.server = _FORK.Process(target=_serve_fake, args=(child,), daemon=True)
+        self.server.start()
         if backend == "sqlite":
-            portal_url = f"sqlite:///{root / 'portal.db'}"
-            state_url = f"sqlite:///{root / 'state.db'}"
+            self.portal_url = f"sqlite:///{self.root / 'portal.db'}"
+            self.state_url = f"sqlite:///{self.root / 'state.db'}"
         else:
-            admin = sa.create_engine(postgres_url)
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            self.admin = sa.create_engine(postgres_url)
+            with self.admin.begin() as connection:
+                connection.execute(sa.text(f'CREATE SCHEMA "{self.schema}"'))
             separator = "&" if "?" in postgres_url else "?"
-            portal_url = state_url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
-        now = datetime.now(UTC)
-        filler = _FORK.Process(target=_fill_portal, args=(portal_url, size, now))
+            self.portal_url = self.state_url = f"{postgres_url}{separator}options=-csearch_path%3D{self.schema}"
+        self.now = datetime.now(UTC)
+        filler = _FORK.Process(target=_fill_portal, args=(self.portal_url, size, self.now))
         filler.start()
         filler.join()
         if filler.exitcode != 0:
             raise RuntimeError("filling the portal failed")
-        port, token = parent.recv()
-        instance = f"http://127.0.0.1:{port}"
-        gateway = SalesforceGateway.connect(
-            SalesforceSettings(auth=AuthMode.TOKEN, instance_url=instance, access_token=SecretStr(token),
-                               bulk_poll_seconds=0.05)
+        port, self.token = parent.recv()
+        self.instance = f"http://127.0.0.1:{port}"
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = requests.get(f"{self.instance}/_bench/stats", timeout=120).json()
+        return result
+
+    def gateway(self) -> SalesforceGateway:
+        return SalesforceGateway.connect(
+            SalesforceSettings(
+                auth=AuthMode.TOKEN,
+                instance_url=self.instance,
+                access_token=SecretStr(self.token),
+                bulk_poll_seconds=0.05,
+            )
         )
-        sync = SyncSettings()  # production defaults (overlap window)
-        engine = SyncEngine(
-            mappings=load_mappings([REPO / "mappings"]),
-            portal=SqlPortal(portal_url),
-            state=StateStore(state_url),
-            salesforce=gateway,
-            protector=KeyringProtector(Keyring.generate()),
-            options=EngineOptions(overlap=timedelta(seconds=sync.overlap_seconds), batch_size=batch_size),
-        )
-        if trace:
-            tracemalloc.start()
-        initial = _phase(engine, trace)
-        stats = requests.get(f"{instance}/_bench/stats", timeout=60).json()
-        if not stats["records"] == stats["distinct"] == size or initial["rejected"]:
-            raise RuntimeError(f"initial load incomplete: {stats}, {initial['rejected']} rejected")
-        # The next cycle, 30 minutes later: 1% of the registrations were edited meanwhile. Its pull
-        # still re-reads every record the load stamped within the overlap window behind the pull
-        # watermark (the whole load); the cycle after that ("steady") shows the usual cost.
-        phases: dict[str, dict[str, Any]] = {"initial": initial}
-        for name, minutes, first in (("incremental", 30, 1), ("steady", 60, 51)):
-            requests.get(f"{instance}/_bench/advance/30", timeout=60)
-            changed = _edit_one_percent(portal_url, size, now + timedelta(minutes=minutes), first)
-            phases[name] = _phase(engine, trace)
-            phases[name]["changed"] = changed
-            if phases[name]["updated"] != changed:
-                raise RuntimeError(f"{name} cycle updated {phases[name]['updated']} of {changed} edited rows")
-        engine.portal.close()
-        engine.state.close()
-        return {"backend": backend, "size": size, "batch_size": batch_size, **phases}
+
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.join()
+        if self.admin is not None:
+            with self.admin.begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            self.admin.dispose()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def measure_sfsync(world: _World, size: int, trace: bool, batch_size: int, parallel_jobs: int) -> dict[str, Any]:
+    sync = SyncSettings()  # production defaults
+    engine = SyncEngine(
+        mappings=load_mappings([REPO / "mappings"]),
+        portal=SqlPortal(world.portal_url),
+        state=StateStore(world.state_url),
+        salesforce=world.gateway(),
+        protector=KeyringProtector(Keyring.generate()),
+        options=EngineOptions(
+            overlap=timedelta(seconds=sync.overlap_seconds), batch_size=batch_size, parallel_jobs=parallel_jobs
+        ),
+    )
+    if trace:
+        tracemalloc.start()
+    initial = _phase(engine, trace, world.server.pid)
+    stats = world.stats()
+    if not stats["records"] == stats["distinct"] == size or initial["rejected"]:
+        raise RuntimeError(f"initial load incomplete: {stats}, {initial['rejected']} rejected")
+    # The next cycle, 30 minutes later: 1% of the registrations were edited meanwhile; then a
+    # cycle with nothing changed anywhere (its calls are the idle cost).
+    phases: dict[str, dict[str, Any]] = {"initial": initial}
+    requests.get(f"{world.instance}/_bench/advance/30", timeout=60)
+    changed = _edit_one_percent(world.portal_url, size, world.now + timedelta(minutes=30), 1)
+    phases["incremental"] = _phase(engine, trace)
+    phases["incremental"]["changed"] = changed
+    if phases["incremental"]["updated"] != changed:
+        raise RuntimeError(f"incremental cycle updated {phases['incremental']['updated']} of {changed} edited rows")
+    requests.get(f"{world.instance}/_bench/advance/30", timeout=60)
+    phases["idle"] = _phase(engine, trace)
+    phases["idle"]["changed"] = 0
+    if phases["idle"]["created"] + phases["idle"]["updated"] + phases["idle"]["written_back"]:
+        raise RuntimeError(f"the idle cycle wrote: {phases['idle']}")
+    engine.portal.close()
+    engine.state.close()
+    return phases
+
+
+def _plain_records(world: _World, limit: int | None = None, *, flat: bool = True) -> list[dict[str, Any]]:
+    """The portal rows as Salesforce records with the shipped mapping but no encryption (what a
+    raw loader would send), built before the clock starts: the raw floor pays nothing for them."""
+    mapping = load_mappings([REPO / "mappings"]).get(MAPPING)
+    engine = sa.create_engine(world.portal_url)
+    with engine.connect() as connection:
+        query = "SELECT * FROM deal_registrations ORDER BY registration_number"
+        rows = [dict(r) for r in connection.execute(sa.text(query)).mappings()]
+    engine.dispose()
+    records = []
+    for row in rows[:limit]:
+        payload = mapping.to_salesforce(row, is_create=True, record_type_id=None).payload
+        record = {k: v for k, v in payload.items() if k != "RecordTypeId"}
+        records.append(bulk_flatten(record) if flat else record)
+    return records
+
+
+def measure_raw(world: _World, size: int) -> dict[str, Any]:
+    """simple-salesforce's own Bulk 2.0 upsert (``sf.bulk2``) of the same rows, plaintext."""
+    records = [{k: csv_value(v) for k, v in r.items()} for r in _plain_records(world)]
+    sf = Salesforce(instance=world.instance.removeprefix("http://"), session_id=world.token, version="61.0")
+    sf.bulk2_url = f"{world.instance}/services/data/v61.0/jobs/"  # the fake speaks plain HTTP
+    calls_before = world.stats()["api_calls"]
+    _reset_peak_rss()
+    cpu_before, org_before = _cpu_seconds(), _cpu_seconds(world.server.pid)
+    started = time.perf_counter()
+    # wait=0.05: the poll interval sfsync is given here too (simple-salesforce's default sleeps 5 s)
+    jobs = sf.bulk2.Deal_Registration__c.upsert(records=records, external_id_field="Registration_Number__c", wait=0.05)  # type: ignore[operator]
+    seconds = time.perf_counter() - started
+    cpu, org_cpu = _cpu_seconds() - cpu_before, _cpu_seconds(world.server.pid) - org_before
+    peak = _vm("VmHWM")
+    stats = world.stats()
+    failed = sum(int(j["numberRecordsFailed"]) for j in jobs)
+    if failed or stats["records"] != size:
+        raise RuntimeError(f"raw bulk2 upsert incomplete: {failed} failed, {stats}")
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "org_cpu_seconds": org_cpu,
+        "api_calls": stats["api_calls"] - calls_before,
+        "peak_rss_mib": peak,
+        "jobs": len(jobs),
+    }
+
+
+def measure_rest(world: _World, size: int, sample: int) -> dict[str, Any]:
+    """One record per call (``PATCH sobjects/{Obj}/{ExtId}/{value}``) on the first ``sample``
+    rows, extrapolated linearly to ``size`` (100k single calls would take the bench an hour)."""
+    records = _plain_records(world, limit=min(sample, size), flat=False)
+    gateway = world.gateway()
+    _reset_peak_rss()
+    started = time.perf_counter()
+    for index, record in enumerate(records):
+        result = gateway._upsert_single("Deal_Registration__c", "Registration_Number__c", record, index)
+        if result.outcome == "rejected":
+            raise RuntimeError(f"REST upsert rejected: {result.status_code} {result.message}")
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds * size / len(records),
+        "measured_rows": len(records),
+        "measured_seconds": seconds,
+        "api_calls": size,
+        "peak_rss_mib": _vm("VmHWM"),
+    }
+
+
+def measure(
+    contender: str,
+    backend: str,
+    size: int,
+    postgres_url: str,
+    trace: bool,
+    batch_size: int,
+    parallel_jobs: int,
+    rest_sample: int,
+) -> dict[str, Any]:
+    """One contender, backend and size in this (fresh) process; returns the figures."""
+    world = _World(backend, size, postgres_url)
+    try:
+        if contender == "sfsync":
+            figures = measure_sfsync(world, size, trace, batch_size, parallel_jobs)
+        elif contender == "raw":
+            figures = {"initial": measure_raw(world, size)}
+        else:
+            figures = {"initial": measure_rest(world, size, rest_sample)}
+        return {"contender": contender, "backend": backend, "size": size, "batch_size": batch_size, **figures}
     finally:
-        server.terminate()
-        server.join()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-        shutil.rmtree(root, ignore_errors=True)
+        world.close()
 
 
-# ------------------------------------------------------------------ the table
+# ------------------------------------------------------------------ the tables
+
+STAGES = (
+    "portal_read",
+    "state_reads",
+    "mapping",
+    "encryption",
+    "csv_build",
+    "upload",
+    "server_wait",
+    "results",
+    "state_writes",
+    "pipeline_wait",
+)
+PULL_STAGES = ("query", "server_wait", "write_back", "state_writes")
 
 
-def _row(result: dict[str, Any], phase: str) -> str:
-    figures = result[phase]
-    records = result["size"] if phase == "initial" else figures["changed"]
-    traced = f"{figures['traced_peak_mib']:9.1f}" if "traced_peak_mib" in figures else f"{'-':>9}"
-    return (
-        f"{result['backend']:<10} {result['size']:>8,} {phase:<11} {figures['seconds']:8.2f} "
-        f"{records / figures['seconds']:>9,.0f} {figures['api_calls']:>6} {figures['api_calls'] / records:>9.4f} "
-        f"{figures['peak_rss_mib']:>9.1f} {figures['peak_rss_mib'] - figures['rss_before_mib']:>8.1f} {traced}"
-    )
+def _spread(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(min(values), fmt)}-{format(max(values), fmt)}"
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
+def print_tables(results: list[dict[str, Any]]) -> None:
+    print("\nInitial load, side by side (a range is min-max over the repeats):")
     print(
-        f"\n{'backend':<10} {'records':>8} {'phase':<11} {'seconds':>8} {'records/s':>9} {'calls':>6} "
-        f"{'calls/rec':>9} {'peakRSS':>9} {'RSS+':>8} {'traced':>9}"
+        f"{'backend':<10} {'records':>8} {'contender':<22} {'seconds':>13} {'records/s':>13} {'calls':>7} "
+        f"{'peakRSS MiB':>13} {'x raw':>11} {'CPU s client+org (x raw)':>26}"
     )
-    print(f"{'':<10} {'':>8} {'':<11} {'':>8} {'':>9} {'':>6} {'':>9} {'MiB':>9} {'MiB':>8} {'MiB':>9}")
-    for result in results:
-        for phase in PHASES:
-            print(_row(result, phase))
+    keys = sorted({(r["backend"], r["size"]) for r in results}, key=lambda k: (k[0], k[1]))
+    for backend, size in keys:
+        mine = [r for r in results if r["backend"] == backend and r["size"] == size]
+        raw = [r["initial"]["seconds"] for r in mine if r["contender"] == "raw"]
+        raw_best = min(raw) if raw else None
+        for contender, label in (
+            ("sfsync", "sfsync run (both ways)"),
+            ("raw", "raw Bulk 2.0 (bulk2)"),
+            ("rest", "REST one per call"),
+        ):
+            runs = [r for r in mine if r["contender"] == contender]
+            if not runs:
+                continue
+            seconds = [r["initial"]["seconds"] for r in runs]
+            rates = [size / s for s in seconds]
+            rss = [r["initial"]["peak_rss_mib"] for r in runs]
+            ratio = _spread([s / min(raw) for s in seconds], ".2f") if raw else "-"
+            calls = runs[0]["initial"]["api_calls"]
+            if "cpu_seconds" in runs[0]["initial"]:
+                client = _spread([r["initial"]["cpu_seconds"] for r in runs], ".1f")
+                org = _spread([r["initial"]["org_cpu_seconds"] for r in runs], ".1f")
+                cpu = f"{client}+{org}"
+                raw_cpu = [
+                    r["initial"]["cpu_seconds"] + r["initial"]["org_cpu_seconds"]
+                    for r in mine
+                    if r["contender"] == "raw" and "cpu_seconds" in r["initial"]
+                ]
+                if raw_cpu:
+                    totals = [r["initial"]["cpu_seconds"] + r["initial"]["org_cpu_seconds"] for r in runs]
+                    cpu += f" ({_spread([t / min(raw_cpu) for t in totals], '.2f')}x)"
+            else:
+                cpu = "-"
+            note = f"  (extrapolated from {runs[0]['initial']['measured_rows']:,} rows)" if contender == "rest" else ""
+            print(
+                f"{backend:<10} {size:>8,} {label:<22} {_spread(seconds, '.1f'):>13} {_spread(rates, ',.0f'):>13} "
+                f"{calls:>7} {_spread(rss, '.0f'):>13} {ratio:>11} {cpu:>26}{note}"
+            )
+        if raw_best is not None:
+            sf = [r for r in mine if r["contender"] == "sfsync"]
+            if sf:
+                push = [r["initial"]["push_seconds"] / raw_best for r in sf]
+                print(
+                    f"{'':<10} {'':>8} {'  push phase alone':<22} {'':>13} {'':>13} {'':>7} {'':>13} "
+                    f"{_spread(push, '.2f'):>11}"
+                )
+    sf_runs = [r for r in results if r["contender"] == "sfsync"]
+    if not sf_runs:
+        return
+    print("\nsfsync cycles after the load (calls per mapping and direction: push, pull):")
     print(
-        "\nmemory growth per 10,000 more records (~0 means the engine streams; one batch of "
-        "sync.batch_size rows is the plateau). Peak RSS of the initial load (a later phase's peak RSS "
-        "is the load's high-water mark: freed memory stays with the process), traced peak of each phase:"
+        f"{'backend':<10} {'records':>8} {'phase':<12} {'seconds':>13} {'changed':>8} {'push calls':>10} "
+        f"{'pull calls':>10} {'pull read':>10}"
     )
-    for backend in dict.fromkeys(r["backend"] for r in results):
-        mine = sorted((r for r in results if r["backend"] == backend), key=lambda r: r["size"])
-        for small, large in itertools.pairwise(mine):
-            per = (large["size"] - small["size"]) / 10_000
-            rss = (large["initial"]["peak_rss_mib"] - small["initial"]["peak_rss_mib"]) / per
-            parts = [f"RSS {rss:+.2f} MiB"]
-            for phase in PHASES:
-                if "traced_peak_mib" in large[phase]:
-                    traced = (large[phase]["traced_peak_mib"] - small[phase]["traced_peak_mib"]) / per
-                    parts.append(f"traced {phase} {traced:+.2f} MiB")
-            print(f"  {backend:<10} {small['size']:>7,} -> {large['size']:>7,}: " + ", ".join(parts))
-    print("\nRSS (MiB) after each batch of the initial load (push batches, then pull batches):")
-    for result in results:
-        batches = result["initial"].get("rss_after_batches_mib") or []
-        for direction in ("push", "pull"):
-            values = [rss for label, rss in batches if label == direction]
-            if values:
-                shown = values if len(values) <= 12 else [*values[:6], "...", *values[-5:]]
-                print(f"  {result['backend']:<10} {result['size']:>8,} {direction}: {' '.join(str(v) for v in shown)}")
+    for r in sf_runs:
+        for phase in ("incremental", "idle"):
+            f = r[phase]
+            print(
+                f"{r['backend']:<10} {r['size']:>8,} {phase:<12} {f['seconds']:>13.2f} {f['changed']:>8} "
+                f"{f['push_calls']:>10} {f['pull_calls']:>10} {f['pull_read']:>10}"
+            )
+    print(
+        "\nWhere the initial load's time goes (seconds of busy time per step, summed over threads; the "
+        "push steps overlap, so they add up to more than the push's wall time):"
+    )
+    for r in sf_runs:
+        f = r["initial"]
+        push = " ".join(f"{k}={f['push_stages'].get(k, 0):.1f}" for k in STAGES)
+        pull = " ".join(f"{k}={f['pull_stages'].get(k, 0):.1f}" for k in PULL_STAGES)
+        print(f"  {r['backend']} {r['size']:,}: push {f['push_seconds']:.1f}s wall [{push}]")
+        print(
+            f"  {'':<{len(r['backend'])}} {'':>{len(format(r['size'], ','))}}  pull {f['pull_seconds']:.1f}s wall "
+            f"[{pull}] read {f['pull_read']:,} rows in {f['pull_calls']} calls"
+        )
+    print("\nRSS (MiB) after each batch of the initial load (flat = the engine streams):")
+    for r in sf_runs:
+        values = [rss for label, rss in r["initial"].get("rss_after_batches_mib") or [] if label == "push"]
+        shown = values if len(values) <= 12 else [*values[:6], "...", *values[-5:]]
+        print(f"  {r['backend']:<10} {r['size']:>8,} push: {' '.join(str(v) for v in shown)}")
 
 
 def _child(command: list[str]) -> dict[str, Any] | None:
@@ -397,43 +603,71 @@ def _child(command: list[str]) -> dict[str, Any] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default="10000,50000,100000")
+    parser.add_argument("--backends", default="sqlite")
+    parser.add_argument("--contenders", default="sfsync,raw,rest")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per contender and size (the spread is shown)")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
-    parser.add_argument("--no-tracemalloc", action="store_true",
-                        help="skip the second, traced pass per measurement (no traced-peak column)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: BACKEND:SIZE in a fresh process
+    parser.add_argument("--tracemalloc", action="store_true", help="trace Python allocations (slows the run ~3x)")
+    parser.add_argument("--rest-sample", type=int, default=2000, help="rows the one-per-call baseline sends")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: CONTENDER:BACKEND:SIZE in a fresh process
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
-    parser.add_argument("--batch-size", type=int, default=SyncSettings().batch_size,
-                        help="engine batch size (default: the sync.batch_size default); memory plateaus at one batch")
+    parser.add_argument("--batch-size", type=int, default=SyncSettings().batch_size)
+    parser.add_argument("--parallel-jobs", type=int, default=SyncSettings().parallel_jobs)
     args = parser.parse_args()
-    trace = not args.no_tracemalloc
     if args.one:
-        backend, size = args.one.split(":")
-        print(json.dumps(measure(backend, int(size), args.postgres_url, trace, args.batch_size)))
+        contender, backend, size = args.one.split(":")
+        print(
+            json.dumps(
+                measure(
+                    contender,
+                    backend,
+                    int(size),
+                    args.postgres_url,
+                    args.tracemalloc,
+                    args.batch_size,
+                    args.parallel_jobs,
+                    args.rest_sample,
+                )
+            )
+        )
         return
     results: list[dict[str, Any]] = []
     for backend in args.backends.split(","):
         if backend not in ("sqlite", "postgresql"):
             parser.error(f"unknown backend {backend!r}")
         for size in (int(s) for s in args.sizes.split(",")):
-            # a fresh process per measurement: peak RSS and ru_maxrss start from zero
-            command = [sys.executable, __file__, "--one", f"{backend}:{size}", "--postgres-url", args.postgres_url,
-                       "--batch-size", str(args.batch_size)]
-            # Timing and RSS come from a pass without tracemalloc (it slows the run ~3x and its own
-            # tables inflate RSS); the traced peaks from a second pass with it.
-            result = _child([*command, "--no-tracemalloc"])
-            if result is None:
-                continue
-            if trace:
-                traced = _child(command)
-                if traced is not None:
-                    for phase in PHASES:
-                        result[phase]["traced_peak_mib"] = traced[phase]["traced_peak_mib"]
-                        result[phase]["traced_retained_mib"] = traced[phase]["traced_retained_mib"]
-            results.append(result)
-            print("\n".join(_row(result, phase) for phase in PHASES), flush=True)
-    print_table(results)
+            for attempt in range(args.repeat):
+                for contender in args.contenders.split(","):
+                    if contender == "rest" and attempt:
+                        continue  # extrapolated from a sample: once is enough
+                    # a fresh process per measurement: peak RSS starts from zero
+                    command = [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        f"{contender}:{backend}:{size}",
+                        "--postgres-url",
+                        args.postgres_url,
+                        "--batch-size",
+                        str(args.batch_size),
+                        "--parallel-jobs",
+                        str(args.parallel_jobs),
+                        "--rest-sample",
+                        str(args.rest_sample),
+                    ]
+                    if args.tracemalloc:
+                        command.append("--tracemalloc")
+                    result = _child(command)
+                    if result is not None:
+                        results.append(result)
+                        print(
+                            f"{contender:<7} {backend:<10} {size:>8,} run {attempt + 1}: "
+                            f"{result['initial']['seconds']:.2f}s, {result['initial']['api_calls']} calls, "
+                            f"{result['initial']['peak_rss_mib']:.0f} MiB",
+                            flush=True,
+                        )
+    print_tables(results)
     if args.json:
         print(json.dumps(results, indent=2))
 

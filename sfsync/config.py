@@ -229,6 +229,19 @@ class SyncSettings(_Section):
         description="portal rows read per batch; a batch with more changed rows than "
         "[salesforce] bulk_threshold goes through Bulk API 2.0",
     )
+    pull_margin_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="the next pull starts this long before the org's clock at the previous pull query "
+        "(0: at it; raise it if org-side transactions can commit seconds after they stamp a record)",
+    )
+    parallel_jobs: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="push batches in flight at once (Bulk jobs uploading or running) while the next "
+        "batch is read and encrypted; memory holds about parallel_jobs + 1 batches",
+    )
     dead_letter_max_attempts: int = Field(default=5, ge=1)
     dead_letter_backoff_seconds: float = Field(default=300.0, ge=0)
     salesforce_delete_policy: Literal["clear_link", "mark_deleted", "delete"] = "clear_link"

@@ -128,7 +128,13 @@ def test_first_run_against_the_deployed_export(
         code, out, err = _cli(root, capsys, "mappings", "validate", "--online")
         assert code == EXIT_OK, err
 
-        # 4. The first run: push, then pull. Both exit 0.
+        # 4. A key holder reviews the field policy and approves it (law 10): no run sends partner data before.
+        code, out, err = _cli(root, capsys, "run", "--direction", "push")
+        assert code == 3 and "crypto policy approve" in err
+        code, out, err = _cli(root, capsys, "crypto", "policy", "approve", "--yes")
+        assert code == EXIT_OK, err
+
+        # 5. The first run: push, then pull. Both exit 0.
         code, out, err = _cli(root, capsys, "run", "--direction", "push", "--json")
         assert code == EXIT_OK, err
         push = json.loads(out)

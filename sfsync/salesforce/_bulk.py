@@ -16,7 +16,6 @@ from typing import Any
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 NULL = "#N/A"  # Bulk 2.0 CSV null; an empty cell means "leave unchanged"
 _ERROR_RE = re.compile(r"^(?P<code>[A-Z][A-Z0-9_]+):(?P<rest>.*)$", re.DOTALL)
-_NEEDS_QUOTES = frozenset(',"\r\n')
 _FIELDS_RE = re.compile(r"^[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*$")
 
 
@@ -50,8 +49,11 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_QUOTE_RE = re.compile(r'[,"\r\n]')
+
+
 def _cell(text: str) -> str:
-    if any(c in text for c in _NEEDS_QUOTES):
+    if _QUOTE_RE.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -82,18 +84,19 @@ def build_csv_parts(
     gets an empty cell, which Bulk 2.0 reads as "do not change" — the same as a key absent from
     a JSON record.
     """
-    # Two passes over the records instead of keeping a flattened copy of all of them in memory.
+    # One flattening pass: the caller sends one job's rows at a time (the sync pipeline's
+    # job_size), so a flattened copy of them costs less than flattening every record twice.
+    flat = [flatten(records[i]) for i in indexes]
     columns: dict[str, None] = {}
-    for i in indexes:
-        for key in flatten(records[i]):
+    for row in flat:
+        for key in row:
             columns.setdefault(key, None)
     header = list(columns)
     header_bytes = csv_line(header)
     chunks: list[bytes] = []
     size = len(header_bytes)
     part_indexes: list[int] = []
-    for i in indexes:
-        row = flatten(records[i])
+    for i, row in zip(indexes, flat, strict=True):
         line = csv_line([csv_value(row[c]) if c in row else "" for c in header])
         if len(header_bytes) + len(line) > max_bytes:
             raise ValueError(f"one CSV row is larger than the {max_bytes}-byte upload limit")
@@ -111,6 +114,47 @@ def read_csv(text: str) -> Iterator[dict[str, str]]:
     """Rows of a result CSV, one at a time (a 100k-row result stays one string, not 100k dicts)."""
     if text.strip():
         yield from csv.DictReader(io.StringIO(text, newline=""))
+
+
+_NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+
+
+def typed_value(text: str, field_type: str | None) -> Any:
+    """A Bulk query CSV cell as REST would answer it: an empty cell is null, booleans and
+    numbers get their JSON type, everything else (dates included) stays text."""
+    if text == "":
+        return None
+    if field_type == "boolean":
+        return text.lower() == "true"
+    if field_type == "int":
+        return int(text)
+    if field_type in _NUMBER_TYPES:
+        return float(text)
+    return text
+
+
+def typed_record(row: Mapping[str, str], types: Mapping[str, str | None]) -> dict[str, Any]:
+    """A Bulk query CSV row as a REST record: ``Parent__r.Field__c`` columns become a nested
+    ``{"Parent__r": {"Field__c": ...}}``, and a parent whose cells are all empty is ``None``."""
+    record: dict[str, Any] = {}
+    parents: list[tuple[dict[str, Any], str]] = []
+    for column, text in row.items():
+        value = typed_value(text, types.get(column))
+        *path, name = column.split(".")
+        target = record
+        for part in path:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                target[part] = child
+                parents.append((target, part))
+            target = child
+        target[name] = value
+    for holder, part in reversed(parents):  # innermost first
+        child = holder[part]
+        if isinstance(child, dict) and all(v is None for v in child.values()):
+            holder[part] = None
+    return record
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -62,7 +66,7 @@ from ._results import ApiUsage, RecordResult
 from ._session import build_session, request_timeout
 from ._soql import MAX_URI_BYTES, check_soql, format_external_id
 
-__all__ = ["COLLECTION_SIZE", "SalesforceGateway"]
+__all__ = ["BULK_QUERY_PAGE", "COLLECTION_SIZE", "QueryStream", "SalesforceGateway"]
 
 log = logging.getLogger("sfsync.salesforce")
 
@@ -72,6 +76,7 @@ _BACKOFF_BASE = 0.5  # seconds; wait = uniform(0, min(cap, base * 2**attempt)) (
 _BACKOFF_CAP = 30.0
 _BULK_POLL_CAP = 30.0
 _BULK_DONE = frozenset({"JobComplete", "Failed", "Aborted"})
+BULK_QUERY_PAGE = 50_000  # rows per Bulk 2.0 query results request (maxRecords)
 
 Mode = Literal["auto", "collections", "bulk"]
 
@@ -168,8 +173,45 @@ class _StopWhenIdleExceeds(stop_base):
         return retry_state.idle_for + retry_state.upcoming_sleep > self.seconds
 
 
+def _server_time(response: requests.Response) -> datetime | None:
+    """The org's clock from the HTTP ``Date`` header (whole seconds, rounded down), if any."""
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        return parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+
+
+class QueryStream(Iterator[dict[str, Any]]):
+    """The records of one query, read lazily; ``server_time`` is the org's clock when it ran.
+
+    ``server_time`` (from the ``Date`` header of the first answer, so never later than the moment
+    the query saw the data) is known once the first record was asked for, or once the stream is
+    exhausted. ``transport`` says whether REST pages or a Bulk API 2.0 query job carried it.
+    """
+
+    def __init__(self, records: Callable[[QueryStream], Iterator[dict[str, Any]]]) -> None:
+        self.server_time: datetime | None = None
+        self.transport: Literal["rest", "bulk"] = "rest"
+        self.total_size: int | None = None
+        self._records = records(self)
+
+    def __iter__(self) -> QueryStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._records)
+
+
 class SalesforceGateway:
-    """Talks to one Salesforce org. Build it with :meth:`connect`; not thread-safe."""
+    """Talks to one Salesforce org. Build it with :meth:`connect`.
+
+    Calls may come from several threads at once (the sync pipeline runs a few Bulk jobs in
+    parallel): the counters, the API budget and a re-login after an expired session are guarded
+    by locks, and ``requests.Session`` pools one connection per concurrent call.
+    """
 
     def __init__(self, settings: SalesforceSettings, http: requests.Session,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -184,6 +226,10 @@ class SalesforceGateway:
         self._retries = 0
         self._usage: ApiUsage | None = None
         self._max_upload_bytes = _bulk.MAX_UPLOAD_BYTES
+        self._bulk_query_page = BULK_QUERY_PAGE
+        self._counters = threading.Lock()
+        self._login_lock = threading.Lock()
+        self._stage_seconds: dict[str, float] = defaultdict(float)
 
     # ------------------------------------------------------------------ connection
 
@@ -208,6 +254,28 @@ class SalesforceGateway:
     def api_usage(self) -> ApiUsage | None:
         """Org-wide daily usage from the last ``Sforce-Limit-Info`` header, if any was seen."""
         return self._usage
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds spent per step of the Bulk path, summed over threads: ``csv_build``, ``upload``
+        (create, upload, close), ``server_wait`` (polling until the job is done), ``results``
+        (reading the per-row results) and ``query`` (REST pages and Bulk query results)."""
+        with self._counters:
+            return dict(self._stage_seconds)
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._counters:
+                self._stage_seconds[stage] += elapsed
+
+    def _count_retry(self) -> None:
+        with self._counters:
+            self._retries += 1
 
     @property
     def retries(self) -> int:
@@ -246,15 +314,19 @@ class SalesforceGateway:
             raise self._exhausted(exc, what) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _relogin(self, what: str) -> None:
+    def _relogin(self, what: str, stale_token: str | None = None) -> None:
         if self._settings.auth is AuthMode.TOKEN:
             raise AuthenticationError(
                 f"{what}: the access token expired or was revoked, and token auth cannot log in again "
                 "(set a fresh SFSYNC_SALESFORCE__ACCESS_TOKEN or use jwt/password/client_credentials auth)",
                 ErrorContext(status_code="INVALID_SESSION_ID", http_status=401),
             )
-        log.info("session expired; logging in again")
-        self._credentials = self._login()
+        with self._login_lock:
+            current = self._credentials
+            if stale_token is not None and current is not None and current.access_token != stale_token:
+                return  # another thread logged in again meanwhile: use its session
+            log.info("session expired; logging in again")
+            self._credentials = self._login()
 
     # ------------------------------------------------------------------ one HTTP call
 
@@ -262,7 +334,7 @@ class SalesforceGateway:
         settings = self._settings
 
         def before_sleep(state: RetryCallState) -> None:
-            self._retries += 1
+            self._count_retry()
             error = state.outcome.exception() if state.outcome else None
             log.info("retrying in %.1fs after attempt %d: %s", state.upcoming_sleep, state.attempt_number, error)
 
@@ -311,21 +383,23 @@ class SalesforceGateway:
             return
         usage = Salesforce.parse_api_usage(header).get("api-usage")
         if usage is not None:
-            self._usage = ApiUsage(used=int(usage.used), limit=int(usage.total))
+            with self._counters:
+                self._usage = ApiUsage(used=int(usage.used), limit=int(usage.total))
 
     def _send(self, method: str, path: str, *, what: str, context: ErrorContext,
               params: Mapping[str, str] | None, data: bytes | None, content_type: str | None,
-              records: int | None) -> requests.Response:
+              records: int | None, accept: str = "application/json") -> requests.Response:
         """Exactly one HTTP request (counted), or a translated sfsync error."""
         self._check_budget(what)
         url = self._url(path)
         headers = {
             "Authorization": f"Bearer {self._creds().access_token}",
-            "Accept": "application/json",
+            "Accept": accept,
         }
         if content_type:
             headers["Content-Type"] = content_type
-        self._api_calls += 1
+        with self._counters:
+            self._api_calls += 1
         started = time.monotonic()
         log_path = urlsplit(url).path + (f"?{'&'.join(sorted(params))}" if params else "")
         try:
@@ -356,7 +430,7 @@ class SalesforceGateway:
     def _call(self, method: str, path: str, *, what: str, context: ErrorContext | None = None,
               params: Mapping[str, str] | None = None, json_body: Any = None, data: bytes | None = None,
               content_type: str | None = None, records: int | None = None,
-              rejectable: bool = False, retry: bool = True) -> requests.Response:
+              rejectable: bool = False, retry: bool = True, accept: str = "application/json") -> requests.Response:
         """One logical call: retried with backoff, one re-login on an expired session.
 
         ``rejectable``: a 400/300 answer means "these records were refused" (the caller maps
@@ -371,11 +445,12 @@ class SalesforceGateway:
 
         def attempt_once() -> requests.Response:
             kwargs: dict[str, Any] = {"what": what, "context": context, "params": params, "data": data,
-                                      "content_type": content_type, "records": records}
+                                      "content_type": content_type, "records": records, "accept": accept}
+            token = self._creds().access_token
             try:
                 return self._send(method, path, **kwargs)
             except SessionExpiredError:
-                self._relogin(what)
+                self._relogin(what, token)
                 try:
                     return self._send(method, path, **kwargs)
                 except SessionExpiredError as again:
@@ -426,6 +501,18 @@ class SalesforceGateway:
         ``include_deleted`` uses ``queryAll`` (soft-deleted and archived rows, ``IsDeleted``).
         Build ``soql`` with :func:`format_soql`; the statement is checked before any call.
         """
+        return self.query_stream(soql, include_deleted=include_deleted)
+
+    def query_stream(self, soql: str, *, include_deleted: bool = False,
+                     bulk_threshold: int | None = None) -> QueryStream:
+        """Like :meth:`query`, and the result says when the org ran it (``server_time``).
+
+        With ``bulk_threshold``, a result of more rows than that (``totalSize`` of the first REST
+        page) is read through a Bulk API 2.0 query job instead of REST pages of 2,000: the first
+        page is dropped (one call) and the job's CSV results are streamed ``BULK_QUERY_PAGE`` rows
+        a request (``locator`` paging), typed like REST values (describe gives the field types).
+        Bulk 2.0 ignores ORDER BY for chunking; callers that use it must not rely on row order.
+        """
         check_soql(soql)
         endpoint = "queryAll/" if include_deleted else "query/"
         uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": soql})
@@ -434,18 +521,89 @@ class SalesforceGateway:
                 f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
                 "bytes (split long IN lists into several queries)"
             )
-        return self._pages(soql, endpoint)
+        return QueryStream(lambda stream: self._pages(stream, soql, endpoint, bulk_threshold))
 
-    def _pages(self, soql: str, endpoint: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, stream: QueryStream, soql: str, endpoint: str,
+               bulk_threshold: int | None) -> Iterator[dict[str, Any]]:
         what = "queryAll" if endpoint.startswith("queryAll") else "query"
-        page = self._call("GET", endpoint, params={"q": soql}, what=what).json()
+        with self._timed("query"):
+            response = self._call("GET", endpoint, params={"q": soql}, what=what)
+            page = response.json()
+        stream.server_time = _server_time(response)
+        stream.total_size = int(page.get("totalSize") or 0)
+        if bulk_threshold is not None and not page.get("done", True) and stream.total_size > bulk_threshold:
+            stream.transport = "bulk"
+            yield from self._bulk_query(soql, include_deleted=what == "queryAll")
+            return
         while True:
             for record in page.get("records") or ():
                 yield _strip_attributes(record)
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = self._call("GET", str(next_url), what=f"{what} (next page)").json()
+            with self._timed("query"):
+                page = self._call("GET", str(next_url), what=f"{what} (next page)").json()
+
+    def bulk_query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """The records of ``soql`` through a Bulk API 2.0 query job, typed like REST records."""
+        check_soql(soql)
+        return self._bulk_query(soql, include_deleted=include_deleted)
+
+    def _bulk_query(self, soql: str, *, include_deleted: bool) -> Iterator[dict[str, Any]]:
+        what = "bulk query"
+        with self._timed("query"):
+            job = self._call("POST", "jobs/query/", what=f"{what}: create job", json_body={
+                "operation": "queryAll" if include_deleted else "query", "query": soql, "contentType": "CSV",
+                "columnDelimiter": "COMMA", "lineEnding": "LF"}).json()
+        job_id = str(job["id"])
+        context = ErrorContext(sobject=str(job.get("object") or "") or None, extra={"bulk_job": job_id})
+        with self._timed("server_wait"):
+            info = self._wait_for_job(job_id, what, context, kind="query")
+        state = str(info.get("state"))
+        if state != "JobComplete":
+            raise SalesforceApiError(
+                f"{what}: job {job_id} ended in state {state}: {info.get('errorMessage') or '-'}", context)
+        sobject = str(info.get("object") or job.get("object") or "")
+        types: dict[str, str | None] | None = None
+        locator: str | None = None
+        while True:
+            params = {"maxRecords": str(self._bulk_query_page)}
+            if locator:
+                params["locator"] = locator
+            with self._timed("query"):
+                response = self._call("GET", f"jobs/query/{job_id}/results", params=params, accept="text/csv",
+                                      what=f"{what}: results", context=context)
+            text = response.content.decode("utf-8-sig")
+            for row in _bulk.read_csv(text):
+                if types is None:
+                    types = self._column_types(sobject, list(row))
+                yield _bulk.typed_record(row, types)
+            locator = response.headers.get("Sforce-Locator")
+            if not locator or locator == "null":
+                return
+
+    def _column_types(self, sobject: str, columns: Sequence[str]) -> dict[str, str | None]:
+        """Describe type per CSV column (``Parent__r.Field__c`` through the parent's describe)."""
+        types: dict[str, str | None] = {}
+        for column in columns:
+            obj, *path = column.split(".")
+            current: str | None = sobject
+            field_type: str | None = None
+            parts = [obj, *path]
+            for position, part in enumerate(parts):
+                if not current:
+                    break
+                fields = self.describe(current).get("fields") or []
+                last = position == len(parts) - 1
+                if last:
+                    found = next((f for f in fields if f.get("name") == part), None)
+                    field_type = str(found.get("type")) if found else None
+                else:
+                    found = next((f for f in fields if f.get("relationshipName") == part), None)
+                    targets = (found or {}).get("referenceTo") or []
+                    current = str(targets[0]) if targets else None
+            types[column] = field_type
+        return types
 
     # ------------------------------------------------------------------ writes
 
@@ -556,7 +714,7 @@ class SalesforceGateway:
             for i, item in zip(pending, items, strict=True):
                 if i not in retry:
                     results[i] = to_result(i, item)
-            self._retries += 1
+            self._count_retry()
             delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**round_number))
             log.info("%d record(s) locked (UNABLE_TO_LOCK_ROW); re-sending them in %.1fs", len(retry), delay)
             self._sleep(delay)
@@ -660,7 +818,8 @@ class SalesforceGateway:
         rejected with status ``UNPROCESSED`` — a rerun picks them up."""
         results: dict[int, RecordResult] = {}
         try:
-            parts = list(_bulk.build_csv_parts(records, indexes, self._max_upload_bytes))
+            with self._timed("csv_build"):
+                parts = list(_bulk.build_csv_parts(records, indexes, self._max_upload_bytes))
         except ValueError as exc:
             raise UsageError(f"bulk upsert of {sobject}: {exc}") from None
         for part in parts:
@@ -675,13 +834,17 @@ class SalesforceGateway:
     def _bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
                   keys: Mapping[int, str]) -> dict[int, RecordResult]:
         what = f"bulk upsert {sobject}"
-        job_id, context = self._start_bulk_job(sobject, field, part, what)
-        info = self._wait_for_job(job_id, what, context)
+        with self._timed("upload"):
+            job_id, context = self._start_bulk_job(sobject, field, part, what)
+        with self._timed("server_wait"):
+            info = self._wait_for_job(job_id, what, context)
         state = str(info.get("state"))
         job_error = str(info.get("errorMessage") or "") or None
 
         def rows(kind: str) -> Iterator[dict[str, str]]:
-            response = self._call("GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context)
+            with self._timed("results"):
+                response = self._call("GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}",
+                                      context=context, accept="text/csv")
             return _bulk.read_csv(response.content.decode("utf-8-sig"))
 
         matcher = _bulk.RowMatcher(keys, part.indexes)
@@ -731,7 +894,7 @@ class SalesforceGateway:
                     raise RetriesExhaustedError(
                         f"{what}: upload failed {last_round} times (last: {exc.context.status_code or exc.message})",
                         exc.context) from exc
-                self._retries += 1
+                self._count_retry()
                 delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**round_number))
                 log.info("bulk upload of job %s failed (%s); starting a new job in %.1fs", job_id, exc, delay)
                 self._sleep(delay)
@@ -747,9 +910,10 @@ class SalesforceGateway:
             return job_id, context
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _abort_job(self, job_id: str, what: str, context: ErrorContext) -> None:
+    def _abort_job(self, job_id: str, what: str, context: ErrorContext,
+                   kind: Literal["ingest", "query"] = "ingest") -> None:
         try:
-            self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "Aborted"},
+            self._call("PATCH", f"jobs/{kind}/{job_id}/", json_body={"state": "Aborted"},
                        what=f"{what}: abort", context=context)
         except SfsyncError as exc:
             if isinstance(exc, ApiBudgetExceededError | ApiAllowanceExhaustedError | AuthenticationError):
@@ -758,19 +922,20 @@ class SalesforceGateway:
                 return
             log.warning("could not abort bulk job %s: %s", job_id, exc)
 
-    def _wait_for_job(self, job_id: str, what: str, context: ErrorContext) -> dict[str, Any]:
+    def _wait_for_job(self, job_id: str, what: str, context: ErrorContext,
+                      kind: Literal["ingest", "query"] = "ingest") -> dict[str, Any]:
         delay = self._settings.bulk_poll_seconds
         started = time.monotonic()
         waited = 0.0
         while True:
-            info: dict[str, Any] = self._call("GET", f"jobs/ingest/{job_id}/", what=f"{what}: poll",
+            info: dict[str, Any] = self._call("GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll",
                                               context=context).json()
             state = str(info.get("state"))
             if state in _BULK_DONE:
                 return info
             elapsed = max(waited, time.monotonic() - started)
             if elapsed + delay > self._settings.bulk_timeout_seconds:
-                self._abort_job(job_id, what, context)
+                self._abort_job(job_id, what, context, kind)
                 raise RetriesExhaustedError(
                     f"{what}: bulk job {job_id} still {state} after {elapsed:.0f}s "
                     f"(salesforce.bulk_timeout_seconds = {self._settings.bulk_timeout_seconds:g}); it was aborted, "

@@ -14,8 +14,10 @@ import os
 import socket
 import time
 import uuid
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -26,7 +28,7 @@ from sfsync.config import Settings
 from sfsync.errors import ErrorContext, FatalError, PortalRejectedError, RecordRejectedError, SfsyncError, UsageError
 from sfsync.mapping import MappingSet, ObjectMapping, RecordMappingError
 from sfsync.portal import PortalAdapter
-from sfsync.salesforce import RecordResult, format_soql
+from sfsync.salesforce import ApiUsage, RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
 from sfsync.sync._protect import undecodable_columns
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
@@ -44,11 +46,26 @@ log = logging.getLogger("sfsync.sync")
 Direction = Literal["push", "pull", "both"]
 
 
+class QueryResult(Protocol):
+    """Records of one query, and the org's clock when it ran (known once iteration started)."""
+
+    server_time: datetime | None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+
 class SalesforcePort(Protocol):
-    """What the engine needs from the Salesforce gateway."""
+    """What the engine needs from the Salesforce gateway. ``upsert`` is called from several
+    threads at once (the push pipeline); everything else from the engine's own thread."""
 
     @property
     def api_calls(self) -> int: ...
+
+    @property
+    def api_usage(self) -> ApiUsage | None: ...
+
+    @property
+    def stage_seconds(self) -> Mapping[str, float]: ...
 
     def upsert(
         self,
@@ -63,6 +80,16 @@ class SalesforcePort(Protocol):
     def delete(self, ids: Sequence[str]) -> list[RecordResult]: ...
 
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]: ...
+
+    def query_stream(
+        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None
+    ) -> QueryResult: ...
+
+
+class RenewableLock(Protocol):
+    """The run lock as the engine uses it: its lease is renewed after every batch."""
+
+    def renew(self) -> datetime: ...
 
 
 class PayloadProtector(Protocol):
@@ -99,6 +126,117 @@ class _Batch:
     retried_keys: set[str] = field(default_factory=set)
 
 
+@dataclass
+class _Prepared:
+    """A batch after map → fingerprint → protect: what the upsert sends and the ledger step records."""
+
+    rows: int
+    now: datetime
+    ledger: dict[str, LedgerEntry] = field(default_factory=dict)
+    outgoing: list[_Outgoing] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)  # retried dead letters found unchanged
+    newest: datetime | None = None  # the push watermark once this batch is recorded
+
+
+@contextmanager
+def _timed(stages: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[stage] += time.perf_counter() - started
+
+
+def _timed_iter(items: Iterable[Any], stages: dict[str, float], stage: str) -> Iterator[Any]:
+    """``items``, with the time spent producing each one added to ``stages[stage]``."""
+    iterator = iter(items)
+    while True:
+        with _timed(stages, stage):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
+
+
+class _Pipeline:
+    """Push batches in flight: upserted by worker threads, recorded in order by the engine's thread.
+
+    At most ``parallel_jobs`` batches are sent but not yet recorded, plus the one being prepared,
+    so memory stays bounded whatever the number of rows. A batch whose upsert failed stops the
+    watermark: later batches that did reach Salesforce are still recorded in the ledger (so the
+    rerun skips them by fingerprint), but the watermark stays behind the failed one.
+    """
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        mapping: ObjectMapping,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+        stages: dict[str, float],
+    ) -> None:
+        self._engine = engine
+        self._mapping = mapping
+        self._summary = summary
+        self._options = options
+        self._stages = stages
+        self._jobs = engine.options.parallel_jobs
+        self._inflight: deque[tuple[_Prepared, Future[list[RecordResult]] | None]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self._blocked = False
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def submit(self, prepared: _Prepared) -> None:
+        while len(self._inflight) >= self._jobs:
+            self._record_oldest()
+        future: Future[list[RecordResult]] | None = None
+        if prepared.outgoing and not self._options.dry_run:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="sfsync-push")
+            future = self._pool.submit(self._engine._upsert_step, self._mapping, prepared)
+        self._inflight.append((prepared, future))
+        # Record whatever is already finished, in order, so the watermark follows closely.
+        while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
+            self._record_oldest()
+
+    def _record_oldest(self) -> None:
+        prepared, future = self._inflight.popleft()
+        try:
+            with _timed(self._stages, "pipeline_wait"):
+                results = future.result() if future is not None else []
+        except BaseException:
+            self._blocked = True
+            raise
+        engine = self._engine
+        engine._ledger_step(self._mapping, prepared, results, self._summary, self._stages)
+        if prepared.newest is not None and not self._options.dry_run and not self._blocked:
+            with _timed(self._stages, "state_writes"):
+                engine.state.set_watermark(self._mapping.name, "push", prepared.newest)
+            self._summary.watermark = prepared.newest
+        engine._renew_lock()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                while self._inflight:
+                    self._record_oldest()
+            elif isinstance(exc, Exception):
+                # The read, a preparation or a batch failed. Batches already sent reached
+                # Salesforce: record their outcomes (less to resend). The watermark still follows
+                # them unless a batch before them failed (then ``_blocked`` is set).
+                while self._inflight:
+                    try:
+                        self._record_oldest()
+                    except Exception as later:  # the first error is the one reported
+                        log.warning("mapping %s: a batch in flight also failed: %s", self._mapping.name, later)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=exc is None or isinstance(exc, Exception), cancel_futures=True)
+
+
 def _scrub(message: str | None, secrets: Iterable[str]) -> str:
     text = message or ""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
@@ -119,6 +257,16 @@ class EngineOptions(BaseModel):
     portal_delete_policy: Literal["withdraw", "delete"] = "withdraw"
     lock_lease_seconds: float = Field(default=900.0, gt=0)
     lock_timeout_seconds: float = Field(default=0.0, ge=0)
+    # Push batches in flight (uploading or processing in Salesforce) while the next one is read,
+    # mapped and encrypted; 1 still overlaps one batch's upload with the next batch's preparation.
+    parallel_jobs: int = Field(default=2, ge=1, le=10)
+    # Rows per upsert (one Bulk job above the gateway's bulk threshold): small enough that a
+    # batch makes several jobs to overlap, large enough that each is one Bulk job, not Collections.
+    job_size: int = Field(default=5000, ge=1)
+    # A pull of more rows than this goes through a Bulk API 2.0 query job instead of REST pages.
+    pull_bulk_threshold: int | None = Field(default=2000, ge=1)
+    # How far before the org's clock at the previous pull the next one starts reading.
+    pull_margin: timedelta = timedelta(0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineOptions:
@@ -132,6 +280,9 @@ class EngineOptions(BaseModel):
             portal_delete_policy=sync.portal_delete_policy,
             lock_lease_seconds=settings.state.lock_lease_seconds,
             lock_timeout_seconds=settings.state.lock_timeout_seconds,
+            parallel_jobs=sync.parallel_jobs,
+            pull_margin=timedelta(seconds=sync.pull_margin_seconds),
+            pull_bulk_threshold=settings.salesforce.bulk_threshold,
         )
 
 
@@ -158,7 +309,7 @@ class SyncEngine:
         self.options = options or EngineOptions()
         self.clock = clock
         self.progress = progress
-        self._lock: Any = None
+        self._lock: RenewableLock | None = None
         self._record_types: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the cycle
@@ -168,7 +319,7 @@ class SyncEngine:
         report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
         calls_at_start = self.salesforce.api_calls
         holder = f"{socket.gethostname()}:{os.getpid()}:{report.run_id[:8]}"
-        lock_cm: AbstractContextManager[Any] = (
+        lock_cm: AbstractContextManager[RenewableLock | None] = (
             nullcontext()
             if options.dry_run
             else self.state.lock(
@@ -210,7 +361,7 @@ class SyncEngine:
     def _finish(self, report: RunReport, calls_at_start: int, options: SyncOptions) -> None:
         report.finished_at = self.clock()
         report.api_calls = self.salesforce.api_calls - calls_at_start
-        usage = getattr(self.salesforce, "api_usage", None)
+        usage = self.salesforce.api_usage
         if usage is not None:
             report.api_usage = f"{usage.used}/{usage.limit}"
         if not options.dry_run:
@@ -238,9 +389,8 @@ class SyncEngine:
         }
 
     def _renew_lock(self) -> None:
-        renew = getattr(self._lock, "renew", None)
-        if callable(renew):
-            renew()
+        if self._lock is not None:
+            self._lock.renew()
 
     @staticmethod
     def _plan(summary: MappingRunSummary, options: SyncOptions, change: PlannedChange) -> None:
@@ -255,9 +405,20 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ push
     def _push(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
+        """Read changed portal rows batch by batch and push them, several batches in flight.
+
+        The engine's thread reads, maps, fingerprints and encrypts batch N+1 while worker threads
+        upload batch N (and up to ``parallel_jobs`` batches in all) and Salesforce processes it.
+        Outcomes are recorded in batch order, and the watermark only moves past a batch once it
+        and every batch before it are recorded (ledger or dead letter): a crash anywhere leaves
+        the watermark behind every row whose outcome is not stored, and the rerun re-reads them
+        (their upserts are keyed by external id, so a batch sent twice is not duplicated).
+        """
         started = time.monotonic()
         calls = self.salesforce.api_calls
+        gateway_stages = dict(self.salesforce.stage_seconds)
         summary = MappingRunSummary(mapping=mapping.name, direction="push")
+        stages: dict[str, float] = defaultdict(float)
         since = None if options.full else self.state.get_watermark(mapping.name, "push")
         key_column = mapping.portal.external_id_column
         soft_deleted: dict[str, datetime] = {}
@@ -270,63 +431,113 @@ class SyncEngine:
             due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.options.dead_letter_max_attempts)
             due_keys = dict.fromkeys(d.record_key for d in due)
 
-        for rows in self.portal.changed_rows(
-            mapping.portal.table,
-            updated_at=mapping.portal.updated_at,
-            since=since,
-            overlap=self.options.overlap,
-            filter=mapping.portal.filter,
-            batch_size=self.options.batch_size,
-            key_column=mapping.portal.primary_key,
-        ):
-            # A row met again later in the same read was edited while the run was reading: it is
-            # processed again (its hash decides), never skipped — the watermark moves past it.
-            fresh = list(rows)
-            for row in rows:
-                due_keys.pop(str(row.get(key_column)), None)
-            if deleted_column:
+        pipeline = _Pipeline(self, mapping, summary, options, stages)
+        with pipeline:
+            for rows in _timed_iter(
+                self.portal.changed_rows(
+                    mapping.portal.table,
+                    updated_at=mapping.portal.updated_at,
+                    since=since,
+                    overlap=self.options.overlap,
+                    filter=mapping.portal.filter,
+                    batch_size=self.options.batch_size,
+                    key_column=mapping.portal.primary_key,
+                ),
+                stages,
+                "portal_read",
+            ):
+                # A row met again later in the same read was edited while the run was reading: it
+                # is processed again (its hash decides), never skipped — the watermark moves past it.
+                fresh = list(rows)
                 for row in rows:
-                    if row.get(key_column) is None:
-                        continue
-                    when = parse_utc(row.get(deleted_column))
-                    if when is not None:
-                        soft_deleted[str(row[key_column])] = when
-                    else:  # restored while the run was reading: its latest version wins
-                        soft_deleted.pop(str(row[key_column]), None)
-                fresh = [r for r in rows if r.get(deleted_column) is None]
-            batch = _Batch(rows=fresh)
-            self._push_batch(mapping, batch, summary, options)
-            newest = max((parse_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
-            if newest is not None and not options.dry_run:
-                self.state.set_watermark(mapping.name, "push", newest)
-                summary.watermark = newest
-            self._renew_lock()
+                    due_keys.pop(str(row.get(key_column)), None)
+                if deleted_column:
+                    for row in rows:
+                        if row.get(key_column) is None:
+                            continue
+                        when = parse_utc(row.get(deleted_column))
+                        if when is not None:
+                            soft_deleted[str(row[key_column])] = when
+                        else:  # restored while the run was reading: its latest version wins
+                            soft_deleted.pop(str(row[key_column]), None)
+                    fresh = [r for r in rows if r.get(deleted_column) is None]
+                newest = max((parse_utc(r.get(mapping.portal.updated_at)) for r in rows), default=None, key=_none_first)
+                # The batch goes out in jobs of ``job_size`` rows, so the next job is prepared while
+                # the previous one uploads even when the whole load is a single batch. Only the last
+                # job moves the watermark: it is recorded after every job before it.
+                size = self.options.job_size
+                chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
+                for number, chunk in enumerate(chunks, start=1):
+                    prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
+                    prepared.newest = newest if number == len(chunks) else None
+                    pipeline.submit(prepared)
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
             rows_by_key = self.portal.rows_by_keys(mapping.portal.table, key_column, list(due_keys))
             if rows_by_key:
                 batch = _Batch(rows=list(rows_by_key.values()), retried_keys={str(k) for k in rows_by_key})
-                self._push_batch(mapping, batch, summary, options)
+                self._push_batch(mapping, batch, summary, options, stages)
 
         self._push_portal_deletes(mapping, summary, options, soft_deleted)
         summary.api_calls = self.salesforce.api_calls - calls
         summary.duration_seconds = round(time.monotonic() - started, 3)
+        for name, seconds in self.salesforce.stage_seconds.items():
+            stages[name] += seconds - gateway_stages.get(name, 0.0)
+        summary.stage_seconds = {name: round(seconds, 3) for name, seconds in stages.items() if seconds > 0}
         return summary
 
     def _push_batch(
-        self, mapping: ObjectMapping, batch: _Batch, summary: MappingRunSummary, options: SyncOptions
+        self,
+        mapping: ObjectMapping,
+        batch: _Batch,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+        stages: dict[str, float],
     ) -> None:
+        """One batch through every step, in this thread (dead-letter retries)."""
+        prepared = self._prepare_batch(mapping, batch, summary, options, stages)
+        results = self._upsert_step(mapping, prepared) if prepared.outgoing and not options.dry_run else []
+        self._ledger_step(mapping, prepared, results, summary, stages)
+
+    def _prepare_batch(
+        self,
+        mapping: ObjectMapping,
+        batch: _Batch,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+        stages: dict[str, float],
+    ) -> _Prepared:
+        """map → fingerprint → protect: the batch's payloads, ready to upsert."""
         key_column = mapping.portal.external_id_column
         summary.read += len(batch.rows)
         summary.retried += len(batch.retried_keys)
-        keys = [str(row[key_column]) for row in batch.rows if row.get(key_column) is not None]
-        ledger = self.state.ledger(mapping.name, keys) if keys else {}
-        encrypted = [fm.salesforce_field for fm in mapping.encrypted_fields()]
-        outgoing: list[_Outgoing] = []
-        resolved: list[str] = []
         now = self.clock()
+        prepared = _Prepared(rows=len(batch.rows), now=now)
+        with _timed(stages, "state_reads"):
+            keys = [str(row[key_column]) for row in batch.rows if row.get(key_column) is not None]
+            prepared.ledger = self.state.ledger(mapping.name, keys) if keys else {}
+        with _timed(stages, "mapping"):
+            mapped = self._map_step(mapping, batch, prepared, summary, options)
+        with _timed(stages, "mapping"):
+            changed = self._fingerprint_step(mapping, batch, mapped, prepared, summary, options)
+        if options.dry_run:
+            return prepared
+        with _timed(stages, "encryption"):
+            self._protect_step(mapping, changed, prepared, summary, options)
+        return prepared
 
+    def _map_step(
+        self,
+        mapping: ObjectMapping,
+        batch: _Batch,
+        prepared: _Prepared,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+    ) -> list[_Outgoing]:
+        """Portal rows → Salesforce payloads; rows that cannot be mapped are dead-lettered."""
+        key_column = mapping.portal.external_id_column
+        mapped: list[_Outgoing] = []
         for row in batch.rows:
             raw_key = row.get(key_column)
             if raw_key is None or str(raw_key).strip() == "":
@@ -352,9 +563,9 @@ class SyncEngine:
                 )
                 self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=message))
                 if not options.dry_run:
-                    self._dead_letter(mapping.name, "push", external_id, "INVALID_TEXT", message, (), now)
+                    self._dead_letter(mapping.name, "push", external_id, "INVALID_TEXT", message, (), prepared.now)
                 continue
-            entry = ledger.get(external_id)
+            entry = prepared.ledger.get(external_id)
             is_create = entry is None or entry.salesforce_id is None
             outbound = mapping.to_salesforce(
                 row, is_create=is_create, record_type_id=self._record_type_id(mapping) if is_create else None
@@ -368,101 +579,142 @@ class SyncEngine:
                 summary.rejected += 1
                 self._plan(summary, options, PlannedChange(action="reject", external_id=external_id, reason=message))
                 if not options.dry_run:
-                    self._dead_letter(mapping.name, "push", external_id, "MAPPING_ERROR", message, fields, now)
+                    self._dead_letter(mapping.name, "push", external_id, "MAPPING_ERROR", message, fields, prepared.now)
                 continue
-            # Fields written on create only (and the record type) are left out of the fingerprint:
-            # the same row must hash the same whether it was mapped as a create or an update.
-            create_only = {fm.field for fm in mapping.portal_owned() if fm.on_create_only} | {"RecordTypeId"}
-            digest = fingerprint(
-                {k: v for k, v in outbound.payload.items() if k not in create_only}, self._fingerprint_key(mapping)
-            )
-            if entry is not None and entry.push_hash == digest and not entry.deleted and not options.full:
+            mapped.append(_Outgoing(external_id, raw_key, dict(outbound.payload), "", is_create, secrets))
+        return mapped
+
+    def _fingerprint_step(
+        self,
+        mapping: ObjectMapping,
+        batch: _Batch,
+        mapped: list[_Outgoing],
+        prepared: _Prepared,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+    ) -> list[_Outgoing]:
+        """Drop payloads whose fingerprint matches the ledger (law 3: no change, no write)."""
+        # Fields written on create only (and the record type) are left out of the fingerprint:
+        # the same row must hash the same whether it was mapped as a create or an update.
+        create_only = {fm.field for fm in mapping.portal_owned() if fm.on_create_only} | {"RecordTypeId"}
+        key = self._fingerprint_key(mapping)
+        changed: list[_Outgoing] = []
+        for item in mapped:
+            item.digest = fingerprint({k: v for k, v in item.payload.items() if k not in create_only}, key)
+            entry = prepared.ledger.get(item.external_id)
+            if entry is not None and entry.push_hash == item.digest and not entry.deleted and not options.full:
                 summary.unchanged += 1
-                self._plan(summary, options, PlannedChange(action="skip", external_id=external_id, reason="unchanged"))
-                if external_id in batch.retried_keys and not options.dry_run:
-                    resolved.append(external_id)
+                self._plan(
+                    summary, options, PlannedChange(action="skip", external_id=item.external_id, reason="unchanged")
+                )
+                if item.external_id in batch.retried_keys and not options.dry_run:
+                    prepared.resolved.append(item.external_id)
                 continue
-            action: Literal["create", "update"] = "create" if is_create else "update"
-            self._plan(summary, options, PlannedChange(action=action, external_id=external_id))
+            action: Literal["create", "update"] = "create" if item.is_create else "update"
+            self._plan(summary, options, PlannedChange(action=action, external_id=item.external_id))
             if options.dry_run:
-                if is_create:
+                if item.is_create:
                     summary.created += 1
                 else:
                     summary.updated += 1
                 continue
-            payload = dict(outbound.payload)
-            if encrypted:
-                if self.protector is None:
-                    raise FatalError(
-                        f"mapping {mapping.name!r} encrypts {', '.join(encrypted)} but no keyring is configured; "
-                        "set [crypto] keyring and SFSYNC_CRYPTO__MASTER_KEY (see `sfsync crypto keygen`)",
-                        ErrorContext(mapping=mapping.name),
-                    )
+            changed.append(item)
+        return changed
+
+    def _protect_step(
+        self,
+        mapping: ObjectMapping,
+        changed: list[_Outgoing],
+        prepared: _Prepared,
+        summary: MappingRunSummary,
+        options: SyncOptions,
+    ) -> None:
+        """Plaintext → ciphertext and blind indexes; a value that cannot be protected is dead-lettered."""
+        encrypted = [fm.salesforce_field for fm in mapping.encrypted_fields()]
+        if encrypted and changed and self.protector is None:
+            raise FatalError(
+                f"mapping {mapping.name!r} encrypts {', '.join(encrypted)} but no keyring is configured; "
+                "set [crypto] keyring and SFSYNC_CRYPTO__MASTER_KEY (see `sfsync crypto keygen`)",
+                ErrorContext(mapping=mapping.name),
+            )
+        for item in changed:
+            if encrypted and self.protector is not None:
                 try:
-                    payload = self.protector.protect(mapping, external_id, payload)
+                    item.payload = self.protector.protect(mapping, item.external_id, item.payload)
                 except RecordRejectedError as exc:
                     summary.rejected += 1
-                    message = _scrub(str(exc), secrets)
-                    rejected = PlannedChange(action="reject", external_id=external_id, reason=message)
+                    message = _scrub(str(exc), item.secrets)
+                    rejected = PlannedChange(action="reject", external_id=item.external_id, reason=message)
                     self._plan(summary, options, rejected)
                     field_name = exc.context.field_name
                     self._dead_letter(
                         mapping.name,
                         "push",
-                        external_id,
+                        item.external_id,
                         "INVALID_VALUE",
                         message,
                         (field_name,) if field_name else (),
+                        prepared.now,
+                    )
+                    continue
+            prepared.outgoing.append(item)
+
+    def _upsert_step(self, mapping: ObjectMapping, prepared: _Prepared) -> list[RecordResult]:
+        """Upsert the batch by external id (runs on a pipeline worker thread: touches no state)."""
+        return self.salesforce.upsert(
+            mapping.salesforce.object, mapping.salesforce.external_id_field, [o.payload for o in prepared.outgoing]
+        )
+
+    def _ledger_step(
+        self,
+        mapping: ObjectMapping,
+        prepared: _Prepared,
+        results: Sequence[RecordResult],
+        summary: MappingRunSummary,
+        stages: dict[str, float],
+    ) -> None:
+        """Record every outcome of the batch: ledger entries, dead letters, resolved letters."""
+        synced: list[LedgerEntry] = []
+        resolved = list(prepared.resolved)
+        now = prepared.now
+        with _timed(stages, "state_writes"):
+            for item, result in zip(prepared.outgoing, results, strict=True):
+                if result.outcome == "rejected":
+                    summary.rejected += 1
+                    message = _scrub(result.message, item.secrets)
+                    self._dead_letter(
+                        mapping.name,
+                        "push",
+                        item.external_id,
+                        result.status_code or "UNKNOWN",
+                        message,
+                        tuple(result.fields),
                         now,
                     )
                     continue
-            outgoing.append(_Outgoing(external_id, raw_key, payload, digest, is_create, secrets))
-
-        if not outgoing:
+                if result.outcome == "created":
+                    summary.created += 1
+                else:
+                    summary.updated += 1
+                previous = prepared.ledger.get(item.external_id)
+                synced.append(
+                    LedgerEntry(
+                        mapping=mapping.name,
+                        external_id=item.external_id,
+                        salesforce_id=result.salesforce_id or (previous.salesforce_id if previous else None),
+                        push_hash=item.digest,
+                        pull_hash=previous.pull_hash if previous else None,
+                        last_pushed_at=now,
+                        last_pulled_at=previous.last_pulled_at if previous else None,
+                        deleted=False,
+                    )
+                )
+                resolved.append(item.external_id)
+            if synced:
+                self.state.save_ledger(synced)
             if resolved:
                 self.state.resolve_dead_letters(mapping.name, "push", resolved)
-            return
-        results = self.salesforce.upsert(
-            mapping.salesforce.object, mapping.salesforce.external_id_field, [o.payload for o in outgoing]
-        )
-        synced: list[LedgerEntry] = []
-        for item, result in zip(outgoing, results, strict=True):
-            if result.outcome == "rejected":
-                summary.rejected += 1
-                message = _scrub(result.message, item.secrets)
-                self._dead_letter(
-                    mapping.name,
-                    "push",
-                    item.external_id,
-                    result.status_code or "UNKNOWN",
-                    message,
-                    tuple(result.fields),
-                    now,
-                )
-                continue
-            if result.outcome == "created":
-                summary.created += 1
-            else:
-                summary.updated += 1
-            previous = ledger.get(item.external_id)
-            synced.append(
-                LedgerEntry(
-                    mapping=mapping.name,
-                    external_id=item.external_id,
-                    salesforce_id=result.salesforce_id or (previous.salesforce_id if previous else None),
-                    push_hash=item.digest,
-                    pull_hash=previous.pull_hash if previous else None,
-                    last_pushed_at=now,
-                    last_pulled_at=previous.last_pulled_at if previous else None,
-                    deleted=False,
-                )
-            )
-            resolved.append(item.external_id)
-        if synced:
-            self.state.save_ledger(synced)
-        if resolved:
-            self.state.resolve_dead_letters(mapping.name, "push", resolved)
-        self._tick(f"{mapping.name} push", len(batch.rows))
+        self._tick(f"{mapping.name} push", prepared.rows)
 
     def _push_portal_deletes(
         self,
@@ -548,8 +800,17 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ pull
     def _pull(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
+        """Read what changed in Salesforce since the last pull and write it back to the portal.
+
+        The query runs through REST below ``pull_bulk_threshold`` rows and through a Bulk API 2.0
+        query job above it. The next pull starts at the org's clock when this query ran (the
+        ``Date`` of its first answer), not at the newest SystemModstamp minus an overlap window: a
+        large load is not re-read by the cycles after it, and an idle cycle is one query.
+        """
         started = time.monotonic()
         calls = self.salesforce.api_calls
+        gateway_stages = dict(self.salesforce.stage_seconds)
+        stages: dict[str, float] = defaultdict(float)
         summary = MappingRunSummary(mapping=mapping.name, direction="pull")
         since = None if options.full else self.state.get_watermark(mapping.name, "pull")
         soql = self._pull_soql(mapping, since)
@@ -576,11 +837,15 @@ class SyncEngine:
 
         def flush(retried: bool = False) -> None:
             if pending:
-                self._pull_batch(mapping, pending, summary, options, retried=retried)
+                with _timed(stages, "write_back"):
+                    self._pull_batch(mapping, pending, summary, options, retried=retried)
                 pending.clear()
                 self._renew_lock()
 
-        for record in self.salesforce.query(soql, include_deleted=True):
+        records = self.salesforce.query_stream(
+            soql, include_deleted=True, bulk_threshold=self.options.pull_bulk_threshold
+        )
+        for record in _timed_iter(records, stages, "query"):
             summary.read += 1
             stamp = parse_utc(record.get("SystemModstamp"))
             if stamp is not None and (newest is None or stamp > newest):
@@ -598,9 +863,16 @@ class SyncEngine:
                 flush()
         flush()
         # Every record read is now written back or dead-lettered (law 2): the watermark may move.
-        if newest is not None and not options.dry_run:
-            self.state.set_watermark(mapping.name, "pull", newest)
-            summary.watermark = newest
+        # Where the next pull starts: the org's clock when this query ran; without it (an answer
+        # with no Date header), the newest SystemModstamp read less the overlap window.
+        server_time = records.server_time
+        mark = server_time if server_time is not None else (newest - self.options.overlap if newest else None)
+        if mark is not None and since is not None and since > mark:
+            mark = since  # a watermark never moves back (an operator may have set it ahead)
+        if mark is not None and not options.dry_run:
+            with _timed(stages, "state_writes"):
+                self.state.set_watermark(mapping.name, "pull", mark)
+            summary.watermark = mark
         if due_keys and not options.dry_run:
             keys = list(due_keys)
             for start in range(0, len(keys), _RETRY_CHUNK):
@@ -611,6 +883,9 @@ class SyncEngine:
                 flush(retried=True)
         summary.api_calls = self.salesforce.api_calls - calls
         summary.duration_seconds = round(time.monotonic() - started, 3)
+        for name, seconds in self.salesforce.stage_seconds.items():
+            stages[name] += seconds - gateway_stages.get(name, 0.0)
+        summary.stage_seconds = {name: round(seconds, 3) for name, seconds in stages.items() if seconds > 0}
         return summary
 
     def _pull_by_keys_soql(self, mapping: ObjectMapping, keys: Sequence[str]) -> str:
@@ -629,17 +904,19 @@ class SyncEngine:
         obj = mapping.salesforce.object
         ext = mapping.salesforce.external_id_field
         if since is None:
+            # No ORDER BY: a Bulk API 2.0 query job cannot chunk an ordered query, and the
+            # watermark comes from the org's clock, not from the last row read.
             return format_soql(
-                "SELECT {:literal} FROM {:literal} WHERE {:literal} != null ORDER BY SystemModstamp, Id",
+                "SELECT {:literal} FROM {:literal} WHERE {:literal} != null",
                 select,
                 obj,
                 ext,
             )
-        # Salesforce drops milliseconds in datetime comparisons; the overlap window re-reads the edge.
-        floor = (since - self.options.overlap).replace(microsecond=0)
+        # Salesforce drops milliseconds in datetime comparisons: ">=" a whole second re-reads the
+        # edge. ``pull_margin`` widens it for transactions still open when the last query ran.
+        floor = (since - self.options.pull_margin).replace(microsecond=0)
         return format_soql(
-            "SELECT {:literal} FROM {:literal} WHERE {:literal} != null AND SystemModstamp >= {} "
-            "ORDER BY SystemModstamp, Id",
+            "SELECT {:literal} FROM {:literal} WHERE {:literal} != null AND SystemModstamp >= {}",
             select,
             obj,
             ext,
@@ -680,9 +957,7 @@ class SyncEngine:
                 change = self._salesforce_deleted(mapping, external_id, entry, summary, options)
                 if change is not None:
                     updates.append((external_id, change))
-                    entries[external_id] = self._ledger_after_pull(
-                        mapping, external_id, entry, record, None, now, True
-                    )
+                    entries[external_id] = self._ledger_after_pull(mapping, external_id, entry, record, None, now, True)
                 else:
                     settled.append(external_id)
                 continue
@@ -749,8 +1024,9 @@ class SyncEngine:
             self.portal.write_back(mapping.portal.table, mapping.portal.external_id_column, [update_])
         except PortalRejectedError as exc:
             summary.rejected += 1
-            self._dead_letter(mapping.name, "pull", str(key), "PORTAL_REJECTED", str(exc),
-                              tuple(sorted(update_[1])), now)
+            self._dead_letter(
+                mapping.name, "pull", str(key), "PORTAL_REJECTED", str(exc), tuple(sorted(update_[1])), now
+            )
             return []
         return [str(key)]
 

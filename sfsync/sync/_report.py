@@ -40,6 +40,10 @@ class MappingRunSummary(BaseModel):
     unmatched: int = 0
     api_calls: int = 0
     duration_seconds: float = 0.0
+    # Seconds per step (portal_read, mapping, encryption, csv_build, upload, server_wait, results,
+    # state_writes, query, write_back): busy time summed over threads, so steps that overlap in
+    # the pipeline can add up to more than duration_seconds.
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
     watermark: datetime | None = None
     plan: list[PlannedChange] = Field(default_factory=list)
 

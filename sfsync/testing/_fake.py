@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import email.utils
 import hashlib
 import hmac
 import html
 import json
 import re
 import secrets
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,6 +153,9 @@ class FakeSalesforce:
         self._mock: responses.RequestsMock | None = None
         self._owns_mock = False
         self.bulk = BulkEngine(self)
+        # One request at a time, as the org's own transactions serialize: sfsync's push pipeline
+        # calls from several threads, and the in-memory store and its indexes are not thread-safe.
+        self._serving = threading.RLock()
         self.user_id = self._seed_org()
 
     # ------------------------------------------------------------------ lifecycle
@@ -740,9 +745,16 @@ class FakeSalesforce:
 
     # ------------------------------------------------------------------ API dispatch
     def _limit_headers(self) -> dict[str, str]:
-        return {"Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}"}
+        # Every Salesforce answer carries the org's clock in ``Date`` (HTTP-date, whole seconds).
+        now = self.clock().astimezone(UTC)
+        return {"Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}",
+                "Date": email.utils.format_datetime(now, usegmt=True)}
 
     def _api_callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str | bytes]:
+        with self._serving:
+            return self._serve_api(request)
+
+    def _serve_api(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str | bytes]:
         url = str(request.url)
         parts = urlsplit(url)
         method = str(request.method).upper()

@@ -1,0 +1,138 @@
+"""Bulk API 2.0 query through the gateway against FakeSalesforce (issue 14).
+
+The documented flow: ``POST jobs/query``, poll ``GET jobs/query/{id}`` until JobComplete, then
+``GET jobs/query/{id}/results?maxRecords=`` repeated with the ``Sforce-Locator`` of each answer
+until it is ``null``. Rows come back as CSV and must read the same as REST records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from sfsync.config import SalesforceSettings
+from sfsync.salesforce import SalesforceGateway, format_soql
+from sfsync.testing import FakeSalesforce
+
+SOQL = "SELECT Id, Name, Partner_Number__c, IsPartner, SystemModstamp, Owner.Name FROM Account WHERE Name != null"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSalesforce]:
+    with FakeSalesforce(page_size=200, bulk_polls_until_complete=2) as org:
+        for i in range(7):
+            org.insert(
+                "Account", {"Name": f'Partner, "{i}"\nline', "Partner_Number__c": f"P{i:03d}", "IsPartner": i % 2 == 0}
+            )
+        org.insert("Account", {"Name": "No number"})
+        yield org
+
+
+def gateway(org: FakeSalesforce, **overrides: Any) -> SalesforceGateway:
+    settings = SalesforceSettings(
+        auth="token",
+        instance_url=org.instance_url,
+        access_token=SecretStr(org.access_token),
+        api_version=org.api_version,
+        bulk_poll_seconds=0.01,
+        **overrides,
+    )
+    return SalesforceGateway.connect(settings, sleep=lambda _s: None)
+
+
+def by_id(records: Iterator[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(r["Id"]): r for r in records}
+
+
+def test_bulk_query_reads_what_rest_reads_typed_the_same(fake: FakeSalesforce) -> None:
+    gw = gateway(fake)
+    rest = by_id(gw.query(SOQL))
+    gw._bulk_query_page = 3  # 8 rows in pages of 3: two locators, then "null"
+    mark = len(fake.request_log)
+    bulk = by_id(gw.bulk_query(SOQL))
+    assert bulk == rest
+    assert any(r["IsPartner"] is True for r in bulk.values()) and any(r["IsPartner"] is False for r in bulk.values())
+    assert next(r for r in bulk.values() if r["Name"] == "No number")["Partner_Number__c"] is None
+    calls = [(c.method, c.path.split("/jobs/query")[-1]) for c in fake.request_log[mark:]]
+    results = [c for c in calls if c[1].endswith("/results")]
+    assert len(results) == 3  # rows 1-3, 4-6, 7-8
+    assert calls[0] == ("POST", "/")
+    assert sum(1 for c in calls if c[0] == "GET" and not c[1].endswith("/results") and "describe" not in c[1]) >= 1
+
+
+def test_query_stream_switches_to_bulk_above_the_threshold_and_reports_the_orgs_clock(
+    fake: FakeSalesforce,
+) -> None:
+    org_now = datetime(2030, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
+    fake.clock = lambda: org_now
+    fake.page_size = 5
+    gw = gateway(fake)
+    small = gw.query_stream(SOQL, bulk_threshold=100)
+    assert len(list(small)) == 8
+    assert small.transport == "rest"
+    assert small.server_time == org_now.replace(microsecond=0)  # the Date header: whole seconds
+    large = gw.query_stream(SOQL, bulk_threshold=5)
+    assert len(list(large)) == 8
+    assert large.transport == "bulk"
+    assert large.server_time == org_now.replace(microsecond=0)
+
+
+def test_idle_query_below_the_threshold_is_one_call(fake: FakeSalesforce) -> None:
+    gw = gateway(fake)
+    before = gw.api_calls
+    soql = format_soql("SELECT Id FROM Account WHERE Partner_Number__c = {}", "nobody")
+    stream = gw.query_stream(soql, bulk_threshold=1)
+    assert list(stream) == []
+    assert gw.api_calls - before == 1
+    assert stream.server_time is not None
+
+
+def test_bulk_query_of_deleted_rows_uses_query_all(fake: FakeSalesforce) -> None:
+    gone = fake.records("Account")[0]["Id"]
+    fake.delete("Account", gone)
+    gw = gateway(fake)
+    soql = "SELECT Id, IsDeleted FROM Account"
+    live = by_id(gw.bulk_query(soql))
+    every = by_id(gw.bulk_query(soql, include_deleted=True))
+    assert gone not in live
+    assert every[gone]["IsDeleted"] is True
+
+
+def test_csv_rows_become_rest_shaped_records() -> None:
+    from sfsync.salesforce._bulk import typed_record
+
+    types = {
+        "Id": "id",
+        "Amount__c": "currency",
+        "Seats__c": "int",
+        "Active__c": "boolean",
+        "Partner_Account__r.Partner_Number__c": "string",
+        "Partner_Account__r.Owner.Name": "string",
+    }
+    row = {
+        "Id": "a01",
+        "Amount__c": "12.5",
+        "Seats__c": "3",
+        "Active__c": "false",
+        "Partner_Account__r.Partner_Number__c": "",
+        "Partner_Account__r.Owner.Name": "",
+    }
+    assert typed_record(row, types) == {
+        "Id": "a01",
+        "Amount__c": 12.5,
+        "Seats__c": 3,
+        "Active__c": False,
+        "Partner_Account__r": None,
+    }
+    row |= {"Partner_Account__r.Partner_Number__c": "P7", "Amount__c": ""}
+    assert typed_record(row, types) == {
+        "Id": "a01",
+        "Amount__c": None,
+        "Seats__c": 3,
+        "Active__c": False,
+        "Partner_Account__r": {"Partner_Number__c": "P7", "Owner": None},
+    }
