@@ -13,6 +13,7 @@ import stat
 import tomllib
 import typing
 from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -34,6 +35,7 @@ __all__ = [
     "AuthMode",
     "ConflictSettings",
     "CryptoSettings",
+    "DeskSettings",
     "MappingSettings",
     "PortalSettings",
     "SalesforceSettings",
@@ -263,6 +265,76 @@ class ConflictSettings(_Section):
     named_accounts: Path | None = None
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKING_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
+class DeskSettings(_Section):
+    """``[desk]``: the channel desk web app (``sfsync desk``): its files, SLA calendar and program rules."""
+
+    users: Path = Field(default=Path("desk/users.json"), description="local user store (argon2 hashes)")
+    audit_log: Path = Field(default=Path("desk/audit.jsonl"), description="hash-chained, keyed audit log")
+    timezone: str = Field(default="UTC", description="IANA zone the SLA calendar's days are counted in")
+    working_days: list[Weekday] = Field(default_factory=lambda: list(_WORKING_WEEK))
+    holidays: list[date] = Field(default_factory=list, description="days the SLA clock stops (YYYY-MM-DD)")
+    due_hours: float = Field(default=24.0, gt=0, description="business hours until an answer is due")
+    breach_hours: float = Field(default=48.0, gt=0, description="business hours until the SLA is breached")
+    page_size: int = Field(default=50, ge=1, le=500)
+    session_minutes: float = Field(default=30.0, gt=0, description="idle minutes before a session expires")
+    login_attempts: int = Field(default=5, ge=1, description="failed logins allowed per user and address a window")
+    login_window_seconds: float = Field(default=300.0, gt=0)
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookie flag; unset: on unless the desk listens on a loopback address"
+    )
+    protection_days: int = Field(default=90, ge=1, description="protection window an approval grants")
+    max_protection_days: int = Field(default=180, ge=1, description="longest window a manager may grant")
+    minimum_deal_size: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "*": {"USD": 50000.0, "EUR": 46000.0, "GBP": 40000.0},
+        },
+        description="product line ('*' for any) -> currency -> smallest amount that qualifies",
+    )
+    always_registered: list[str] = Field(
+        default_factory=lambda: ["Storage"], description="product lines registered whatever the deal size"
+    )
+    tier_limits: dict[str, int] = Field(
+        default_factory=lambda: {"Registered": 10, "Certified": 25, "Gold": 50, "Platinum": 100, "Titanium": 200},
+        description="open (approved or pending) registrations a partner of each tier may hold",
+    )
+    reject_reasons: list[str] = Field(
+        default_factory=lambda: [
+            "Below minimum deal size",
+            "Direct opportunity already open",
+            "Registered first by another partner",
+            "Named account (direct-led)",
+            "Tier registration limit reached",
+            "Incomplete or unverifiable information",
+            "Other",
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _clock_order(self) -> Self:
+        if self.breach_hours < self.due_hours:
+            raise ValueError("breach_hours must not be less than due_hours")
+        if not self.working_days:
+            raise ValueError("working_days must name at least one day")
+        if self.max_protection_days < self.protection_days:
+            raise ValueError("max_protection_days must not be less than protection_days")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Everything sfsync reads from sfsync.toml and SFSYNC_* variables."""
 
@@ -281,6 +353,7 @@ class Settings(BaseSettings):
     crypto: CryptoSettings = Field(default_factory=CryptoSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     conflicts: ConflictSettings = Field(default_factory=ConflictSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -352,6 +425,8 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
         if not isinstance(values, dict):
             continue
         for key in model.path_fields():
+            if key not in values:
+                continue  # unset: the default applies (setting None here would refuse a partial section)
             value = values.get(key)
             values[key] = [anchored(item) for item in value] if isinstance(value, list) else anchored(value)
     for section in ("portal", "state"):

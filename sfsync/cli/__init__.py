@@ -29,12 +29,15 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("conflicts", "sfsync.cli.conflicts", "Scan for and list channel conflicts."),
     ("deadletters", "sfsync.cli.deadletters", "Inspect, retry or discard rejected records."),
     ("salesforce", "sfsync.cli.salesforce", "Check the connection, limits and objects of the org."),
+    ("desk", "sfsync.cli.desk", "Serve the channel desk web app; manage its users."),
+    ("audit", "sfsync.cli.audit", "Verify and list the channel desk's audit trail."),
 )
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "sfsync.cli.run", "Run one incremental two-way sync cycle between the portal and Salesforce."),
     ("status", "sfsync.cli.run", "Show recent runs, watermarks, dead-letter counts and the last known API usage."),
     ("demo", "sfsync.cli.demo", "Run the whole product offline: sample portal, local org, sync, conflicts, crypto."),
     ("init", "sfsync.cli.demo", "Scaffold a working directory: sfsync.toml, the shipped mappings, a .gitignore."),
+    ("report", "sfsync.cli.report", "Channel desk figures: SLA attainment, approval rates, conflicts by rule."),
 )
 
 ROOT_DESCRIPTION = (

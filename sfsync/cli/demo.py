@@ -38,6 +38,23 @@ def demo_command(
 
     result = run_demo(directory, progress=progress)
     print_demo(result)
+    _print_desk_login(result.directory)
+
+
+def _print_desk_login(directory: Path) -> None:
+    """The channel desk on the demo's org: one login per role (password random per demo)."""
+    from sfsync.config import load_settings
+    from sfsync.desk.demo import DEMO_USERS, add_demo_users
+
+    password = add_demo_users(load_settings(directory / "sfsync.toml", environ={}))
+    names = ", ".join(f"{name} ({role.value})" for name, role in DEMO_USERS)
+    console.print(
+        f"channel desk: sfsync --config {directory}/sfsync.toml desk\n"
+        f"  then open http://127.0.0.1:8765/ and log in as {names}, password: {password}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _count(report: object, attribute: str, direction: str | None = None) -> int:

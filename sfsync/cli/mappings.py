@@ -287,7 +287,7 @@ def export_metadata(
 
 
 def _org_declarations(ctx: typer.Context) -> tuple[tuple[OrgObject, ...], tuple[OrgField, ...]]:
-    """What the conflict scan and writer need in the org, with the configured rules' owner field."""
+    """What the conflict scan, its writer and the channel desk need in the org, with the rules' owner field."""
     from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
 
     owner_path: str | None = "Owner.Sales_Channel__c"
@@ -297,7 +297,9 @@ def _org_declarations(ctx: typer.Context) -> tuple[tuple[OrgObject, ...], tuple[
         criterion = load_rules(rules_path).direct_owner.field
         if criterion is not None:
             owner_path, owner_values = criterion.name, tuple(criterion.values)
-    return conflict_org_objects(), conflict_org_fields(owner_path, owner_values)
+    from sfsync.salesforce import DESK_READS
+
+    return conflict_org_objects(), (*conflict_org_fields(owner_path, owner_values), *DESK_READS)
 
 
 def _rules_path(ctx: typer.Context) -> Path | None:

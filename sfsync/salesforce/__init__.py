@@ -14,13 +14,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._desk_org import DESK_READS, PARTNER_TIERS
     from ._gateway import SalesforceGateway
     from ._org_needs import FIELD_TYPES, FieldType, OrgField, OrgObject
     from ._results import ApiUsage, RecordResult
     from ._soql import format_external_id, format_soql
 
 __all__ = [
+    "DESK_READS",
     "FIELD_TYPES",
+    "PARTNER_TIERS",
     "ApiUsage",
     "FieldType",
     "OrgField",
@@ -41,6 +44,8 @@ _HOMES = {
     "FieldType": "._org_needs",
     "OrgField": "._org_needs",
     "OrgObject": "._org_needs",
+    "DESK_READS": "._desk_org",
+    "PARTNER_TIERS": "._desk_org",
 }
 
 

@@ -57,6 +57,10 @@ master_key_file = "keys/master.key"
 [conflicts]
 rules = "mappings/conflict_rules.yaml"
 named_accounts = "named_accounts.csv"
+
+[desk]
+users = "desk/users.json"
+audit_log = "desk/audit.jsonl"
 """
 
 NAMED_ACCOUNTS_CSV = """\
@@ -136,7 +140,7 @@ def _looks_like_unmarked_demo(target: Path) -> bool:
 # What a demo directory holds; anything else there was added by hand and goes with the old demo.
 _DEMO_FILES = frozenset(
     {DEMO_MARKER, ".gitignore", "sfsync.toml", "portal.db", "state.db", "org.json", "keys", "mappings", METADATA_DIR}
-    | {"named_accounts.csv"}
+    | {"named_accounts.csv", "desk"}
 )
 
 
@@ -332,7 +336,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     descriptor = os.open(master, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
-    (root / ".gitignore").write_text("keys/\n*.db\norg.json\n", encoding="utf-8")
+    (root / ".gitignore").write_text("keys/\n*.db\norg.json\ndesk/\n", encoding="utf-8")
 
     settings = load_settings(config, environ={})
     _step(progress, "creating the partner portal (SQLite) with sample registrations")

@@ -323,13 +323,14 @@ def seed_org(
 ) -> list[PlantedConflict]:
     """Partner accounts, direct and channel reps, and Opportunities; some collide with registrations."""
     rng = random.Random(seed + 1)
-    for number, name, _tier in PARTNERS:
+    for number, name, tier in PARTNERS:
         fake.insert(
             "Account",
             {
                 "Name": name,
                 "Partner_Number__c": number,
                 "IsPartner": True,
+                "Partner_Tier__c": tier.capitalize(),  # declared for the channel desk (sfsync.salesforce.DESK_READS)
                 "Type": "Channel Partner / Reseller",
             },
         )

@@ -81,7 +81,28 @@ keyring = "keys/keyring.json"   # data keys, wrapped (mode 0600 enforced)
 [conflicts]
 rules = "mappings/conflict_rules.yaml"
 # named_accounts = "named_accounts.csv"
-"""
+
+[desk]
+# The channel desk (sfsync desk): its files, SLA calendar and program rules.
+users = "desk/users.json"      # local users, argon2id hashes (sfsync desk user add NAME --role manager)
+audit_log = "desk/audit.jsonl"      # hash-chained, keyed audit trail (sfsync audit verify)
+# timezone = "UTC"                  # IANA zone the SLA calendar's days are cut in
+# working_days = ["mon", "tue", "wed", "thu", "fri"]
+# holidays = []                     # e.g. [2026-12-25, 2027-01-01]: the SLA clock stops
+# due_hours = 24.0                  # business hours until an answer is due
+# breach_hours = 48.0               # business hours until the SLA is breached
+# page_size = 50
+# session_minutes = 30.0            # idle minutes before a session expires
+# login_attempts = 5                # failed logins per user name and per address in the window
+# login_window_seconds = 300.0
+# cookie_secure = true              # unset: Secure unless the desk listens on a loopback address
+# protection_days = 90              # window an approval grants
+# max_protection_days = 180         # longest window, extensions included
+# minimum_deal_size = {"*" = {USD = 50000.0, EUR = 46000.0, GBP = 40000.0}}   # product line -> currency -> minimum
+# always_registered = ["Storage"]   # product lines registered whatever the deal size
+# tier_limits = {Registered = 10, Certified = 25, Gold = 50, Platinum = 100, Titanium = 200}
+# reject_reasons = ["Below minimum deal size", "Direct opportunity already open", "Registered first by another partner", "Named account (direct-led)", "Tier registration limit reached", "Incomplete or unverifiable information", "Other"]
+"""  # noqa: E501 (one setting a line, so the reject-reason list is one long line)
 
 GITIGNORE_HEADER = "# sfsync: never commit keys, local state or local org data"
 GITIGNORE = f"""\

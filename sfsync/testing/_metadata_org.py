@@ -240,6 +240,7 @@ def export_org_metadata(
     """
     from sfsync.conflicts import conflict_org_fields, conflict_org_objects, load_rules
     from sfsync.mapping import export_metadata, load_mappings
+    from sfsync.salesforce import DESK_READS
 
     shipped = resources.files("sfsync").joinpath("_data", "mappings")
     with resources.as_file(shipped) as shipped_dir:
@@ -259,7 +260,7 @@ def export_org_metadata(
             mappings,
             out,
             objects=conflict_org_objects(),
-            fields=(*conflict_org_fields(owner_path, owner_values), *extra_fields),
+            fields=(*conflict_org_fields(owner_path, owner_values), *DESK_READS, *extra_fields),
             include_disabled=include_disabled,
         )
     return out

@@ -366,9 +366,12 @@ def test_metadata_and_fake_org_schema_agree() -> None:
     """Law 9: the default fake org is exactly the standard objects plus what the export declares."""
     from sfsync.conflicts import conflict_org_fields, conflict_org_objects
     from sfsync.mapping import load_mappings, metadata_files
+    from sfsync.salesforce import DESK_READS
     from sfsync.testing import default_org_schema, standard_org_schema
 
-    files = metadata_files(load_mappings([SHIPPED]), objects=conflict_org_objects(), fields=conflict_org_fields())
+    files = metadata_files(
+        load_mappings([SHIPPED]), objects=conflict_org_objects(), fields=(*conflict_org_fields(), *DESK_READS)
+    )
     org = default_org_schema()
     standard = standard_org_schema()
     exported: dict[str, set[str]] = {}

@@ -1,0 +1,96 @@
+"""Channel desk page timings with 10,000 registrations pending (prints figures; asserts nothing).
+
+    .venv/bin/python bench/desk_bench.py [--pending 10000] [--repeat 5]
+
+Builds a sample desk (local org file) with that many pending registrations, then times, through the
+ASGI test client: the first queue page (cold: the org file is loaded and every pending row read), further
+queue pages and filters (warm: the short-lived queue cache), a registration page (decrypts its fields,
+checks eligibility, reads conflicts, appends to the audit log) and a decision (written to the org and
+the org file saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from sfsync.config import load_settings
+from sfsync.desk.app import create_app
+from sfsync.desk.sample import SAMPLE_PASSWORD, build_sample_desk
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+def timed(label: str, repeat: int, action: Callable[[], object]) -> None:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000)
+    print(f"{label:<48} median {statistics.median(samples):8.1f} ms   max {max(samples):8.1f} ms   (n={repeat})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pending", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        sample = build_sample_desk(Path(tmp) / "desk", pending=args.pending, cheap_hashes=True)
+        print(
+            f"sample desk with {sample.pending:,} pending registrations built in {time.perf_counter() - started:.1f} s"
+        )
+        size = (Path(tmp) / "desk" / "org.json").stat().st_size
+        print(f"org file: {size / 1e6:.1f} MB")
+        desk = create_app(load_settings(sample.config, environ={}), cookie_secure=False)
+        client = TestClient(desk.app)
+        client.post("/login", data={"username": "manager", "password": SAMPLE_PASSWORD}, follow_redirects=False)
+
+        def queue(path: str) -> Callable[[], object]:
+            def get() -> object:
+                response = client.get(path)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path}: HTTP {response.status_code}")
+                return response
+
+            return get
+
+        timed("queue page 1, cold (org loaded, all pending read)", 1, queue("/"))
+        page = client.get("/").text
+        pages = int(re.search(r"page 1 of (\d+)", page).group(1))  # type: ignore[union-attr]
+        print(f"queue: {pages} pages of {desk.desk.page_size}")
+        timed("queue page 1, warm", args.repeat, queue("/"))
+        timed(f"queue page {pages // 2}, warm", args.repeat, queue(f"/?page={pages // 2}"))
+        timed("queue filtered by tier + product line", args.repeat, queue("/?tier=Gold&product_line=Servers"))
+        desk.org._queue_cache_seconds = 0.0  # every request asks the org what changed
+        timed("queue page 1, refreshed (rows changed since last read)", args.repeat, queue("/"))
+        desk.org._queue = None
+        timed("queue page 1, full re-read of every pending row", 1, queue("/"))
+        number = sample.numbers["clean"]
+        timed("registration page (decrypt, triage, audit)", args.repeat, queue(f"/registrations/{number}"))
+        form = client.get(f"/registrations/{number}").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        modstamp = re.search(r'name="modstamp" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+
+        def decide() -> object:
+            return client.post(
+                f"/registrations/{number}/decision",
+                follow_redirects=False,
+                data={"csrf": csrf, "modstamp": modstamp, "action": "approve", "protection_days": "90"},
+            )
+
+        timed("decision (write + org file saved)", 1, decide)
+        desk.org.close()
+
+
+if __name__ == "__main__":
+    main()
