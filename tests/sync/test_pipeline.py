@@ -192,7 +192,7 @@ def test_crash_at_each_pipeline_stage_then_rerun_syncs_every_record_exactly_once
     assert_no_duplicates(world)
     assert_watermark_behind_unsynced(world)
     store = StateStore(world.state_url)
-    assert [r.outcome for r in store.runs()[:1]] == ["running"]  # died: no finish recorded
+    assert [r.outcome for r in store.runs()[:1]] == ["failed"]  # an unexpected error is recorded at once (issue 13)
     store.close()
     monkeypatch.undo()
 
