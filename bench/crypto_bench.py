@@ -68,8 +68,14 @@ def best(repeat: int, run: Callable[[], object]) -> float:
 def demo_rows(records: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="sfsync-crypto-bench-") as root:
         url = f"sqlite:///{Path(root) / 'portal.db'}"
-        create_portal(url, REPO / "mappings" / "portal_schema.sql", seed=11, now=datetime(2026, 11, 1, tzinfo=UTC),
-                      deals=records, accounts=1)
+        create_portal(
+            url,
+            REPO / "mappings" / "portal_schema.sql",
+            seed=11,
+            now=datetime(2026, 11, 1, tzinfo=UTC),
+            deals=records,
+            accounts=1,
+        )
         engine = sa.create_engine(url)
         with engine.connect() as connection:
             rows = [dict(r) for r in connection.execute(sa.text("SELECT * FROM deal_registrations")).mappings()]
@@ -105,8 +111,28 @@ def corpus(seed: int, count: int) -> list[str]:
     from sfsync.services.demo_data import make_customers
 
     terms = sorted(get_unique_terms())
-    words = ("Acme", "Globex", "Société", "Générale", "Müller", "東京", "The", "and", "Co", "Holding", "Ltd",
-             "Straße", "İstanbul", "ﬁrst", "\u00a8", "\u00a0", "&", "-", ",", ".")
+    words = (
+        "Acme",
+        "Globex",
+        "Société",
+        "Générale",
+        "Müller",
+        "東京",
+        "The",
+        "and",
+        "Co",
+        "Holding",
+        "Ltd",
+        "Straße",
+        "İstanbul",
+        "ﬁrst",
+        "\u00a8",
+        "\u00a0",
+        "&",
+        "-",
+        ",",
+        ".",
+    )
     rng = random.Random(seed)
     names = [c.name for c in make_customers(rng, min(count // 4, 8000))]
     while len(names) < count:
@@ -147,8 +173,10 @@ def main() -> None:
 
     print(f"sfsync crypto bench: mapping {MAPPING} ({sobject}), {len(rows)} demo records, best of {args.repeat}")
     print()
-    header = (f"{'field':<28} {'values':>6} {'avg B':>6} {'enc/s':>9} {'bare/s':>9} {'ratio':>6} "
-              f"{'bidx/s':>9} {'norm µs':>8} {'hmac µs':>8} {'dec/s':>9} {'ratio':>6}")
+    header = (
+        f"{'field':<28} {'values':>6} {'avg B':>6} {'enc/s':>9} {'bare/s':>9} {'ratio':>6} "
+        f"{'bidx/s':>9} {'norm µs':>8} {'hmac µs':>8} {'dec/s':>9} {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     payloads: list[dict[str, Any]] = [{} for _ in rows]
@@ -223,8 +251,10 @@ def main() -> None:
             norm = f"{t_norm / n * 1e6:8.1f}"
             mac = f"{t_mac / n * 1e6:8.1f}"
         avg = sum(len(d) for d in datas) / n
-        print(f"{fm.field:<28} {n:>6} {avg:>6.0f} {n / t_enc:>9.0f} {n / t_bare:>9.0f} {t_enc / t_bare:>6.2f} "
-              f"{bidx:>9} {norm:>8} {mac:>8} {n / t_dec:>9.0f} {t_dec / t_bare_dec:>6.2f}")
+        print(
+            f"{fm.field:<28} {n:>6} {avg:>6.0f} {n / t_enc:>9.0f} {n / t_bare:>9.0f} {t_enc / t_bare:>6.2f} "
+            f"{bidx:>9} {norm:>8} {mac:>8} {n / t_dec:>9.0f} {t_dec / t_bare_dec:>6.2f}"
+        )
 
     # -- per record: what the push does for each record ---------------------------------------
     protector = KeyringProtector(keyring)
@@ -248,32 +278,41 @@ def main() -> None:
     t_bare_rec = best(args.repeat, bare_record)
     fields_per_record = sum(len(p) for p in payloads) / len(payloads)
     print()
-    print(f"per record ({fields_per_record:.1f} encrypted fields, 3 blind indexes): "
-          f"{len(records) / t_protect:,.0f} records/s ({t_protect / len(records) * 1e6:.0f} µs/record); "
-          f"bare AESGCM {len(records) / t_bare_rec:,.0f} records/s; overhead ratio {t_protect / t_bare_rec:.1f}x")
+    print(
+        f"per record ({fields_per_record:.1f} encrypted fields, 3 blind indexes): "
+        f"{len(records) / t_protect:,.0f} records/s ({t_protect / len(records) * 1e6:.0f} µs/record); "
+        f"bare AESGCM {len(records) / t_bare_rec:,.0f} records/s; overhead ratio {t_protect / t_bare_rec:.1f}x"
+    )
 
     # -- verify -------------------------------------------------------------------------------
     t_verify = best(args.repeat, lambda: verify_values(stored, keyring, decrypt_check=False))
     t_verify_dc = best(args.repeat, lambda: verify_values(stored, keyring, decrypt_check=True))
-    print(f"verify: {len(stored) / t_verify:,.0f} values/s structure only; "
-          f"{len(stored) / t_verify_dc:,.0f} values/s with --decrypt-check ({len(stored)} values)")
+    print(
+        f"verify: {len(stored) / t_verify:,.0f} values/s structure only; "
+        f"{len(stored) / t_verify_dc:,.0f} values/s with --decrypt-check ({len(stored)} values)"
+    )
 
     # -- company-name normaliser: before / after ----------------------------------------------
     names = [str(r["end_customer_name"]) for r in rows]
     t_before = best(args.repeat, lambda: [reference_company_name(n) for n in names])
     t_after = best(args.repeat, lambda: [normalize_for_index(n, "company_name") for n in names])
     print()
-    print(f"company_name normaliser on {len(names)} demo names: before (cleanco.basename) "
-          f"{t_before / len(names) * 1e6:.1f} µs/name, after (term index) {t_after / len(names) * 1e6:.1f} µs/name, "
-          f"{t_before / t_after:.1f}x faster")
+    print(
+        f"company_name normaliser on {len(names)} demo names: before (cleanco.basename) "
+        f"{t_before / len(names) * 1e6:.1f} µs/name, after (term index) {t_after / len(names) * 1e6:.1f} µs/name, "
+        f"{t_before / t_after:.1f}x faster"
+    )
     generated = corpus(20261125, args.corpus)
     start = time.perf_counter()
     differences = sum(
         outcome(reference_company_name, n) != outcome(lambda t: normalize_for_index(t, "company_name"), n)
-        for n in generated if n.strip()
+        for n in generated
+        if n.strip()
     )
-    print(f"equality check on {len(generated):,} generated names: {differences} differences "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"equality check on {len(generated):,} generated names: {differences} differences "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,18 +30,28 @@ EXT = "Partner_Number__c"
 
 def records(n: int) -> list[dict[str, Any]]:
     return [
-        {EXT: f"P{i:07d}", "Name": f"Partner {i}", "BillingCountry": "DE", "Website": f"https://p{i}.example",
-         "IsPartner": True}
+        {
+            EXT: f"P{i:07d}",
+            "Name": f"Partner {i}",
+            "BillingCountry": "DE",
+            "Website": f"https://p{i}.example",
+            "IsPartner": True,
+        }
         for i in range(n)
     ]
 
 
-def _run(n: int, action: Callable[[SalesforceGateway, list[dict[str, Any]]], list[RecordResult]],
-         memory: bool) -> dict[str, Any]:
+def _run(
+    n: int, action: Callable[[SalesforceGateway, list[dict[str, Any]]], list[RecordResult]], memory: bool
+) -> dict[str, Any]:
     data = records(n)
     with FakeSalesforce(daily_api_limit=10_000_000) as fake:
-        settings = SalesforceSettings(auth="token", instance_url=fake.instance_url,
-                                      access_token=SecretStr(fake.access_token), api_version=fake.api_version)
+        settings = SalesforceSettings(
+            auth="token",
+            instance_url=fake.instance_url,
+            access_token=SecretStr(fake.access_token),
+            api_version=fake.api_version,
+        )
         gateway = SalesforceGateway.connect(settings, sleep=lambda _s: None)
         if memory:
             tracemalloc.start()
@@ -102,8 +112,10 @@ def main() -> None:
                 raise SystemExit(f"expected {math.ceil(n / 200)} calls for {n} records, made {figures['calls']}")
             print(_line(label, n, figures, memory))
             rate = n / figures["seconds"]
-            print(f"{'':<22}vs baseline: {baseline['calls'] / base_n / (figures['calls'] / n):,.0f}x fewer calls "
-                  f"per record, {rate / base_rate:,.1f}x records/s")
+            print(
+                f"{'':<22}vs baseline: {baseline['calls'] / base_n / (figures['calls'] / n):,.0f}x fewer calls "
+                f"per record, {rate / base_rate:,.1f}x records/s"
+            )
 
 
 if __name__ == "__main__":

@@ -96,9 +96,9 @@ def check_valid(document: dict[str, Any], keys: dict[str, bytes]) -> dict[str, b
         name = f"valid/{vector['name']}"
         results[f"{name}: plaintext_hex"] = plaintext.encode("utf-8").hex() == vector["plaintext_hex"]
         results[f"{name}: aad"] = built.hex() == vector["aad_hex"]
-        results[f"{name}: ciphertext+tag"] = (
-            sealed[:-16].hex() == vector.get("ciphertext_hex") and sealed[-16:].hex() == vector.get("tag_hex")
-        )
+        results[f"{name}: ciphertext+tag"] = sealed[:-16].hex() == vector.get("ciphertext_hex") and sealed[
+            -16:
+        ].hex() == vector.get("tag_hex")
         results[f"{name}: encrypt"] = f"sfe1.{vector['key_id']}.{b64url(nonce + sealed)}" == vector["token"]
         results[f"{name}: decrypt"] = (
             decrypt(vector["token"], keys, vector["sobject"], vector["field"], vector["record_key"]) == plaintext
@@ -121,7 +121,10 @@ def check_blind_index(document: dict[str, Any]) -> dict[str, bool]:
     results: dict[str, bool] = {}
     for v in document["vectors"]:
         message = (
-            lp("sfsync/bidx/v1") + lp(v["sobject"].lower()) + lp(v["field"].lower()) + lp(v["kind"])
+            lp("sfsync/bidx/v1")
+            + lp(v["sobject"].lower())
+            + lp(v["field"].lower())
+            + lp(v["kind"])
             + lp(v["normalized"])
         )
         name = f"blind_index/{v['name']}"
@@ -137,8 +140,9 @@ def canonical(value: Any) -> bytes:
 
 def check_key_wrap(document: dict[str, Any]) -> dict[str, bool]:
     salt = bytes.fromhex(document["salt_hex"])
-    kek = hashlib.scrypt(document["master_key"].encode("utf-8"), salt=salt, n=document["n"], r=document["r"],
-                         p=document["p"], dklen=32)
+    kek = hashlib.scrypt(
+        document["master_key"].encode("utf-8"), salt=salt, n=document["n"], r=document["r"], p=document["p"], dklen=32
+    )
     results: dict[str, bool] = {"key_wrap/kek": kek.hex() == document["kek_hex"]}
     for v in document["vectors"]:
         name = f"key_wrap/{v['name']}"

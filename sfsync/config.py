@@ -51,6 +51,7 @@ ENV_PREFIX = "SFSYNC_"
 CONFIG_ENV = "SFSYNC_CONFIG"
 DEFAULT_CONFIG_NAME = "sfsync.toml"
 
+
 class AuthMode(StrEnum):
     TOKEN = "token"  # noqa: S105 (an auth mode name)
     JWT = "jwt"
@@ -455,7 +456,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
             if isinstance(data.get(section), dict) and key in data[section]:
                 raise ConfigError(
                     f"[{section}] {key} is a secret and may not be written in the file; set "
-                    f"{ENV_PREFIX}{section.upper()}__{key.upper()} or {key}_file = \"path\" instead",
+                    f'{ENV_PREFIX}{section.upper()}__{key.upper()} or {key}_file = "path" instead',
                     ErrorContext(file=str(config_file), line=_line_of_key(text, section, key)),
                 )
         _resolve_relative_paths(data, config_file.resolve().parent)

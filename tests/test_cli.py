@@ -67,7 +67,10 @@ def test_invalid_config_exits_2_without_traceback(tmp_path: Path) -> None:
         pytest.skip("no command that loads settings is registered yet")
     result = subprocess.run(
         [sys.executable, "-m", "sfsync.cli", "--config", str(config), *command],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

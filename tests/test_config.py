@@ -43,9 +43,7 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 
 
 def test_secret_comes_from_environment_and_is_masked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    settings = load_settings(
-        None, environ={"SFSYNC_SALESFORCE__ACCESS_TOKEN": GENERATED_TOKEN, "SFSYNC_CONFIG": ""}
-    )
+    settings = load_settings(None, environ={"SFSYNC_SALESFORCE__ACCESS_TOKEN": GENERATED_TOKEN, "SFSYNC_CONFIG": ""})
     token = settings.salesforce.access_token
     assert token is not None and token.get_secret_value() == GENERATED_TOKEN
     for text in (repr(settings), str(settings), settings.model_dump_json()):
@@ -79,9 +77,9 @@ def test_secret_written_in_file_is_refused_with_line(tmp_path: Path) -> None:
     [
         ("[salesforce\nauth = 1", "malformed TOML"),
         ("[salesforce]\nreed_timeout = 3\n", "salesforce.reed_timeout: unknown setting"),
-        ("[salesforce]\nauth = \"kerberos\"\n", "salesforce.auth"),
-        ("[salesforce]\nread_timeout = \"soon\"\n", "salesforce.read_timeout"),
-        ("[salesforce]\napi_version = \"v61\"\n", "must look like '61.0'"),
+        ('[salesforce]\nauth = "kerberos"\n', "salesforce.auth"),
+        ('[salesforce]\nread_timeout = "soon"\n', "salesforce.read_timeout"),
+        ('[salesforce]\napi_version = "v61"\n', "must look like '61.0'"),
         ("[nonsense]\nx = 1\n", "nonsense"),
     ],
 )

@@ -3,10 +3,26 @@ from __future__ import annotations
 import sfsync
 
 PINNED = {
-    "ApiAllowanceExhaustedError", "ApiBudgetExceededError", "AuthenticationError", "ConfigError",
-    "DecryptionError", "FatalError", "KeyringError", "LockHeldError", "MappingError",
-    "RecordRejectedError", "RetriableError", "RetriesExhaustedError", "SalesforceApiError",
-    "Settings", "SfsyncError", "UsageError", "__version__", "load_settings", "SyncJob", "RunReport",
+    "ApiAllowanceExhaustedError",
+    "ApiBudgetExceededError",
+    "AuthenticationError",
+    "ConfigError",
+    "DecryptionError",
+    "FatalError",
+    "KeyringError",
+    "LockHeldError",
+    "MappingError",
+    "RecordRejectedError",
+    "RetriableError",
+    "RetriesExhaustedError",
+    "SalesforceApiError",
+    "Settings",
+    "SfsyncError",
+    "UsageError",
+    "__version__",
+    "load_settings",
+    "SyncJob",
+    "RunReport",
     "MappingRunSummary",
 }
 

@@ -197,21 +197,28 @@ def _pin_first_policy(ctx: typer.Context, keyring: Keyring, store: StateStore) -
     from sfsync.sync._protect import FIELD_POLICY_PIN
 
     if store.get_pin(FIELD_POLICY_PIN) is not None:
-        err_console.print("a field policy was already approved in this state store: review it with "
-                          "`sfsync crypto policy` and approve again with `sfsync crypto policy approve`")
+        err_console.print(
+            "a field policy was already approved in this state store: review it with "
+            "`sfsync crypto policy` and approve again with `sfsync crypto policy approve`"
+        )
         return
     mappings, report = collect_mappings(state(ctx).settings().mappings.paths)
     if report.ok:
         report.merge(validate_offline(mappings))
     if not report.ok or not mappings.all():
-        err_console.print("no field policy approved yet (the mappings do not validate): fix them, then run "
-                          "`sfsync crypto policy approve`")
+        err_console.print(
+            "no field policy approved yet (the mappings do not validate): fix them, then run "
+            "`sfsync crypto policy approve`"
+        )
         return
     policy = field_policy(mappings)
     store.set_pin(FIELD_POLICY_PIN, seal_policy(keyring, policy, approved_by=_who()))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(policy.counts().items()))
-    console.print(f"approved the field policy of the current mappings ({counts}); review it with "
-                  "`sfsync crypto policy --markdown`", highlight=False)
+    console.print(
+        f"approved the field policy of the current mappings ({counts}); review it with "
+        "`sfsync crypto policy --markdown`",
+        highlight=False,
+    )
 
 
 def _who() -> str:
@@ -255,17 +262,27 @@ def status(
     usage = _key_usage(ctx) if with_usage else None
     if as_json:
         primaries = set(keyring.primaries.values())
-        typer.echo(json.dumps({
-            "primary": keyring.primary_id,
-            "index_key_id": keyring.index_key_id,
-            "generation": keyring.generation,
-            "keys": [
-                {"key_id": k.key_id, "partner": k.partner, "state": k.state.value,
-                 "primary": k.key_id in primaries, "created": k.created.isoformat()}
-                for k in keyring.keys
-            ],
-            "values_per_key": None if usage is None else dict(usage),
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "primary": keyring.primary_id,
+                    "index_key_id": keyring.index_key_id,
+                    "generation": keyring.generation,
+                    "keys": [
+                        {
+                            "key_id": k.key_id,
+                            "partner": k.partner,
+                            "state": k.state.value,
+                            "primary": k.key_id in primaries,
+                            "created": k.created.isoformat(),
+                        }
+                        for k in keyring.keys
+                    ],
+                    "values_per_key": None if usage is None else dict(usage),
+                },
+                indent=2,
+            )
+        )
         return
     _print_keys(keyring)
     if usage is not None:
@@ -381,8 +398,11 @@ def reencrypt(
     ] = None,
     skip_invalid: Annotated[
         bool,
-        typer.Option("--skip-invalid", help="Leave values that cannot be decrypted (see `crypto verify`) untouched "
-                     "and list them, instead of stopping before anything is written."),
+        typer.Option(
+            "--skip-invalid",
+            help="Leave values that cannot be decrypted (see `crypto verify`) untouched "
+            "and list them, instead of stopping before anything is written.",
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be rewritten; write nothing.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Records per upsert batch.")] = 2000,
@@ -410,15 +430,24 @@ def reencrypt(
 
         settings = state(ctx).settings()
         with connect_salesforce(settings) as gateway:
-            result = apply_reencryption(gateway, load_mappings(settings.mappings.paths), keyring,
-                                        batch_size=batch_size, dry_run=dry_run, on_error=on_error)
+            result = apply_reencryption(
+                gateway,
+                load_mappings(settings.mappings.paths),
+                keyring,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                on_error=on_error,
+            )
         if as_json:
             typer.echo(json.dumps({**result.to_dict(), "dry_run": dry_run}, indent=2))
         else:
             verb = "would rewrite" if dry_run else "rewrote"
-            console.print(f"{result.planned} values under older keys; {verb} "
-                          f"{result.planned if dry_run else result.rewritten}, rejected {result.rejected}, "
-                          f"skipped {len(result.skipped)}", highlight=False)
+            console.print(
+                f"{result.planned} values under older keys; {verb} "
+                f"{result.planned if dry_run else result.rewritten}, rejected {result.rejected}, "
+                f"skipped {len(result.skipped)}",
+                highlight=False,
+            )
         _print_skipped(result.skipped)
         if result.rejected or result.skipped:
             raise typer.Exit(1)
@@ -431,9 +460,19 @@ def reencrypt(
     out: TextIO = output.open("w", encoding="utf-8") if output is not None else sys.stdout
     try:
         for item in plan:
-            out.write(json.dumps({"sobject": item.sobject, "field": item.field, "record_key": item.record_key,
-                                  "old_key_id": item.old_key_id, "new_key_id": item.new_key_id,
-                                  "value": item.token}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "sobject": item.sobject,
+                        "field": item.field,
+                        "record_key": item.record_key,
+                        "old_key_id": item.old_key_id,
+                        "new_key_id": item.new_key_id,
+                        "value": item.token,
+                    }
+                )
+                + "\n"
+            )
     finally:
         if output is not None:
             out.close()
@@ -446,7 +485,9 @@ def _print_skipped(skipped: list[ReencryptSkip]) -> None:
     for skip in skipped:
         err_console.print(
             f"skipped {skip.sobject}.{skip.field} of record {skip.record_key!r}: {skip.explanation}",
-            highlight=False, markup=False, soft_wrap=True,
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
 
 
@@ -462,13 +503,17 @@ app.add_typer(policy_app, name="policy")
 @policy_app.callback()
 def policy(
     ctx: typer.Context,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the reviewer's table as Markdown (default).")]
-    = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the reviewer's table as Markdown (default).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     reidentification: Annotated[
         bool,
-        typer.Option("--reidentification", help="Count the registrations in Salesforce that the clear and banded "
-                     "fields single out among the org's Accounts (exit 1 when any)."),
+        typer.Option(
+            "--reidentification",
+            help="Count the registrations in Salesforce that the clear and banded "
+            "fields single out among the org's Accounts (exit 1 when any).",
+        ),
     ] = False,
 ) -> None:
     """Print the field policy of the mappings and how it compares with the approved one."""
@@ -495,9 +540,11 @@ def policy(
             risk = reidentification_from_org(gateway, mappings)
     if as_json:
         document = current.to_dict()
-        document["approved"] = None if pin_state is None else {
-            k: v for k, v in pin_state.items() if k != "document"
-        } | {"weaker_than_approved": problems}
+        document["approved"] = (
+            None
+            if pin_state is None
+            else {k: v for k, v in pin_state.items() if k != "document"} | {"weaker_than_approved": problems}
+        )
         if risk is not None:
             document["reidentification"] = risk.to_dict()
         typer.echo(json.dumps(document, indent=2, default=str))
@@ -508,16 +555,25 @@ def policy(
         elif pin_state.get("document") is None:
             typer.echo(f"\nApproval: {pin_state['status']}.")
         else:
-            typer.echo(f"\nApproval: approved {pin_state['approved_at']} by {pin_state['approved_by']}; "
-                       + ("the mappings match it." if not problems else
-                          f"{len(problems)} field(s) weaker than approved:\n- " + "\n- ".join(problems)))
+            typer.echo(
+                f"\nApproval: approved {pin_state['approved_at']} by {pin_state['approved_by']}; "
+                + (
+                    "the mappings match it."
+                    if not problems
+                    else f"{len(problems)} field(s) weaker than approved:\n- " + "\n- ".join(problems)
+                )
+            )
         if risk is not None:
-            typer.echo(f"\nRe-identification: {risk.singled_out} registration(s) singled out by the published fields "
-                       f"among {risk.accounts} customer Accounts.")
+            typer.echo(
+                f"\nRe-identification: {risk.singled_out} registration(s) singled out by the published fields "
+                f"among {risk.accounts} customer Accounts."
+            )
             for name, row in risk.per_mapping.items():
-                typer.echo(f"- {name}: {row['singled_out']} of {row['registrations']} singled out; smallest candidate "
-                           f"set {row['smallest_candidate_set']}, median {row['median_candidate_set']}; compared: "
-                           f"{', '.join(row['compared_fields']) or 'nothing'}")
+                typer.echo(
+                    f"- {name}: {row['singled_out']} of {row['registrations']} singled out; smallest candidate "
+                    f"set {row['smallest_candidate_set']}, median {row['median_candidate_set']}; compared: "
+                    f"{', '.join(row['compared_fields']) or 'nothing'}"
+                )
     if risk is not None and risk.singled_out:
         raise typer.Exit(1)
 
@@ -538,8 +594,13 @@ def _pin_state(ctx: typer.Context) -> dict[str, Any] | None:
         pinned = load_pinned_policy(keyring, store)
     if pinned is None:
         return {"status": "none recorded (run `sfsync crypto policy approve`)", "document": None}
-    return {"status": "approved", "approved_at": pinned.approved_at.isoformat(), "approved_by": pinned.approved_by,
-            "keyring_generation": pinned.keyring_generation, "document": pinned.document}
+    return {
+        "status": "approved",
+        "approved_at": pinned.approved_at.isoformat(),
+        "approved_by": pinned.approved_by,
+        "keyring_generation": pinned.keyring_generation,
+        "document": pinned.document,
+    }
 
 
 @policy_app.command("approve")
@@ -564,15 +625,19 @@ def policy_approve(
         try:
             pinned = load_pinned_policy(keyring, store)
         except KeyringError as exc:
-            err_console.print(f"the recorded approval is not valid ({exc.message}); approving afresh",
-                              highlight=False, markup=False)
+            err_console.print(
+                f"the recorded approval is not valid ({exc.message}); approving afresh", highlight=False, markup=False
+            )
             pinned = None
         problems = weakenings(pinned.document, current, enabled_only=False) if pinned is not None else []
         for problem in problems:
             err_console.print(f"weaker: {problem}", highlight=False, markup=False, soft_wrap=True)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(current.counts().items()))
-        question = (f"Approve the field policy ({counts})"
-                    + (f", making {len(problems)} field(s) less protected" if problems else "") + "?")
+        question = (
+            f"Approve the field policy ({counts})"
+            + (f", making {len(problems)} field(s) less protected" if problems else "")
+            + "?"
+        )
         confirm(question, yes)
         store.set_pin(FIELD_POLICY_PIN, seal_policy(keyring, current, approved_by=_who()))
     console.print(f"approved the field policy ({counts})", highlight=False)
@@ -588,12 +653,15 @@ def rewrap(
         str, typer.Option("--to", help="The new key-encryption key's provider: local, aws-kms or vault-transit.")
     ] = "local",
     new_master_key_file: Annotated[
-        Path | None, typer.Option("--new-master-key-file", help="With --to local: file (mode 0600) holding the new "
-                                  "master key (make one with `sfsync crypto keygen --new-master-key`).")
+        Path | None,
+        typer.Option(
+            "--new-master-key-file",
+            help="With --to local: file (mode 0600) holding the new "
+            "master key (make one with `sfsync crypto keygen --new-master-key`).",
+        ),
     ] = None,
     kms_key_id: Annotated[str | None, typer.Option("--kms-key-id", help="With --to aws-kms: the KMS key.")] = None,
-    vault_key: Annotated[str | None, typer.Option("--vault-key", help="With --to vault-transit: the key name.")]
-    = None,
+    vault_key: Annotated[str | None, typer.Option("--vault-key", help="With --to vault-transit: the key name.")] = None,
 ) -> None:
     """Re-wrap every key of the keyring under a new master key or a KMS/Vault key.
 
@@ -637,6 +705,8 @@ def rewrap(
         reloaded = new_provider.load()  # prove the new wrapping opens before anyone relies on it
         if set(reloaded.ids) != set(keyring.ids):
             raise KeyringError("the re-wrapped keyring does not hold the same keys; restore the previous file")
-    console.print(f"re-wrapped {len(keyring)} keys under the {to} provider (keyring generation "
-                  f"{keyring.generation}); now point [crypto] at the new "
-                  + ("master key" if to == "local" else "provider"), highlight=False)
+    console.print(
+        f"re-wrapped {len(keyring)} keys under the {to} provider (keyring generation "
+        f"{keyring.generation}); now point [crypto] at the new " + ("master key" if to == "local" else "provider"),
+        highlight=False,
+    )

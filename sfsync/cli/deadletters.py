@@ -106,8 +106,15 @@ def list_(
         table.add_column(column, overflow="fold")
     for x in letters:
         table.add_row(
-            str(x.id), x.mapping, x.direction, x.record_key, x.status_code, str(x.attempts), x.state,
-            _short(x.last_seen), _short(x.next_attempt_at) if x.state == "open" else "-",
+            str(x.id),
+            x.mapping,
+            x.direction,
+            x.record_key,
+            x.status_code,
+            str(x.attempts),
+            x.state,
+            _short(x.last_seen),
+            _short(x.next_attempt_at) if x.state == "open" else "-",
         )
     print_table(table)
 

@@ -50,11 +50,15 @@ def _print_report(report: ValidationReport, as_json: bool, extra: dict[str, Any]
     errors, warnings = len(report.errors), len(report.warnings)
     checked = len(report.mappings_checked)
     if report.ok:
-        console.print(f"OK: {checked} mapping(s) valid" + (f", {warnings} warning(s)" if warnings else ""),
-                      markup=False, highlight=False)
+        console.print(
+            f"OK: {checked} mapping(s) valid" + (f", {warnings} warning(s)" if warnings else ""),
+            markup=False,
+            highlight=False,
+        )
     else:
-        err_console.print(f"{errors} error(s), {warnings} warning(s) in {checked} mapping(s)", markup=False,
-                          highlight=False)
+        err_console.print(
+            f"{errors} error(s), {warnings} warning(s) in {checked} mapping(s)", markup=False, highlight=False
+        )
 
 
 @app.command()
@@ -85,8 +89,12 @@ def validate(
             report.merge(validate_org_needs(needs, gateway.describe, skip_mapped=mapping_set))
     extra: dict[str, Any] | None = None
     if online and any(p.code in MISSING_CODES for p in report.errors):
-        extra = {"deploy_commands": ["sfsync mappings export-metadata --out sfsync-metadata",
-                                     deploy_command("sfsync-metadata")]}
+        extra = {
+            "deploy_commands": [
+                "sfsync mappings export-metadata --out sfsync-metadata",
+                deploy_command("sfsync-metadata"),
+            ]
+        }
     _print_report(report, as_json, extra)
     if online:
         _print_deploy_hint(report, as_json)
@@ -105,8 +113,12 @@ def _print_deploy_hint(report: ValidationReport, as_json: bool) -> None:
     err_console.print(f"\n{len(missing)} piece(s) missing from the org:", markup=False, highlight=False)
     for problem in missing:
         where = f"{problem.mapping}: " if problem.mapping else ""
-        err_console.print(f"  - {where}{problem.field or ''} {problem.message}".rstrip(), markup=False,
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"  - {where}{problem.field or ''} {problem.message}".rstrip(),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     err_console.print("deploy them with:", markup=False, highlight=False)
     err_console.print("  sfsync mappings export-metadata --out sfsync-metadata", markup=False, highlight=False)
     err_console.print(f"  {deploy_command('sfsync-metadata')}", markup=False, highlight=False, soft_wrap=True)
@@ -137,8 +149,9 @@ def list_mappings(
     table = Table("name", "on", "direction", "portal table", "Salesforce object", "fields")
     for row in rows:
         fields = f"{row['fields']} ({row['encrypted']} encrypted)"
-        table.add_row(row["name"], "yes" if row["enabled"] else "no", row["direction"], row["portal_table"],
-                      row["object"], fields)
+        table.add_row(
+            row["name"], "yes" if row["enabled"] else "no", row["direction"], row["portal_table"], row["object"], fields
+        )
     print_table(table)
 
 
@@ -162,15 +175,15 @@ def preview(
     *,
     mapping: Annotated[str, typer.Option("--mapping", "-m", help="Mapping name (see `sfsync mappings list`).")],
     record: Annotated[
-        Path | None, typer.Option("--record", help="A portal row as a JSON object (a Salesforce record for a "
-                                  "read-only mapping).")
+        Path | None,
+        typer.Option("--record", help="A portal row as a JSON object (a Salesforce record for a read-only mapping)."),
     ] = None,
     portal_id: Annotated[
         str | None, typer.Option("--portal-id", help="Primary key of a row to read from the portal database.")
     ] = None,
     salesforce_record: Annotated[
-        Path | None, typer.Option("--salesforce-record", help="A Salesforce record (JSON) to show what a pull "
-                                  "writes back.")
+        Path | None,
+        typer.Option("--salesforce-record", help="A Salesforce record (JSON) to show what a pull writes back."),
     ] = None,
     update: Annotated[
         bool, typer.Option("--update", help="Preview an update (on_create_only fields left out).")
@@ -207,8 +220,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}", ErrorContext(file=str(path))) from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"not valid JSON: {exc.msg}", ErrorContext(file=str(path), line=exc.lineno,
-                                                                    column=exc.colno)) from None
+        raise UsageError(
+            f"not valid JSON: {exc.msg}", ErrorContext(file=str(path), line=exc.lineno, column=exc.colno)
+        ) from None
     if not isinstance(data, dict):
         raise UsageError("the record must be a JSON object", ErrorContext(file=str(path)))
     return data
@@ -220,12 +234,20 @@ def _print_preview(result: dict[str, Any]) -> None:
     out = console
     out.print(f"mapping {result['mapping']} -> {result['object']}", markup=False, highlight=False)
     if "payload" in result:
-        out.print(f"\nportal -> Salesforce ({result['operation']}, external id {result['external_id']}):",
-                  markup=False, highlight=False)
+        out.print(
+            f"\nportal -> Salesforce ({result['operation']}, external id {result['external_id']}):",
+            markup=False,
+            highlight=False,
+        )
         out.print(render_json(result["payload"]), markup=False, highlight=False, soft_wrap=True)
         for problem in result["problems"]:
-            err_console.print(f"  record problem: {problem['field']}: {problem['message']}", style="red",
-                              markup=False, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"  record problem: {problem['field']}: {problem['message']}",
+                style="red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if result.get("read_back"):
             out.print("\nread back into portal columns:", markup=False, highlight=False)
             out.print(render_json(result["read_back"]), markup=False, highlight=False, soft_wrap=True)
@@ -238,8 +260,13 @@ def _print_preview(result: dict[str, Any]) -> None:
         out.print("\nSalesforce record -> portal columns:", markup=False, highlight=False)
         out.print(render_json(pulled["values"]), markup=False, highlight=False, soft_wrap=True)
         for problem in pulled["problems"]:
-            err_console.print(f"  record problem: {problem['field']}: {problem['message']}", style="red",
-                              markup=False, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"  record problem: {problem['field']}: {problem['message']}",
+                style="red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command()

@@ -51,7 +51,7 @@ def provider_from_settings(settings: Settings, environ: Mapping[str, str] | None
     if kind == "aws-kms":
         key_id = crypto.kms_key_id or env.get("SFSYNC_CRYPTO_KMS_KEY_ID")
         if not key_id:
-            raise ConfigError("[crypto] provider = \"aws-kms\" needs [crypto] kms_key_id")
+            raise ConfigError('[crypto] provider = "aws-kms" needs [crypto] kms_key_id')
         try:
             import boto3
         except ModuleNotFoundError:
@@ -67,12 +67,15 @@ def provider_from_settings(settings: Settings, environ: Mapping[str, str] | None
         )
         if not url or not key_name or not token:
             raise ConfigError(
-                "[crypto] provider = \"vault-transit\" needs vault_url, vault_key and a token "
+                '[crypto] provider = "vault-transit" needs vault_url, vault_key and a token '
                 "(SFSYNC_CRYPTO__VAULT_TOKEN, [crypto] vault_token_file or VAULT_TOKEN)"
             )
         try:
             wrapper = VaultTransitKeyWrapper(
-                url, SecretStr(token), key_name, requests.Session(),
+                url,
+                SecretStr(token),
+                key_name,
+                requests.Session(),
                 mount=env.get("SFSYNC_CRYPTO_VAULT_MOUNT", crypto.vault_mount),
                 namespace=crypto.vault_namespace or env.get("VAULT_NAMESPACE"),
             )

@@ -28,9 +28,7 @@ __all__ = [
 FORMAT_VERSION = 1
 # Key ids are short, lower-case and dot-free so the token can be split on "." unambiguously.
 KEY_ID_PATTERN = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_KEY_ID_LENGTH - 1}}}")
-_TOKEN_PATTERN = re.compile(
-    rf"{FORMAT_TAG}\.([a-z0-9][a-z0-9_-]{{0,{MAX_KEY_ID_LENGTH - 1}}})\.([A-Za-z0-9_-]+)"
-)
+_TOKEN_PATTERN = re.compile(rf"{FORMAT_TAG}\.([a-z0-9][a-z0-9_-]{{0,{MAX_KEY_ID_LENGTH - 1}}})\.([A-Za-z0-9_-]+)")
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 AAD_LABEL = FORMAT_TAG
 MIN_RAW_BYTES = NONCE_BYTES + TAG_BYTES
@@ -77,9 +75,7 @@ def build_aad(key_id: str, sobject: str, field: str, record_key: str) -> bytes:
     different contexts can produce the same byte string. Salesforce API names are
     case-insensitive, hence lower-cased; the record key (an external id) is taken verbatim.
     """
-    return b"".join(
-        _length_prefixed(part) for part in (AAD_LABEL, key_id, sobject.lower(), field.lower(), record_key)
-    )
+    return b"".join(_length_prefixed(part) for part in (AAD_LABEL, key_id, sobject.lower(), field.lower(), record_key))
 
 
 @dataclass(frozen=True)

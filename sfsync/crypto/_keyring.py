@@ -124,8 +124,9 @@ class Keyring:
         now = (clock or (lambda: datetime.now(UTC)))()
         key_id = cls._new_id("k", set())
         first = KeyMaterial(key_id, KeyState.ACTIVE, now, None, random_bytes(DATA_KEY_BYTES))
-        return cls([first], {None: key_id}, random_bytes(DATA_KEY_BYTES), index_key_id=cls._new_id("i", {key_id}),
-                   clock=clock)
+        return cls(
+            [first], {None: key_id}, random_bytes(DATA_KEY_BYTES), index_key_id=cls._new_id("i", {key_id}), clock=clock
+        )
 
     def has_partner_keys(self, partner: str) -> bool:
         """True when ``partner`` ever had keys (destroyed ones count: a shredded partner stays shredded)."""
@@ -208,8 +209,7 @@ class Keyring:
         partner = _check_partner(partner)
         taken = set(self._keys) | {self.index_key_id}
         key_id = self._new_id("p" if partner is not None else "k", taken)
-        self._keys[key_id] = KeyMaterial(key_id, KeyState.ACTIVE, self._clock(), partner,
-                                         random_bytes(DATA_KEY_BYTES))
+        self._keys[key_id] = KeyMaterial(key_id, KeyState.ACTIVE, self._clock(), partner, random_bytes(DATA_KEY_BYTES))
         old = self._primaries.get(partner)
         self._primaries[partner] = key_id
         if old is not None:

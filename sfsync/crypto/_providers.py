@@ -247,8 +247,9 @@ class VaultTransitKeyWrapper:
         try:
             response = call()
         except _VaultRetry as exc:
-            raise KeyringError(f"Vault transit {operation} failed: {exc}", ErrorContext(extra={"url": self.url})) \
-                from None
+            raise KeyringError(
+                f"Vault transit {operation} failed: {exc}", ErrorContext(extra={"url": self.url})
+            ) from None
         if response.status_code != 200:
             raise KeyringError(
                 f"Vault transit {operation} failed: HTTP {response.status_code}{_vault_errors(response)}",

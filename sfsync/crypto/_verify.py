@@ -173,9 +173,7 @@ class VerifyReport:
             for r in problems:
                 for f in r.findings:
                     record = f.record_key.replace("|", "\\|")
-                    lines.append(
-                        f"| {r.sobject} | {r.field} | {record} | {f.kind} | {f.length} | {f.key_id or '–'} |"
-                    )
+                    lines.append(f"| {r.sobject} | {r.field} | {record} | {f.kind} | {f.length} | {f.key_id or '–'} |")
                 if r.findings_truncated:
                     lines.append(f"| {r.sobject} | {r.field} | … | {r.findings_truncated} more | | |")
         return "\n".join(lines) + "\n"
@@ -259,8 +257,13 @@ class ReencryptSkip:
         return _SKIP_TEXT[self.reason]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sobject": self.sobject, "field": self.field, "record_key": self.record_key,
-                "reason": self.reason, "key_id": self.key_id}
+        return {
+            "sobject": self.sobject,
+            "field": self.field,
+            "record_key": self.record_key,
+            "reason": self.reason,
+            "key_id": self.key_id,
+        }
 
 
 def _why_not(value: str, keyring: Keyring, error: Exception) -> tuple[SkipReason, str | None]:
@@ -303,8 +306,13 @@ def reencrypt_plan(
         material = keyring.get(parts[0]) if parts is not None else None
         if material is not None and material.state is KeyState.DESTROYED:
             # Crypto-shredded on purpose: nothing to rotate, and `verify` reports it.
-            _log.info("skipping %s.%s of record %r: its key %s is destroyed", stored.sobject, stored.field,
-                      stored.record_key, material.key_id)
+            _log.info(
+                "skipping %s.%s of record %r: its key %s is destroyed",
+                stored.sobject,
+                stored.field,
+                stored.record_key,
+                material.key_id,
+            )
             continue
         try:
             if not cipher.needs_rotation(stored.value):
@@ -322,8 +330,13 @@ def reencrypt_plan(
                     ctx.error_context(),
                 ) from None
             # INFO, not WARNING: callers get the skip back in ``skipped`` and report it themselves.
-            _log.info("cannot re-encrypt %s.%s of record %r: %s", stored.sobject, stored.field,
-                         stored.record_key, skip.explanation)
+            _log.info(
+                "cannot re-encrypt %s.%s of record %r: %s",
+                stored.sobject,
+                stored.field,
+                stored.record_key,
+                skip.explanation,
+            )
             if skipped is not None:
                 skipped.append(skip)
             continue

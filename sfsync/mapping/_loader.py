@@ -41,8 +41,11 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool",
-                                                                        "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
@@ -112,8 +115,11 @@ def _build_collection(loader: _Loader, node: yaml.Node, path: Path_, positions: 
             if child_key in first_seen:
                 positions.keys[child] = _mark(key_node)
                 positions.problems.append(
-                    (child, f"duplicate key {child_key!r} (first written on line {first_seen[child_key]})",
-                     "keep one of them")
+                    (
+                        child,
+                        f"duplicate key {child_key!r} (first written on line {first_seen[child_key]})",
+                        "keep one of them",
+                    )
                 )
                 continue
             first_seen[child_key] = key_node.start_mark.line + 1
@@ -174,8 +180,14 @@ def _parse(path: Path) -> tuple[Any, _Positions] | FieldProblem:
         return FieldProblem(message=f"YAML error: {exc}", code="yaml_syntax", file=str(path))
     except _AliasError as exc:
         line, col = _mark(exc.node)
-        return FieldProblem(message=exc.message, code="yaml_alias", hint="write the values out instead of aliasing",
-                            file=str(path), line=line, col=col)
+        return FieldProblem(
+            message=exc.message,
+            code="yaml_alias",
+            hint="write the values out instead of aliasing",
+            file=str(path),
+            line=line,
+            col=col,
+        )
     except RecursionError:
         return FieldProblem(message="the file nests too deeply", code="yaml_syntax", file=str(path), line=1, col=1)
     finally:
@@ -296,8 +308,11 @@ def _friendly(error: Any, path: Path_, data: Any) -> tuple[str, str | None, bool
         return message, ("allowed keys here: " + ", ".join(allowed)) if allowed else None, True
     if kind == "missing":
         if last == "owner":
-            return ("the field has no owner", "add `owner: portal` or `owner: salesforce` — exactly one side writes "
-                    "each field", False)
+            return (
+                "the field has no owner",
+                "add `owner: portal` or `owner: salesforce` — exactly one side writes each field",
+                False,
+            )
         return f"missing required key {last!r}", f"add `{last}:`", False
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
@@ -305,8 +320,11 @@ def _friendly(error: Any, path: Path_, data: Any) -> tuple[str, str | None, bool
         guess = did_you_mean(str(given), expected) if given is not None else None
         message = f"{given!r} is not allowed here; expected {' or '.join(repr(e) for e in expected)}"
         if last == "owner" and given in ("both", "none", "either"):
-            return (f"owner {given!r}: a field must have exactly one owner", "choose `portal` or `salesforce`; map "
-                    "the other direction as a separate field", False)
+            return (
+                f"owner {given!r}: a field must have exactly one owner",
+                "choose `portal` or `salesforce`; map the other direction as a separate field",
+                False,
+            )
         if guess:
             message += f"; did you mean {guess!r}?"
         if (len(path) >= 2 and path[-2] == "transforms") or (len(path) >= 3 and path[-3] == "transforms"):
@@ -351,18 +369,36 @@ def _schema_problems(exc: ValidationError, data: Any, positions: _Positions, fil
             continue
         seen.add((path, message))
         hint = hint or "correct the value; `sfsync mappings schema` lists what each key accepts"
-        problems.append(_problem_at(path, message, hint, at_key=at_key, positions=positions, file=file,
-                                    mapping=name, data=data))
+        problems.append(
+            _problem_at(path, message, hint, at_key=at_key, positions=positions, file=file, mapping=name, data=data)
+        )
     for path, messages in merged.items():
         text = " or ".join(dict.fromkeys(m.removeprefix("Input should be ") for m in messages))
-        problems.append(_problem_at(path, f"invalid value: should be {text}", "use one of those forms", at_key=False,
-                                    positions=positions, file=file, mapping=name, data=data))
+        problems.append(
+            _problem_at(
+                path,
+                f"invalid value: should be {text}",
+                "use one of those forms",
+                at_key=False,
+                positions=positions,
+                file=file,
+                mapping=name,
+                data=data,
+            )
+        )
     return problems
 
 
 def _problem_at(
-    path: Path_, message: str, hint: str | None, *, at_key: bool, positions: _Positions, file: str,
-    mapping: str | None, data: Any,
+    path: Path_,
+    message: str,
+    hint: str | None,
+    *,
+    at_key: bool,
+    positions: _Positions,
+    file: str,
+    mapping: str | None,
+    data: Any,
 ) -> FieldProblem:
     probe = path
     table = positions.keys if at_key else positions.values
@@ -373,13 +409,22 @@ def _problem_at(
     where = ".".join(str(p) for p in path) or "(top level)"
     field_name = None
     if len(path) >= 2 and path[0] == "fields" and isinstance(path[1], int):
-        entry = data["fields"][path[1]] if isinstance(data, dict) and isinstance(data.get("fields"), list) and \
-            path[1] < len(data["fields"]) else None
+        entry = (
+            data["fields"][path[1]]
+            if isinstance(data, dict) and isinstance(data.get("fields"), list) and path[1] < len(data["fields"])
+            else None
+        )
         if isinstance(entry, dict) and isinstance(entry.get("field"), str):
             field_name = entry["field"]
     return FieldProblem(
-        message=f"{where}: {message}", code="schema", hint=hint, mapping=mapping, field=field_name, file=file,
-        line=line, col=col,
+        message=f"{where}: {message}",
+        code="schema",
+        hint=hint,
+        mapping=mapping,
+        field=field_name,
+        file=file,
+        line=line,
+        col=col,
     )
 
 
@@ -394,20 +439,35 @@ def _load_one(path: Path, explicit: bool, report: ValidationReport) -> ObjectMap
         if path.stem in COMPANION_FILES:
             return None  # sfsync's own non-mapping files that live beside the mappings
         # Never skipped: a mapping whose keys are misspelled would otherwise sync nothing, silently.
-        report.add(FieldProblem(message="not a mapping file (no `salesforce:`, `portal:` or `fields:`)",
-                                code="not_a_mapping", file=file, line=1, col=1,
-                                hint="fix the keys, or keep other YAML files out of the mappings folder "
-                                f"(only {', '.join(sorted(COMPANION_FILES))} may live there)"))
+        report.add(
+            FieldProblem(
+                message="not a mapping file (no `salesforce:`, `portal:` or `fields:`)",
+                code="not_a_mapping",
+                file=file,
+                line=1,
+                col=1,
+                hint="fix the keys, or keep other YAML files out of the mappings folder "
+                f"(only {', '.join(sorted(COMPANION_FILES))} may live there)",
+            )
+        )
         return None
     if not isinstance(data, dict):
-        report.add(FieldProblem(message="a mapping file must be a YAML object (key: value lines)", code="schema",
-                                file=file, line=1, col=1))
+        report.add(
+            FieldProblem(
+                message="a mapping file must be a YAML object (key: value lines)",
+                code="schema",
+                file=file,
+                line=1,
+                col=1,
+            )
+        )
         return None
     name = data.get("name") if isinstance(data.get("name"), str) else None
     for problem_path, message, hint in positions.problems:
         line, col = positions.keys.get(problem_path, positions.values.get(problem_path, (None, None)))
-        report.add(FieldProblem(message=message, code="yaml_duplicate", hint=hint, mapping=name, file=file,
-                                line=line, col=col))
+        report.add(
+            FieldProblem(message=message, code="yaml_duplicate", hint=hint, mapping=name, file=file, line=line, col=col)
+        )
     info = SourceInfo(file=file, positions=positions.values, key_positions=positions.keys)
     mapping: ObjectMapping | None
     try:
@@ -462,8 +522,14 @@ def collect_mappings(paths: Sequence[Path]) -> tuple[MappingSet, ValidationRepor
             continue
         if mapping.name in names:
             first = names[mapping.name]
-            report.add(mapping.problem(("name",), f"mapping name {mapping.name!r} is already used by {first.file}",
-                                       hint="give each mapping a unique name", code="duplicate_name"))
+            report.add(
+                mapping.problem(
+                    ("name",),
+                    f"mapping name {mapping.name!r} is already used by {first.file}",
+                    hint="give each mapping a unique name",
+                    code="duplicate_name",
+                )
+            )
             continue
         names[mapping.name] = mapping
         loaded.append(mapping)
@@ -484,7 +550,5 @@ def load_mappings(paths: Sequence[Path], *, validate: bool = True) -> MappingSet
         report.merge(validate_offline(mapping_set))
     report.raise_for_errors()
     if not mapping_set.all():
-        raise MappingError(
-            "no mapping files found", ErrorContext(file=", ".join(str(p) for p in paths) or None)
-        )
+        raise MappingError("no mapping files found", ErrorContext(file=", ".join(str(p) for p in paths) or None))
     return mapping_set

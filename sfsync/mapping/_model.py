@@ -92,13 +92,16 @@ class BlindIndexSpec(_Model):
     field: str = Field(pattern=SF_NAME, description="Salesforce text field holding the index, e.g. X_BIdx__c")
     normalizer: Normalizer
     reader: str | None = Field(
-        default=None, min_length=10,
+        default=None,
+        min_length=10,
         description="what reads this index (a blind index nobody reads is only a side channel, so it is refused)",
     )
     bits: int | None = Field(default=None, ge=8, le=256, description="index size; null lets the planner choose")
     expected_rows: int = Field(default=1_000_000, ge=1, description="rows the index will hold (for the planner)")
     false_matches_per_lookup: float = Field(
-        default=2.0, ge=1.0, le=1_000_000,
+        default=2.0,
+        ge=1.0,
+        le=1_000_000,
         description="rows a lookup matches that do not hold the value, at expected_rows (>= 2 keeps the index "
         "from pointing at one plaintext)",
     )
@@ -233,11 +236,13 @@ class FieldMapping(_Model):
         default=None, description="publish a coarse band of the value in another field (the value is encrypted)"
     )
     clear: str | None = Field(
-        default=None, min_length=10,
+        default=None,
+        min_length=10,
         description="why this partner-submitted field may reach Salesforce in clear (the reviewer reads this)",
     )
     account_field: str | None = Field(
-        default=None, pattern=SF_NAME,
+        default=None,
+        pattern=SF_NAME,
         description="Account field a reader could compare this value with (the re-identification check uses it)",
     )
     on_create_only: bool = Field(default=False, description="written when the record is created, never after")
@@ -524,14 +529,18 @@ class ObjectMapping(_Model):
             empty = False
         if empty and fm.required:
             return None, self._field_problem(
-                fm, "required", "a value is required but the record has none",
+                fm,
+                "required",
+                "a value is required but the record has none",
                 "fill the column in the portal, or give the field a `default`",
             )
         return value, None
 
     def _missing_columns(self, fm: FieldMapping, missing: list[str]) -> FieldProblem:
         return self._field_problem(
-            fm, "missing_column", f"the portal row has no column {', '.join(missing)}",
+            fm,
+            "missing_column",
+            f"the portal row has no column {', '.join(missing)}",
             "check the column name against the portal table",
         )
 
@@ -641,9 +650,14 @@ class ObjectMapping(_Model):
                 if fm.on_null == "keep":
                     continue  # the portal keeps its value
                 if fm.on_null == "reject":
-                    problems.append(self._field_problem(
-                        fm, "null", f"Salesforce sent no value for {fm.field} and the mapping rejects that "
-                        "(on_null: reject)", "fill the field in Salesforce; the record is retried"))
+                    problems.append(
+                        self._field_problem(
+                            fm,
+                            "null",
+                            f"Salesforce sent no value for {fm.field} and the mapping rejects that (on_null: reject)",
+                            "fill the field in Salesforce; the record is retried",
+                        )
+                    )
                     continue
                 value = fm.default
             _assign(fm, value, result)
@@ -651,8 +665,9 @@ class ObjectMapping(_Model):
             raise RecordMappingError(
                 f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
                 problems,
-                ErrorContext(mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in
-                                                                                              problems)),
+                ErrorContext(
+                    mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in problems)
+                ),
             )
         return result
 
@@ -671,8 +686,6 @@ class ObjectMapping(_Model):
         except (NotInvertibleError, CoercionError, TransformError):
             return
         _assign(fm, value, result)
-
-
 
 
 def _get_path(record: AbcMapping[str, Any], path: str) -> Any:

@@ -75,9 +75,7 @@ def preview(
         for column, value in read_back.items()
         if column in owned_columns
     }
-    result["write_back"] = {
-        fm.soql_path(): ", ".join(fm.columns) for fm in mapping.salesforce_owned() if fm.columns
-    }
+    result["write_back"] = {fm.soql_path(): ", ".join(fm.columns) for fm in mapping.salesforce_owned() if fm.columns}
     if salesforce_record is not None:
         result["salesforce_to_portal"] = _pull(mapping, salesforce_record)
     return result
@@ -99,8 +97,9 @@ def read_portal_row(url: str, mapping: ObjectMapping, key: str) -> dict[str, Any
     database = parsed.database or ""
     # SQLite would silently create an empty database file: say what is wrong instead.
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).exists():
-        raise UsageError(f"the portal database {database} does not exist (check [portal] url)",
-                         ErrorContext(mapping=mapping.name))
+        raise UsageError(
+            f"the portal database {database} does not exist (check [portal] url)", ErrorContext(mapping=mapping.name)
+        )
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:

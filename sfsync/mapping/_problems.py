@@ -99,9 +99,7 @@ class ValidationReport:
         return not self.errors
 
     def sorted(self) -> list[FieldProblem]:
-        return sorted(
-            self.problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0, p.mapping or "", p.message)
-        )
+        return sorted(self.problems, key=lambda p: (p.file or "", p.line or 0, p.col or 0, p.mapping or "", p.message))
 
     def __iter__(self) -> Iterator[FieldProblem]:
         return iter(self.sorted())

@@ -106,15 +106,21 @@ class Step:
 
 
 def _kind_name(kind: str) -> str:
-    return {"text": "text", "list": "a list", "number": "a number", "bool": "a boolean", "date": "a date",
-            "datetime": "a date-time", "lookup": "a lookup", "any": "any value"}.get(kind, kind)
+    return {
+        "text": "text",
+        "list": "a list",
+        "number": "a number",
+        "bool": "a boolean",
+        "date": "a date",
+        "datetime": "a date-time",
+        "lookup": "a lookup",
+        "any": "any value",
+    }.get(kind, kind)
 
 
 def _require_text(step: Step, value: Any) -> str:
     if not isinstance(value, str):
-        raise TransformError(
-            "wrong_type", f"`{step.describe()}` needs text but got {_kind_name(kind_of_value(value))}"
-        )
+        raise TransformError("wrong_type", f"`{step.describe()}` needs text but got {_kind_name(kind_of_value(value))}")
     return value
 
 
@@ -125,9 +131,7 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------- bare-name transforms
 
 
-SimpleName = Literal[
-    "trim", "lower", "upper", "title", "null_if_empty", "number", "currency", "date", "datetime"
-]
+SimpleName = Literal["trim", "lower", "upper", "title", "null_if_empty", "number", "currency", "date", "datetime"]
 
 
 @dataclass(frozen=True)
@@ -396,9 +400,7 @@ class CurrencyTransform(_Model, Step):
         return "number"
 
     def apply_one(self, value: Any) -> Any:
-        options = NumberOptions(
-            decimal_separator=self.decimal_separator, thousands_separator=self.thousands_separator
-        )
+        options = NumberOptions(decimal_separator=self.decimal_separator, thousands_separator=self.thousands_separator)
         return _quantize(_parse_number(value, options, strip_currency=True, step=self), self.currency, self.mode)
 
 
@@ -655,8 +657,9 @@ class PythonTransform(_Model, Step):
         except TransformError:
             raise
         except (ValueError, TypeError) as exc:
-            raise TransformError("python_transform", f"python transform {self.python!r} refused the value: "
-                                 f"{type(exc).__name__}") from None
+            raise TransformError(
+                "python_transform", f"python transform {self.python!r} refused the value: {type(exc).__name__}"
+            ) from None
 
     def invert(self, value: Any) -> Any:
         registered = self.registered()
@@ -681,8 +684,17 @@ _MODELS: dict[str, type[_Model]] = {
     "lookup": LookupTransform,
     "python": PythonTransform,
 }
-SIMPLE_NAMES: tuple[str, ...] = ("trim", "lower", "upper", "title", "null_if_empty", "number", "currency", "date",
-                                 "datetime")
+SIMPLE_NAMES: tuple[str, ...] = (
+    "trim",
+    "lower",
+    "upper",
+    "title",
+    "null_if_empty",
+    "number",
+    "currency",
+    "date",
+    "datetime",
+)
 TRANSFORM_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*SIMPLE_NAMES, *_MODELS]))
 
 

@@ -136,9 +136,7 @@ def to_decimal(value: Any) -> Decimal:
 
 def to_date(value: Any) -> date:
     if isinstance(value, datetime):
-        raise CoercionError(
-            "bad_date", "a date-time where a date is expected (add a `date` transform with a timezone)"
-        )
+        raise CoercionError("bad_date", "a date-time where a date is expected (add a `date` transform with a timezone)")
     if isinstance(value, date):
         return value
     if isinstance(value, str):

@@ -69,11 +69,16 @@ def _check_across(mappings: MappingSet) -> list[FieldProblem]:
                 key = (m.source.table, column)
                 if key in writers and writers[key][0] is not m:
                     other, other_fm = writers[key]
-                    problems.append(m.problem(
-                        ("fields", fm.index, "column"),
-                        f"{m.source.table}.{column} is also written back by mapping {other.name!r} "
-                        f"({other_fm.field}); the two would overwrite each other",
-                        hint="set `enabled: false` in one of the two mappings", fm=fm, code="ownership"))
+                    problems.append(
+                        m.problem(
+                            ("fields", fm.index, "column"),
+                            f"{m.source.table}.{column} is also written back by mapping {other.name!r} "
+                            f"({other_fm.field}); the two would overwrite each other",
+                            hint="set `enabled: false` in one of the two mappings",
+                            fm=fm,
+                            code="ownership",
+                        )
+                    )
                 writers.setdefault(key, (m, fm))
     return problems
 
@@ -86,21 +91,47 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
     # -- direction and portal table
     if m.is_read_only:
         if m.direction != "pull":
-            add(m.problem(("direction",), f"a mapping without a portal table can only pull, not {m.direction!r}",
-                          hint="set `direction: pull`, or add a `portal:` section", code="direction"))
+            add(
+                m.problem(
+                    ("direction",),
+                    f"a mapping without a portal table can only pull, not {m.direction!r}",
+                    hint="set `direction: pull`, or add a `portal:` section",
+                    code="direction",
+                )
+            )
     elif ext_field == "Id":
-        add(m.problem(("salesforce", "external_id_field"), "upserts need an external id field, not Id",
-                      hint="use a custom field marked External ID (e.g. Registration_Number__c)", code="external_id"))
+        add(
+            m.problem(
+                ("salesforce", "external_id_field"),
+                "upserts need an external id field, not Id",
+                hint="use a custom field marked External ID (e.g. Registration_Number__c)",
+                code="external_id",
+            )
+        )
     for fm in m.fields:
         base = ("fields", fm.index)
         if m.direction == "push" and fm.owner == "salesforce" and fm.field != "Id":
-            add(m.problem((*base, "owner"), "this mapping only pushes, so a Salesforce-owned field is never read",
-                          hint="set `direction: both`, or remove the field", fm=fm, code="direction",
-                          severity="warning"))
+            add(
+                m.problem(
+                    (*base, "owner"),
+                    "this mapping only pushes, so a Salesforce-owned field is never read",
+                    hint="set `direction: both`, or remove the field",
+                    fm=fm,
+                    code="direction",
+                    severity="warning",
+                )
+            )
         if m.direction == "pull" and fm.owner == "portal":
-            add(m.problem((*base, "owner"), "this mapping only pulls, so a portal-owned field is never written",
-                          hint="set `direction: both`, or make the field `owner: salesforce`", fm=fm,
-                          code="direction", severity="error" if m.is_read_only else "warning"))
+            add(
+                m.problem(
+                    (*base, "owner"),
+                    "this mapping only pulls, so a portal-owned field is never written",
+                    hint="set `direction: both`, or make the field `owner: salesforce`",
+                    fm=fm,
+                    code="direction",
+                    severity="error" if m.is_read_only else "warning",
+                )
+            )
 
     # -- one target per Salesforce field, one writer per portal column
     targets: dict[str, FieldMapping] = {}
@@ -108,17 +139,33 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
     for fm in m.fields:
         base = ("fields", fm.index)
         if fm.field == ext_field and fm.owner == "portal":
-            add(m.problem((*base, "field"), f"{fm.field} is the external id; it is set from "
-                          f"portal.external_id_column", hint="remove this field entry", fm=fm, code="duplicate_target"))
+            add(
+                m.problem(
+                    (*base, "field"),
+                    f"{fm.field} is the external id; it is set from portal.external_id_column",
+                    hint="remove this field entry",
+                    fm=fm,
+                    code="duplicate_target",
+                )
+            )
         if fm.field in targets:
             first = targets[fm.field]
             if first.owner != fm.owner:
-                message = (f"{fm.field} is owned by both sides (entries {first.index + 1} and {fm.index + 1}); "
-                           "each field has exactly one owner")
+                message = (
+                    f"{fm.field} is owned by both sides (entries {first.index + 1} and {fm.index + 1}); "
+                    "each field has exactly one owner"
+                )
             else:
                 message = f"{fm.field} is already mapped by entry {first.index + 1} (line {_line(m, first)})"
-            add(m.problem((*base, "field"), message, hint="keep one entry per Salesforce field", fm=fm,
-                          code="duplicate_target"))
+            add(
+                m.problem(
+                    (*base, "field"),
+                    message,
+                    hint="keep one entry per Salesforce field",
+                    fm=fm,
+                    code="duplicate_target",
+                )
+            )
         else:
             targets[fm.field] = fm
         lookup = fm.lookup
@@ -127,31 +174,63 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
         bidx = fm.blind_index
         if bidx is not None:
             if bidx.field in bidx_targets:
-                add(m.problem((*base, "encrypt", "blind_index", "field"),
-                              f"blind index field {bidx.field} is used twice", fm=fm, code="duplicate_target",
-                              hint="give each encrypted field its own blind index field"))
+                add(
+                    m.problem(
+                        (*base, "encrypt", "blind_index", "field"),
+                        f"blind index field {bidx.field} is used twice",
+                        fm=fm,
+                        code="duplicate_target",
+                        hint="give each encrypted field its own blind index field",
+                    )
+                )
             bidx_targets[bidx.field] = fm
         if fm.band is not None:
             if fm.band.field in bidx_targets:
-                add(m.problem((*base, "band", "field"), f"band field {fm.band.field} is used twice", fm=fm,
-                              code="duplicate_target", hint="give each banded field its own band field"))
+                add(
+                    m.problem(
+                        (*base, "band", "field"),
+                        f"band field {fm.band.field} is used twice",
+                        fm=fm,
+                        code="duplicate_target",
+                        hint="give each banded field its own band field",
+                    )
+                )
             bidx_targets[fm.band.field] = fm
     for name, fm in bidx_targets.items():
         if name in targets or name == ext_field:
-            add(m.problem(("fields", fm.index, "encrypt", "blind_index", "field"),
-                          f"index or band field {name} is also mapped as a field", fm=fm, code="duplicate_target",
-                          hint="index and band fields are written by the encryption step only; remove the other entry"))
+            add(
+                m.problem(
+                    ("fields", fm.index, "encrypt", "blind_index", "field"),
+                    f"index or band field {name} is also mapped as a field",
+                    fm=fm,
+                    code="duplicate_target",
+                    hint="index and band fields are written by the encryption step only; remove the other entry",
+                )
+            )
     if m.salesforce.record_type and "RecordTypeId" in targets:
         fm = targets["RecordTypeId"]
-        add(m.problem(("fields", fm.index, "field"), "RecordTypeId is set from salesforce.record_type", fm=fm,
-                      hint="remove this entry or the record_type", code="duplicate_target"))
+        add(
+            m.problem(
+                ("fields", fm.index, "field"),
+                "RecordTypeId is set from salesforce.record_type",
+                fm=fm,
+                hint="remove this entry or the record_type",
+                code="duplicate_target",
+            )
+        )
 
     per_partner = [fm for fm in m.fields if fm.encrypt_spec is not None and fm.encrypt_spec.per_partner_key]
     if per_partner and (m.source is None or m.source.partner_column is None):
         fm = per_partner[0]
-        add(m.problem(("fields", fm.index, "encrypt", "per_partner_key"), "per-partner keys need to know the "
-                      "partner of each row", hint="set `portal.partner_column` (e.g. partner_number)", fm=fm,
-                      code="encrypt"))
+        add(
+            m.problem(
+                ("fields", fm.index, "encrypt", "per_partner_key"),
+                "per-partner keys need to know the partner of each row",
+                hint="set `portal.partner_column` (e.g. partner_number)",
+                fm=fm,
+                code="encrypt",
+            )
+        )
 
     if m.source is not None:
         written_by_sf: dict[str, FieldMapping] = {}
@@ -160,26 +239,48 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
             for column in fm.columns:
                 if fm.owner == "salesforce":
                     if column in written_by_sf:
-                        add(m.problem(("fields", fm.index, "column"), f"column {column} is already written back by "
-                                      f"{written_by_sf[column].field}", fm=fm, code="duplicate_target",
-                                      hint="write each portal column from one Salesforce field"))
+                        add(
+                            m.problem(
+                                ("fields", fm.index, "column"),
+                                f"column {column} is already written back by {written_by_sf[column].field}",
+                                fm=fm,
+                                code="duplicate_target",
+                                hint="write each portal column from one Salesforce field",
+                            )
+                        )
                     written_by_sf.setdefault(column, fm)
                 else:
                     read_by_portal.setdefault(column, fm)
-        protected = {m.source.primary_key: "primary key", m.source.updated_at: "updated-at column",
-                     m.source.external_id_column: "external id column"}
+        protected = {
+            m.source.primary_key: "primary key",
+            m.source.updated_at: "updated-at column",
+            m.source.external_id_column: "external id column",
+        }
         if m.source.deleted_at:
             protected[m.source.deleted_at] = "deleted-at column"
         for column, fm in written_by_sf.items():
             if column in protected:
-                add(m.problem(("fields", fm.index, "column"), f"Salesforce may not write the portal's "
-                              f"{protected[column]} ({column})", fm=fm, code="ownership",
-                              hint="map the Salesforce value to its own column"))
+                add(
+                    m.problem(
+                        ("fields", fm.index, "column"),
+                        f"Salesforce may not write the portal's {protected[column]} ({column})",
+                        fm=fm,
+                        code="ownership",
+                        hint="map the Salesforce value to its own column",
+                    )
+                )
             elif column in read_by_portal:
                 other = read_by_portal[column]
-                add(m.problem(("fields", fm.index, "column"), f"column {column} is written by Salesforce "
-                              f"({fm.field}) and pushed to {other.field}: the value would ping-pong", fm=fm,
-                              code="ownership", hint="give each column one owner"))
+                add(
+                    m.problem(
+                        ("fields", fm.index, "column"),
+                        f"column {column} is written by Salesforce "
+                        f"({fm.field}) and pushed to {other.field}: the value would ping-pong",
+                        fm=fm,
+                        code="ownership",
+                        hint="give each column one owner",
+                    )
+                )
 
     for fm in m.fields:
         problems.extend(_check_field(m, fm))
@@ -187,18 +288,31 @@ def _check_mapping(m: ObjectMapping) -> list[FieldProblem]:
 
 
 class _Add(Protocol):
-    def __call__(self, key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
-                 severity: Any = "error") -> None: ...
+    def __call__(
+        self,
+        key: tuple[str | int, ...],
+        message: str,
+        hint: str | None = None,
+        code: str | None = None,
+        severity: Any = "error",
+    ) -> None: ...
 
 
-def _adder(problems: list[FieldProblem], m: ObjectMapping, fm: FieldMapping, base: tuple[str | int, ...], *,
-           default_code: str) -> _Add:
+def _adder(
+    problems: list[FieldProblem], m: ObjectMapping, fm: FieldMapping, base: tuple[str | int, ...], *, default_code: str
+) -> _Add:
     """A function that records a problem of ``fm`` at ``base + key`` in the mapping file."""
 
-    def add(key: tuple[str | int, ...], message: str, hint: str | None = None, code: str | None = None,
-            severity: Any = "error") -> None:
-        problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code=code or default_code,
-                                  severity=severity))
+    def add(
+        key: tuple[str | int, ...],
+        message: str,
+        hint: str | None = None,
+        code: str | None = None,
+        severity: Any = "error",
+    ) -> None:
+        problems.append(
+            m.problem((*base, *key), message, hint=hint, fm=fm, code=code or default_code, severity=severity)
+        )
 
     return add
 
@@ -216,25 +330,45 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
 
     portal_owned = fm.owner == "portal"
     if "." in fm.field and portal_owned:
-        add(("field",), f"{fm.field} follows a relationship; only Salesforce-owned fields can be read that way",
-            hint="write the lookup with a `lookup:` transform instead", code="ownership")
+        add(
+            ("field",),
+            f"{fm.field} follows a relationship; only Salesforce-owned fields can be read that way",
+            hint="write the lookup with a `lookup:` transform instead",
+            code="ownership",
+        )
     if fm.type == "id" and portal_owned:
         add(("owner",), "an Id is set by Salesforce", hint="use `owner: salesforce`", code="ownership")
     if fm.on_create_only and not portal_owned:
         add(("on_create_only",), "on_create_only applies to portal-owned fields", hint="remove it", code="ownership")
     if fm.required and not portal_owned:
-        add(("required",), "required is checked on push only; it has no effect on a Salesforce-owned field",
-            hint="remove it", severity="warning")
+        add(
+            ("required",),
+            "required is checked on push only; it has no effect on a Salesforce-owned field",
+            hint="remove it",
+            severity="warning",
+        )
     # -- what a null from Salesforce means for the portal column (pull only)
     if fm.on_null is not None and portal_owned:
-        add(("on_null",), "on_null applies to Salesforce-owned fields (what a null pulled from Salesforce does)",
-            hint="remove it; portal-owned fields use `required` and `default`", code="ownership")
+        add(
+            ("on_null",),
+            "on_null applies to Salesforce-owned fields (what a null pulled from Salesforce does)",
+            hint="remove it; portal-owned fields use `required` and `default`",
+            code="ownership",
+        )
     if fm.on_null == "default" and not fm.has_default:
-        add(("on_null",), "on_null: default needs a `default` value to write into the portal column",
-            hint="add `default: <portal value>`, or use on_null: keep / reject", code="on_null")
+        add(
+            ("on_null",),
+            "on_null: default needs a `default` value to write into the portal column",
+            hint="add `default: <portal value>`, or use on_null: keep / reject",
+            code="on_null",
+        )
     if not portal_owned and fm.has_default and fm.on_null != "default":
-        add(("default",), "a default on a Salesforce-owned field is used only with `on_null: default`",
-            hint="add `on_null: default`, or remove the default", code="on_null")
+        add(
+            ("default",),
+            "a default on a Salesforce-owned field is used only with `on_null: default`",
+            hint="add `on_null: default`, or remove the default",
+            code="on_null",
+        )
     if fm.on_null is not None and not portal_owned and not fm.columns:
         add(("on_null",), "on_null needs a portal column to act on", hint="add `column:`", code="on_null")
 
@@ -242,11 +376,18 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     if fm.length is not None and fm.type not in TEXT_TYPES:
         add(("length",), f"length applies to text fields, not {fm.type}", hint="remove it")
     if fm.type == "string" and fm.length is not None and fm.length > TEXT_MAX:
-        add(("length",), f"a Text field holds at most {TEXT_MAX} characters", hint="use `type: textarea` (Long Text "
-            f"Area, up to {LONG_TEXT_MAX:,})", code="too_long")
+        add(
+            ("length",),
+            f"a Text field holds at most {TEXT_MAX} characters",
+            hint=f"use `type: textarea` (Long Text Area, up to {LONG_TEXT_MAX:,})",
+            code="too_long",
+        )
     if (fm.precision is not None or fm.scale is not None) and fm.type not in NUMBER_TYPES:
-        add(("precision" if fm.precision is not None else "scale",), f"precision/scale apply to numbers, not {fm.type}",
-            hint="remove it")
+        add(
+            ("precision" if fm.precision is not None else "scale",),
+            f"precision/scale apply to numbers, not {fm.type}",
+            hint="remove it",
+        )
     if fm.precision is not None and fm.scale is not None and fm.scale > fm.precision:
         add(("scale",), "scale is larger than precision", hint="scale counts digits after the point, within precision")
     if fm.values is not None and fm.type not in ("picklist", "multipicklist"):
@@ -256,15 +397,23 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     first = fm.steps[0] if fm.steps else None
     is_constant = isinstance(first, ConstantTransform)
     if portal_owned and not fm.columns and not is_constant:
-        add(("field",), "no `column` to read the value from", hint="add `column: <portal column>` or a `constant` "
-            "transform", code="column")
+        add(
+            ("field",),
+            "no `column` to read the value from",
+            hint="add `column: <portal column>` or a `constant` transform",
+            code="column",
+        )
     if not portal_owned and not fm.columns:
         add(("field",), "no `column` to write the value to", hint="add `column: <portal column>`", code="column")
     if is_constant and fm.columns:
         add(("column",), "the column is ignored: the first transform is a constant", severity="warning")
     if not portal_owned and any(isinstance(s, ConstantTransform) for s in fm.steps):
-        add(("transforms",), "a constant on a Salesforce-owned field would overwrite the portal value",
-            hint="remove the constant", severity="warning")
+        add(
+            ("transforms",),
+            "a constant on a Salesforce-owned field would overwrite the portal value",
+            hint="remove the constant",
+            severity="warning",
+        )
 
     # -- transforms: validity and type flow
     # A portal column's Python type is unknown offline ("any"); a Salesforce value's is known.
@@ -275,30 +424,58 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
             add(key, why, hint="register it with @sfsync.mapping.register_transform before loading", code="transform")
         if isinstance(step, LookupTransform):
             if position != len(fm.steps) - 1:
-                add(key, "`lookup` must be the last transform", hint="move it to the end of `transforms`",
-                    code="transform")
+                add(
+                    key,
+                    "`lookup` must be the last transform",
+                    hint="move it to the end of `transforms`",
+                    code="transform",
+                )
             if fm.type != "reference":
-                add(key, f"`lookup` writes a reference field, but the field type is {fm.type}",
-                    hint="set `type: reference`", code="type")
+                add(
+                    key,
+                    f"`lookup` writes a reference field, but the field type is {fm.type}",
+                    hint="set `type: reference`",
+                    code="type",
+                )
             if not portal_owned:
-                add(key, "`lookup` applies to portal-owned fields (it is how a push names a related record)",
-                    hint="remove it; a pull reads the related record's field as `Relationship.Field`", code="transform")
+                add(
+                    key,
+                    "`lookup` applies to portal-owned fields (it is how a push names a related record)",
+                    hint="remove it; a pull reads the related record's field as `Relationship.Field`",
+                    code="transform",
+                )
         try:
             kind = step.check_kind(kind)
         except KindError as exc:
-            add(key, f"transform {position + 1}: {exc}", hint="reorder the transforms or convert the value first "
-                "(e.g. `number`, `date`, `split`)", code="type")
+            add(
+                key,
+                f"transform {position + 1}: {exc}",
+                hint="reorder the transforms or convert the value first (e.g. `number`, `date`, `split`)",
+                code="type",
+            )
             kind = "any"
     several_columns = isinstance(fm.column, list) and kind == "list"
     if portal_owned and not fm.encrypted and kind not in accepted_kinds(fm.type) and not several_columns:
-        add(("type",), f"the transforms produce {_kind(kind)}, which a {fm.type} field cannot hold",
-            hint="add a transform that converts it (e.g. `concat`, `number`, `date`)", code="type")
+        add(
+            ("type",),
+            f"the transforms produce {_kind(kind)}, which a {fm.type} field cannot hold",
+            hint="add a transform that converts it (e.g. `concat`, `number`, `date`)",
+            code="type",
+        )
     if not portal_owned and kind == "list" and len(fm.columns) <= 1 and not m.is_read_only:
-        add(("column",), "the transforms produce a list, but there is one column to write it to",
-            hint="list several columns in `column`, or end with a `concat` transform", code="type")
+        add(
+            ("column",),
+            "the transforms produce a list, but there is one column to write it to",
+            hint="list several columns in `column`, or end with a `concat` transform",
+            code="type",
+        )
     if portal_owned and several_columns and fm.type != "multipicklist":
-        add(("column",), "several columns give a list, which a single field cannot hold",
-            hint='join them with a `concat` transform, e.g. `{concat: " "}`', code="type")
+        add(
+            ("column",),
+            "several columns give a list, which a single field cannot hold",
+            hint='join them with a `concat` transform, e.g. `{concat: " "}`',
+            code="type",
+        )
 
     # -- values the mapping itself writes are valid for the field
     produced: list[tuple[tuple[str | int, ...], Any]] = []
@@ -312,9 +489,12 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
             # The first map on a pull reads the picklist's values: its keys must be among them.
             for source in step.map:
                 if source not in fm.values:
-                    add(("transforms", position), f"map key {source!r} is not a value of the picklist"
-                        f"{_guess(source, fm.values)}", hint="map the picklist's exact values (`values:`)",
-                        code="picklist")
+                    add(
+                        ("transforms", position),
+                        f"map key {source!r} is not a value of the picklist{_guess(source, fm.values)}",
+                        hint="map the picklist's exact values (`values:`)",
+                        code="picklist",
+                    )
         if isinstance(step, ConstantTransform) and step.constant is not None and position == len(fm.steps) - 1:
             produced.append((("transforms", position), step.constant))
     if "default" in fm.model_fields_set and fm.default is not None:
@@ -329,8 +509,12 @@ def _check_field(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
                 hint = None
                 if exc.code == "bad_picklist" and isinstance(value, str) and values:
                     hint = f"use one of the picklist values{_guess(value, values)}"
-                add(where, f"{shown} cannot be written to this {fm.type} field: {exc.message}", hint=hint,
-                    code="picklist" if exc.code == "bad_picklist" else "type")
+                add(
+                    where,
+                    f"{shown} cannot be written to this {fm.type} field: {exc.message}",
+                    hint=hint,
+                    code="picklist" if exc.code == "bad_picklist" else "type",
+                )
 
     problems.extend(_check_encryption(m, fm))
     problems.extend(_check_policy(m, fm))
@@ -362,8 +546,15 @@ def _first_map(fm: FieldMapping) -> int:
 
 
 def _kind(kind: str) -> str:
-    return {"list": "a list", "number": "a number", "bool": "a boolean", "date": "a date",
-            "datetime": "a date-time", "lookup": "a lookup", "text": "text"}.get(kind, kind)
+    return {
+        "list": "a list",
+        "number": "a number",
+        "bool": "a boolean",
+        "date": "a date",
+        "datetime": "a date-time",
+        "lookup": "a lookup",
+        "text": "text",
+    }.get(kind, kind)
 
 
 def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
@@ -376,16 +567,27 @@ def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
     add = _adder(problems, m, fm, base, default_code="encrypt")
 
     if fm.owner != "portal":
-        add((), "only portal-owned fields are encrypted (Salesforce cannot produce ciphertext)",
-            hint="remove `encrypt`, or make the field portal-owned")
+        add(
+            (),
+            "only portal-owned fields are encrypted (Salesforce cannot produce ciphertext)",
+            hint="remove `encrypt`, or make the field portal-owned",
+        )
     if fm.type not in ENCRYPTABLE_TYPES:
-        add((), f"ciphertext is text: an encrypted field must be string or textarea, not {fm.type}",
-            hint="store it in a Text or Long Text Area field (`type: string` / `textarea`)", code="type")
+        add(
+            (),
+            f"ciphertext is text: an encrypted field must be string or textarea, not {fm.type}",
+            hint="store it in a Text or Long Text Area field (`type: string` / `textarea`)",
+            code="type",
+        )
     if fm.lookup is not None:
         add((), "a lookup cannot be encrypted: Salesforce must read it", hint="remove `encrypt`")
     if fm.length is None:
-        add((), "no `length`: whether the ciphertext fits is checked only by `validate --online`",
-            hint="declare the field's `length`", severity="warning")
+        add(
+            (),
+            "no `length`: whether the ciphertext fits is checked only by `validate --online`",
+            hint="declare the field's `length`",
+            severity="warning",
+        )
     else:
         mpb = fm.max_plaintext_bytes
         fits = max_plaintext_bytes(fm.length)
@@ -393,37 +595,64 @@ def _check_encryption(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
             needed = max_ciphertext_length(mpb)
             if needed > fm.length:
                 wider = "textarea (Long Text Area)" if needed > TEXT_MAX else "string"
-                add(("max_plaintext_bytes",) if spec.max_plaintext_bytes is not None else (),
+                add(
+                    ("max_plaintext_bytes",) if spec.max_plaintext_bytes is not None else (),
                     f"{mpb} bytes of plaintext encrypt to {needed} characters, but the field holds {fm.length}",
                     hint=f"lower max_plaintext_bytes to {max(fits, 0)}, or make the field a {wider} of at least "
-                    f"{needed} characters", code="ciphertext_too_long")
+                    f"{needed} characters",
+                    code="ciphertext_too_long",
+                )
         if fits < 1:
-            add((), f"a {fm.length}-character field cannot hold any ciphertext",
-                hint=f"make it at least {max_ciphertext_length(1)} characters", code="ciphertext_too_long")
+            add(
+                (),
+                f"a {fm.length}-character field cannot hold any ciphertext",
+                hint=f"make it at least {max_ciphertext_length(1)} characters",
+                code="ciphertext_too_long",
+            )
     bidx = spec.blind_index
     if bidx is not None:
         if not bidx.field.endswith("_BIdx__c"):
-            add(("blind_index", "field"), f"blind index field {bidx.field} does not follow the *_BIdx__c convention",
-                hint="name it like End_Customer_Name_BIdx__c so reviewers recognise it", severity="warning")
+            add(
+                ("blind_index", "field"),
+                f"blind index field {bidx.field} does not follow the *_BIdx__c convention",
+                hint="name it like End_Customer_Name_BIdx__c so reviewers recognise it",
+                severity="warning",
+            )
         if bidx.field == fm.field:
-            add(("blind_index", "field"), "the blind index needs its own field", hint="use a separate *_BIdx__c field",
-                code="duplicate_target")
+            add(
+                ("blind_index", "field"),
+                "the blind index needs its own field",
+                hint="use a separate *_BIdx__c field",
+                code="duplicate_target",
+            )
         if bidx.reader is None:
-            add(("blind_index",), f"blind index {bidx.field} has no reader: an index nobody looks up only lets "
+            add(
+                ("blind_index",),
+                f"blind index {bidx.field} has no reader: an index nobody looks up only lets "
                 "readers of Salesforce test guesses against it, so it is not written",
-                hint="remove `blind_index`, or name what reads it in `reader:`", code="policy")
+                hint="remove `blind_index`, or name what reads it in `reader:`",
+                code="policy",
+            )
         try:
             bits = bidx.planned_bits()
         except ValueError:
-            add(("blind_index", "expected_rows"), f"{bidx.expected_rows} rows are too few for a private blind index "
+            add(
+                ("blind_index", "expected_rows"),
+                f"{bidx.expected_rows} rows are too few for a private blind index "
                 f"at {bidx.false_matches_per_lookup:g} false matches per lookup",
-                hint="remove the index, or state the table size it will really reach", code="policy")
+                hint="remove the index, or state the table size it will really reach",
+                code="policy",
+            )
         else:
             coincidences = bidx.expected_rows / 2**bits
             if coincidences < bidx.false_matches_per_lookup:
-                add(("blind_index", "bits"), f"{bits} bits over {bidx.expected_rows} rows leave "
+                add(
+                    ("blind_index", "bits"),
+                    f"{bits} bits over {bidx.expected_rows} rows leave "
                     f"{coincidences:.2g} false matches per lookup: each index value would point at one plaintext",
-                    hint="drop `bits` and let the planner choose", code="policy")
+                    hint="drop `bits` and let the planner choose",
+                    code="policy",
+                )
     return problems
 
 
@@ -436,21 +665,33 @@ def _check_policy(m: ObjectMapping, fm: FieldMapping) -> list[FieldProblem]:
         problems.append(m.problem((*base, *key), message, hint=hint, fm=fm, code="policy"))
 
     if fm.owner == "portal" and fm.protection is None and m.direction != "pull":
-        add(("field",), f"partner-submitted field {fm.field} has no classification",
-            hint="add `encrypt`, `band` (with encrypt) or `clear: <why it may be read by anyone>`")
+        add(
+            ("field",),
+            f"partner-submitted field {fm.field} has no classification",
+            hint="add `encrypt`, `band` (with encrypt) or `clear: <why it may be read by anyone>`",
+        )
     if fm.clear is not None and (fm.encrypted or fm.band is not None):
-        add(("clear",), "`clear` says the field is sent in clear, but it is also encrypted or banded",
-            hint="keep one classification")
+        add(
+            ("clear",),
+            "`clear` says the field is sent in clear, but it is also encrypted or banded",
+            hint="keep one classification",
+        )
     if fm.clear is not None and fm.owner != "portal":
         add(("clear",), "only partner-submitted (portal-owned) fields are classified", hint="remove `clear`")
     band = fm.band
     if band is not None:
         if not fm.encrypted:
-            add(("band",), "a band publishes a coarse value of a confidential one, which must itself be encrypted",
-                hint="add `encrypt` to the field")
+            add(
+                ("band",),
+                "a band publishes a coarse value of a confidential one, which must itself be encrypted",
+                hint="add `encrypt` to the field",
+            )
         if fm.blind_index is not None:
-            add(("band",), "a band and a blind index on one field add up to more than either; pick one",
-                hint="remove `blind_index` or `band`")
+            add(
+                ("band",),
+                "a band and a blind index on one field add up to more than either; pick one",
+                hint="remove `blind_index` or `band`",
+            )
         if band.field == fm.field:
             add(("band", "field"), "the band needs its own field", hint="use a separate field such as Amount_Band__c")
         if band.groups is not None:
@@ -527,36 +768,69 @@ def _check_online(m: ObjectMapping, org: _Org) -> list[FieldProblem]:
     obj = m.salesforce.object
     described = org.object(obj)
     if isinstance(described, Exception):
-        return [m.problem(("salesforce", "object"), f"object {obj} cannot be described: {_reason(described)}",
-                          hint="check the API name and that the integration user can see the object",
-                          code="object_not_found")]
+        return [
+            m.problem(
+                ("salesforce", "object"),
+                f"object {obj} cannot be described: {_reason(described)}",
+                hint="check the API name and that the integration user can see the object",
+                code="object_not_found",
+            )
+        ]
     fields = org.fields(described)
 
     ext = m.salesforce.external_id_field
     ext_entry = fields.get(ext)
     if ext_entry is None:
-        problems.append(m.problem(("salesforce", "external_id_field"), f"{obj} has no field {ext}"
-                                  f"{_guess(ext, list(fields))}", hint="create it, marked External ID and Unique",
-                                  code="field_not_found"))
+        problems.append(
+            m.problem(
+                ("salesforce", "external_id_field"),
+                f"{obj} has no field {ext}{_guess(ext, list(fields))}",
+                hint="create it, marked External ID and Unique",
+                code="field_not_found",
+            )
+        )
     elif ext != "Id":
         if not ext_entry.get("externalId"):
-            problems.append(m.problem(("salesforce", "external_id_field"), f"{ext} is not an external id field",
-                                      hint="tick External ID on the field in Setup", code="external_id"))
+            problems.append(
+                m.problem(
+                    ("salesforce", "external_id_field"),
+                    f"{ext} is not an external id field",
+                    hint="tick External ID on the field in Setup",
+                    code="external_id",
+                )
+            )
         elif not ext_entry.get("unique"):
-            problems.append(m.problem(("salesforce", "external_id_field"), f"{ext} is not unique: two records with "
-                                      "the same value make upserts fail (HTTP 300)", hint="tick Unique on the field",
-                                      code="external_id", severity="warning"))
+            problems.append(
+                m.problem(
+                    ("salesforce", "external_id_field"),
+                    f"{ext} is not unique: two records with the same value make upserts fail (HTTP 300)",
+                    hint="tick Unique on the field",
+                    code="external_id",
+                    severity="warning",
+                )
+            )
         if not m.is_read_only and m.direction != "pull" and not (ext_entry.get("createable")):
-            problems.append(m.problem(("salesforce", "external_id_field"), f"{ext} is not createable",
-                                      hint="give the integration user edit access", code="permission"))
+            problems.append(
+                m.problem(
+                    ("salesforce", "external_id_field"),
+                    f"{ext} is not createable",
+                    hint="give the integration user edit access",
+                    code="permission",
+                )
+            )
 
     if m.salesforce.record_type:
         infos = described.get("recordTypeInfos") or []
         names = [str(i.get("developerName")) for i in infos]
         if m.salesforce.record_type not in names:
-            problems.append(m.problem(("salesforce", "record_type"), f"{obj} has no record type "
-                                      f"{m.salesforce.record_type}{_guess(m.salesforce.record_type, names)}",
-                                      hint="create it, or fix the developer name", code="record_type"))
+            problems.append(
+                m.problem(
+                    ("salesforce", "record_type"),
+                    f"{obj} has no record type {m.salesforce.record_type}{_guess(m.salesforce.record_type, names)}",
+                    hint="create it, or fix the developer name",
+                    code="record_type",
+                )
+            )
 
     mapped = {fm.field for fm in m.fields} | {ext}
     for fm in m.fields:
@@ -572,12 +846,22 @@ def _check_online(m: ObjectMapping, org: _Org) -> list[FieldProblem]:
 
     if m.direction in ("both", "push") and not m.is_read_only:
         for name, entry in fields.items():
-            needs_value = (entry.get("createable") and not entry.get("nillable", True)
-                           and not entry.get("defaultedOnCreate") and entry.get("type") != "boolean")
+            needs_value = (
+                entry.get("createable")
+                and not entry.get("nillable", True)
+                and not entry.get("defaultedOnCreate")
+                and entry.get("type") != "boolean"
+            )
             if needs_value and name not in mapped:
-                problems.append(m.problem(("fields",), f"{obj}.{name} is required by Salesforce on create but the "
-                                          "mapping does not set it", hint=f"map a portal column (or a `constant`) to "
-                                          f"{name}", code="required", key=True))
+                problems.append(
+                    m.problem(
+                        ("fields",),
+                        f"{obj}.{name} is required by Salesforce on create but the mapping does not set it",
+                        hint=f"map a portal column (or a `constant`) to {name}",
+                        code="required",
+                        key=True,
+                    )
+                )
     return problems
 
 
@@ -592,38 +876,66 @@ def _check_field_online(
     obj = m.salesforce.object
     entry, why = org.resolve(obj, fm.field)
     if entry is None:
-        add(("field",), why, hint="check the API name, or ask the admin to create the field and grant the "
-            "integration user access", code="field_not_found")
+        add(
+            ("field",),
+            why,
+            hint="check the API name, or ask the admin to create the field and grant the integration user access",
+            code="field_not_found",
+        )
         return problems
     sf_type = str(entry.get("type"))
     if not describe_type_compatible(fm.type, sf_type):
-        add(("type",), f"declared {fm.type}, but {fm.field} is a {sf_type} field in Salesforce",
-            hint=f"set `type: {sf_type}` if that is right, or map another field", code="type")
+        add(
+            ("type",),
+            f"declared {fm.type}, but {fm.field} is a {sf_type} field in Salesforce",
+            hint=f"set `type: {sf_type}` if that is right, or map another field",
+            code="type",
+        )
     sf_length = entry.get("length") or None
     if fm.owner == "portal":
         creates = m.direction != "pull"
         if creates and not entry.get("createable"):
-            add(("field",), f"{fm.field} is not createable by the integration user",
+            add(
+                ("field",),
+                f"{fm.field} is not createable by the integration user",
                 hint="grant edit access in field-level security, or make the field Salesforce-owned",
-                code="permission")
+                code="permission",
+            )
         if creates and not fm.on_create_only and not entry.get("updateable"):
-            add(("field",), f"{fm.field} is not updateable", hint="set `on_create_only: true`, or grant edit access",
-                code="permission")
+            add(
+                ("field",),
+                f"{fm.field} is not updateable",
+                hint="set `on_create_only: true`, or grant edit access",
+                code="permission",
+            )
     if fm.encrypted:
         if sf_type not in ENCRYPTABLE_TYPES:
-            add(("encrypt",), f"{fm.field} is a {sf_type} field; ciphertext needs Text or Long Text Area",
-                hint="change the field type in Setup", code="type")
+            add(
+                ("encrypt",),
+                f"{fm.field} is a {sf_type} field; ciphertext needs Text or Long Text Area",
+                hint="change the field type in Setup",
+                code="type",
+            )
         elif sf_length:
             mpb = fm.encrypt_spec.max_plaintext_bytes if fm.encrypt_spec else None
             mpb = mpb if mpb is not None else (fm.max_plaintext_bytes or max_plaintext_bytes(int(sf_length)))
             needed = max_ciphertext_length(mpb)
             if needed > int(sf_length):
-                add(("encrypt",), f"{mpb} bytes of plaintext encrypt to {needed} characters, but {fm.field} holds "
-                    f"{sf_length} in Salesforce", hint=f"widen the field to {needed} or lower max_plaintext_bytes to "
-                    f"{max(max_plaintext_bytes(int(sf_length)), 0)}", code="ciphertext_too_long")
+                add(
+                    ("encrypt",),
+                    f"{mpb} bytes of plaintext encrypt to {needed} characters, but {fm.field} holds "
+                    f"{sf_length} in Salesforce",
+                    hint=f"widen the field to {needed} or lower max_plaintext_bytes to "
+                    f"{max(max_plaintext_bytes(int(sf_length)), 0)}",
+                    code="ciphertext_too_long",
+                )
     elif fm.length is not None and sf_length and fm.length > int(sf_length) and fm.owner == "portal":
-        add(("length",), f"the mapping allows {fm.length} characters but {fm.field} holds {sf_length}",
-            hint=f"set `length: {sf_length}` (and add `truncate` if needed) or widen the field", code="too_long")
+        add(
+            ("length",),
+            f"the mapping allows {fm.length} characters but {fm.field} holds {sf_length}",
+            hint=f"set `length: {sf_length}` (and add `truncate` if needed) or widen the field",
+            code="too_long",
+        )
 
     if sf_type in ("picklist", "multipicklist") and fm.owner == "portal" and not fm.encrypted:
         active = [str(v.get("value")) for v in entry.get("picklistValues") or [] if v.get("active", True)]
@@ -631,62 +943,101 @@ def _check_field_online(
             items = value.split(";") if sf_type == "multipicklist" else [value]
             for item in items:
                 if item not in active:
-                    add(key, f"{item!r} is not an active value of the {fm.field} picklist{_guess(item, active)}",
-                        hint="use one of: " + ", ".join(active[:20]), code="picklist")
+                    add(
+                        key,
+                        f"{item!r} is not an active value of the {fm.field} picklist{_guess(item, active)}",
+                        hint="use one of: " + ", ".join(active[:20]),
+                        code="picklist",
+                    )
     if fm.owner == "salesforce" and sf_type in ("picklist", "multipicklist"):
         active = [str(v.get("value")) for v in entry.get("picklistValues") or [] if v.get("active", True)]
         for position, step in enumerate(fm.steps):
             if isinstance(step, MapTransform) and "default" not in step.model_fields_set:
                 missing = [v for v in active if v not in step.map]
                 if missing:
-                    add(("transforms", position), f"picklist values {', '.join(missing)} are not in the map; records "
-                        "with them would be rejected on pull", hint="map them, or add a `default`", code="picklist",
-                        severity="warning")
+                    add(
+                        ("transforms", position),
+                        f"picklist values {', '.join(missing)} are not in the map; records "
+                        "with them would be rejected on pull",
+                        hint="map them, or add a `default`",
+                        code="picklist",
+                        severity="warning",
+                    )
                 break
 
     lookup = fm.lookup
     if lookup is not None:
         refs = [str(r) for r in entry.get("referenceTo") or []]
         if lookup.target_object not in refs:
-            add(("transforms",), f"{fm.field} references {', '.join(refs) or 'nothing'}, not {lookup.target_object}",
-                hint=f"look up an external id field of {', '.join(refs) or 'the referenced object'}", code="lookup")
+            add(
+                ("transforms",),
+                f"{fm.field} references {', '.join(refs) or 'nothing'}, not {lookup.target_object}",
+                hint=f"look up an external id field of {', '.join(refs) or 'the referenced object'}",
+                code="lookup",
+            )
         relationship = lookup.relationship_for(fm.field)
         if entry.get("relationshipName") and entry.get("relationshipName") != relationship:
-            add(("transforms",), f"the relationship of {fm.field} is {entry.get('relationshipName')}, not "
-                f"{relationship}", hint=f"set `relationship: {entry.get('relationshipName')}`", code="lookup")
+            add(
+                ("transforms",),
+                f"the relationship of {fm.field} is {entry.get('relationshipName')}, not {relationship}",
+                hint=f"set `relationship: {entry.get('relationshipName')}`",
+                code="lookup",
+            )
         target = org.object(lookup.target_object)
         if isinstance(target, Exception):
             add(("transforms",), f"cannot describe {lookup.target_object}: {_reason(target)}", code="lookup")
         else:
             target_field = org.fields(target).get(lookup.external_id_field)
             if target_field is None or not (target_field.get("externalId") or target_field.get("idLookup")):
-                add(("transforms",), f"{lookup.target_object}.{lookup.external_id_field} is not an external id, so "
-                    "Salesforce cannot resolve the lookup", hint="mark it External ID", code="lookup")
+                add(
+                    ("transforms",),
+                    f"{lookup.target_object}.{lookup.external_id_field} is not an external id, so "
+                    "Salesforce cannot resolve the lookup",
+                    hint="mark it External ID",
+                    code="lookup",
+                )
 
     bidx = fm.blind_index
     if bidx is not None:
         bentry = fields.get(bidx.field)
         key = ("encrypt", "blind_index", "field")
         if bentry is None:
-            add(key, f"{obj} has no blind index field {bidx.field}{_guess(bidx.field, list(fields))}",
-                hint="create it as Text, marked External ID so lookups on it are indexed", code="field_not_found")
+            add(
+                key,
+                f"{obj} has no blind index field {bidx.field}{_guess(bidx.field, list(fields))}",
+                hint="create it as Text, marked External ID so lookups on it are indexed",
+                code="field_not_found",
+            )
         else:
             if str(bentry.get("type")) not in ("string",):
                 add(key, f"{bidx.field} must be a Text field, not {bentry.get('type')}", code="type")
             if not (bentry.get("createable") and bentry.get("updateable")):
                 add(key, f"{bidx.field} is not writable by the integration user", code="permission")
             if not bentry.get("externalId"):
-                add(key, f"{bidx.field} is not indexed: duplicate and conflict lookups will scan the object",
-                    hint="mark it External ID (not Unique)", code="index", severity="warning")
+                add(
+                    key,
+                    f"{bidx.field} is not indexed: duplicate and conflict lookups will scan the object",
+                    hint="mark it External ID (not Unique)",
+                    code="index",
+                    severity="warning",
+                )
             if bentry.get("unique"):
-                add(key, f"{bidx.field} is Unique, but different records share a blind index value",
-                    hint="untick Unique", code="index")
+                add(
+                    key,
+                    f"{bidx.field} is Unique, but different records share a blind index value",
+                    hint="untick Unique",
+                    code="index",
+                )
     band = fm.band
     if band is not None:
         entry = fields.get(band.field)
         if entry is None:
-            add(("band", "field"), f"{obj} has no band field {band.field}{_guess(band.field, list(fields))}",
-                hint=f"create it as Text({band.length})", code="field_not_found")
+            add(
+                ("band", "field"),
+                f"{obj} has no band field {band.field}{_guess(band.field, list(fields))}",
+                hint=f"create it as Text({band.length})",
+                code="field_not_found",
+            )
         elif str(entry.get("type")) != "string":
             add(("band", "field"), f"{band.field} must be a Text field, not {entry.get('type')}", code="type")
         elif not (entry.get("createable") and entry.get("updateable")):
@@ -710,8 +1061,9 @@ def _written_values(fm: FieldMapping) -> list[tuple[tuple[str | int, ...], str]]
     return found
 
 
-def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: MappingSet | None = None
-                       ) -> ValidationReport:
+def validate_org_needs(
+    needs: OrgNeeds, describe: Describe, *, skip_mapped: MappingSet | None = None
+) -> ValidationReport:
     """Every object and field in ``needs`` (the conflict scan's declarations, lookup keys, custom
     fields on standard objects) exists in the org with the declared type and External ID flag.
 
@@ -731,32 +1083,55 @@ def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: Mapp
         described = org.object(name)
         if isinstance(described, Exception):
             missing_objects.add(name)
-            report.add(FieldProblem(
-                f"object {name} ({declared.label}) does not exist or is not visible: {_reason(described)}",
-                code="object_not_found", hint=f"deploy the metadata export; needed by the {declared.declared_by}",
-            ))
+            report.add(
+                FieldProblem(
+                    f"object {name} ({declared.label}) does not exist or is not visible: {_reason(described)}",
+                    code="object_not_found",
+                    hint=f"deploy the metadata export; needed by the {declared.declared_by}",
+                )
+            )
     for (sobject, name), spec in sorted(needs.fields.items()):
         if (sobject, name) in mapped or sobject in missing_objects or not spec.is_custom:
             continue
         described = org.object(sobject)
         if isinstance(described, Exception):
-            report.add(FieldProblem(f"cannot describe {sobject}: {_reason(described)}", code="object_not_found",
-                                    field=f"{sobject}.{name}"))
+            report.add(
+                FieldProblem(
+                    f"cannot describe {sobject}: {_reason(described)}",
+                    code="object_not_found",
+                    field=f"{sobject}.{name}",
+                )
+            )
             continue
         entry = org.fields(described).get(name)
         if entry is None:
-            report.add(FieldProblem(
-                f"{sobject} has no field {name} (needed by the {spec.declared_by})", code="field_not_found",
-                field=f"{sobject}.{name}", hint="deploy the metadata export, and the integration permission set",
-            ))
+            report.add(
+                FieldProblem(
+                    f"{sobject} has no field {name} (needed by the {spec.declared_by})",
+                    code="field_not_found",
+                    field=f"{sobject}.{name}",
+                    hint="deploy the metadata export, and the integration permission set",
+                )
+            )
             continue
         sf_type = str(entry.get("type"))
         if not describe_type_compatible(spec.type, sf_type):
-            report.add(FieldProblem(f"{sobject}.{name} is a {sf_type} field; the {spec.declared_by} needs {spec.type}",
-                                    code="type", field=f"{sobject}.{name}"))
+            report.add(
+                FieldProblem(
+                    f"{sobject}.{name} is a {sf_type} field; the {spec.declared_by} needs {spec.type}",
+                    code="type",
+                    field=f"{sobject}.{name}",
+                )
+            )
         if spec.external_id and not entry.get("externalId"):
-            report.add(FieldProblem(f"{sobject}.{name} is not an External ID field", code="external_id",
-                                    field=f"{sobject}.{name}", hint="tick External ID (deploy the metadata export)"))
+            report.add(
+                FieldProblem(
+                    f"{sobject}.{name} is not an External ID field",
+                    code="external_id",
+                    field=f"{sobject}.{name}",
+                    hint="tick External ID (deploy the metadata export)",
+                )
+            )
     for sobject, record_types in needs.record_types.items():
         if skip_mapped is not None:
             break  # the mappings' own record types are checked by validate_online
@@ -765,6 +1140,12 @@ def validate_org_needs(needs: OrgNeeds, describe: Describe, *, skip_mapped: Mapp
             continue
         names = {str(r.get("developerName")) for r in described.get("recordTypeInfos", [])}
         for record_type in sorted(record_types - names):
-            report.add(FieldProblem(f"{sobject} has no record type {record_type}", code="record_type",
-                                    field=sobject, hint="deploy the metadata export"))
+            report.add(
+                FieldProblem(
+                    f"{sobject} has no record type {record_type}",
+                    code="record_type",
+                    field=sobject,
+                    hint="deploy the metadata export",
+                )
+            )
     return report

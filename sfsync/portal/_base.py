@@ -120,9 +120,7 @@ class PortalAdapter(Protocol):
         """The subset of ``keys`` still present in the portal (to detect hard deletes)."""
         ...
 
-    def write_back(
-        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> int:
+    def write_back(self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]) -> int:
         """Apply ``(key, {column: value})`` updates in one transaction; return rows updated."""
         ...
 

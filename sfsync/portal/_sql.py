@@ -62,8 +62,6 @@ _log = logging.getLogger("sfsync.portal")
 _IN_CHUNK = 500
 
 
-
-
 def _first_line(exc: BaseException) -> str:
     # Never the statement, its parameters or a quoted value (they may be partner plaintext).
     return database_reason(exc)
@@ -145,8 +143,10 @@ def describe_write_error(exc: sa_exc.StatementError) -> str:
     diag = getattr(orig, "diag", None)
     sqlstate = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     if diag is not None and sqlstate:
-        where = [f"column {diag.column_name}" if getattr(diag, "column_name", None) else "",
-                 f"constraint {diag.constraint_name}" if getattr(diag, "constraint_name", None) else ""]
+        where = [
+            f"column {diag.column_name}" if getattr(diag, "column_name", None) else "",
+            f"constraint {diag.constraint_name}" if getattr(diag, "constraint_name", None) else "",
+        ]
         reason = _SQLSTATE_REASONS.get(str(sqlstate), f"the database refused the row (SQLSTATE {sqlstate})")
         named = ", ".join(w for w in where if w)
         return f"{reason} ({named})" if named else reason
@@ -154,8 +154,14 @@ def describe_write_error(exc: sa_exc.StatementError) -> str:
         # SQLite names the constraint and the table.column or the CHECK expression, never the values.
         lines = str(orig).strip().splitlines()
         first = lines[0] if lines else ""
-        if first.startswith(("NOT NULL constraint failed", "CHECK constraint failed", "UNIQUE constraint failed",
-                             "FOREIGN KEY constraint failed")):
+        if first.startswith(
+            (
+                "NOT NULL constraint failed",
+                "CHECK constraint failed",
+                "UNIQUE constraint failed",
+                "FOREIGN KEY constraint failed",
+            )
+        ):
             return _QUOTED.sub("'…'", first)
         return f"the database refused the row ({type(orig).__name__})"
     if orig is None or isinstance(orig, TypeError | ValueError):
@@ -451,9 +457,7 @@ class SqlPortal:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write_back(
-        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> int:
+    def write_back(self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]) -> int:
         """Write Salesforce-owned columns; one transaction, one executemany per column set.
 
         The row's updated-at column is deliberately left alone (and no caller should pass it):

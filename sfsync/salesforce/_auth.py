@@ -125,8 +125,9 @@ def login(settings: SalesforceSettings, http: requests.Session) -> Credentials:
     except SalesforceAuthenticationFailed as exc:
         if isinstance(exc.code, int) and exc.code >= 500:
             # the login server is unavailable: worth another try, unlike a refused login
-            raise TransientError(f"Salesforce login ({mode.value}): HTTP {exc.code}",
-                                 ErrorContext(http_status=exc.code)) from None
+            raise TransientError(
+                f"Salesforce login ({mode.value}): HTTP {exc.code}", ErrorContext(http_status=exc.code)
+            ) from None
         error = translate(exc, f"Salesforce login ({mode.value})")
         raise AuthenticationError(
             error.message,
@@ -199,7 +200,8 @@ def _refresh_token_login(settings: SalesforceSettings, http: requests.Session) -
         raise AuthenticationError(
             f"{what}: Salesforce refused the refresh token{hint}",
             ErrorContext(
-                status_code=code, sf_message=_scrub(str(description) if description else None, settings),
+                status_code=code,
+                sf_message=_scrub(str(description) if description else None, settings),
                 http_status=response.status_code,
             ),
         )
@@ -231,7 +233,7 @@ def _sf_cli_login(settings: SalesforceSettings) -> Credentials:
     executable = shutil.which(settings.sf_executable)
     if executable is None:
         raise ConfigError(
-            f"auth = \"sf-cli\" needs the Salesforce CLI, but {settings.sf_executable!r} is not on PATH; install it "
+            f'auth = "sf-cli" needs the Salesforce CLI, but {settings.sf_executable!r} is not on PATH; install it '
             "(npm install -g @salesforce/cli) or set salesforce.sf_executable, or choose another auth mode",
             ErrorContext(field_name="sf_executable"),
         )

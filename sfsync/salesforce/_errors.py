@@ -173,8 +173,9 @@ def translate(exc: SalesforceError, what: str, context: ErrorContext | None = No
     return error_for(fault, what, context or ErrorContext())
 
 
-def transport_error(exc: requests.RequestException, what: str, context: ErrorContext,
-                    url: str | None = None) -> SfsyncError:
+def transport_error(
+    exc: requests.RequestException, what: str, context: ErrorContext, url: str | None = None
+) -> SfsyncError:
     """Timeouts and connection failures are transient; anything else from requests is a bug/config.
 
     The message names the host and the cause (DNS, refused, TLS, timeout, reset) once; the cause's

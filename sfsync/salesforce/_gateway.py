@@ -122,24 +122,46 @@ def _is_salesforce_id(value: object) -> bool:
     return isinstance(value, str) and len(value) in (15, 18) and value.isalnum()
 
 
-def _collection_body(sobject: str, records: Sequence[Mapping[str, Any]], batch: Sequence[int], *,
-                     all_or_none: bool) -> dict[str, Any]:
+def _collection_body(
+    sobject: str, records: Sequence[Mapping[str, Any]], batch: Sequence[int], *, all_or_none: bool
+) -> dict[str, Any]:
     """An sObject Collections request body: each record typed, its own ``attributes`` dropped."""
     return {
         "allOrNone": all_or_none,
-        "records": [{"attributes": {"type": sobject}, **{k: v for k, v in records[i].items() if k != "attributes"}}
-                    for i in batch],
+        "records": [
+            {"attributes": {"type": sobject}, **{k: v for k, v in records[i].items() if k != "attributes"}}
+            for i in batch
+        ],
     }
 
 
-def _rejected(index: int, key: str | None, code: str, message: str, *, fields: tuple[str, ...] = (),
-              salesforce_id: str | None = None) -> RecordResult:
-    return RecordResult(index=index, external_id=key, salesforce_id=salesforce_id, outcome="rejected",
-                        status_code=code, message=message, fields=fields)
+def _rejected(
+    index: int,
+    key: str | None,
+    code: str,
+    message: str,
+    *,
+    fields: tuple[str, ...] = (),
+    salesforce_id: str | None = None,
+) -> RecordResult:
+    return RecordResult(
+        index=index,
+        external_id=key,
+        salesforce_id=salesforce_id,
+        outcome="rejected",
+        status_code=code,
+        message=message,
+        fields=fields,
+    )
 
 
-def _item_result(index: int, key: str | None, item: Mapping[str, Any], salesforce_id: str | None = None,
-                 success_outcome: Literal["created", "updated"] | None = None) -> RecordResult:
+def _item_result(
+    index: int,
+    key: str | None,
+    item: Mapping[str, Any],
+    salesforce_id: str | None = None,
+    success_outcome: Literal["created", "updated"] | None = None,
+) -> RecordResult:
     """One entry of a Collections answer (``{"id", "success", "created", "errors"}``)."""
     sf_id = item.get("id") or salesforce_id
     if item.get("success"):
@@ -152,8 +174,15 @@ def _item_result(index: int, key: str | None, item: Mapping[str, Any], salesforc
     for error in errors:
         for name in error.get("fields") or ():
             fields.setdefault(str(name), None)
-    return RecordResult(index=index, external_id=key, salesforce_id=sf_id, outcome="rejected",
-                        status_code=code, message=message, fields=tuple(fields))
+    return RecordResult(
+        index=index,
+        external_id=key,
+        salesforce_id=sf_id,
+        outcome="rejected",
+        status_code=code,
+        message=message,
+        fields=tuple(fields),
+    )
 
 
 def _locked(item: Mapping[str, Any]) -> bool:
@@ -226,8 +255,9 @@ class SalesforceGateway:
     by locks, and ``requests.Session`` pools one connection per concurrent call.
     """
 
-    def __init__(self, settings: SalesforceSettings, http: requests.Session,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, settings: SalesforceSettings, http: requests.Session, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._settings = settings
         self._http = http
         self._sleep = sleep
@@ -247,8 +277,13 @@ class SalesforceGateway:
     # ------------------------------------------------------------------ connection
 
     @classmethod
-    def connect(cls, settings: SalesforceSettings, *, session: requests.Session | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> SalesforceGateway:
+    def connect(
+        cls,
+        settings: SalesforceSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> SalesforceGateway:
         """Log in per ``settings.auth`` (token auth makes no call) and return the gateway.
 
         A ``session`` given here gets the timeout adapter mounted (and the CA bundle set) in place.
@@ -357,9 +392,12 @@ class SalesforceGateway:
             log.info("retrying in %.1fs after attempt %d: %s", state.upcoming_sleep, state.attempt_number, error)
 
         return Retrying(
-            stop=stop_any(stop_after_attempt(settings.max_attempts), stop_after_delay(settings.max_retry_seconds),
-                          _StopWhenIdleExceeds(settings.max_retry_seconds),
-                          _StopBeforeBudgetEnds()),
+            stop=stop_any(
+                stop_after_attempt(settings.max_attempts),
+                stop_after_delay(settings.max_retry_seconds),
+                _StopWhenIdleExceeds(settings.max_retry_seconds),
+                _StopBeforeBudgetEnds(),
+            ),
             wait=wait_random_exponential(multiplier=_BACKOFF_BASE, max=min(_BACKOFF_CAP, settings.max_retry_seconds)),
             retry=retry_if_exception_type(RetriableError),
             sleep=self._sleep,
@@ -410,9 +448,19 @@ class SalesforceGateway:
             with self._counters:
                 self._usage = ApiUsage(used=int(usage.used), limit=int(usage.total))
 
-    def _send(self, method: str, path: str, *, what: str, context: ErrorContext,
-              params: Mapping[str, str] | None, data: bytes | None, content_type: str | None,
-              records: int | None, accept: str = "application/json") -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        context: ErrorContext,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        content_type: str | None,
+        records: int | None,
+        accept: str = "application/json",
+    ) -> requests.Response:
         """Exactly one HTTP request (counted), or a translated sfsync error."""
         self._check_budget(what)
         url = self._url(path)
@@ -427,15 +475,26 @@ class SalesforceGateway:
         started = time.monotonic()
         log_path = urlsplit(url).path + (f"?{'&'.join(sorted(params))}" if params else "")
         try:
-            response = self._http.request(method, url, params=params, data=data, headers=headers,
-                                          timeout=self._timeout)
+            response = self._http.request(method, url, params=params, data=data, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
-            log.debug("%s %s -> %s (%s records, %.2fs)", method, log_path, type(exc).__name__,
-                      records if records is not None else "-", time.monotonic() - started)
+            log.debug(
+                "%s %s -> %s (%s records, %.2fs)",
+                method,
+                log_path,
+                type(exc).__name__,
+                records if records is not None else "-",
+                time.monotonic() - started,
+            )
             raise transport_error(exc, what, context, url) from None
         self._note_usage(response)
-        log.debug("%s %s -> %d (%s records, %.2fs)", method, log_path, response.status_code,
-                  records if records is not None else "-", time.monotonic() - started)
+        log.debug(
+            "%s %s -> %d (%s records, %.2fs)",
+            method,
+            log_path,
+            response.status_code,
+            records if records is not None else "-",
+            time.monotonic() - started,
+        )
         if response.status_code >= 300:
             try:
                 exception_handler(response, name=urlsplit(url).path)
@@ -451,10 +510,22 @@ class SalesforceGateway:
                 raise error from exc
         return response
 
-    def _call(self, method: str, path: str, *, what: str, context: ErrorContext | None = None,
-              params: Mapping[str, str] | None = None, json_body: Any = None, data: bytes | None = None,
-              content_type: str | None = None, records: int | None = None,
-              rejectable: bool = False, retry: bool = True, accept: str = "application/json") -> requests.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        context: ErrorContext | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        records: int | None = None,
+        rejectable: bool = False,
+        retry: bool = True,
+        accept: str = "application/json",
+    ) -> requests.Response:
         """One logical call: retried with backoff, one re-login on an expired session.
 
         ``rejectable``: a 400/300 answer means "these records were refused" (the caller maps
@@ -468,8 +539,15 @@ class SalesforceGateway:
             content_type = content_type or "application/json"
 
         def attempt_once() -> requests.Response:
-            kwargs: dict[str, Any] = {"what": what, "context": context, "params": params, "data": data,
-                                      "content_type": content_type, "records": records, "accept": accept}
+            kwargs: dict[str, Any] = {
+                "what": what,
+                "context": context,
+                "params": params,
+                "data": data,
+                "content_type": content_type,
+                "records": records,
+                "accept": accept,
+            }
             token = self._creds().access_token
             try:
                 return self._send(method, path, **kwargs)
@@ -506,8 +584,12 @@ class SalesforceGateway:
         cached = self._describe_cache.get(sobject)
         if cached is None:
             try:
-                response = self._call("GET", f"sobjects/{sobject}/describe/", what=f"describe {sobject}",
-                                      context=ErrorContext(sobject=sobject, extra={}))
+                response = self._call(
+                    "GET",
+                    f"sobjects/{sobject}/describe/",
+                    what=f"describe {sobject}",
+                    context=ErrorContext(sobject=sobject, extra={}),
+                )
             except SalesforceApiError as exc:
                 if exc.context.http_status == 404:
                     raise SalesforceApiError(f"unknown Salesforce object {sobject!r}", exc.context) from exc
@@ -529,8 +611,9 @@ class SalesforceGateway:
         """
         return self.query_stream(soql, include_deleted=include_deleted)
 
-    def query_stream(self, soql: str, *, include_deleted: bool = False,
-                     bulk_threshold: int | None = None) -> QueryStream:
+    def query_stream(
+        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None
+    ) -> QueryStream:
         """Like :meth:`query`, and the result says when the org ran it (``server_time``).
 
         With ``bulk_threshold``, a result of more rows than that (``totalSize`` of the first REST
@@ -549,8 +632,9 @@ class SalesforceGateway:
             )
         return QueryStream(lambda stream: self._pages(stream, soql, endpoint, bulk_threshold))
 
-    def _pages(self, stream: QueryStream, soql: str, endpoint: str,
-               bulk_threshold: int | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, stream: QueryStream, soql: str, endpoint: str, bulk_threshold: int | None
+    ) -> Iterator[dict[str, Any]]:
         what = "queryAll" if endpoint.startswith("queryAll") else "query"
         with self._timed("query"):
             response = self._call("GET", endpoint, params={"q": soql}, what=what)
@@ -578,9 +662,18 @@ class SalesforceGateway:
     def _bulk_query(self, soql: str, *, include_deleted: bool) -> Iterator[dict[str, Any]]:
         what = "bulk query"
         with self._timed("query"):
-            job = self._call("POST", "jobs/query/", what=f"{what}: create job", json_body={
-                "operation": "queryAll" if include_deleted else "query", "query": soql, "contentType": "CSV",
-                "columnDelimiter": "COMMA", "lineEnding": "LF"}).json()
+            job = self._call(
+                "POST",
+                "jobs/query/",
+                what=f"{what}: create job",
+                json_body={
+                    "operation": "queryAll" if include_deleted else "query",
+                    "query": soql,
+                    "contentType": "CSV",
+                    "columnDelimiter": "COMMA",
+                    "lineEnding": "LF",
+                },
+            ).json()
         job_id = str(job["id"])
         context = ErrorContext(sobject=str(job.get("object") or "") or None, extra={"bulk_job": job_id})
         with self._timed("server_wait"):
@@ -588,7 +681,8 @@ class SalesforceGateway:
         state = str(info.get("state"))
         if state != "JobComplete":
             raise SalesforceApiError(
-                f"{what}: job {job_id} ended in state {state}: {info.get('errorMessage') or '-'}", context)
+                f"{what}: job {job_id} ended in state {state}: {info.get('errorMessage') or '-'}", context
+            )
         sobject = str(info.get("object") or job.get("object") or "")
         types: dict[str, str | None] | None = None
         locator: str | None = None
@@ -597,8 +691,14 @@ class SalesforceGateway:
             if locator:
                 params["locator"] = locator
             with self._timed("query"):
-                response = self._call("GET", f"jobs/query/{job_id}/results", params=params, accept="text/csv",
-                                      what=f"{what}: results", context=context)
+                response = self._call(
+                    "GET",
+                    f"jobs/query/{job_id}/results",
+                    params=params,
+                    accept="text/csv",
+                    what=f"{what}: results",
+                    context=context,
+                )
             text = response.content.decode("utf-8-sig")
             for row in _bulk.read_csv(text):
                 if types is None:
@@ -633,8 +733,15 @@ class SalesforceGateway:
 
     # ------------------------------------------------------------------ writes
 
-    def upsert(self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]], *,
-               all_or_none: bool = False, mode: Mode = "auto") -> list[RecordResult]:
+    def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+        mode: Mode = "auto",
+    ) -> list[RecordResult]:
         """Upsert by external id; one result per input record, in input order.
 
         ``mode="auto"`` uses sObject Collections (200 a call) up to ``settings.bulk_threshold``
@@ -655,50 +762,85 @@ class SalesforceGateway:
             value = record.get(external_id_field)
             problem = _external_id_problem(value)
             if problem is not None:
-                results[index] = _rejected(index, None, "MISSING_EXTERNAL_ID",
-                                           f"external id field {external_id_field} {problem}",
-                                           fields=(external_id_field,))
+                results[index] = _rejected(
+                    index,
+                    None,
+                    "MISSING_EXTERNAL_ID",
+                    f"external id field {external_id_field} {problem}",
+                    fields=(external_id_field,),
+                )
             else:
                 keys[index] = str(value)
         valid = sorted(keys)
         if all_or_none and results and valid:
             for index in valid:
-                results[index] = _rejected(index, keys[index], "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                           "not sent: another record of this all-or-none call is invalid")
+                results[index] = _rejected(
+                    index,
+                    keys[index],
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "not sent: another record of this all-or-none call is invalid",
+                )
             valid = []
         use_bulk = mode == "bulk" or (mode == "auto" and not all_or_none and len(valid) > self._settings.bulk_threshold)
         if valid and use_bulk:
             results.update(self._upsert_bulk(sobject, external_id_field, records, valid, keys))
         elif valid:
-            results.update(self._upsert_collections(sobject, external_id_field, records, valid, keys,
-                                                       all_or_none=all_or_none))
+            results.update(
+                self._upsert_collections(sobject, external_id_field, records, valid, keys, all_or_none=all_or_none)
+            )
         return [results[i] for i in range(len(records))]
 
-    def _upsert_collections(self, sobject: str, field: str, records: Sequence[Mapping[str, Any]],
-                            indexes: Sequence[int], keys: Mapping[int, str], *,
-                            all_or_none: bool) -> dict[int, RecordResult]:
+    def _upsert_collections(
+        self,
+        sobject: str,
+        field: str,
+        records: Sequence[Mapping[str, Any]],
+        indexes: Sequence[int],
+        keys: Mapping[int, str],
+        *,
+        all_or_none: bool,
+    ) -> dict[int, RecordResult]:
         path = f"composite/sobjects/{sobject}/{field}"
 
         def send(batch: list[int]) -> list[Any]:
             body = _collection_body(sobject, records, batch, all_or_none=all_or_none)
-            response = self._call("PATCH", path, json_body=body, what=f"upsert {sobject}",
-                                  context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
-                                  rejectable=True)
+            response = self._call(
+                "PATCH",
+                path,
+                json_body=body,
+                what=f"upsert {sobject}",
+                context=ErrorContext(sobject=sobject, extra={}),
+                records=len(batch),
+                rejectable=True,
+            )
             items: list[Any] = response.json()
             return items
 
         results: dict[int, RecordResult] = {}
         for start in range(0, len(indexes), COLLECTION_SIZE):
-            chunk = list(indexes[start:start + COLLECTION_SIZE])
-            results.update(self._collection_chunk(
-                chunk, send, to_result=lambda i, item: _item_result(i, keys[i], item),
-                key_of=lambda i: keys[i], sf_id_of=None, all_or_none=all_or_none))
+            chunk = list(indexes[start : start + COLLECTION_SIZE])
+            results.update(
+                self._collection_chunk(
+                    chunk,
+                    send,
+                    to_result=lambda i, item: _item_result(i, keys[i], item),
+                    key_of=lambda i: keys[i],
+                    sf_id_of=None,
+                    all_or_none=all_or_none,
+                )
+            )
         return results
 
-    def _collection_chunk(self, chunk: list[int], send: Callable[[list[int]], list[Any]], *,
-                          to_result: Callable[[int, Mapping[str, Any]], RecordResult],
-                          key_of: Callable[[int], str | None], sf_id_of: Callable[[int], str | None] | None,
-                          all_or_none: bool) -> dict[int, RecordResult]:
+    def _collection_chunk(
+        self,
+        chunk: list[int],
+        send: Callable[[list[int]], list[Any]],
+        *,
+        to_result: Callable[[int, Mapping[str, Any]], RecordResult],
+        key_of: Callable[[int], str | None],
+        sf_id_of: Callable[[int], str | None] | None,
+        all_or_none: bool,
+    ) -> dict[int, RecordResult]:
         """Send one Collections chunk; re-send only the records that hit UNABLE_TO_LOCK_ROW.
 
         Lock re-sends share the ``max_attempts`` bound; a record still locked after that is
@@ -717,9 +859,14 @@ class SalesforceGateway:
                 # record): each record of the chunk carries that error; the run goes on.
                 ctx = exc.context
                 for i in pending:
-                    results[i] = _rejected(i, key_of(i), ctx.status_code or "REJECTED",
-                                           ctx.sf_message or exc.message, fields=ctx.fields,
-                                           salesforce_id=sf_id_of(i) if sf_id_of else None)
+                    results[i] = _rejected(
+                        i,
+                        key_of(i),
+                        ctx.status_code or "REJECTED",
+                        ctx.sf_message or exc.message,
+                        fields=ctx.fields,
+                        salesforce_id=sf_id_of(i) if sf_id_of else None,
+                    )
                 return results
             if not isinstance(items, list) or len(items) != len(pending):
                 raise SalesforceApiError(
@@ -732,9 +879,12 @@ class SalesforceGateway:
                 for i, item in zip(pending, items, strict=True):
                     result = to_result(i, item)
                     if i in locked:
-                        result = result.model_copy(update={
-                            "message": f"{result.message or 'record locked'} (still locked after {last_round} "
-                                       "attempts)"})
+                        result = result.model_copy(
+                            update={
+                                "message": f"{result.message or 'record locked'} (still locked after {last_round} "
+                                "attempts)"
+                            }
+                        )
                     results[i] = result
                 return results
             for i, item in zip(pending, items, strict=True):
@@ -754,22 +904,31 @@ class SalesforceGateway:
         value = record.get(field)
         problem = _external_id_problem(value)
         if problem is not None:
-            return _rejected(index, None, "MISSING_EXTERNAL_ID", f"external id field {field} {problem}",
-                             fields=(field,))
+            return _rejected(
+                index, None, "MISSING_EXTERNAL_ID", f"external id field {field} {problem}", fields=(field,)
+            )
         key = str(value)
         body = {k: v for k, v in record.items() if k not in (field, "attributes")}
         try:
-            response = self._call("PATCH", f"sobjects/{sobject}/{format_external_id(field, key)}",
-                                  json_body=body, what=f"upsert {sobject}", records=1, rejectable=True,
-                                  context=ErrorContext(sobject=sobject, external_id=key, extra={}))
+            response = self._call(
+                "PATCH",
+                f"sobjects/{sobject}/{format_external_id(field, key)}",
+                json_body=body,
+                what=f"upsert {sobject}",
+                records=1,
+                rejectable=True,
+                context=ErrorContext(sobject=sobject, external_id=key, extra={}),
+            )
         except RecordRejectedError as exc:
             ctx = exc.context
-            return _rejected(index, key, ctx.status_code or "REJECTED", ctx.sf_message or exc.message,
-                             fields=ctx.fields)
+            return _rejected(
+                index, key, ctx.status_code or "REJECTED", ctx.sf_message or exc.message, fields=ctx.fields
+            )
         payload: dict[str, Any] = response.json() if response.content else {}
         created = response.status_code == 201 or bool(payload.get("created"))
-        return RecordResult(index=index, external_id=key, salesforce_id=payload.get("id"),
-                            outcome="created" if created else "updated")
+        return RecordResult(
+            index=index, external_id=key, salesforce_id=payload.get("id"), outcome="created" if created else "updated"
+        )
 
     def update(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
         """Update by ``Id`` through ``PATCH composite/sobjects`` (200 a call)."""
@@ -787,17 +946,29 @@ class SalesforceGateway:
 
         def send(batch: list[int]) -> list[Any]:
             body = _collection_body(sobject, records, batch, all_or_none=False)
-            items: list[Any] = self._call("PATCH", "composite/sobjects", json_body=body, what=f"update {sobject}",
-                                          context=ErrorContext(sobject=sobject, extra={}), records=len(batch),
-                                          rejectable=True).json()
+            items: list[Any] = self._call(
+                "PATCH",
+                "composite/sobjects",
+                json_body=body,
+                what=f"update {sobject}",
+                context=ErrorContext(sobject=sobject, extra={}),
+                records=len(batch),
+                rejectable=True,
+            ).json()
             return items
 
         valid = sorted(ids)
         for start in range(0, len(valid), COLLECTION_SIZE):
-            results.update(self._collection_chunk(
-                valid[start:start + COLLECTION_SIZE], send,
-                to_result=lambda i, item: _item_result(i, None, item, ids[i], "updated"),
-                key_of=lambda i: None, sf_id_of=lambda i: ids[i], all_or_none=False))
+            results.update(
+                self._collection_chunk(
+                    valid[start : start + COLLECTION_SIZE],
+                    send,
+                    to_result=lambda i, item: _item_result(i, None, item, ids[i], "updated"),
+                    key_of=lambda i: None,
+                    sf_id_of=lambda i: ids[i],
+                    all_or_none=False,
+                )
+            )
         return [results[i] for i in range(len(records))]
 
     def delete(self, ids: Sequence[str]) -> list[RecordResult]:
@@ -812,33 +983,61 @@ class SalesforceGateway:
             if _is_salesforce_id(sf_id):
                 valid.append(index)
             else:
-                results[index] = _rejected(index, None, "MALFORMED_ID", f"not a Salesforce Id: {sf_id!r}",
-                                           fields=("Id",))
+                results[index] = _rejected(
+                    index, None, "MALFORMED_ID", f"not a Salesforce Id: {sf_id!r}", fields=("Id",)
+                )
 
         def send(batch: list[int]) -> list[Any]:
             items: list[Any] = self._call(
-                "DELETE", "composite/sobjects", params={"ids": ",".join(ids[i] for i in batch), "allOrNone": "false"},
-                what="delete", records=len(batch), rejectable=True).json()
+                "DELETE",
+                "composite/sobjects",
+                params={"ids": ",".join(ids[i] for i in batch), "allOrNone": "false"},
+                what="delete",
+                records=len(batch),
+                rejectable=True,
+            ).json()
             return items
 
         def to_result(i: int, item: Mapping[str, Any]) -> RecordResult:
             errors = item.get("errors") or []
-            if not item.get("success") and errors and all(
-                    isinstance(e, Mapping) and e.get("statusCode") == "ENTITY_IS_DELETED" for e in errors):
-                return RecordResult(index=i, external_id=None, salesforce_id=ids[i], outcome="updated",
-                                    status_code="ENTITY_IS_DELETED", message="already deleted")
+            if (
+                not item.get("success")
+                and errors
+                and all(isinstance(e, Mapping) and e.get("statusCode") == "ENTITY_IS_DELETED" for e in errors)
+            ):
+                return RecordResult(
+                    index=i,
+                    external_id=None,
+                    salesforce_id=ids[i],
+                    outcome="updated",
+                    status_code="ENTITY_IS_DELETED",
+                    message="already deleted",
+                )
             return _item_result(i, None, item, ids[i], "updated")
 
         for start in range(0, len(valid), COLLECTION_SIZE):
-            results.update(self._collection_chunk(valid[start:start + COLLECTION_SIZE], send, to_result=to_result,
-                                                  key_of=lambda i: None, sf_id_of=lambda i: ids[i],
-                                                  all_or_none=False))
+            results.update(
+                self._collection_chunk(
+                    valid[start : start + COLLECTION_SIZE],
+                    send,
+                    to_result=to_result,
+                    key_of=lambda i: None,
+                    sf_id_of=lambda i: ids[i],
+                    all_or_none=False,
+                )
+            )
         return [results[i] for i in range(len(ids))]
 
     # ------------------------------------------------------------------ Bulk API 2.0
 
-    def _upsert_bulk(self, sobject: str, field: str, records: Sequence[Mapping[str, Any]],
-                     indexes: Sequence[int], keys: Mapping[int, str]) -> dict[int, RecordResult]:
+    def _upsert_bulk(
+        self,
+        sobject: str,
+        field: str,
+        records: Sequence[Mapping[str, Any]],
+        indexes: Sequence[int],
+        keys: Mapping[int, str],
+    ) -> dict[int, RecordResult]:
         """Bulk 2.0 upsert: one job per ≤100 MB CSV. Rows that failed on UNABLE_TO_LOCK_ROW are
         re-sent once through Collections (which retries locks itself); unprocessed rows are
         rejected with status ``UNPROCESSED`` — a rerun picks them up."""
@@ -852,13 +1051,13 @@ class SalesforceGateway:
             results.update(self._bulk_job(sobject, field, part, keys))
         locked = sorted(i for i, r in results.items() if r.status_code == "UNABLE_TO_LOCK_ROW")
         if locked:
-            log.info("%d bulk row(s) hit UNABLE_TO_LOCK_ROW; re-sending them through sObject Collections",
-                     len(locked))
+            log.info("%d bulk row(s) hit UNABLE_TO_LOCK_ROW; re-sending them through sObject Collections", len(locked))
             results.update(self._upsert_collections(sobject, field, records, locked, keys, all_or_none=False))
         return results
 
-    def _bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
-                  keys: Mapping[int, str]) -> dict[int, RecordResult]:
+    def _bulk_job(
+        self, sobject: str, field: str, part: _bulk.CsvPart, keys: Mapping[int, str]
+    ) -> dict[int, RecordResult]:
         what = f"bulk upsert {sobject}"
         with self._timed("upload"):
             job_id, context = self._start_bulk_job(sobject, field, part, what)
@@ -869,8 +1068,9 @@ class SalesforceGateway:
 
         def rows(kind: str) -> Iterator[dict[str, str]]:
             with self._timed("results"):
-                response = self._call("GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}",
-                                      context=context, accept="text/csv")
+                response = self._call(
+                    "GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context, accept="text/csv"
+                )
             return _bulk.read_csv(response.content.decode("utf-8-sig"))
 
         matcher = _bulk.RowMatcher(keys, part.indexes)
@@ -879,15 +1079,24 @@ class SalesforceGateway:
             index = matcher.take(row.get(field, ""))
             if index is not None:
                 created = row.get("sf__Created", "").lower() == "true"
-                results[index] = RecordResult(index=index, external_id=keys[index],
-                                              salesforce_id=row.get("sf__Id") or None,
-                                              outcome="created" if created else "updated")
+                results[index] = RecordResult(
+                    index=index,
+                    external_id=keys[index],
+                    salesforce_id=row.get("sf__Id") or None,
+                    outcome="created" if created else "updated",
+                )
         for row in rows("failedResults"):
             index = matcher.take(row.get(field, ""))
             if index is not None:
                 error = _bulk.parse_bulk_error(row.get("sf__Error", ""))
-                results[index] = _rejected(index, keys[index], error.status_code, error.message,
-                                           fields=error.fields, salesforce_id=row.get("sf__Id") or None)
+                results[index] = _rejected(
+                    index,
+                    keys[index],
+                    error.status_code,
+                    error.message,
+                    fields=error.fields,
+                    salesforce_id=row.get("sf__Id") or None,
+                )
         unprocessed = f"not processed by bulk job {job_id} (state {state})" + (f": {job_error}" if job_error else "")
         for index in matcher.remaining():
             results[index] = _rejected(index, keys[index], "UNPROCESSED", unprocessed)
@@ -895,8 +1104,7 @@ class SalesforceGateway:
             log.warning("bulk job %s ended in state %s: %s", job_id, state, job_error or "-")
         return results
 
-    def _start_bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart,
-                        what: str) -> tuple[str, ErrorContext]:
+    def _start_bulk_job(self, sobject: str, field: str, part: _bulk.CsvPart, what: str) -> tuple[str, ErrorContext]:
         """Create a job, upload the CSV, close the job; returns the job id.
 
         The upload is never re-sent into the same job: if its answer was lost, Salesforce may
@@ -906,28 +1114,53 @@ class SalesforceGateway:
         """
         last_round = self._settings.max_attempts
         for round_number in range(1, last_round + 1):
-            job = self._call("POST", "jobs/ingest/", what=f"{what}: create job", json_body={
-                "object": sobject, "externalIdFieldName": field, "contentType": "CSV", "operation": "upsert",
-                "lineEnding": "LF", "columnDelimiter": "COMMA"}, context=ErrorContext(sobject=sobject)).json()
+            job = self._call(
+                "POST",
+                "jobs/ingest/",
+                what=f"{what}: create job",
+                json_body={
+                    "object": sobject,
+                    "externalIdFieldName": field,
+                    "contentType": "CSV",
+                    "operation": "upsert",
+                    "lineEnding": "LF",
+                    "columnDelimiter": "COMMA",
+                },
+                context=ErrorContext(sobject=sobject),
+            ).json()
             job_id = str(job["id"])
             context = ErrorContext(sobject=sobject, extra={"bulk_job": job_id})
             try:
-                self._call("PUT", f"jobs/ingest/{job_id}/batches", data=part.data, content_type="text/csv",
-                           what=f"{what}: upload", context=context, records=len(part.indexes), retry=False)
+                self._call(
+                    "PUT",
+                    f"jobs/ingest/{job_id}/batches",
+                    data=part.data,
+                    content_type="text/csv",
+                    what=f"{what}: upload",
+                    context=context,
+                    records=len(part.indexes),
+                    retry=False,
+                )
             except RetriableError as exc:
                 self._abort_job(job_id, what, context)
                 if round_number == last_round:
                     raise RetriesExhaustedError(
                         f"{what}: upload failed {last_round} times (last: {exc.context.status_code or exc.message})",
-                        exc.context) from exc
+                        exc.context,
+                    ) from exc
                 self._count_retry()
                 delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**round_number))
                 log.info("bulk upload of job %s failed (%s); starting a new job in %.1fs", job_id, exc, delay)
                 self._sleep(delay)
                 continue
             try:
-                self._call("PATCH", f"jobs/ingest/{job_id}/", json_body={"state": "UploadComplete"},
-                           what=f"{what}: close job", context=context)
+                self._call(
+                    "PATCH",
+                    f"jobs/ingest/{job_id}/",
+                    json_body={"state": "UploadComplete"},
+                    what=f"{what}: close job",
+                    context=context,
+                )
             except SalesforceApiError:
                 # a close whose answer was lost, then retried, meets a job that is no longer Open
                 info = self._call("GET", f"jobs/ingest/{job_id}/", what=f"{what}: poll", context=context).json()
@@ -936,11 +1169,17 @@ class SalesforceGateway:
             return job_id, context
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _abort_job(self, job_id: str, what: str, context: ErrorContext,
-                   kind: Literal["ingest", "query"] = "ingest") -> None:
+    def _abort_job(
+        self, job_id: str, what: str, context: ErrorContext, kind: Literal["ingest", "query"] = "ingest"
+    ) -> None:
         try:
-            self._call("PATCH", f"jobs/{kind}/{job_id}/", json_body={"state": "Aborted"},
-                       what=f"{what}: abort", context=context)
+            self._call(
+                "PATCH",
+                f"jobs/{kind}/{job_id}/",
+                json_body={"state": "Aborted"},
+                what=f"{what}: abort",
+                context=context,
+            )
         except SfsyncError as exc:
             if isinstance(exc, ApiBudgetExceededError | ApiAllowanceExhaustedError | AuthenticationError):
                 raise
@@ -948,14 +1187,16 @@ class SalesforceGateway:
                 return
             log.warning("could not abort bulk job %s: %s", job_id, exc)
 
-    def _wait_for_job(self, job_id: str, what: str, context: ErrorContext,
-                      kind: Literal["ingest", "query"] = "ingest") -> dict[str, Any]:
+    def _wait_for_job(
+        self, job_id: str, what: str, context: ErrorContext, kind: Literal["ingest", "query"] = "ingest"
+    ) -> dict[str, Any]:
         delay = self._settings.bulk_poll_seconds
         started = time.monotonic()
         waited = 0.0
         while True:
-            info: dict[str, Any] = self._call("GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll",
-                                              context=context).json()
+            info: dict[str, Any] = self._call(
+                "GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll", context=context
+            ).json()
             state = str(info.get("state"))
             if state in _BULK_DONE:
                 return info

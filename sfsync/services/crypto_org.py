@@ -95,8 +95,12 @@ class ReencryptResult:
     skipped: list[ReencryptSkip] = dc_field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"planned": self.planned, "rewritten": self.rewritten, "rejected": self.rejected,
-                "skipped": [s.to_dict() for s in self.skipped]}
+        return {
+            "planned": self.planned,
+            "rewritten": self.rewritten,
+            "rejected": self.rejected,
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
 
 
 def apply_reencryption(
@@ -119,8 +123,9 @@ def apply_reencryption(
     """
     result = ReencryptResult()
     by_object = {m.salesforce.object: m for m in _encrypting(mappings)}
-    plan = reencrypt_plan(stored_values_from_salesforce(gateway, mappings), keyring, on_error=on_error,
-                          skipped=result.skipped)
+    plan = reencrypt_plan(
+        stored_values_from_salesforce(gateway, mappings), keyring, on_error=on_error, skipped=result.skipped
+    )
     result.planned = len(plan)
     if dry_run or not plan:
         return result

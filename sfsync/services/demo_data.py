@@ -148,8 +148,26 @@ def _postal(rng: random.Random, pattern: str) -> str:
 
 
 _QUALIFIERS = (
-    "", "Northern", "Pacific", "Atlantic", "Central", "Western", "Eastern", "Southern", "Alpine", "Coastal",
-    "Metro", "United", "Global", "Premier", "Advanced", "Digital", "Regional", "National", "Continental", "Harbor",
+    "",
+    "Northern",
+    "Pacific",
+    "Atlantic",
+    "Central",
+    "Western",
+    "Eastern",
+    "Southern",
+    "Alpine",
+    "Coastal",
+    "Metro",
+    "United",
+    "Global",
+    "Premier",
+    "Advanced",
+    "Digital",
+    "Regional",
+    "National",
+    "Continental",
+    "Harbor",
 )
 
 

@@ -158,4 +158,3 @@ class SyncJob:
     def __repr__(self) -> str:
         portal = redact_database_url(self.settings.portal.url)
         return f"SyncJob(mappings={self.settings.mappings.paths!r}, portal={portal!r})"
-

@@ -390,8 +390,7 @@ class SyncEngine:
             log.info("mapping %s %s: started", mapping.name, direction)
             summary = self._push(mapping, options) if direction == "push" else self._pull(mapping, options)
             log.info(
-                "mapping %s %s: read %d, created %d, updated %d, unchanged %d, rejected %d, written back %d "
-                "in %.2fs",
+                "mapping %s %s: read %d, created %d, updated %d, unchanged %d, rejected %d, written back %d in %.2fs",
                 mapping.name,
                 direction,
                 summary.read,

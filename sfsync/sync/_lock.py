@@ -132,9 +132,7 @@ class LeaseLock:
     def _current(self) -> tuple[str, datetime, datetime] | None:
         t = self._table
         with _db_errors("reading the lock"), self._engine.connect() as conn:
-            row = conn.execute(
-                select(t.c.holder, t.c.acquired_at, t.c.expires_at).where(t.c.name == self.name)
-            ).first()
+            row = conn.execute(select(t.c.holder, t.c.acquired_at, t.c.expires_at).where(t.c.name == self.name)).first()
         return (row.holder, row.acquired_at, row.expires_at) if row else None
 
     def acquire(self) -> LeaseLock:

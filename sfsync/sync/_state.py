@@ -255,9 +255,7 @@ class StateStore:
     def latest_schema_version() -> int:
         return LATEST_VERSION
 
-    def _upsert(
-        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
-    ) -> None:
+    def _upsert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
         if not rows:
             return
         columns = [c for c in rows[0] if c not in keys]
@@ -550,9 +548,7 @@ class StateStore:
     def start_run(self, run_id: str, started_at: datetime, args: Mapping[str, Any]) -> None:
         with self._db("recording a run"), self._engine.begin() as conn:
             conn.execute(
-                insert(self._run).values(
-                    run_id=run_id, started_at=started_at, args=_json_safe(args), outcome="running"
-                )
+                insert(self._run).values(run_id=run_id, started_at=started_at, args=_json_safe(args), outcome="running")
             )
 
     def finish_run(
@@ -604,9 +600,7 @@ class StateStore:
             raise ValueError("keep must not be negative")
         t = self._run
         with self._db("pruning runs"), self._engine.begin() as conn:
-            cutoff = conn.execute(
-                select(t.c.started_at).order_by(t.c.started_at.desc()).offset(keep).limit(1)
-            ).scalar()
+            cutoff = conn.execute(select(t.c.started_at).order_by(t.c.started_at.desc()).offset(keep).limit(1)).scalar()
             if cutoff is None:
                 return 0
             return int(conn.execute(delete(t).where(t.c.started_at <= cutoff)).rowcount)

@@ -60,8 +60,9 @@ class BulkEngine:
         self._counter = 0
 
     # ------------------------------------------------------------------ routing
-    def route(self, method: str, kind: str, segs: list[str], *, query: dict[str, list[str]], body: bytes,
-              version: str) -> Any:
+    def route(
+        self, method: str, kind: str, segs: list[str], *, query: dict[str, list[str]], body: bytes, version: str
+    ) -> Any:
         fake = self.fake
         if not segs:
             if method == "POST":
@@ -82,14 +83,19 @@ class BulkEngine:
                 return self._set_state(job, body, version)
             if method == "DELETE":
                 if job.state not in (*_TERMINAL, "UploadComplete") and job.kind == "ingest":
-                    raise fake.http_error(400, "INVALIDJOBSTATE",
-                                          f"Job must be in a terminal state to be deleted, but is {job.state}")
+                    raise fake.http_error(
+                        400, "INVALIDJOBSTATE", f"Job must be in a terminal state to be deleted, but is {job.state}"
+                    )
                 del self.jobs[job.id]
                 return fake.reply(204)
         elif kind == "ingest" and rest == ["batches"] and method == "PUT":
             return self._upload(job, body)
-        elif kind == "ingest" and len(rest) == 1 and method == "GET" and rest[0] in (
-                "successfulResults", "failedResults", "unprocessedrecords"):
+        elif (
+            kind == "ingest"
+            and len(rest) == 1
+            and method == "GET"
+            and rest[0] in ("successfulResults", "failedResults", "unprocessedrecords")
+        ):
             return self._results(job, rest[0])
         elif kind == "query" and rest == ["results"] and method == "GET":
             return self._query_results(job, query)
@@ -124,9 +130,18 @@ class BulkEngine:
                 parsed, rows = fake.run_query(soql, include_deleted=operation == "queryAll")
             except SoqlError as exc:
                 raise fake.http_error(400, exc.error_code, exc.message) from None
-            job = _Job(self._new_id(), "query", operation, parsed.sobject.name, fake.now_text(),
-                       line_ending=line_ending, delimiter=delimiter, state="UploadComplete", query=soql,
-                       polls_left=fake.bulk_polls_until_complete - 1)
+            job = _Job(
+                self._new_id(),
+                "query",
+                operation,
+                parsed.sobject.name,
+                fake.now_text(),
+                line_ending=line_ending,
+                delimiter=delimiter,
+                state="UploadComplete",
+                query=soql,
+                polls_left=fake.bulk_polls_until_complete - 1,
+            )
             job.result_header = [".".join(p.parts) for p in parsed.select]
             job.result_rows = [[_csv_value(resolve_value(r, p, fake.lookup)) for p in parsed.select] for r in rows]
             job.processed = len(rows)
@@ -145,12 +160,22 @@ class BulkEngine:
             ext_name = spec.get("externalIdFieldName")
             ext_spec = obj.field(str(ext_name)) if ext_name else None
             if ext_spec is None or not (ext_spec.external_id or ext_spec.name == "Id"):
-                raise fake.http_error(400, "INVALIDJOBSTATE",
-                                      f"The External ID Field Name {ext_name} is not a valid external id field on "
-                                      f"{obj.name}")
+                raise fake.http_error(
+                    400,
+                    "INVALIDJOBSTATE",
+                    f"The External ID Field Name {ext_name} is not a valid external id field on {obj.name}",
+                )
             ext = ext_spec.name
-        job = _Job(self._new_id(), "ingest", operation, obj.name, fake.now_text(), external_id=ext,
-                   line_ending=line_ending, delimiter=delimiter)
+        job = _Job(
+            self._new_id(),
+            "ingest",
+            operation,
+            obj.name,
+            fake.now_text(),
+            external_id=ext,
+            line_ending=line_ending,
+            delimiter=delimiter,
+        )
         job.modstamp = job.created
         self.jobs[job.id] = job
         return fake.reply(200, self._info(job, version))
@@ -171,20 +196,29 @@ class BulkEngine:
             "columnDelimiter": job.delimiter,
         }
         if job.kind == "ingest":
-            info.update({
-                "externalIdFieldName": job.external_id,
-                "contentUrl": f"services/data/v{version}/jobs/ingest/{job.id}/batches",
-                "jobType": "V2Ingest",
-                "numberRecordsProcessed": job.processed,
-                "numberRecordsFailed": job.failed,
-                "retries": 0,
-                "totalProcessingTime": 0,
-                "apiActiveProcessingTime": 0,
-                "apexProcessingTime": 0,
-            })
+            info.update(
+                {
+                    "externalIdFieldName": job.external_id,
+                    "contentUrl": f"services/data/v{version}/jobs/ingest/{job.id}/batches",
+                    "jobType": "V2Ingest",
+                    "numberRecordsProcessed": job.processed,
+                    "numberRecordsFailed": job.failed,
+                    "retries": 0,
+                    "totalProcessingTime": 0,
+                    "apiActiveProcessingTime": 0,
+                    "apexProcessingTime": 0,
+                }
+            )
         else:
-            info.update({"query": job.query, "jobType": "V2Query", "numberRecordsProcessed": job.processed,
-                         "retries": 0, "totalProcessingTime": 0})
+            info.update(
+                {
+                    "query": job.query,
+                    "jobType": "V2Query",
+                    "numberRecordsProcessed": job.processed,
+                    "retries": 0,
+                    "totalProcessingTime": 0,
+                }
+            )
         if job.error_message:
             info["errorMessage"] = job.error_message
         return info
@@ -231,8 +265,9 @@ class BulkEngine:
         if job.state != "Open":
             raise fake.http_error(400, "INVALIDJOBSTATE", f"Job is not in the Open state: {job.state}")
         if len(body) + sum(len(d) for d in job.data) > self.max_upload_bytes:
-            raise fake.http_error(400, "EXCEEDED_QUOTA",
-                                  "The uploaded data exceeds the maximum of 150 MB for a Bulk API 2.0 job")
+            raise fake.http_error(
+                400, "EXCEEDED_QUOTA", "The uploaded data exceeds the maximum of 150 MB for a Bulk API 2.0 job"
+            )
         job.data.append(body)
         return fake.reply(201, None, records=max(body.count(b"\n") - 1, 0))
 
@@ -267,17 +302,22 @@ class BulkEngine:
                     job.error_message = f"InvalidBatch : Field name not found : {name}"
                     break
                 columns.append((name, spec, None, None))
-        if job.error_message is None and job.operation == "upsert" and \
-                job.external_id not in [c[1].name for c in columns if c[1] is not None]:
+        if (
+            job.error_message is None
+            and job.operation == "upsert"
+            and job.external_id not in [c[1].name for c in columns if c[1] is not None]
+        ):
             job.error_message = f"InvalidBatch : Field name not found : {job.external_id}"
-        if job.error_message is None and job.operation in ("update", "delete", "hardDelete") and \
-                "Id" not in [c[1].name for c in columns if c[1] is not None]:
+        if (
+            job.error_message is None
+            and job.operation in ("update", "delete", "hardDelete")
+            and "Id" not in [c[1].name for c in columns if c[1] is not None]
+        ):
             job.error_message = "InvalidBatch : Field name not found : Id"
         if job.error_message is not None:
             job.unprocessed = rows
             return
-        ext_index = next((i for i, c in enumerate(columns) if c[1] is not None and c[1].name == job.external_id),
-                         None)
+        ext_index = next((i for i, c in enumerate(columns) if c[1] is not None and c[1].name == job.external_id), None)
         counts: dict[str, int] = {}
         if ext_index is not None:
             for row in rows:
@@ -301,8 +341,16 @@ class BulkEngine:
                     rid = row[id_index] if id_index < len(row) else ""
                 job.failures.append([rid, exc.as_bulk_error(), *row])
 
-    def _apply_row(self, job: _Job, obj: ObjectSchema, columns: list[Any], row: list[str], *,
-                   ext_index: int | None, counts: dict[str, int]) -> tuple[str, bool]:
+    def _apply_row(
+        self,
+        job: _Job,
+        obj: ObjectSchema,
+        columns: list[Any],
+        row: list[str],
+        *,
+        ext_index: int | None,
+        counts: dict[str, int],
+    ) -> tuple[str, bool]:
         fake = self.fake
         values: dict[str, Any] = {}
         record_id = ""
@@ -344,12 +392,14 @@ class BulkEngine:
         if not ext_value:
             raise RecordError("MISSING_ARGUMENT", f"{ext_spec.name} not specified", [ext_spec.name])
         if counts.get(ext_value.lower(), 0) > 1:
-            raise RecordError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {ext_value}",
-                              [ext_spec.name])
+            raise RecordError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {ext_value}", [ext_spec.name])
         found = fake.find_by_external(obj, ext_spec, ext_value)
         if len(found) > 1:
-            raise RecordError("DUPLICATE_EXTERNAL_ID",
-                              f"The external ID provided matches more than one record: {ext_value}", [ext_spec.name])
+            raise RecordError(
+                "DUPLICATE_EXTERNAL_ID",
+                f"The external ID provided matches more than one record: {ext_value}",
+                [ext_spec.name],
+            )
         body = {k: v for k, v in values.items() if k != ext_spec.name}
         if found:
             fake.update_record(obj, found[0], body)
@@ -359,8 +409,12 @@ class BulkEngine:
     # ------------------------------------------------------------------ results
     def _csv(self, header: list[str], rows: list[list[str]], job: _Job) -> bytes:
         out = io.StringIO()
-        writer = csv.writer(out, delimiter=_DELIMITERS[job.delimiter], quoting=csv.QUOTE_ALL,
-                            lineterminator="\r\n" if job.line_ending == "CRLF" else "\n")
+        writer = csv.writer(
+            out,
+            delimiter=_DELIMITERS[job.delimiter],
+            quoting=csv.QUOTE_ALL,
+            lineterminator="\r\n" if job.line_ending == "CRLF" else "\n",
+        )
         writer.writerow(header)
         writer.writerows(rows)
         return out.getvalue().encode()
@@ -369,8 +423,9 @@ class BulkEngine:
         fake = self.fake
         self._settle(job)
         if which != "unprocessedrecords" and job.state not in ("JobComplete", "Failed", "Aborted"):
-            raise fake.http_error(400, "INVALIDJOBSTATE",
-                                  f"Results are available once the job is complete; it is {job.state}")
+            raise fake.http_error(
+                400, "INVALIDJOBSTATE", f"Results are available once the job is complete; it is {job.state}"
+            )
         headers = {"Content-Type": "text/csv"}
         if which == "successfulResults":
             body = self._csv(["sf__Id", "sf__Created", *job.header], job.successful, job)

@@ -50,8 +50,9 @@ MAX_URI_BYTES = 16_384
 COLLECTION_LIMIT = 200
 MAX_OPEN_CURSORS = 10
 _JSON = "application/json;charset=UTF-8"
-_AUDIT_SEEDABLE = frozenset({"CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById",
-                             "LastModifiedById", "IsDeleted"})
+_AUDIT_SEEDABLE = frozenset(
+    {"CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById", "IsDeleted"}
+)
 _LOGIN_HOSTS = re.compile(r"https://(login|test)\.salesforce\.com/?|https://[\w.-]+\.my\.salesforce\.com/?")
 
 
@@ -222,9 +223,11 @@ class FakeSalesforce:
             self._jwt_private_key = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ).decode()
-            self.jwt_public_key = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ).decode()
+            self.jwt_public_key = (
+                key.public_key()
+                .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+                .decode()
+            )
         return self._jwt_private_key
 
     def set_faults(self, faults: FaultPlan) -> None:
@@ -263,8 +266,7 @@ class FakeSalesforce:
     def records(self, sobject: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         obj = self._object_or_raise(sobject)
         return [
-            copy.deepcopy(rec) for rec in self._records[obj.name].values()
-            if include_deleted or not rec["IsDeleted"]
+            copy.deepcopy(rec) for rec in self._records[obj.name].values() if include_deleted or not rec["IsDeleted"]
         ]
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any]:
@@ -331,15 +333,25 @@ class FakeSalesforce:
 
     # ------------------------------------------------------------------ org seeding
     def _seed_org(self) -> str:
-        profile = self._create(self.schema.objects["Profile"], {"Name": "System Administrator"}) \
-            if "Profile" in self.schema.objects else None
-        role = self._create(self.schema.objects["UserRole"], {"Name": "Integration"}) \
-            if "UserRole" in self.schema.objects else None
+        profile = (
+            self._create(self.schema.objects["Profile"], {"Name": "System Administrator"})
+            if "Profile" in self.schema.objects
+            else None
+        )
+        role = (
+            self._create(self.schema.objects["UserRole"], {"Name": "Integration"})
+            if "UserRole" in self.schema.objects
+            else None
+        )
         user_id = ""
         user_obj = self.schema.get("User")
         if user_obj is not None:
-            values: dict[str, Any] = {"Username": self.username, "LastName": "Integration",
-                                      "FirstName": "Sfsync", "Email": "integration@fake-org.example.com"}
+            values: dict[str, Any] = {
+                "Username": self.username,
+                "LastName": "Integration",
+                "FirstName": "Sfsync",
+                "Email": "integration@fake-org.example.com",
+            }
             if profile is not None and user_obj.field("ProfileId"):
                 values["ProfileId"] = profile["Id"]
             if role is not None and user_obj.field("UserRoleId"):
@@ -350,8 +362,10 @@ class FakeSalesforce:
         if rt_obj is not None:
             for obj in self.schema.objects.values():
                 for rt_name in obj.record_types:
-                    self._create(rt_obj, {"Name": rt_name, "DeveloperName": re.sub(r"\W+", "_", rt_name),
-                                          "SobjectType": obj.name})
+                    self._create(
+                        rt_obj,
+                        {"Name": rt_name, "DeveloperName": re.sub(r"\W+", "_", rt_name), "SobjectType": obj.name},
+                    )
         return user_id
 
     def record_type_id(self, sobject: str, name: str) -> str:
@@ -427,13 +441,11 @@ class FakeSalesforce:
                 if rel is not None and isinstance(value, Mapping):
                     out[rel.name] = self._resolve_foreign_key(obj, rel, value)
                     continue
-                raise RecordError("INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}",
-                                  [])
+                raise RecordError("INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", [])
             if spec.name == "Id":
                 if allow_id:
                     continue
-                raise RecordError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                                  "cannot specify Id in an insert call", ["Id"])
+                raise RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"])
             if (creating and not spec.createable) or (not creating and not spec.updateable):
                 bad_access.append(spec.name)
                 continue
@@ -452,13 +464,13 @@ class FakeSalesforce:
 
     def _check_reference(self, obj: ObjectSchema, spec: FieldSchema, value: str) -> str:
         if not is_id_shaped(value):
-            raise RecordError("MALFORMED_ID", f"{spec.display_label}: id value of incorrect type: {value}",
-                              [spec.name])
+            raise RecordError("MALFORMED_ID", f"{spec.display_label}: id value of incorrect type: {value}", [spec.name])
         value = normalize_id(value)
         prefix_obj = self.schema.by_prefix(value[:3])
         if prefix_obj is None or prefix_obj.name not in spec.reference_to:
-            raise RecordError("FIELD_INTEGRITY_EXCEPTION",
-                              f"{spec.display_label}: id value of incorrect type: {value}", [spec.name])
+            raise RecordError(
+                "FIELD_INTEGRITY_EXCEPTION", f"{spec.display_label}: id value of incorrect type: {value}", [spec.name]
+            )
         if self.lookup(prefix_obj.name, value) is None:
             raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
         return value
@@ -467,14 +479,18 @@ class FakeSalesforce:
         target = self.schema.objects[rel.reference_to[0]]
         keys = [k for k in value if k != "attributes"]
         if len(keys) != 1:
-            raise RecordError("INVALID_FIELD",
-                              f"Relationship {rel.effective_relationship_name} needs exactly one external id field",
-                              [rel.name])
+            raise RecordError(
+                "INVALID_FIELD",
+                f"Relationship {rel.effective_relationship_name} needs exactly one external id field",
+                [rel.name],
+            )
         ext = target.field(keys[0])
         if ext is None or not (ext.external_id or ext.name == "Id"):
-            raise RecordError("INVALID_FIELD",
-                              f"Field name provided, {keys[0]} is not an External ID or indexed field for "
-                              f"{target.name}", [])
+            raise RecordError(
+                "INVALID_FIELD",
+                f"Field name provided, {keys[0]} is not an External ID or indexed field for {target.name}",
+                [],
+            )
         ext_value = value[keys[0]]
         found = self._find_by_external(target, ext, ext_value)
         if not found:
@@ -504,7 +520,8 @@ class FakeSalesforce:
             rows = self._records[obj.name]
             return [rows[rid] for rid in sorted(index.get(wanted, ()))]
         return [
-            rec for rec in self._records[obj.name].values()
+            rec
+            for rec in self._records[obj.name].values()
             if not rec["IsDeleted"] and rec.get(ext.name) is not None and str(rec[ext.name]).lower() == wanted
         ]
 
@@ -555,10 +572,13 @@ class FakeSalesforce:
     def _finish(self, obj: ObjectSchema, record: dict[str, Any], changed: Sequence[str], *, creating: bool) -> None:
         """Checks on the whole record after the change: required, unique; derived fields."""
         for spec in obj.fields.values():
-            if spec.required and spec.createable and record.get(spec.name) in (None, "") \
-                    and (creating or spec.name in changed):
-                    raise RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{spec.name}]",
-                                      [spec.name])
+            if (
+                spec.required
+                and spec.createable
+                and record.get(spec.name) in (None, "")
+                and (creating or spec.name in changed)
+            ):
+                raise RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{spec.name}]", [spec.name])
         for name in changed:
             spec = obj.fields[name]
             value = record.get(name)
@@ -642,8 +662,15 @@ class FakeSalesforce:
         signature = base64.b64encode(
             hmac.new(self._signing_key, (ident + issued).encode(), hashlib.sha256).digest()
         ).decode()
-        return {"access_token": token, "instance_url": self.instance_url, "id": ident, "token_type": "Bearer",
-                "issued_at": issued, "signature": signature, "scope": "api"}
+        return {
+            "access_token": token,
+            "instance_url": self.instance_url,
+            "id": ident,
+            "token_type": "Bearer",
+            "issued_at": issued,
+            "signature": signature,
+            "scope": "api",
+        }
 
     def _login_callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         path = urlsplit(str(request.url)).path
@@ -655,9 +682,12 @@ class FakeSalesforce:
         ok = False
         error, description = "invalid_grant", "authentication failure"
         if grant == "password":
-            ok = (form.get("client_id") == self.consumer_key and form.get("client_secret") == self.consumer_secret
-                  and form.get("username") == self.username
-                  and form.get("password") in (self.password, self.password + self.security_token))
+            ok = (
+                form.get("client_id") == self.consumer_key
+                and form.get("client_secret") == self.consumer_secret
+                and form.get("username") == self.username
+                and form.get("password") in (self.password, self.password + self.security_token)
+            )
             if form.get("client_id") != self.consumer_key or form.get("client_secret") != self.consumer_secret:
                 error, description = "invalid_client_id", "client identifier invalid"
         elif grant == "client_credentials":
@@ -698,8 +728,12 @@ class FakeSalesforce:
 
         try:
             if self.jwt_public_key is not None:
-                claims = jwt.decode(assertion, self.jwt_public_key, algorithms=["RS256"],
-                                    options={"verify_aud": False, "verify_exp": False})
+                claims = jwt.decode(
+                    assertion,
+                    self.jwt_public_key,
+                    algorithms=["RS256"],
+                    options={"verify_aud": False, "verify_exp": False},
+                )
             else:
                 claims = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.InvalidSignatureError:
@@ -761,8 +795,10 @@ class FakeSalesforce:
     def _limit_headers(self) -> dict[str, str]:
         # Every Salesforce answer carries the org's clock in ``Date`` (HTTP-date, whole seconds).
         now = self.clock().astimezone(UTC)
-        return {"Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}",
-                "Date": email.utils.format_datetime(now, usegmt=True)}
+        return {
+            "Sforce-Limit-Info": f"api-usage={self._api_calls}/{self.daily_api_limit}",
+            "Date": email.utils.format_datetime(now, usegmt=True),
+        }
 
     def _api_callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str | bytes]:
         with self._serving:
@@ -823,8 +859,11 @@ class FakeSalesforce:
             # Bulk 1.0-style X-SFDC-Session headers are accepted too.
             token = request.headers.get("X-SFDC-Session", "")
         plan = self.faults
-        if plan.invalid_session_after is not None and not self._injector.session_invalidated \
-                and call_index > plan.invalid_session_after:
+        if (
+            plan.invalid_session_after is not None
+            and not self._injector.session_invalidated
+            and call_index > plan.invalid_session_after
+        ):
             self._injector.session_invalidated = True
             self._tokens.clear()
         if token not in self._tokens:
@@ -833,14 +872,13 @@ class FakeSalesforce:
         if over_total or call_index > self.daily_api_limit:
             raise _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         if concurrent:
-            raise _error(403, "REQUEST_LIMIT_EXCEEDED",
-                         "ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
+            raise _error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
         if http_503:
-            raise _HttpError(503, [{"message": "Server temporarily unavailable, please retry",
-                                    "errorCode": "SERVER_UNAVAILABLE"}])
+            raise _HttpError(
+                503, [{"message": "Server temporarily unavailable, please retry", "errorCode": "SERVER_UNAVAILABLE"}]
+            )
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]], request: requests.PreparedRequest
-               ) -> _Reply:
+    def _route(self, method: str, path: str, query: dict[str, list[str]], request: requests.PreparedRequest) -> _Reply:
         match = re.fullmatch(r"/services/data/v(\d+\.\d+)(/.*)?", path)
         if match is None:
             raise _not_found()
@@ -857,13 +895,18 @@ class FakeSalesforce:
             return self._collections(method, segs[2:], query, request, version)
         if head == "limits" and method == "GET" and len(segs) == 1:
             used = self._api_calls
-            return _Reply(200, {"DailyApiRequests": {"Max": self.daily_api_limit,
-                                                     "Remaining": max(self.daily_api_limit - used, 0)},
-                                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-                                "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562}})
+            return _Reply(
+                200,
+                {
+                    "DailyApiRequests": {"Max": self.daily_api_limit, "Remaining": max(self.daily_api_limit - used, 0)},
+                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                    "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+                },
+            )
         if head == "jobs" and len(segs) >= 2 and segs[1] in ("ingest", "query"):
-            reply: _Reply = self.bulk.route(method, segs[1], segs[2:], query=query, body=_body_bytes(request),
-                                           version=version)
+            reply: _Reply = self.bulk.route(
+                method, segs[1], segs[2:], query=query, body=_body_bytes(request), version=version
+            )
             return reply
         raise _not_found()
 
@@ -871,8 +914,9 @@ class FakeSalesforce:
     def url_for(self, version: str) -> Callable[[str, str], str]:
         return lambda obj, rid: f"/services/data/v{version}/sobjects/{obj}/{rid}"
 
-    def _sobjects(self, method: str, segs: list[str], query: dict[str, list[str]],
-                  request: requests.PreparedRequest, version: str) -> _Reply:
+    def _sobjects(
+        self, method: str, segs: list[str], query: dict[str, list[str]], request: requests.PreparedRequest, version: str
+    ) -> _Reply:
         if not segs:
             if method != "GET":
                 raise _error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET")
@@ -900,8 +944,9 @@ class FakeSalesforce:
         if len(segs) == 2:
             return self._record_by_id(method, obj, segs[1], query=query, request=request, version=version)
         if len(segs) == 3:
-            return self._record_by_external(method, obj, segs[1], segs[2], query=query, request=request,
-                                            version=version)
+            return self._record_by_external(
+                method, obj, segs[1], segs[2], query=query, request=request, version=version
+            )
         raise _not_found()
 
     def _changed(self, obj: ObjectSchema, which: str, query: dict[str, list[str]]) -> _Reply:
@@ -919,13 +964,20 @@ class FakeSalesforce:
             hits.append(record)
         covered = format_datetime(end)
         if which == "deleted":
-            return _Reply(200, {"deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in hits],
-                                "earliestDateAvailable": format_datetime(start), "latestDateCovered": covered},
-                          records=len(hits))
+            return _Reply(
+                200,
+                {
+                    "deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in hits],
+                    "earliestDateAvailable": format_datetime(start),
+                    "latestDateCovered": covered,
+                },
+                records=len(hits),
+            )
         return _Reply(200, {"ids": [r["Id"] for r in hits], "latestDateCovered": covered}, records=len(hits))
 
-    def _record_json(self, obj: ObjectSchema, record: Mapping[str, Any], version: str,
-                     fields: Sequence[str] | None = None) -> dict[str, Any]:
+    def _record_json(
+        self, obj: ObjectSchema, record: Mapping[str, Any], version: str, fields: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"attributes": {"type": obj.name, "url": self.url_for(version)(obj.name, record["Id"])}}
         names = [obj.fields[f].name for f in fields] if fields else list(obj.fields)
         for name in names:
@@ -943,8 +995,16 @@ class FakeSalesforce:
             names.append(spec.name)
         return names
 
-    def _record_by_id(self, method: str, obj: ObjectSchema, rid: str, *, query: dict[str, list[str]],
-                      request: requests.PreparedRequest, version: str) -> _Reply:
+    def _record_by_id(
+        self,
+        method: str,
+        obj: ObjectSchema,
+        rid: str,
+        *,
+        query: dict[str, list[str]],
+        request: requests.PreparedRequest,
+        version: str,
+    ) -> _Reply:
         if not is_id_shaped(rid):
             raise _error(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {rid}")
         record = self._records[obj.name].get(normalize_id(rid))
@@ -976,8 +1036,11 @@ class FakeSalesforce:
 
     @staticmethod
     def _lock_error(rid: str | None) -> RecordError:
-        return RecordError("UNABLE_TO_LOCK_ROW",
-                           f"unable to obtain exclusive access to this record or 1 records: {rid or ''}".rstrip(), [])
+        return RecordError(
+            "UNABLE_TO_LOCK_ROW",
+            f"unable to obtain exclusive access to this record or 1 records: {rid or ''}".rstrip(),
+            [],
+        )
 
     def _external_field(self, obj: ObjectSchema, name: str) -> FieldSchema:
         spec = obj.field(name)
@@ -985,8 +1048,17 @@ class FakeSalesforce:
             raise _error(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {name}")
         return spec
 
-    def _record_by_external(self, method: str, obj: ObjectSchema, field_name: str, value: str, *,
-                            query: dict[str, list[str]], request: requests.PreparedRequest, version: str) -> _Reply:
+    def _record_by_external(
+        self,
+        method: str,
+        obj: ObjectSchema,
+        field_name: str,
+        value: str,
+        *,
+        query: dict[str, list[str]],
+        request: requests.PreparedRequest,
+        version: str,
+    ) -> _Reply:
         if field_name == "Id":
             return self._record_by_id(method, obj, value, query=query, request=request, version=version)
         ext = self._external_field(obj, field_name)
@@ -1013,8 +1085,7 @@ class FakeSalesforce:
             if found:
                 self._lock_check(found[0]["Id"])
                 self._update(obj, found[0], body)
-                return _Reply(200, {"id": found[0]["Id"], "success": True, "errors": [], "created": False},
-                              records=1)
+                return _Reply(200, {"id": found[0]["Id"], "success": True, "errors": [], "created": False}, records=1)
             self._lock_check("")
             record = self._create(obj, {**body, ext.name: value})
         except RecordError as exc:
@@ -1022,8 +1093,9 @@ class FakeSalesforce:
         return _Reply(201, {"id": record["Id"], "success": True, "errors": [], "created": True}, records=1)
 
     # ------------------------------------------------------------------ sObject Collections
-    def _collections(self, method: str, segs: list[str], query: dict[str, list[str]],
-                     request: requests.PreparedRequest, version: str) -> _Reply:
+    def _collections(
+        self, method: str, segs: list[str], query: dict[str, list[str]], request: requests.PreparedRequest, version: str
+    ) -> _Reply:
         if method == "DELETE" and not segs:
             ids = [i for i in query.get("ids", [""])[-1].split(",") if i]
             all_or_none = query.get("allOrNone", ["false"])[-1].lower() == "true"
@@ -1043,14 +1115,17 @@ class FakeSalesforce:
             return _Reply(200, rows, records=len(ids))
         payload = _json_body(request)
         if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
-            raise _error(400, "JSON_PARSER_ERROR", "Cannot deserialize the request: expected {\"records\": [...]}")
+            raise _error(400, "JSON_PARSER_ERROR", 'Cannot deserialize the request: expected {"records": [...]}')
         records: list[Any] = payload["records"]
         all_or_none = bool(payload.get("allOrNone", False))
         if len(records) > COLLECTION_LIMIT:
             raise self._too_many()
         for rec in records:
-            if not isinstance(rec, dict) or not isinstance(rec.get("attributes"), dict) \
-                    or not rec["attributes"].get("type"):
+            if (
+                not isinstance(rec, dict)
+                or not isinstance(rec.get("attributes"), dict)
+                or not rec["attributes"].get("type")
+            ):
                 raise _error(400, "INVALID_TYPE", "Must specify a type in the attributes map")
         if method == "POST" and not segs:
             return self._run_batch(records, all_or_none, self._create_one, with_created=False)
@@ -1062,13 +1137,20 @@ class FakeSalesforce:
                 raise _not_found()
             ext = obj.field(segs[1])
             if ext is None or not ext.external_id:
-                raise _error(400, "INVALID_FIELD",
-                             f"Field name provided, {segs[1]} is not an External ID or indexed field for {obj.name}")
+                raise _error(
+                    400,
+                    "INVALID_FIELD",
+                    f"Field name provided, {segs[1]} is not an External ID or indexed field for {obj.name}",
+                )
             for rec in records:
                 rtype = self.schema.get(str(rec["attributes"]["type"]))
                 if rtype is None or rtype.name != obj.name:
-                    raise _error(400, "INVALID_TYPE", f"The sObject type {rec['attributes']['type']} does not match "
-                                 f"the type {obj.name} in the request URI")
+                    raise _error(
+                        400,
+                        "INVALID_TYPE",
+                        f"The sObject type {rec['attributes']['type']} does not match "
+                        f"the type {obj.name} in the request URI",
+                    )
             values = [str(r.get(ext.name, "")).lower() for r in records]
             counts: dict[str, int] = {}
             for v in values:
@@ -1083,11 +1165,13 @@ class FakeSalesforce:
 
     @staticmethod
     def _too_many() -> _HttpError:
-        return _error(400, "EXCEEDED_ID_LIMIT",
-                      "record limit reached. cannot submit more than 200 records into this call")
+        return _error(
+            400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"
+        )
 
-    def _run_batch(self, items: list[Any], all_or_none: bool, action: Callable[[Any], tuple[str, bool]],
-                   *, with_created: bool) -> _Reply:
+    def _run_batch(
+        self, items: list[Any], all_or_none: bool, action: Callable[[Any], tuple[str, bool]], *, with_created: bool
+    ) -> _Reply:
         """Apply ``action`` to each item in order; per-item results; allOrNone rolls everything back."""
         undo: dict[tuple[str, str], dict[str, Any] | None] = {}
         results: list[dict[str, Any]] = []
@@ -1116,9 +1200,12 @@ class FakeSalesforce:
             self._undo = None
         if all_or_none and failed:
             self._rollback(undo)
-            rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                      "message": "Record rolled back because not all records were valid and the request was using "
-                                 "AllOrNone header", "fields": []}
+            rolled = {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": "Record rolled back because not all records were valid and the request was using "
+                "AllOrNone header",
+                "fields": [],
+            }
             for result in results:
                 if result["success"]:
                     result.clear()
@@ -1192,8 +1279,9 @@ class FakeSalesforce:
         self._soft_delete(record)
         return str(record["Id"]), False
 
-    def _upsert_one(self, obj: ObjectSchema, ext: FieldSchema, rec: dict[str, Any], dupes: set[str]
-                    ) -> tuple[str, bool]:
+    def _upsert_one(
+        self, obj: ObjectSchema, ext: FieldSchema, rec: dict[str, Any], dupes: set[str]
+    ) -> tuple[str, bool]:
         value = rec.get(ext.name)
         if value is None:
             for key, candidate in rec.items():
@@ -1205,8 +1293,9 @@ class FakeSalesforce:
             raise RecordError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {value}", [ext.name])
         found = self._find_by_external(obj, ext, value)
         if len(found) > 1:
-            raise RecordError("DUPLICATE_EXTERNAL_ID",
-                              f"The external ID provided matches more than one record: {value}", [ext.name])
+            raise RecordError(
+                "DUPLICATE_EXTERNAL_ID", f"The external ID provided matches more than one record: {value}", [ext.name]
+            )
         body = {k: v for k, v in rec.items() if k.lower() != ext.name.lower()}
         if found:
             self._remember(obj, found[0]["Id"])
@@ -1220,17 +1309,21 @@ class FakeSalesforce:
     def run_query(self, soql: str, *, include_deleted: bool) -> tuple[Query, list[dict[str, Any]]]:
         """Parse and evaluate ``soql``; returns the query and the matching stored records in order."""
         query = parse_soql(soql, self.schema)
-        rows = [rec for rec in self._records[query.sobject.name].values()
-                if (include_deleted or not rec["IsDeleted"]) and matches(query.where, rec, self.lookup)]
+        rows = [
+            rec
+            for rec in self._records[query.sobject.name].values()
+            if (include_deleted or not rec["IsDeleted"]) and matches(query.where, rec, self.lookup)
+        ]
         rows = [dict(r) for r in sort_records(query, rows, self.lookup)]
         if query.offset:
-            rows = rows[query.offset:]
+            rows = rows[query.offset :]
         if query.limit is not None:
             rows = rows[: query.limit]
         return query, rows
 
-    def _query(self, head: str, segs: list[str], query: dict[str, list[str]], request: requests.PreparedRequest,
-               version: str) -> _Reply:
+    def _query(
+        self, head: str, segs: list[str], query: dict[str, list[str]], request: requests.PreparedRequest, version: str
+    ) -> _Reply:
         page = self.page_size
         options = request.headers.get("Sforce-Query-Options", "")
         batch = re.search(r"batchSize\s*=\s*(\d+)", options)
@@ -1256,9 +1349,15 @@ class FakeSalesforce:
             from sfsync.testing._soql import resolve_value
 
             counted = sum(1 for r in rows if resolve_value(r, target, self.lookup) is not None)
-            return _Reply(200, {"totalSize": 1, "done": True,
-                                "records": [{"attributes": {"type": "AggregateResult"}, alias: counted}]},
-                          records=1)
+            return _Reply(
+                200,
+                {
+                    "totalSize": 1,
+                    "done": True,
+                    "records": [{"attributes": {"type": "AggregateResult"}, alias: counted}],
+                },
+                records=1,
+            )
         url = self.url_for(version)
         projected = [project(parsed, r, self.lookup, url) for r in rows]
         locator = "01g5g" + secrets.token_hex(7).upper()
@@ -1284,38 +1383,81 @@ class FakeSalesforce:
     def _describe_global_entry(self, obj: ObjectSchema, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/{obj.name}"
         return {
-            "name": obj.name, "label": obj.display_label, "labelPlural": obj.display_label + "s",
-            "keyPrefix": obj.prefix, "custom": obj.is_custom, "createable": True, "updateable": True,
-            "deletable": True, "queryable": True, "searchable": True, "retrieveable": True, "layoutable": True,
+            "name": obj.name,
+            "label": obj.display_label,
+            "labelPlural": obj.display_label + "s",
+            "keyPrefix": obj.prefix,
+            "custom": obj.is_custom,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "queryable": True,
+            "searchable": True,
+            "retrieveable": True,
+            "layoutable": True,
             "urls": {"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},
         }
 
     def _describe_global(self, version: str) -> dict[str, Any]:
-        return {"encoding": "UTF-8", "maxBatchSize": 200,
-                "sobjects": [self._describe_global_entry(o, version) for o in self.schema.objects.values()]}
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [self._describe_global_entry(o, version) for o in self.schema.objects.values()],
+        }
 
     def _describe(self, obj: ObjectSchema, version: str) -> dict[str, Any]:
         fields = [self._describe_field(obj, f) for f in obj.fields.values()]
         rts = [r for r in self._records.get("RecordType", {}).values() if r["SobjectType"] == obj.name]
-        record_types = [{"name": r["Name"], "developerName": r["DeveloperName"], "recordTypeId": r["Id"],
-                         "available": True, "active": True, "defaultRecordTypeMapping": i == 0, "master": False}
-                        for i, r in enumerate(rts)]
-        record_types.append({"name": "Master", "developerName": "Master", "recordTypeId": "012000000000000AAA",
-                             "available": True, "active": True, "defaultRecordTypeMapping": not rts, "master": True})
+        record_types = [
+            {
+                "name": r["Name"],
+                "developerName": r["DeveloperName"],
+                "recordTypeId": r["Id"],
+                "available": True,
+                "active": True,
+                "defaultRecordTypeMapping": i == 0,
+                "master": False,
+            }
+            for i, r in enumerate(rts)
+        ]
+        record_types.append(
+            {
+                "name": "Master",
+                "developerName": "Master",
+                "recordTypeId": "012000000000000AAA",
+                "available": True,
+                "active": True,
+                "defaultRecordTypeMapping": not rts,
+                "master": True,
+            }
+        )
         entry = self._describe_global_entry(obj, version)
-        entry.update({"fields": fields, "recordTypeInfos": record_types, "childRelationships": [],
-                      "nameFields": ["Name"] if "Name" in obj.fields else []})
+        entry.update(
+            {
+                "fields": fields,
+                "recordTypeInfos": record_types,
+                "childRelationships": [],
+                "nameFields": ["Name"] if "Name" in obj.fields else [],
+            }
+        )
         return entry
 
     @staticmethod
     def _describe_field(obj: ObjectSchema, spec: FieldSchema) -> dict[str, Any]:
         kind = spec.type
         sf_type = {"int": "int"}.get(kind, kind)
-        soap = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-                "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
-                "datetime": "xsd:dateTime"}.get(kind, "xsd:string")
-        text = kind in ("id", "string", "textarea", "email", "url", "phone", "picklist", "multipicklist",
-                        "reference")
+        soap = {
+            "id": "tns:ID",
+            "reference": "tns:ID",
+            "boolean": "xsd:boolean",
+            "int": "xsd:int",
+            "double": "xsd:double",
+            "currency": "xsd:double",
+            "percent": "xsd:double",
+            "date": "xsd:date",
+            "datetime": "xsd:dateTime",
+        }.get(kind, "xsd:string")
+        text = kind in ("id", "string", "textarea", "email", "url", "phone", "picklist", "multipicklist", "reference")
         numeric = kind in ("double", "currency", "percent")
         return {
             "name": spec.name,
@@ -1338,7 +1480,9 @@ class FakeSalesforce:
             "calculated": spec.calculated,
             "autoNumber": False,
             "nameField": spec.name == "Name",
-            "defaultedOnCreate": spec.default is not None or kind == "boolean" or spec.name in SYSTEM_FIELDS
+            "defaultedOnCreate": spec.default is not None
+            or kind == "boolean"
+            or spec.name in SYSTEM_FIELDS
             or spec.name == "OwnerId",
             "defaultValue": spec.default,
             "filterable": kind != "textarea",
@@ -1388,8 +1532,7 @@ class FakeSalesforce:
     def http_error(self, status: int, code: str, message: str) -> Exception:
         return _error(status, code, message)
 
-    def reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None, records: int = 0
-              ) -> Any:
+    def reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None, records: int = 0) -> Any:
         return _Reply(status, body, headers, records)
 
 

@@ -67,8 +67,7 @@ __all__ = [
     "load_org_schema",
 ]
 
-TEXT_TYPES = frozenset({"id", "string", "textarea", "email", "url", "phone", "picklist", "multipicklist",
-                        "reference"})
+TEXT_TYPES = frozenset({"id", "string", "textarea", "email", "url", "phone", "picklist", "multipicklist", "reference"})
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 
 _DEFAULT_LENGTH: dict[str, int] = {
@@ -100,8 +99,15 @@ _KNOWN_PREFIXES: dict[str, str] = {
     "Campaign": "701",
 }
 
-SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-                 "SystemModstamp")
+SYSTEM_FIELDS = (
+    "Id",
+    "IsDeleted",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
 
 
 class SchemaError(ValueError):
@@ -273,8 +279,9 @@ class OrgSchema(BaseModel):
         return schema
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<mapping>", check_references: bool = True
-                     ) -> OrgSchema:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, source: str = "<mapping>", check_references: bool = True
+    ) -> OrgSchema:
         """Build a schema from the parsed YAML structure (``{"objects": {...}}``).
 
         ``check_references=False`` builds a fragment meant for :meth:`merge` into a schema that
@@ -325,27 +332,54 @@ def _build(merged: Mapping[str, Mapping[str, Any]], *, source: str, check_refere
         name_spec = spec.pop("name_field", None) or {}
         owned = bool(spec.get("owned", True))
         fields: dict[str, Any] = {
-            "Id": {"type": "id", "createable": False, "updateable": False, "label": f"{name} ID",
-                   "unique": True, "system": True},
+            "Id": {
+                "type": "id",
+                "createable": False,
+                "updateable": False,
+                "label": f"{name} ID",
+                "unique": True,
+                "system": True,
+            },
         }
         if has_name:
-            name_defaults: dict[str, Any] = {"type": "string", "length": 255, "required": True,
-                                             "label": "Name", "system": not declared_name}
+            name_defaults: dict[str, Any] = {
+                "type": "string",
+                "length": 255,
+                "required": True,
+                "label": "Name",
+                "system": not declared_name,
+            }
             name_defaults.update(name_spec)
             if name_defaults.get("compound"):
                 name_defaults.update(required=False, createable=False, updateable=False, calculated=True)
             fields["Name"] = name_defaults
         if owned:
-            fields["OwnerId"] = {"type": "reference", "reference_to": ["User"], "relationship_name": "Owner",
-                                 "label": "Owner ID", "system": True}
+            fields["OwnerId"] = {
+                "type": "reference",
+                "reference_to": ["User"],
+                "relationship_name": "Owner",
+                "label": "Owner ID",
+                "system": True,
+            }
         fields.update(raw_fields)
         for audit in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
             fields[audit] = {"type": "datetime", "createable": False, "updateable": False, "system": True}
         for audit_ref, rel in (("CreatedById", "CreatedBy"), ("LastModifiedById", "LastModifiedBy")):
-            fields[audit_ref] = {"type": "reference", "reference_to": ["User"], "relationship_name": rel,
-                                 "createable": False, "updateable": False, "system": True}
-        fields["IsDeleted"] = {"type": "boolean", "createable": False, "updateable": False, "label": "Deleted",
-                               "system": True}
+            fields[audit_ref] = {
+                "type": "reference",
+                "reference_to": ["User"],
+                "relationship_name": rel,
+                "createable": False,
+                "updateable": False,
+                "system": True,
+            }
+        fields["IsDeleted"] = {
+            "type": "boolean",
+            "createable": False,
+            "updateable": False,
+            "label": "Deleted",
+            "system": True,
+        }
         try:
             built_fields = {fname: FieldSchema(name=fname, **fspec) for fname, fspec in fields.items()}
             objects[name] = ObjectSchema(name=name, fields=built_fields, **spec)

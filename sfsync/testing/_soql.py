@@ -149,8 +149,10 @@ def _located(soql: str, pos: int, message: str) -> str:
     # Salesforce points at the offending column: "ERROR at Row:1:Column:N".
     line_start = soql.rfind("\n", 0, pos) + 1
     row = soql.count("\n", 0, pos) + 1
-    return f"\n{soql.strip()}\n{' ' * max(pos - line_start, 0)}^\nERROR at Row:{row}:Column:{pos - line_start + 1}\n" \
+    return (
+        f"\n{soql.strip()}\n{' ' * max(pos - line_start, 0)}^\nERROR at Row:{row}:Column:{pos - line_start + 1}\n"
         f"{message}"
+    )
 
 
 def _tokenize(soql: str) -> list[_Token]:
@@ -165,8 +167,9 @@ def _tokenize(soql: str) -> list[_Token]:
         if kind != "ws":
             value: Any = text
             if kind == "string":
-                value = _StringLiteral(_unescape(text[1:-1], pos + 1, soql),
-                                       _unescape(text[1:-1], pos + 1, soql, like=True))
+                value = _StringLiteral(
+                    _unescape(text[1:-1], pos + 1, soql), _unescape(text[1:-1], pos + 1, soql, like=True)
+                )
             elif kind == "number":
                 value = Decimal(text)
             elif kind == "datetime":
@@ -354,10 +357,8 @@ class _Parser:
             lit = self.tok
             if lit.kind != "string":
                 self.fail(f"unexpected token: '{lit.text}'")
-            if path.target.type not in ("string", "textarea", "email", "url", "phone", "picklist", "id",
-                                        "reference"):
-                self.fail(f"invalid operator on {path.target.type} field: LIKE", code="INVALID_FIELD",
-                          token=op_token)
+            if path.target.type not in ("string", "textarea", "email", "url", "phone", "picklist", "id", "reference"):
+                self.fail(f"invalid operator on {path.target.type} field: LIKE", code="INVALID_FIELD", token=op_token)
             value = self.advance().value.like_regex
         elif self.is_kw("IN", "NOT", "INCLUDES", "EXCLUDES"):
             word = self.advance().text.upper()
@@ -365,8 +366,9 @@ class _Parser:
                 self.expect_kw("IN")
                 word = "NOT IN"
             if word in ("INCLUDES", "EXCLUDES") and path.target.type != "multipicklist":
-                self.fail(f"{word} can only be used on multi-select picklist fields", code="INVALID_FIELD",
-                          token=op_token)
+                self.fail(
+                    f"{word} can only be used on multi-select picklist fields", code="INVALID_FIELD", token=op_token
+                )
             op = word
             self.expect_punct("(")
             if self.is_kw("SELECT"):
@@ -394,8 +396,12 @@ class _Parser:
             if word == "NULL":
                 return None
             if kind != "boolean":
-                self.fail(f"value of filter criterion for field '{label}' must be of type "
-                          f"{_soap(kind)} and should be enclosed in quotes", code="INVALID_FIELD", token=token)
+                self.fail(
+                    f"value of filter criterion for field '{label}' must be of type "
+                    f"{_soap(kind)} and should be enclosed in quotes",
+                    code="INVALID_FIELD",
+                    token=token,
+                )
             return word == "TRUE"
         if token.kind not in ("string", "number", "date", "datetime"):
             return self.fail(f"unexpected token: '{token.text}'")
@@ -407,8 +413,11 @@ class _Parser:
         }.get(kind, ("number",) if kind in NUMBER_TYPES else ("string",))
         if token.kind not in expected:
             quoted = "should be enclosed in quotes" if expected == ("string",) else "should not be enclosed in quotes"
-            self.fail(f"value of filter criterion for field '{label}' must be of type {_soap(kind)} and {quoted}",
-                      code="INVALID_FIELD", token=token)
+            self.fail(
+                f"value of filter criterion for field '{label}' must be of type {_soap(kind)} and {quoted}",
+                code="INVALID_FIELD",
+                token=token,
+            )
         if token.kind == "string":
             text = token.value.text
             if kind in ("id", "reference"):
@@ -430,8 +439,11 @@ class _Parser:
         for part in parts[:-1]:
             ref = current.relationship(part)
             if ref is None:
-                self.fail(self._no_such(text if len(parts) > 1 else part, current, relation=True),
-                          code="INVALID_FIELD", token=token)
+                self.fail(
+                    self._no_such(text if len(parts) > 1 else part, current, relation=True),
+                    code="INVALID_FIELD",
+                    token=token,
+                )
             assert ref is not None
             target_obj = self.schema.get(ref.reference_to[0])
             assert target_obj is not None
@@ -441,8 +453,7 @@ class _Parser:
             objects.append(current)
         final = current.field(parts[-1])
         if final is None:
-            self.fail(self._no_such(parts[-1], current, relation=len(parts) > 1), code="INVALID_FIELD",
-                      token=token)
+            self.fail(self._no_such(parts[-1], current, relation=len(parts) > 1), code="INVALID_FIELD", token=token)
         assert final is not None
         names.append(final.name)
         return Path(tuple(names), tuple(steps), final, tuple(objects))
@@ -451,17 +462,28 @@ class _Parser:
     def _no_such(name: str, obj: ObjectSchema, *, relation: bool) -> str:
         if relation and "." in name:
             rel = name.split(".", maxsplit=1)[0]
-            return (f"Didn't understand relationship '{rel}' in field path. If you are attempting "
-                    "to use a custom relationship, be sure to append the '__r' after the custom relationship "
-                    "name. Please reference your WSDL or the describe call for the appropriate names.")
-        return (f"No such column '{name}' on entity '{obj.name}'. If you are attempting to use a custom field, "
-                "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
-                "describe call for the appropriate names.")
+            return (
+                f"Didn't understand relationship '{rel}' in field path. If you are attempting "
+                "to use a custom relationship, be sure to append the '__r' after the custom relationship "
+                "name. Please reference your WSDL or the describe call for the appropriate names."
+            )
+        return (
+            f"No such column '{name}' on entity '{obj.name}'. If you are attempting to use a custom field, "
+            "be sure to append the '__c' after the custom field name. Please reference your WSDL or the "
+            "describe call for the appropriate names."
+        )
 
 
 def _soap(kind: str) -> str:
-    return {"int": "int", "double": "double", "currency": "double", "percent": "double", "date": "date",
-            "datetime": "dateTime", "boolean": "boolean"}.get(kind, "string")
+    return {
+        "int": "int",
+        "double": "double",
+        "currency": "double",
+        "percent": "double",
+        "date": "date",
+        "datetime": "dateTime",
+        "boolean": "boolean",
+    }.get(kind, "string")
 
 
 def parse_soql(soql: str, schema: OrgSchema) -> Query:
@@ -532,9 +554,7 @@ def _compare(cmp: Comparison, record: Mapping[str, Any], lookup: Lookup) -> bool
         return raw is not None and _like(str(cmp.value), str(raw))
     if cmp.op in ("INCLUDES", "EXCLUDES"):
         present = {part.lower() for part in str(raw or "").split(";") if part}
-        hit = any(
-            {p.lower() for p in str(item).split(";") if p} <= present and item for item in cmp.value
-        )
+        hit = any({p.lower() for p in str(item).split(";") if p} <= present and item for item in cmp.value)
         return hit if cmp.op == "INCLUDES" else not hit
     left = _comparable(spec, raw)
     if spec.type == "multipicklist" and cmp.op in ("=", "!=", "IN", "NOT IN"):
@@ -594,8 +614,9 @@ def sort_records(query: Query, rows: Sequence[Mapping[str, Any]], lookup: Lookup
     return ordered
 
 
-def project(query: Query, record: Mapping[str, Any], lookup: Lookup, url_for: Callable[[str, str], str]
-            ) -> dict[str, Any]:
+def project(
+    query: Query, record: Mapping[str, Any], lookup: Lookup, url_for: Callable[[str, str], str]
+) -> dict[str, Any]:
     """The JSON row Salesforce returns: attributes, selected fields, nested parent objects."""
     obj = query.sobject
     out: dict[str, Any] = {"attributes": {"type": obj.name, "url": url_for(obj.name, record["Id"])}}

@@ -101,8 +101,7 @@ def parse_datetime(text: str) -> datetime | None:
     year, month, day, hour, minute, second, frac, zone = match.groups()
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro,
-                          tzinfo=UTC)
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=UTC)
     except ValueError:
         return None
     if zone and zone != "Z":
@@ -134,14 +133,21 @@ _JAVA_TYPE = {
 
 
 def _mismatch(spec: FieldSchema, value: Any) -> TypeMismatch:
-    kind = "VALUE_STRING" if isinstance(value, str) else "VALUE_NUMBER" if isinstance(value, int | float) \
-        else "START_OBJECT" if isinstance(value, dict) else "START_ARRAY" if isinstance(value, list) \
+    kind = (
+        "VALUE_STRING"
+        if isinstance(value, str)
+        else "VALUE_NUMBER"
+        if isinstance(value, int | float)
+        else "START_OBJECT"
+        if isinstance(value, dict)
+        else "START_ARRAY"
+        if isinstance(value, list)
         else "VALUE_TRUE"
+    )
     java = _JAVA_TYPE.get(spec.type, "String")
     return TypeMismatch(
         "JSON_PARSER_ERROR",
-        f"Cannot deserialize instance of {java} from {kind} value {value} or request may be missing a "
-        f"required field",
+        f"Cannot deserialize instance of {java} from {kind} value {value} or request may be missing a required field",
         [spec.name],
     )
 
@@ -204,8 +210,7 @@ def _coerce(spec: FieldSchema, value: Any) -> Any:
             [spec.name],
         )
     if kind == "email" and text and not _EMAIL_RE.fullmatch(text):
-        raise RecordError("INVALID_EMAIL_ADDRESS", f"{spec.display_label}: invalid email address: {text}",
-                          [spec.name])
+        raise RecordError("INVALID_EMAIL_ADDRESS", f"{spec.display_label}: invalid email address: {text}", [spec.name])
     if kind == "picklist" and spec.restricted and text not in spec.values:
         raise RecordError(
             "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",

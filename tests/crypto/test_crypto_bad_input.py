@@ -82,9 +82,7 @@ def _no_traceback(text: str) -> None:
 KEYRING_DAMAGE: dict[str, tuple[Callable[[Path], object], str]] = {
     "truncated_json": (lambda p: p.write_text(p.read_text()[:-40]), "corrupted"),
     "not_json": (lambda p: p.write_text("\x00\x01 garbage"), "corrupted"),
-    "edited_state": (
-        lambda p: p.write_text(p.read_text().replace('"active"', '"decrypt_only"', 1)), "modified"
-    ),
+    "edited_state": (lambda p: p.write_text(p.read_text().replace('"active"', '"decrypt_only"', 1)), "modified"),
     "missing_entries": (
         lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "keys"})),
         "integrity",
@@ -96,8 +94,9 @@ KEYRING_DAMAGE: dict[str, tuple[Callable[[Path], object], str]] = {
 
 
 @pytest.mark.parametrize("damage", sorted(KEYRING_DAMAGE))
-@pytest.mark.parametrize("command", [("status",), ("verify", "--decrypt-check"), ("reencrypt",), ("rotate",)],
-                         ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "command", [("status",), ("verify", "--decrypt-check"), ("reencrypt",), ("rotate",)], ids=lambda c: c[0]
+)
 def test_damaged_keyring_exits_3_naming_the_file(
     synced: Path, capsys: pytest.CaptureFixture[str], damage: str, command: tuple[str, ...]
 ) -> None:
@@ -115,9 +114,7 @@ def test_damaged_keyring_exits_3_naming_the_file(
     assert _snapshot(synced) == before_org
 
 
-def test_wrong_master_key_exits_3_without_leaking_either_key(
-    synced: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_wrong_master_key_exits_3_without_leaking_either_key(synced: Path, capsys: pytest.CaptureFixture[str]) -> None:
     master = synced.parent / "keys" / "master.key"
     right = master.read_text()
     master.write_text("a-wrong-master-key-0123456789-abcdefghij")
@@ -154,10 +151,16 @@ BAD_VALUES: dict[str, tuple[Callable[[str], str], str, str]] = {
     "plaintext": (lambda _token: SECRET_LEAK, "not_a_token", "not a token"),
     "truncated": (lambda token: token[:30], "malformed", "malformed token"),
     "non_base64": (lambda token: token[:-12] + "!!" + token[-10:], "malformed", "malformed token"),
-    "missing_key_id": (lambda token: ".".join(["sfe1", "kmissing1", token.split(".")[2]]), "unknown_key",
-                       "key id kmissing1, which is not in the keyring"),
-    "tampered": (lambda token: token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB"), "auth_failure",
-                 "fails authentication"),
+    "missing_key_id": (
+        lambda token: ".".join(["sfe1", "kmissing1", token.split(".")[2]]),
+        "unknown_key",
+        "key id kmissing1, which is not in the keyring",
+    ),
+    "tampered": (
+        lambda token: token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB"),
+        "auth_failure",
+        "fails authentication",
+    ),
 }
 
 
@@ -171,8 +174,11 @@ def test_verify_names_each_bad_value_by_place_never_by_value(
     assert _cli(synced, "verify", "--json", "--decrypt-check") == EXIT_REJECTED
     out = capsys.readouterr().out
     report = json.loads(out)
-    found = [(field["sobject"], field["field"], f["record_key"], f["kind"])
-             for field in report["fields"] for f in field["findings"]]
+    found = [
+        (field["sobject"], field["field"], f["record_key"], f["kind"])
+        for field in report["fields"]
+        for f in field["findings"]
+    ]
     assert found == [(OBJ, "Customer_Contact_Name__c", record, finding)]
     assert planted not in out and SECRET_LEAK not in out
 
@@ -202,18 +208,24 @@ def test_reencrypt_skip_invalid_moves_the_rest_and_names_what_it_left(
     synced: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     leak_record = _plant(synced, "Customer_Contact_Name__c", lambda _t: SECRET_LEAK, index=3)
-    moved_record = _plant(synced, "Customer_Contact_Email__c",
-                          lambda _t: str(_deals(_org(synced))[5]["Customer_Contact_Email__c"]), index=4)
+    moved_record = _plant(
+        synced,
+        "Customer_Contact_Email__c",
+        lambda _t: str(_deals(_org(synced))[5]["Customer_Contact_Email__c"]),
+        index=4,
+    )
     moved = rotate_every_group(synced)
     capsys.readouterr()
 
     assert _cli(synced, "reencrypt", "--skip-invalid", "--json") == EXIT_REJECTED
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert sorted((s["sobject"], s["field"], s["record_key"], s["reason"]) for s in result["skipped"]) == sorted([
-        (OBJ, "Customer_Contact_Name__c", leak_record, "not_a_token"),
-        (OBJ, "Customer_Contact_Email__c", moved_record, "auth_failure"),
-    ])
+    assert sorted((s["sobject"], s["field"], s["record_key"], s["reason"]) for s in result["skipped"]) == sorted(
+        [
+            (OBJ, "Customer_Contact_Name__c", leak_record, "not_a_token"),
+            (OBJ, "Customer_Contact_Email__c", moved_record, "auth_failure"),
+        ]
+    )
     assert result["rewritten"] == result["planned"] > 0 and result["rejected"] == 0
     assert f"skipped {OBJ}.Customer_Contact_Name__c of record '{leak_record}'" in captured.err
     assert SECRET_LEAK not in captured.out + captured.err

@@ -38,8 +38,13 @@ def test_matches_the_specified_construction() -> None:
     def lp(text: str) -> bytes:
         return struct.pack(">I", len(text.encode())) + text.encode()
 
-    message = lp("sfsync/bidx/v1") + lp("account_registration__c") + lp("customer_domain_idx__c") + lp(
-        "domain") + lp("acme.com")
+    message = (
+        lp("sfsync/bidx/v1")
+        + lp("account_registration__c")
+        + lp("customer_domain_idx__c")
+        + lp("domain")
+        + lp("acme.com")
+    )
     digest = hmac.new(KEY, message, sha256).digest()
     expected = int.from_bytes(digest, "big") >> (256 - 20)
     assert IDX.index("acme.com", "domain", 20, **WHERE) == format(expected, "05x")
@@ -60,7 +65,8 @@ def test_index_key_is_not_a_data_key() -> None:
     keyring = Keyring.generate()
     assert keyring.index_key not in {k.secret for k in keyring.keys}
     assert keyring.blind_indexer().index("x", "exact", 16, **WHERE) == BlindIndexer(keyring.index_key).index(
-        "x", "exact", 16, **WHERE)
+        "x", "exact", 16, **WHERE
+    )
 
 
 @pytest.mark.parametrize("bits", [1, 7, 8, 16, 25, 32, 64, 255, 256])
@@ -148,8 +154,7 @@ def test_normalizer_type_error() -> None:
 
 @pytest.mark.parametrize(
     ("rows", "bits"),
-    [(4, 1), (10, 2), (16, 3), (1_000, 8), (10_000, 12), (100_000, 15), (1_000_000, 18), (2**20, 19),
-     (50_000_000, 24)],
+    [(4, 1), (10, 2), (16, 3), (1_000, 8), (10_000, 12), (100_000, 15), (1_000_000, 18), (2**20, 19), (50_000_000, 24)],
 )
 def test_planner_values(rows: int, bits: int) -> None:
     assert plan_blind_index_bits(rows) == bits

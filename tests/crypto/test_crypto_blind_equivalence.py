@@ -23,10 +23,55 @@ from sfsync.crypto._blind import _LEGAL_WORDS_RE, _strip_legal_suffixes
 from sfsync.services.demo_data import make_customers
 
 TERMS = sorted(get_unique_terms())
-WORDS = ("Acme", "Globex", "Société", "Générale", "Müller", "Søhne", "東京", "The", "and", "Co", "Holding", "Ltd",
-         "Bank", "Group", "Ω", "Straße", "İstanbul", "ǅemal", "Ærø", "ﬁrst", "Ⅻ", "x")
-ODD = ("\u00a0", "\u00a8", "\u0301", "\u2003", "&", "+", "-", ".", ",", "'", "(", ")", "_", "/", "·", "\u200b",
-       "\u0130", "ß", "ﬀ", "²", "½", "\t", "  ")
+WORDS = (
+    "Acme",
+    "Globex",
+    "Société",
+    "Générale",
+    "Müller",
+    "Søhne",
+    "東京",
+    "The",
+    "and",
+    "Co",
+    "Holding",
+    "Ltd",
+    "Bank",
+    "Group",
+    "Ω",
+    "Straße",
+    "İstanbul",
+    "ǅemal",
+    "Ærø",
+    "ﬁrst",
+    "Ⅻ",
+    "x",
+)
+ODD = (
+    "\u00a0",
+    "\u00a8",
+    "\u0301",
+    "\u2003",
+    "&",
+    "+",
+    "-",
+    ".",
+    ",",
+    "'",
+    "(",
+    ")",
+    "_",
+    "/",
+    "·",
+    "\u200b",
+    "\u0130",
+    "ß",
+    "ﬀ",
+    "²",
+    "½",
+    "\t",
+    "  ",
+)
 
 
 def reference_company_name(text: str) -> str:
@@ -109,8 +154,12 @@ def test_normalize_company_name_unchanged_on_a_generated_corpus() -> None:
         assert _outcome(lambda t: normalize_for_index(t, "company_name"), name) == _outcome(
             reference_company_name, name
         ), name
-    examples = {"ACME GmbH & Co. KG": "acme", "Société Générale S.A.": "societe generale",
-                "Foo Ltd Ltd": "foo", "The Smith & Wesson Holding Corp.": "smith and wesson holding"}
+    examples = {
+        "ACME GmbH & Co. KG": "acme",
+        "Société Générale S.A.": "societe generale",
+        "Foo Ltd Ltd": "foo",
+        "The Smith & Wesson Holding Corp.": "smith and wesson holding",
+    }
     for raw, expected in examples.items():
         assert normalize_for_index(raw, "company_name") == reference_company_name(raw) == expected
 

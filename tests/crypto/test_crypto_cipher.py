@@ -273,8 +273,9 @@ def test_encrypt_at_is_deterministic(cipher: FieldCipher, ctx: FieldContext) -> 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 100, 150, 151, 1000, 98_000])
 def test_token_length_matches_size_formula(ctx: FieldContext, size: int) -> None:
     key_id = "k" * MAX_KEY_ID_LENGTH
-    keyring = Keyring([KeyMaterial(key_id, KeyState.ACTIVE, _now(), None, os.urandom(32))], {None: key_id},
-                      os.urandom(32))
+    keyring = Keyring(
+        [KeyMaterial(key_id, KeyState.ACTIVE, _now(), None, os.urandom(32))], {None: key_id}, os.urandom(32)
+    )
     token = FieldCipher(keyring).encrypt("é" * (size // 2) + "x" * (size % 2), ctx)
     assert len(token) == max_ciphertext_length(size)
 
@@ -282,8 +283,9 @@ def test_token_length_matches_size_formula(ctx: FieldContext, size: int) -> None
 @pytest.mark.parametrize("field_length", [255, 131_072])
 def test_capacity_boundaries(ctx: FieldContext, field_length: int) -> None:
     key_id = "k" * MAX_KEY_ID_LENGTH
-    keyring = Keyring([KeyMaterial(key_id, KeyState.ACTIVE, _now(), None, os.urandom(32))], {None: key_id},
-                      os.urandom(32))
+    keyring = Keyring(
+        [KeyMaterial(key_id, KeyState.ACTIVE, _now(), None, os.urandom(32))], {None: key_id}, os.urandom(32)
+    )
     cipher = FieldCipher(keyring)
     capacity = max_plaintext_bytes(field_length)
     fits = cipher.encrypt("a" * capacity, ctx)
@@ -334,7 +336,10 @@ _CONTEXTS = st.builds(FieldContext, _API, _API, st.text(min_size=1, max_size=20)
 def test_a_token_only_opens_in_its_own_place(written: FieldContext, read: FieldContext, plaintext: str) -> None:
     token = _CIPHER.encrypt(plaintext, written)
     same_place = (written.sobject.lower(), written.field.lower(), written.record_key) == (
-        read.sobject.lower(), read.field.lower(), read.record_key)
+        read.sobject.lower(),
+        read.field.lower(),
+        read.record_key,
+    )
     if same_place:
         assert _CIPHER.decrypt(token, read) == plaintext
     else:

@@ -99,8 +99,9 @@ def test_missing_master_key(env: dict[str, str]) -> None:
     assert isinstance(result.exception, ConfigError)
 
 
-def test_wrong_master_key_exits_fatal_without_traceback(env: dict[str, str], capsys: pytest.CaptureFixture[str],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_master_key_exits_fatal_without_traceback(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert _run(env, "keygen").exit_code == 0
     from sfsync.cli import main
 
@@ -180,8 +181,10 @@ def test_reencrypt_stops_at_invalid_values_unless_told(env: dict[str, str], tmp_
     obj, field = "Deal_Registration__c", "Competitive_Notes__c"
     token = cipher.encrypt("x", FieldContext(obj, field, "DR-1"))
     assert _run(env, "rotate").exit_code == 0
-    rows = [{"sobject": obj, "field": field, "record_key": "DR-LEAK", "value": "plain secret"},
-            {"sobject": obj, "field": field, "record_key": "DR-1", "value": token}]
+    rows = [
+        {"sobject": obj, "field": field, "record_key": "DR-LEAK", "value": "plain secret"},
+        {"sobject": obj, "field": field, "record_key": "DR-1", "value": token},
+    ]
     path = _write_values(tmp_path / "v.jsonl", rows)
     result = _run(env, "reencrypt", "--input", str(path))
     assert isinstance(result.exception, DecryptionError) and "DR-LEAK" in str(result.exception)
@@ -193,8 +196,9 @@ def test_reencrypt_stops_at_invalid_values_unless_told(env: dict[str, str], tmp_
 
 def test_verify_markdown_on_stdout_is_not_rewrapped(env: dict[str, str], tmp_path: Path) -> None:
     assert _run(env, "keygen").exit_code == 0
-    rows = [{"sobject": "Deal_Registration__c", "field": "Competitive_Notes__c", "record_key": "DR-1",
-             "value": "leaked"}]
+    rows = [
+        {"sobject": "Deal_Registration__c", "field": "Competitive_Notes__c", "record_key": "DR-1", "value": "leaked"}
+    ]
     result = _run(env, "verify", "--input", str(_write_values(tmp_path / "v.jsonl", rows)))
     assert result.exit_code == 1
     table_rows = [line for line in result.stdout.splitlines() if line.startswith("| Deal_Registration__c")]

@@ -41,8 +41,7 @@ class _FakeKms:
 
 
 def _kms_client() -> Any:
-    return boto3.client("kms", region_name="eu-west-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client("kms", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def test_aws_kms_envelope_round_trip(tmp_path: Path, ctx: FieldContext) -> None:
@@ -52,8 +51,11 @@ def test_aws_kms_envelope_round_trip(tmp_path: Path, ctx: FieldContext) -> None:
     with Stubber(client) as stub:
         # create(): integrity key, index key, one data key -> three Encrypt calls
         for _ in range(3):
-            stub.add_response("encrypt", {"CiphertextBlob": b"", "KeyId": KMS_KEY},
-                              {"KeyId": KMS_KEY, "Plaintext": ANY, "EncryptionContext": ANY})
+            stub.add_response(
+                "encrypt",
+                {"CiphertextBlob": b"", "KeyId": KMS_KEY},
+                {"KeyId": KMS_KEY, "Plaintext": ANY, "EncryptionContext": ANY},
+            )
         # Capture what is wrapped by wrapping the client call.
         original = client.encrypt
         calls: list[dict[str, Any]] = []
@@ -93,9 +95,12 @@ def test_aws_kms_envelope_round_trip(tmp_path: Path, ctx: FieldContext) -> None:
 def test_aws_kms_errors_become_keyring_errors(tmp_path: Path) -> None:
     client = _kms_client()
     with Stubber(client) as stub:
-        stub.add_client_error("encrypt", service_error_code="AccessDeniedException",
-                              service_message="User arn:aws:iam::111122223333:user/x is not authorized",
-                              http_status_code=400)
+        stub.add_client_error(
+            "encrypt",
+            service_error_code="AccessDeniedException",
+            service_message="User arn:aws:iam::111122223333:user/x is not authorized",
+            http_status_code=400,
+        )
         provider = EnvelopeKeyProvider(tmp_path / "k.json", AwsKmsKeyWrapper(client, KMS_KEY))
         with pytest.raises(KeyringError, match="AccessDeniedException") as info:
             provider.create()
@@ -159,8 +164,9 @@ def test_vault_transit_round_trip(tmp_path: Path, ctx: FieldContext) -> None:
 
 def test_vault_errors_carry_no_secrets(tmp_path: Path) -> None:
     with responses.RequestsMock() as rsps:
-        rsps.add(responses.POST, f"{VAULT}/v1/transit/encrypt/sfsync-kek", status=403,
-                 json={"errors": ["permission denied"]})
+        rsps.add(
+            responses.POST, f"{VAULT}/v1/transit/encrypt/sfsync-kek", status=403, json={"errors": ["permission denied"]}
+        )
         with pytest.raises(KeyringError, match="HTTP 403: permission denied") as info:
             EnvelopeKeyProvider(tmp_path / "k.json", _vault_wrapper()).create()
     assert "vault-test-token" not in str(info.value)
@@ -171,8 +177,9 @@ def test_vault_retries_5xx_then_succeeds() -> None:
     wrapper = _vault_wrapper()
     with responses.RequestsMock() as rsps:
         rsps.add(responses.POST, f"{VAULT}/v1/transit/encrypt/sfsync-kek", status=503)
-        rsps.add(responses.POST, f"{VAULT}/v1/transit/encrypt/sfsync-kek",
-                 json={"data": {"ciphertext": "vault:v1:abc"}})
+        rsps.add(
+            responses.POST, f"{VAULT}/v1/transit/encrypt/sfsync-kek", json={"data": {"ciphertext": "vault:v1:abc"}}
+        )
         assert wrapper.wrap(b"k" * 32, {}) == "vault:v1:abc"
         assert len(rsps.calls) == 2
 
@@ -180,10 +187,8 @@ def test_vault_retries_5xx_then_succeeds() -> None:
 def test_vault_gives_up_after_attempts_and_on_connection_errors() -> None:
     wrapper = _vault_wrapper(attempts=2)
     with responses.RequestsMock() as rsps:
-        rsps.add(responses.POST, f"{VAULT}/v1/transit/decrypt/sfsync-kek",
-                 body=requests.ConnectionError("refused"))
-        rsps.add(responses.POST, f"{VAULT}/v1/transit/decrypt/sfsync-kek",
-                 body=requests.ConnectionError("refused"))
+        rsps.add(responses.POST, f"{VAULT}/v1/transit/decrypt/sfsync-kek", body=requests.ConnectionError("refused"))
+        rsps.add(responses.POST, f"{VAULT}/v1/transit/decrypt/sfsync-kek", body=requests.ConnectionError("refused"))
         with pytest.raises(KeyringError, match="ConnectionError"):
             wrapper.unwrap("vault:v1:abc", {})
     with pytest.raises(KeyringError, match="not a Vault"):

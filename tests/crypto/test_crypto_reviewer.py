@@ -42,8 +42,13 @@ def _findings(report: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 
 def test_security_reviewer_walkthrough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # 1. the vectors, checked with nothing but `cryptography`'s AES-GCM
-    checked = subprocess.run([sys.executable, str(ROOT / "crypto" / "verify_vectors.py")],
-                             capture_output=True, text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "crypto" / "verify_vectors.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert checked.returncode == 0 and "0 failure(s)" in checked.stdout, checked.stdout + checked.stderr
 
     # 2. a synced org, clean to start with
@@ -84,8 +89,10 @@ def test_security_reviewer_walkthrough(tmp_path: Path, capsys: pytest.CaptureFix
         ("auth_failure", OBJ, "End_Customer_Domain__c", str(tampered["Registration_Number__c"])),
         ("auth_failure", OBJ, moved_field, str(moved["Registration_Number__c"])),
     }
-    problems = sum(f["not_a_token"] + f["malformed"] + f["unknown_key"] + f["destroyed_key"] + f["auth_failures"]
-                   for f in report["fields"])
+    problems = sum(
+        f["not_a_token"] + f["malformed"] + f["unknown_key"] + f["destroyed_key"] + f["auth_failures"]
+        for f in report["fields"]
+    )
     assert problems == 3
     assert sum(f["total"] for f in report["fields"]) == scanned
     assert LEAK not in out and LEAK not in markdown.read_text(encoding="utf-8")

@@ -42,8 +42,9 @@ BLIND = _load("blind_index.json")
 
 def _single_key_cipher(key_id: str, key_hex: str) -> FieldCipher:
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    keyring = Keyring([KeyMaterial(key_id, KeyState.ACTIVE, created, None, bytes.fromhex(key_hex))], {None: key_id},
-                      bytes(32))
+    keyring = Keyring(
+        [KeyMaterial(key_id, KeyState.ACTIVE, created, None, bytes.fromhex(key_hex))], {None: key_id}, bytes(32)
+    )
     return FieldCipher(keyring)
 
 
@@ -64,8 +65,17 @@ def test_vector_files_are_split_by_kind_and_cover_the_cases() -> None:
         assert document["keys"] == VALID["keys"]  # each file stands alone
         assert document["vectors"]
     reasons = {v["reason"] for _, v in INVALID}
-    assert {"tampered", "wrong_aad", "unknown_key", "truncated", "bad_version", "wrong_key", "malformed",
-            "not_a_token", "invalid_utf8"} <= reasons
+    assert {
+        "tampered",
+        "wrong_aad",
+        "unknown_key",
+        "truncated",
+        "bad_version",
+        "wrong_key",
+        "malformed",
+        "not_a_token",
+        "invalid_utf8",
+    } <= reasons
     assert any(len(v["key_id"]) == 12 for v in VALID["vectors"])
     assert any(v["plaintext"] == "" for v in VALID["vectors"])
     assert any(not v["plaintext"].isascii() for v in VALID["vectors"])
@@ -103,23 +113,39 @@ def test_blind_index_vectors(vector: dict[str, Any]) -> None:
     assert normalize_for_index(vector["value"], vector["kind"]) == vector["normalized"]
     message = indexer.message(vector["normalized"], vector["kind"], sobject=vector["sobject"], field=vector["field"])
     assert message.hex() == vector["message_hex"]
-    index = indexer.index(vector["value"], vector["kind"], vector["bits"], sobject=vector["sobject"],
-                          field=vector["field"], encoding=vector["encoding"])
+    index = indexer.index(
+        vector["value"],
+        vector["kind"],
+        vector["bits"],
+        sobject=vector["sobject"],
+        field=vector["field"],
+        encoding=vector["encoding"],
+    )
     assert index == vector["index"]
 
 
 def test_sfsync_regenerates_the_same_vectors(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "crypto" / "make_vectors.py"), "--check"],
-        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7/7 vector files match" in result.stdout
 
 
 def _checker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "crypto" / "verify_vectors.py"), *args],
-                          capture_output=True, text=True, timeout=60, check=False, cwd=ROOT / "crypto")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "crypto" / "verify_vectors.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT / "crypto",
+    )
 
 
 def test_standalone_checker_passes() -> None:
@@ -127,8 +153,15 @@ def test_standalone_checker_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "7 file(s), 0 failure(s)" in result.stdout
     wrap = _load("key_wrap.json")
-    expected = (5 * len(VALID["vectors"]) + len(INVALID) + 3 * len(BLIND["vectors"])
-                + 1 + 3 * len(wrap["vectors"]) + 1 + len(wrap["derived_keys"]["vectors"]))
+    expected = (
+        5 * len(VALID["vectors"])
+        + len(INVALID)
+        + 3 * len(BLIND["vectors"])
+        + 1
+        + 3 * len(wrap["vectors"])
+        + 1
+        + len(wrap["derived_keys"]["vectors"])
+    )
     assert result.stdout.count("ok  ") == expected
 
 
@@ -141,8 +174,16 @@ def test_standalone_checker_catches_bad_vectors(tmp_path: Path) -> None:
     (tmp_path / "valid.json").write_text(json.dumps(valid), encoding="utf-8")
     tampered = _load("tampered.json")
     good = VALID["vectors"][0]
-    tampered["vectors"].append({**tampered["vectors"][0], "name": "actually_valid", "token": good["token"],
-                                "sobject": good["sobject"], "field": good["field"], "record_key": good["record_key"]})
+    tampered["vectors"].append(
+        {
+            **tampered["vectors"][0],
+            "name": "actually_valid",
+            "token": good["token"],
+            "sobject": good["sobject"],
+            "field": good["field"],
+            "record_key": good["record_key"],
+        }
+    )
     (tmp_path / "tampered.json").write_text(json.dumps(tampered), encoding="utf-8")
     blind = _load("blind_index.json")
     blind["vectors"][0]["index"] = "00000"
@@ -160,9 +201,24 @@ def test_checker_imports_nothing_from_sfsync() -> None:
     source = (ROOT / "crypto" / "verify_vectors.py").read_text(encoding="utf-8")
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert imports and not any("sfsync" in line for line in imports)
-    assert all(line.split()[1].split(".")[0] in {"__future__", "base64", "hashlib", "hmac", "json", "math", "re",
-                                                 "struct", "sys", "pathlib", "typing", "cryptography"}
-               for line in imports)
+    assert all(
+        line.split()[1].split(".")[0]
+        in {
+            "__future__",
+            "base64",
+            "hashlib",
+            "hmac",
+            "json",
+            "math",
+            "re",
+            "struct",
+            "sys",
+            "pathlib",
+            "typing",
+            "cryptography",
+        }
+        for line in imports
+    )
 
 
 def test_key_wrap_vectors_open_with_sfsync_and_fail_when_altered(tmp_path: Path) -> None:

@@ -46,9 +46,17 @@ def test_verify_reports_exactly_the_planted_problems(keyring: Keyring, org: list
     notes = report.fields[(OBJ, FIELD)]
     assert (notes.total, notes.empty, notes.valid) == (15, 2, 10)
     assert (notes.not_a_token, notes.auth_failures, notes.unknown_key, notes.destroyed_key, notes.malformed) == (
-        1, 2, 0, 0, 0)
+        1,
+        2,
+        0,
+        0,
+        0,
+    )
     assert sorted((f.kind, f.record_key) for f in notes.findings) == [
-        ("auth_failure", "DR-MOVED-TO"), ("auth_failure", "DR-TAMPER"), ("not_a_token", "DR-LEAK")]
+        ("auth_failure", "DR-MOVED-TO"),
+        ("auth_failure", "DR-TAMPER"),
+        ("not_a_token", "DR-LEAK"),
+    ]
     leak = next(f for f in notes.findings if f.kind == "not_a_token")
     assert leak.length == len(LEAK) and leak.key_id is None
     assert notes.key_ids == {keyring.primary_id: 12}
@@ -187,7 +195,9 @@ def test_reencrypt_plan_names_why_each_value_is_skipped(keyring: Keyring) -> Non
     plan = reencrypt_plan(values, keyring, on_error="skip", skipped=skipped)
     assert [p.record_key for p in plan] == ["DR-1"]
     assert [(s.record_key, s.reason, s.key_id) for s in skipped] == [
-        ("DR-2", "not_a_token", None), ("DR-3", "malformed", None), ("DR-4", "unknown_key", "kmissing1"),
+        ("DR-2", "not_a_token", None),
+        ("DR-3", "malformed", None),
+        ("DR-4", "unknown_key", "kmissing1"),
         ("DR-5", "auth_failure", moved.split(".")[1]),
     ]
     assert "kmissing1" in skipped[2].explanation

@@ -54,8 +54,9 @@ def test_validate_json(project: Path) -> None:
 
 def test_validate_broken_exit_1_every_problem(project: Path) -> None:
     path = project / "mappings" / "deal_registration.yaml"
-    text = path.read_text().replace("    owner: salesforce\n    label: Decided At",
-                                    "    owner: sf\n    label: Decided At")
+    text = path.read_text().replace(
+        "    owner: salesforce\n    label: Decided At", "    owner: sf\n    label: Decided At"
+    )
     text = text.replace("type: multipicklist", "type: multipiklist", 1)
     path.write_text(text)
     result = runner.invoke(app, ["mappings", "validate"])
@@ -101,8 +102,9 @@ def test_preview_record_masks_encrypted_values(project: Path) -> None:
     row = json.loads(DEAL_ROW.read_text())["portal_row"]
     record = project / "row.json"
     record.write_text(json.dumps(row))
-    result = runner.invoke(app, ["mappings", "preview", "--mapping", "deal_registration", "--record", str(record),
-                                 "--json"])
+    result = runner.invoke(
+        app, ["mappings", "preview", "--mapping", "deal_registration", "--record", str(record), "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["payload"]["End_Customer_Name__c"] == "<encrypted: 15 bytes>"
@@ -121,8 +123,21 @@ def test_preview_record_masks_encrypted_values(project: Path) -> None:
 def test_preview_portal_id_and_salesforce_record(project: Path) -> None:
     sf_record = project / "sf.json"
     sf_record.write_text(json.dumps(json.loads(DEAL_ROW.read_text())["salesforce_record"]))
-    result = runner.invoke(app, ["mappings", "preview", "-m", "deal_registration", "--portal-id", "DR-000002",
-                                 "--salesforce-record", str(sf_record), "--json", "--update"])
+    result = runner.invoke(
+        app,
+        [
+            "mappings",
+            "preview",
+            "-m",
+            "deal_registration",
+            "--portal-id",
+            "DR-000002",
+            "--salesforce-record",
+            str(sf_record),
+            "--json",
+            "--update",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["external_id"] == "DR-000002" and data["operation"] == "update"
@@ -142,8 +157,7 @@ def test_preview_record_problems_exit_1(project: Path) -> None:
 def test_preview_read_only_mapping(project: Path) -> None:
     opp = json.loads((Path(__file__).parent / "golden" / "direct_opportunities.json").read_text())
     (project / "opp.json").write_text(json.dumps(opp["salesforce_record"]))
-    result = runner.invoke(app, ["mappings", "preview", "-m", "direct_opportunities", "--record", "opp.json",
-                                 "--json"])
+    result = runner.invoke(app, ["mappings", "preview", "-m", "direct_opportunities", "--record", "opp.json", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["salesforce_to_portal"]["values"]["owner_sales_channel"] == "Direct"
 
@@ -159,13 +173,12 @@ def test_preview_read_only_mapping(project: Path) -> None:
         (["-c", "other.toml", "-m", "deal_registration", "--portal-id", "DR-1"], "does not exist"),
     ],
 )
-def test_preview_usage_errors(project: Path, capsys: pytest.CaptureFixture[str], args: list[str],
-                              message: str) -> None:
+def test_preview_usage_errors(project: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
     (project / "row.json").write_text("{}")
     (project / "bad.json").write_text("{nope")
     (project / "other.toml").write_text('[portal]\nurl = "sqlite:///nowhere.db"\n')
     options = args[:2] if args[0] == "-c" else []
-    assert main([*options, "mappings", "preview", *args[len(options):]]) == 2
+    assert main([*options, "mappings", "preview", *args[len(options) :]]) == 2
     assert not (project / "nowhere.db").exists()
     assert message in capsys.readouterr().err
 
@@ -214,13 +227,15 @@ def test_export_metadata(project: Path) -> None:
             if fm.band:
                 assert f"objects/{obj}/fields/{fm.band.field}.field-meta.xml" in files
     # what the issue found missing: custom fields on standard objects, the conflict object
-    for needed in ("objects/Account/fields/Partner_Number__c.field-meta.xml",
-                   "objects/Opportunity/fields/Product_Lines__c.field-meta.xml",
-                   "objects/Opportunity/fields/Partner_Account__c.field-meta.xml",
-                   "objects/User/fields/Sales_Channel__c.field-meta.xml",
-                   "objects/Channel_Conflict__c/Channel_Conflict__c.object-meta.xml",
-                   "objects/Channel_Conflict__c/fields/Conflict_Key__c.field-meta.xml",
-                   "objects/Channel_Conflict__c/fields/Status__c.field-meta.xml"):
+    for needed in (
+        "objects/Account/fields/Partner_Number__c.field-meta.xml",
+        "objects/Opportunity/fields/Product_Lines__c.field-meta.xml",
+        "objects/Opportunity/fields/Partner_Account__c.field-meta.xml",
+        "objects/User/fields/Sales_Channel__c.field-meta.xml",
+        "objects/Channel_Conflict__c/Channel_Conflict__c.object-meta.xml",
+        "objects/Channel_Conflict__c/fields/Conflict_Key__c.field-meta.xml",
+        "objects/Channel_Conflict__c/fields/Status__c.field-meta.xml",
+    ):
         assert needed in files, needed
 
     def read(path: str) -> ET.Element:
@@ -247,9 +262,10 @@ def test_export_metadata(project: Path) -> None:
     lookup = read("objects/Deal_Registration__c/fields/Partner_Account__c.field-meta.xml")
     assert lookup.findtext("m:referenceTo", namespaces=ns) == "Account"
     # metadata's relationshipName is the child side, unique per parent object
-    relationship_names = [read(f"objects/{o}/fields/Partner_Account__c.field-meta.xml").findtext(
-        "m:relationshipName", namespaces=ns) for o in ("Deal_Registration__c", "Account_Registration__c", "Opportunity",
-                                                      "Channel_Conflict__c")]
+    relationship_names = [
+        read(f"objects/{o}/fields/Partner_Account__c.field-meta.xml").findtext("m:relationshipName", namespaces=ns)
+        for o in ("Deal_Registration__c", "Account_Registration__c", "Opportunity", "Channel_Conflict__c")
+    ]
     assert len(set(relationship_names)) == 4, relationship_names
     custom_object = read("objects/Deal_Registration__c/Deal_Registration__c.object-meta.xml")
     assert custom_object.findtext("m:nameField/m:type", namespaces=ns) == "AutoNumber"
@@ -258,8 +274,11 @@ def test_export_metadata(project: Path) -> None:
     project_json = json.loads((project_dir / "sfdx-project.json").read_text())
     assert project_json["packageDirectories"] == [{"default": True, "path": "force-app"}]
     manifest = ET.parse(project_dir / "manifest" / "package.xml").getroot()
-    members = {(t.findtext("m:name", namespaces=ns), m.text) for t in manifest.iterfind("m:types", ns)
-               for m in t.iterfind("m:members", ns)}
+    members = {
+        (t.findtext("m:name", namespaces=ns), m.text)
+        for t in manifest.iterfind("m:types", ns)
+        for m in t.iterfind("m:members", ns)
+    }
     for relative in files:
         parts = relative.split("/")
         if parts[0] == "objects" and parts[2] == "fields":
@@ -284,8 +303,10 @@ def test_export_metadata_include_disabled(project: Path) -> None:
     process = record_type.findtext("m:businessProcess", namespaces=ns)
     assert process == "sfsync_Deal_Registration"
     bp = ET.parse(out / f"objects/Lead/businessProcesses/{process}.businessProcess-meta.xml").getroot()
-    values = [(v.findtext("m:fullName", namespaces=ns), v.findtext("m:default", namespaces=ns))
-              for v in bp.iterfind("m:values", ns)]
+    values = [
+        (v.findtext("m:fullName", namespaces=ns), v.findtext("m:default", namespaces=ns))
+        for v in bp.iterfind("m:values", ns)
+    ]
     assert values[0] == ("Open - Not Contacted", "true") and len(values) == 4
     manifest = (project_dir / "manifest" / "package.xml").read_text()
     assert "<members>Lead.sfsync_Deal_Registration</members>" in manifest
@@ -296,13 +317,16 @@ def _permissions(path: Path) -> tuple[dict[str, tuple[bool, bool]], dict[str, di
     ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
     root = ET.parse(path).getroot()
     fields = {
-        str(e.findtext("m:field", namespaces=ns)): (e.findtext("m:readable", namespaces=ns) == "true",
-                                                   e.findtext("m:editable", namespaces=ns) == "true")
+        str(e.findtext("m:field", namespaces=ns)): (
+            e.findtext("m:readable", namespaces=ns) == "true",
+            e.findtext("m:editable", namespaces=ns) == "true",
+        )
         for e in root.iterfind("m:fieldPermissions", ns)
     }
     objects = {
-        str(e.findtext("m:object", namespaces=ns)): {c.tag.split("}")[1]: c.text == "true" for c in e
-                                                    if c.tag.split("}")[1].startswith("allow")}
+        str(e.findtext("m:object", namespaces=ns)): {
+            c.tag.split("}")[1]: c.text == "true" for c in e if c.tag.split("}")[1].startswith("allow")
+        }
         for e in root.iterfind("m:objectPermissions", ns)
     }
     return fields, objects
@@ -319,7 +343,8 @@ def test_export_permission_sets(project: Path) -> None:
     rep = _permissions(sets / "sfsync_Direct_Rep.permissionset-meta.xml")
     shipped = load_mappings([SHIPPED]).get("deal_registration")
     hidden = {f"Deal_Registration__c.{fm.field}" for fm in shipped.fields if fm.encrypted} | {
-        f"Deal_Registration__c.{fm.blind_index.field}" for fm in shipped.fields if fm.blind_index}
+        f"Deal_Registration__c.{fm.blind_index.field}" for fm in shipped.fields if fm.blind_index
+    }
     assert "Deal_Registration__c.End_Customer_Name__c" in hidden and len(hidden) >= 8
     # the integration user reads and writes all of it
     for name in hidden:
@@ -346,8 +371,9 @@ def test_help_lists_the_commands() -> None:
         assert command in result.stdout
 
 
-def test_validate_online_against_fake_org(project: Path, monkeypatch: pytest.MonkeyPatch,
-                                          fake_salesforce_env: dict[str, str]) -> None:
+def test_validate_online_against_fake_org(
+    project: Path, monkeypatch: pytest.MonkeyPatch, fake_salesforce_env: dict[str, str]
+) -> None:
     pytest.importorskip("sfsync.salesforce")
     for name, value in fake_salesforce_env.items():
         monkeypatch.setenv(name, value)
@@ -359,7 +385,6 @@ def test_validate_online_against_fake_org(project: Path, monkeypatch: pytest.Mon
     result = runner.invoke(app, ["mappings", "validate", "--online"])
     assert result.exit_code == 1
     assert "has no field Amount_Typo__c; did you mean 'Amount__c'?" in result.stderr
-
 
 
 def test_metadata_and_fake_org_schema_agree() -> None:
@@ -412,9 +437,13 @@ def test_validate_online_names_each_missing_piece_and_the_deploy_command(
         _env_for(fake, monkeypatch)
         result = runner.invoke(app, ["mappings", "validate", "--online"])
         assert result.exit_code == 1, result.output
-        for piece in ("object Channel_Conflict__c", "Opportunity has no field Product_Lines__c",
-                      "Opportunity has no field Partner_Account__c", "User has no field Sales_Channel__c",
-                      "Account has no field Named_Account__c"):
+        for piece in (
+            "object Channel_Conflict__c",
+            "Opportunity has no field Product_Lines__c",
+            "Opportunity has no field Partner_Account__c",
+            "User has no field Sales_Channel__c",
+            "Account has no field Named_Account__c",
+        ):
             assert piece in result.stderr, piece
         assert "piece(s) missing from the org" in result.stderr
         assert "sf project deploy start --manifest manifest/package.xml" in result.stderr
@@ -423,8 +452,9 @@ def test_validate_online_names_each_missing_piece_and_the_deploy_command(
         fields = {p["field"] for p in data["problems"]}
         assert "User.Sales_Channel__c" in fields and "Channel_Conflict__c" in json.dumps(data["problems"])
         # a field the read-only Opportunity mapping reads is named under that mapping
-        assert any(p["mapping"] == "direct_opportunities" and p["field"] == "Product_Lines__c"
-                   for p in data["problems"])
+        assert any(
+            p["mapping"] == "direct_opportunities" and p["field"] == "Product_Lines__c" for p in data["problems"]
+        )
 
     # A bare org (standard objects only): the mappings' own objects are missing too.
     from sfsync.testing import standard_org_schema

@@ -48,8 +48,11 @@ def check_schema(engine: sa.Engine, shipped: MappingSet) -> None:
     first = next(r for r in rows if r["registration_number"] == "DR-000001")
     assert isinstance(first["amount"], Decimal) and isinstance(first["expected_close_date"], date)
     assert isinstance(first["submitted_at"], datetime) and first["extension_requested"] is False
-    for mapping_name, sample_rows in (("deal_registration", rows), ("deal_registration_lead", rows),
-                                      ("account_registration", account_rows)):
+    for mapping_name, sample_rows in (
+        ("deal_registration", rows),
+        ("deal_registration_lead", rows),
+        ("account_registration", account_rows),
+    ):
         for row in sample_rows:
             outbound = shipped.get(mapping_name).to_salesforce(row, is_create=True)
             assert outbound.ok, (mapping_name, [str(p) for p in outbound.errors])
@@ -72,7 +75,8 @@ def test_status_and_tier_are_constrained(tmp_path: Path) -> None:
         connection.exec_driver_sql("UPDATE partners SET tier = 'diamond'")
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.exec_driver_sql(
-            "UPDATE deal_registrations SET protection_start = '2027-01-02', protection_end = '2027-01-01'")
+            "UPDATE deal_registrations SET protection_start = '2027-01-02', protection_end = '2027-01-01'"
+        )
     engine.dispose()
 
 

@@ -27,20 +27,25 @@ def upsert(fake: FakeSalesforce, sobject: str, ext_field: str, records: list[dic
 
 def query(fake: FakeSalesforce, soql: str) -> list[dict[str, Any]]:
     url = f"{fake.instance_url}/services/data/v{fake.api_version}/query"
-    response = requests.get(url, params={"q": soql}, headers={"Authorization": f"Bearer {fake.access_token}"},
-                            timeout=5)
+    response = requests.get(
+        url, params={"q": soql}, headers={"Authorization": f"Bearer {fake.access_token}"}, timeout=5
+    )
     response.raise_for_status()
     records: list[dict[str, Any]] = response.json()["records"]
     return records
 
 
-@pytest.mark.parametrize(("name", "golden"), [
-    ("deal_registration", "deal_registration"),
-    ("deal_registration_lead", "deal_registration_lead"),
-    ("account_registration", "account_registration"),
-])
-def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: FakeSalesforce, name: str,
-                                        golden: str, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(
+    ("name", "golden"),
+    [
+        ("deal_registration", "deal_registration"),
+        ("deal_registration_lead", "deal_registration_lead"),
+        ("account_registration", "account_registration"),
+    ],
+)
+def test_payload_upserts_and_pulls_back(
+    shipped: MappingSet, fake_salesforce: FakeSalesforce, name: str, golden: str, request: pytest.FixtureRequest
+) -> None:
     fake = fake_salesforce
     if not shipped.get(name).enabled:
         # A disabled alternative's fields are deployed with `export-metadata --include-disabled`.
@@ -77,10 +82,26 @@ def test_payload_upserts_and_pulls_back(shipped: MappingSet, fake_salesforce: Fa
 
 def test_direct_opportunities_query(shipped: MappingSet, fake_salesforce: FakeSalesforce) -> None:
     fake = fake_salesforce
-    account = fake.insert("Account", {"Name": "Acme Foods", "Website": "https://acmefoods.example",
-                                      "BillingCountry": "US", "DunsNumber": "123456789"})
-    fake.insert("Opportunity", {"Name": "Acme storage", "AccountId": account, "StageName": "Prospecting",
-                                "CloseDate": "2027-01-15", "Amount": 90000, "Product_Lines__c": "Storage;Servers"})
+    account = fake.insert(
+        "Account",
+        {
+            "Name": "Acme Foods",
+            "Website": "https://acmefoods.example",
+            "BillingCountry": "US",
+            "DunsNumber": "123456789",
+        },
+    )
+    fake.insert(
+        "Opportunity",
+        {
+            "Name": "Acme storage",
+            "AccountId": account,
+            "StageName": "Prospecting",
+            "CloseDate": "2027-01-15",
+            "Amount": 90000,
+            "Product_Lines__c": "Storage;Servers",
+        },
+    )
     mapping = shipped.get("direct_opportunities")
     [record] = query(fake, f"SELECT {', '.join(mapping.soql_fields())} FROM Opportunity")
     view = mapping.to_portal(record)

@@ -150,13 +150,19 @@ def test_every_problem_in_one_pass(tmp_path: Path) -> None:
     """A copy of a shipped mapping broken five ways gives five precise messages at once."""
     text = (SHIPPED / "deal_registration.yaml").read_text()
     broken = (
-        text.replace("    owner: portal\n    required: true\n    label: End Customer Name",
-                     "    ownr: portal\n    required: true\n    label: End Customer Name")
+        text.replace(
+            "    owner: portal\n    required: true\n    label: End Customer Name",
+            "    ownr: portal\n    required: true\n    label: End Customer Name",
+        )
         .replace("pcs: PCs}", "pcs: PC}")
-        .replace("    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
-                 "    encrypt: {max_plaintext_bytes: 60, per_partner_key: true}\n    account_field: DunsNumber")
-        .replace("    field: Conflict_Flag__c\n    type: boolean\n    owner: salesforce",
-                 "    field: Conflict_Flag__c\n    type: boolean\n    owner: both")
+        .replace(
+            "    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
+            "    encrypt: {max_plaintext_bytes: 60, per_partner_key: true}\n    account_field: DunsNumber",
+        )
+        .replace(
+            "    field: Conflict_Flag__c\n    type: boolean\n    owner: salesforce",
+            "    field: Conflict_Flag__c\n    type: boolean\n    owner: both",
+        )
         .replace("      - date: iso\n", "      - date: iso\n      - trim\n")
     )
     path = tmp_path / "broken.yaml"
@@ -226,7 +232,10 @@ def test_duplicate_mapping_names(tmp_path: Path) -> None:
 def test_mapping_set_api(shipped_copy: Path) -> None:
     mapping_set = load_mappings([shipped_copy])
     assert set(mapping_set.names()) == {
-        "deal_registration", "deal_registration_lead", "account_registration", "direct_opportunities"
+        "deal_registration",
+        "deal_registration_lead",
+        "account_registration",
+        "direct_opportunities",
     }
     assert "deal_registration_lead" in mapping_set and len(mapping_set.all()) == 4
     # iterating gives what runs: the Lead variant ships disabled

@@ -16,8 +16,16 @@ from sfsync.errors import SalesforceApiError
 from sfsync.mapping import MappingSet, ValidationReport, load_mappings, validate_online
 from sfsync.testing import FakeSalesforce
 
-OBJECTS = ("Deal_Registration__c", "Account_Registration__c", "Lead", "Opportunity", "Account", "User", "UserRole",
-           "Profile")
+OBJECTS = (
+    "Deal_Registration__c",
+    "Account_Registration__c",
+    "Lead",
+    "Opportunity",
+    "Account",
+    "User",
+    "UserRole",
+    "Profile",
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +143,16 @@ def test_encrypted_field_must_be_text_in_org(broken: dict[str, dict[str, Any]], 
 
 
 def test_encrypt_true_without_length_uses_org_length(org: dict[str, dict[str, Any]], tmp_path: Path) -> None:
-    text = (SHIPPED / "deal_registration.yaml").read_text().replace(
-        "    length: 255\n    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
-        "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}",
-        "    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
-        "    encrypt: true")
+    text = (
+        (SHIPPED / "deal_registration.yaml")
+        .read_text()
+        .replace(
+            "    length: 255\n    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
+            "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}",
+            "    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
+            "    encrypt: true",
+        )
+    )
     (tmp_path / "d.yaml").write_text(text)
     mapping_set = load_mappings([tmp_path / "d.yaml"])
     contact = mapping_set.get("deal_registration").field_for("Customer_Contact_Name__c")
@@ -159,7 +172,8 @@ def test_picklist_values(broken: dict[str, dict[str, Any]], shipped: MappingSet)
 
 def test_salesforce_owned_picklist_not_fully_mapped(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
     field(broken, "Deal_Registration__c", "Status__c")["picklistValues"].append(
-        {"value": "Escalated", "label": "Escalated", "active": True, "defaultValue": False})
+        {"value": "Escalated", "label": "Escalated", "active": True, "defaultValue": False}
+    )
     report = run(broken, shipped)
     assert report.ok
     assert "Escalated are not in the map" in report.warnings[0].message
@@ -197,22 +211,35 @@ def test_lookup_checks(broken: dict[str, dict[str, Any]], shipped: MappingSet) -
 
 def test_blind_index_checks(broken: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     reader = "reader: the duplicate check of the registration desk"
-    text = (SHIPPED / "deal_registration.yaml").read_text().replace(
-        "    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
-        "    encrypt:\n      max_plaintext_bytes: 16\n      per_partner_key: true\n"
-        f"      blind_index: {{field: End_Customer_DUNS_BIdx__c, normalizer: duns, {reader}}}",
-    ).replace(
-        "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}\n    account_field: Website",
-        "    encrypt:\n      max_plaintext_bytes: 149\n      per_partner_key: true\n"
-        f"      blind_index: {{field: End_Customer_Domain_BIdx__c, normalizer: domain, {reader}}}",
-        1,
+    text = (
+        (SHIPPED / "deal_registration.yaml")
+        .read_text()
+        .replace(
+            "    encrypt: {max_plaintext_bytes: 16, per_partner_key: true}\n    account_field: DunsNumber",
+            "    encrypt:\n      max_plaintext_bytes: 16\n      per_partner_key: true\n"
+            f"      blind_index: {{field: End_Customer_DUNS_BIdx__c, normalizer: duns, {reader}}}",
+        )
+        .replace(
+            "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}\n    account_field: Website",
+            "    encrypt:\n      max_plaintext_bytes: 149\n      per_partner_key: true\n"
+            f"      blind_index: {{field: End_Customer_Domain_BIdx__c, normalizer: domain, {reader}}}",
+            1,
+        )
     )
     (tmp_path / "d.yaml").write_text(text)
     mapping_set = load_mappings([tmp_path / "d.yaml"])
-    broken["Deal_Registration__c"]["fields"].append({
-        "name": "End_Customer_Domain_BIdx__c", "type": "string", "length": 64, "createable": True,
-        "updateable": True, "nillable": True, "externalId": False, "unique": True,
-    })
+    broken["Deal_Registration__c"]["fields"].append(
+        {
+            "name": "End_Customer_Domain_BIdx__c",
+            "type": "string",
+            "length": 64,
+            "createable": True,
+            "updateable": True,
+            "nillable": True,
+            "externalId": False,
+            "unique": True,
+        }
+    )
     report = validate_online(mapping_set, describer(broken))
     messages = [p.message for p in report.errors]
     assert any("no blind index field End_Customer_DUNS_BIdx__c" in m for m in messages)
@@ -222,7 +249,8 @@ def test_blind_index_checks(broken: dict[str, dict[str, Any]], tmp_path: Path) -
 
 def test_band_field_checks(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
     broken["Deal_Registration__c"]["fields"] = [
-        f for f in broken["Deal_Registration__c"]["fields"] if f["name"] != "Amount_Band__c"]
+        f for f in broken["Deal_Registration__c"]["fields"] if f["name"] != "Amount_Band__c"
+    ]
     field(broken, "Deal_Registration__c", "End_Customer_Region__c")["type"] = "picklist"
     messages = [p.message for p in run(broken, shipped).errors]
     assert any("no band field Amount_Band__c" in m for m in messages)
@@ -230,10 +258,17 @@ def test_band_field_checks(broken: dict[str, dict[str, Any]], shipped: MappingSe
 
 
 def test_required_field_not_mapped(broken: dict[str, dict[str, Any]], shipped: MappingSet) -> None:
-    broken["Deal_Registration__c"]["fields"].append({
-        "name": "Region__c", "type": "picklist", "createable": True, "updateable": True, "nillable": False,
-        "defaultedOnCreate": False, "length": 255,
-    })
+    broken["Deal_Registration__c"]["fields"].append(
+        {
+            "name": "Region__c",
+            "type": "picklist",
+            "createable": True,
+            "updateable": True,
+            "nillable": False,
+            "defaultedOnCreate": False,
+            "length": 255,
+        }
+    )
     [problem] = run(broken, shipped).errors
     assert problem.code == "required" and "Region__c is required by Salesforce on create" in problem.message
 

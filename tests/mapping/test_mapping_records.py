@@ -72,13 +72,31 @@ def test_to_portal_parses_types(shipped: MappingSet) -> None:
 def test_soql_fields(shipped: MappingSet) -> None:
     fields = shipped.get("deal_registration").soql_fields()
     assert fields[:4] == ["Id", "SystemModstamp", "IsDeleted", "Registration_Number__c"]
-    assert {"Status__c", "Decision_Reason__c", "Decided_At__c", "Protection_Start__c", "Protection_End__c",
-            "Conflict_Flag__c"} <= set(fields)
+    assert {
+        "Status__c",
+        "Decision_Reason__c",
+        "Decided_At__c",
+        "Protection_Start__c",
+        "Protection_End__c",
+        "Conflict_Flag__c",
+    } <= set(fields)
     assert "End_Customer_Name__c" not in fields and len(fields) == len(set(fields))
     opp_fields = shipped.get("direct_opportunities").soql_fields()
-    assert {"Account.Name", "Account.Website", "Account.BillingCountry", "Account.BillingPostalCode",
-            "Account.DunsNumber", "AccountId", "Owner.UserRole.Name", "Owner.Profile.Name",
-            "Owner.Sales_Channel__c", "StageName", "Amount", "Product_Lines__c", "SystemModstamp"} <= set(opp_fields)
+    assert {
+        "Account.Name",
+        "Account.Website",
+        "Account.BillingCountry",
+        "Account.BillingPostalCode",
+        "Account.DunsNumber",
+        "AccountId",
+        "Owner.UserRole.Name",
+        "Owner.Profile.Name",
+        "Owner.Sales_Channel__c",
+        "StageName",
+        "Amount",
+        "Product_Lines__c",
+        "SystemModstamp",
+    } <= set(opp_fields)
 
 
 # ------------------------------------------------------------------ record errors
@@ -156,38 +174,47 @@ def test_lookup_cleared_when_empty(write_yaml: Callable[..., Path]) -> None:
     """)
     mapping = load_mappings([write_yaml(text)]).get("demo")
     assert mapping.to_salesforce({"number": "1", "name": "x", "partner": "P-9"}, is_create=True).payload[
-        "Partner__r"] == {"Partner_Number__c": "P-9"}
-    assert mapping.to_salesforce({"number": "1", "name": "x", "partner": " "}, is_create=True).payload[
-        "Partner__c"] is None
+        "Partner__r"
+    ] == {"Partner_Number__c": "P-9"}
+    assert (
+        mapping.to_salesforce({"number": "1", "name": "x", "partner": " "}, is_create=True).payload["Partner__c"]
+        is None
+    )
 
 
 def test_filter_conditions_load_as_the_portal_runs_them(write_yaml: Callable[..., Path]) -> None:
     from sfsync.portal import FilterCondition
 
-    text = BASE.replace("  external_id_column: number\n", """  external_id_column: number
+    text = BASE.replace(
+        "  external_id_column: number\n",
+        """  external_id_column: number
   filter:
     - {column: status, op: in, value: [submitted, approved]}
     - {column: deleted_at, op: is_null}
     - {column: status, op: ne, value: draft}
-""")
+""",
+    )
     mapping = load_mappings([write_yaml(text)]).get("demo")
     assert list(mapping.portal.filter) == [
         FilterCondition(column="status", op="in", value=["submitted", "approved"]),
         FilterCondition(column="deleted_at", op="is_null"),
         FilterCondition(column="status", op="ne", value="draft"),
     ]
-    bad = BASE.replace("  external_id_column: number\n", "  external_id_column: number\n  filter: [{column: s, op: in, "
-                       "value: x}]\n")
+    bad = BASE.replace(
+        "  external_id_column: number\n", "  external_id_column: number\n  filter: [{column: s, op: in, value: x}]\n"
+    )
     with pytest.raises(MappingError, match="needs a list value"):
         load_mappings([write_yaml(bad, "bad.yaml")])
 
 
 # ------------------------------------------------------------------ round trip (property)
 
-printable = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc", "Zs", "Zl", "Zp"]), min_size=1,
-                    max_size=30)
-product_codes = st.lists(st.sampled_from(["servers", "storage", "networking", "pcs"]), min_size=1, max_size=4,
-                         unique=True)
+printable = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc", "Zs", "Zl", "Zp"]), min_size=1, max_size=30
+)
+product_codes = st.lists(
+    st.sampled_from(["servers", "storage", "networking", "pcs"]), min_size=1, max_size=4, unique=True
+)
 
 
 @st.composite
@@ -211,8 +238,9 @@ def canonical_deal_rows(draw: st.DrawFn) -> dict[str, Any]:
         "customer_contact_name": draw(st.none() | printable),
         "customer_contact_email": draw(st.none() | st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.example", fullmatch=True)),
         "customer_contact_phone": draw(st.none() | st.from_regex(r"\+[0-9]{6,12}", fullmatch=True)),
-        "submitted_at": draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                                          timezones=st.just(UTC))).replace(microsecond=0),
+        "submitted_at": draw(
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+        ).replace(microsecond=0),
         "withdrawn_at": None,
     }
 

@@ -48,8 +48,11 @@ GOLDEN: list[tuple[Any, Any, Any]] = [
     ({"date": "iso", "timezone": "Asia/Tokyo"}, "2026-11-30T20:00:00+00:00", date(2026, 12, 1)),
     ({"date": "iso", "timezone": "America/Los_Angeles"}, datetime(2026, 12, 1, 3, 0, tzinfo=UTC), date(2026, 11, 30)),
     ("datetime", "2026-11-30T10:00:00Z", datetime(2026, 11, 30, 10, 0, tzinfo=UTC)),
-    ({"datetime": "%d/%m/%Y %H:%M", "timezone": "Europe/Paris"}, "30/11/2026 10:00",
-     datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),
+    (
+        {"datetime": "%d/%m/%Y %H:%M", "timezone": "Europe/Paris"},
+        "30/11/2026 10:00",
+        datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+    ),
     ({"datetime": "iso", "timezone": "America/New_York"}, "2026-07-01 12:00", datetime(2026, 7, 1, 16, 0, tzinfo=UTC)),
     ("number", "1234.50", Decimal("1234.50")),
     ({"number": {"decimal_separator": ",", "thousands_separator": "."}}, "1.234,5", Decimal("1234.5")),
@@ -159,8 +162,9 @@ def test_case_transforms_are_idempotent(value: str) -> None:
         assert step(name).apply(once) == once
 
 
-zones = st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Chatham",
-                         "Australia/Lord_Howe"])
+zones = st.sampled_from(
+    ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "Australia/Lord_Howe"]
+)
 naive_datetimes = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2090, 1, 1))
 
 
@@ -174,9 +178,13 @@ def test_datetime_normalises_to_utc_and_round_trips(moment: datetime, zone: str)
     assert transform.apply(back) == aware
 
 
-@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2090, 1, 1),
-                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
-                                               timezone(timedelta(hours=-8))])))
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2090, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+    )
+)
 def test_aware_datetimes_keep_their_instant(moment: datetime) -> None:
     result = step("datetime").apply(moment.isoformat())
     assert result == moment and result.utcoffset() == timedelta(0)
@@ -188,9 +196,11 @@ def test_date_format_round_trips(day: date) -> None:
     assert transform.apply(transform.invert(day)) == day
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**12, max_value=10**12, places=6),
-       st.integers(min_value=0, max_value=4),
-       st.sampled_from(["half_up", "half_even", "down", "up", "floor", "ceiling"]))
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12, places=6),
+    st.integers(min_value=0, max_value=4),
+    st.sampled_from(["half_up", "half_even", "down", "up", "floor", "ceiling"]),
+)
 def test_rounding_properties(value: Decimal, places: int, mode: str) -> None:
     transform = step({"round": places, "mode": mode})
     rounded = transform.apply(value)

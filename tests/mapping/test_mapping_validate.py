@@ -93,9 +93,12 @@ def test_blind_index_used_twice_and_mapped(check: Check) -> None:
 
 
 def test_record_type_id_with_record_type(check: Check) -> None:
-    text = with_fields("""
+    text = with_fields(
+        """
         - {column: rt, field: RecordTypeId, type: reference, owner: portal}
-    """, BASE.replace("  external_id_field: Number__c\n", "  external_id_field: Number__c\n  record_type: Deal\n"))
+    """,
+        BASE.replace("  external_id_field: Number__c\n", "  external_id_field: Number__c\n  record_type: Deal\n"),
+    )
     assert "RecordTypeId is set from salesforce.record_type" in only_error(check(text)).message
 
 
@@ -171,9 +174,12 @@ def test_syncing_mapping_needs_a_real_external_id(check: Check) -> None:
 
 
 def test_push_only_salesforce_owned_is_a_warning(check: Check) -> None:
-    text = with_fields("""
+    text = with_fields(
+        """
         - {column: status, field: Status__c, type: string, owner: salesforce}
-    """, BASE.replace("direction: both", "direction: push"))
+    """,
+        BASE.replace("direction: both", "direction: push"),
+    )
     report = check(text)
     assert report.ok
     assert "never read" in report.warnings[0].message
@@ -310,8 +316,9 @@ def test_salesforce_owned_map_keys_must_be_picklist_values(check: Check) -> None
           owner: salesforce
           transforms: [{map: {Aproved: approved, Rejected: rejected}}]
     """)
-    assert "map key 'Aproved' is not a value of the picklist; did you mean 'Approved'?" in only_error(
-        check(text)).message
+    assert (
+        "map key 'Aproved' is not a value of the picklist; did you mean 'Approved'?" in only_error(check(text)).message
+    )
 
 
 def test_bad_default(check: Check) -> None:
@@ -367,8 +374,10 @@ def test_field_too_short_for_any_ciphertext(check: Check) -> None:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("{column: a, field: A__c, type: string, length: 255, owner: salesforce, encrypt: true}",
-         "only portal-owned fields are encrypted"),
+        (
+            "{column: a, field: A__c, type: string, length: 255, owner: salesforce, encrypt: true}",
+            "only portal-owned fields are encrypted",
+        ),
         ("{column: a, field: A__c, type: email, owner: portal, encrypt: true}", "must be string or textarea"),
         ("{column: a, field: A__c, type: date, owner: portal, encrypt: true}", "must be string or textarea"),
     ],
@@ -417,9 +426,17 @@ def test_encrypted_fields_api(shipped: MappingSet) -> None:
     mapping = shipped.get("deal_registration")
     encrypted = {fm.salesforce_field: fm for fm in mapping.encrypted_fields()}
     assert set(encrypted) == {
-        "End_Customer_Name__c", "End_Customer_Website__c", "End_Customer_Domain__c", "End_Customer_DUNS__c",
-        "End_Customer_Country__c", "End_Customer_Postal_Code__c", "Amount__c", "Expected_Close_Date__c",
-        "Competitive_Notes__c", "Customer_Contact_Name__c", "Customer_Contact_Email__c",
+        "End_Customer_Name__c",
+        "End_Customer_Website__c",
+        "End_Customer_Domain__c",
+        "End_Customer_DUNS__c",
+        "End_Customer_Country__c",
+        "End_Customer_Postal_Code__c",
+        "Amount__c",
+        "Expected_Close_Date__c",
+        "Competitive_Notes__c",
+        "Customer_Contact_Name__c",
+        "Customer_Contact_Email__c",
         "Customer_Contact_Phone__c",
     }
     name = encrypted["End_Customer_Name__c"]
@@ -466,8 +483,9 @@ def test_python_transform_found_through_entry_points(check: Check, monkeypatch: 
             register_transform("tests.mapping.from_entry_point")(lambda value: value)
 
     monkeypatch.setattr(_transforms, "_entry_points_loaded", False)
-    monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda group: [FakeEntryPoint()] if group == "sfsync.transforms" else [])
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [FakeEntryPoint()] if group == "sfsync.transforms" else []
+    )
     text = with_fields("""
         - {column: a, field: A__c, type: string, owner: portal, transforms: [{python: tests.mapping.from_entry_point}]}
     """)
@@ -535,8 +553,9 @@ def test_on_null_unknown_value_names_the_choices(check: Check) -> None:
     assert "keep" in problem.message and "reject" in problem.message
 
 
-@pytest.mark.parametrize(("policy", "expected"), [("keep", "absent"), ("default", "pending"), ("reject", "error"),
-                                                  (None, None)])
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("keep", "absent"), ("default", "pending"), ("reject", "error"), (None, None)]
+)
 def test_on_null_applies_on_pull(tmp_path: Path, policy: str | None, expected: str | None) -> None:
     from sfsync.mapping import RecordMappingError
 

@@ -82,8 +82,9 @@ def test_keyset_pagination_over_equal_timestamps(db_url: str, portal_engine: sa.
     try:
         for batch_size in (1, 2, 3, 5, 7, 23, 100):
             batches = list(
-                portal.changed_rows("registrations", updated_at="updated_at", since=None,
-                                    overlap=timedelta(0), batch_size=batch_size)
+                portal.changed_rows(
+                    "registrations", updated_at="updated_at", since=None, overlap=timedelta(0), batch_size=batch_size
+                )
             )
             got = ids(batches)
             expected = [r["id"] for r in sorted(rows, key=lambda r: (r["updated_at"], r["id"]))]
@@ -113,8 +114,9 @@ def test_keyset_property_no_row_skipped_or_repeated(
     portal = SqlPortal("sqlite://", engine=engine)
     since = T0 + timedelta(minutes=since_offset)
     batches = list(
-        portal.changed_rows("registrations", updated_at="updated_at", since=since,
-                            overlap=timedelta(minutes=1), batch_size=batch_size)
+        portal.changed_rows(
+            "registrations", updated_at="updated_at", since=since, overlap=timedelta(minutes=1), batch_size=batch_size
+        )
     )
     expected = [
         r["id"]
@@ -132,14 +134,14 @@ def test_rows_changed_between_batches_are_not_lost(db_url: str, portal_engine: s
     portal = SqlPortal(db_url)
     seen: list[int] = []
     for n, batch in enumerate(
-        portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(0),
-                            batch_size=2)
+        portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(0), batch_size=2)
     ):
         seen.extend(r["id"] for r in batch)
         if n == 0:  # row 1 (already read) and row 4 (not yet) are edited now
             with portal_engine.begin() as conn:
                 conn.execute(
-                    sa.update(table).where(table.c.id.in_([1, 4]))
+                    sa.update(table)
+                    .where(table.c.id.in_([1, 4]))
                     .values(updated_at=stored(T0 + timedelta(hours=1), tz=False))
                 )
     assert seen == [1, 2, 3, 5, 6, 1, 4]
@@ -148,15 +150,25 @@ def test_rows_changed_between_batches_are_not_lost(db_url: str, portal_engine: s
 
 def test_full_read_includes_rows_without_updated_at(db_url: str, portal_engine: sa.Engine) -> None:
     table = make_table(portal_engine)
-    insert(portal_engine, table, [
-        {"id": 1, "updated_at": T0}, {"id": 2, "updated_at": None}, {"id": 3, "updated_at": None},
-    ])
+    insert(
+        portal_engine,
+        table,
+        [
+            {"id": 1, "updated_at": T0},
+            {"id": 2, "updated_at": None},
+            {"id": 3, "updated_at": None},
+        ],
+    )
     portal = SqlPortal(db_url)
-    full = list(portal.changed_rows("registrations", updated_at="updated_at", since=None,
-                                    overlap=timedelta(0), batch_size=1))
+    full = list(
+        portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(0), batch_size=1)
+    )
     assert ids(full) == [2, 3, 1]
-    incremental = list(portal.changed_rows("registrations", updated_at="updated_at", since=T0 - timedelta(days=1),
-                                           overlap=timedelta(0)))
+    incremental = list(
+        portal.changed_rows(
+            "registrations", updated_at="updated_at", since=T0 - timedelta(days=1), overlap=timedelta(0)
+        )
+    )
     assert ids(incremental) == [1]
     portal.close()
 
@@ -166,16 +178,19 @@ def test_full_read_includes_rows_without_updated_at(db_url: str, portal_engine: 
 
 def test_overlap_window_is_inclusive(db_url: str, portal_engine: sa.Engine) -> None:
     table = make_table(portal_engine)
-    insert(portal_engine, table, [
-        {"id": 1, "updated_at": T0 - timedelta(minutes=6)},
-        {"id": 2, "updated_at": T0 - timedelta(minutes=5)},
-        {"id": 3, "updated_at": T0 - timedelta(minutes=4)},
-        {"id": 4, "updated_at": T0},
-        {"id": 5, "updated_at": T0 + timedelta(microseconds=1)},
-    ])
+    insert(
+        portal_engine,
+        table,
+        [
+            {"id": 1, "updated_at": T0 - timedelta(minutes=6)},
+            {"id": 2, "updated_at": T0 - timedelta(minutes=5)},
+            {"id": 3, "updated_at": T0 - timedelta(minutes=4)},
+            {"id": 4, "updated_at": T0},
+            {"id": 5, "updated_at": T0 + timedelta(microseconds=1)},
+        ],
+    )
     portal = SqlPortal(db_url)
-    got = list(portal.changed_rows("registrations", updated_at="updated_at", since=T0,
-                                   overlap=timedelta(minutes=5)))
+    got = list(portal.changed_rows("registrations", updated_at="updated_at", since=T0, overlap=timedelta(minutes=5)))
     assert ids(got) == [2, 3, 4, 5]
     got = list(portal.changed_rows("registrations", updated_at="updated_at", since=T0, overlap=timedelta(0)))
     assert ids(got) == [4, 5]
@@ -185,15 +200,22 @@ def test_overlap_window_is_inclusive(db_url: str, portal_engine: sa.Engine) -> N
 def test_filter_conditions(db_url: str, portal_engine: sa.Engine) -> None:
     table = make_table(portal_engine)
     statuses = ["approved", "submitted", "draft", None, "approved"]
-    insert(portal_engine, table, [
-        {"id": i + 1, "updated_at": T0 + timedelta(seconds=i), "status": s} for i, s in enumerate(statuses)
-    ])
+    insert(
+        portal_engine,
+        table,
+        [{"id": i + 1, "updated_at": T0 + timedelta(seconds=i), "status": s} for i, s in enumerate(statuses)],
+    )
     portal = SqlPortal(db_url)
 
     def read(*conditions: dict[str, Any]) -> list[int]:
         filt = [FilterCondition.model_validate(c) for c in conditions]
-        return ids(list(portal.changed_rows("registrations", updated_at="updated_at", since=None,
-                                            overlap=timedelta(0), filter=filt)))
+        return ids(
+            list(
+                portal.changed_rows(
+                    "registrations", updated_at="updated_at", since=None, overlap=timedelta(0), filter=filt
+                )
+            )
+        )
 
     assert read({"column": "status", "op": "in", "value": ["approved", "submitted"]}) == [1, 2, 5]
     assert read({"column": "status", "value": "draft"}) == [3]
@@ -203,10 +225,13 @@ def test_filter_conditions(db_url: str, portal_engine: sa.Engine) -> None:
     assert read({"column": "status", "op": "in", "value": []}) == []
     assert read({"column": "status", "op": "not_in", "value": []}) == [1, 2, 3, 4, 5]
     assert read({"column": "status", "op": "not_in", "value": ["approved"]}) == [2, 3]
-    assert read({"column": "status", "op": "in", "value": ["approved"]},
-                {"column": "external_id", "op": "in", "value": ["R-00005"]}) == [5]
-    assert read({"column": "amount", "value": Decimal("1000.00")},
-                {"column": "updated_at", "value": T0 + timedelta(seconds=1)}) == [2]
+    assert read(
+        {"column": "status", "op": "in", "value": ["approved"]},
+        {"column": "external_id", "op": "in", "value": ["R-00005"]},
+    ) == [5]
+    assert read(
+        {"column": "amount", "value": Decimal("1000.00")}, {"column": "updated_at", "value": T0 + timedelta(seconds=1)}
+    ) == [2]
     assert read({"column": "updated_at", "op": "ge", "value": T0 + timedelta(seconds=3)}) == [4, 5]
     assert read({"column": "updated_at", "op": "lt", "value": T0 + timedelta(seconds=1)}) == [1]
     # A would-be injection is just a value that matches nothing.
@@ -225,15 +250,23 @@ def test_filter_conditions(db_url: str, portal_engine: sa.Engine) -> None:
 @pytest.mark.parametrize("tz", [False, True], ids=["naive-column", "tz-column"])
 def test_time_zones(db_url: str, portal_engine: sa.Engine, tz: bool) -> None:
     table = make_table(portal_engine, tz=tz)
-    insert(portal_engine, table, [
-        {"id": 1, "updated_at": T0 - timedelta(hours=1), "decided_at": stored(T0, tz=tz)},
-        {"id": 2, "updated_at": T0 + timedelta(hours=1)},
-    ], tz=tz)
+    insert(
+        portal_engine,
+        table,
+        [
+            {"id": 1, "updated_at": T0 - timedelta(hours=1), "decided_at": stored(T0, tz=tz)},
+            {"id": 2, "updated_at": T0 + timedelta(hours=1)},
+        ],
+        tz=tz,
+    )
     portal = SqlPortal(db_url)
     # The same instant as T0, spelled in UTC+02:00: only row 2 is newer.
     since = T0.astimezone(timezone(timedelta(hours=2)))
-    rows = [r for b in portal.changed_rows("registrations", updated_at="updated_at", since=since,
-                                           overlap=timedelta(0)) for r in b]
+    rows = [
+        r
+        for b in portal.changed_rows("registrations", updated_at="updated_at", since=since, overlap=timedelta(0))
+        for r in b
+    ]
     assert [r["id"] for r in rows] == [2]
     assert rows[0]["updated_at"] == T0 + timedelta(hours=1)
     assert rows[0]["updated_at"].tzinfo is UTC
@@ -241,8 +274,11 @@ def test_time_zones(db_url: str, portal_engine: sa.Engine, tz: bool) -> None:
     assert everything[1]["decided_at"] == T0 and everything[1]["decided_at"].tzinfo is UTC
     assert portal.max_updated_at("registrations", "updated_at") == T0 + timedelta(hours=1)
     with pytest.raises(ValueError, match="timezone-aware"):
-        list(portal.changed_rows("registrations", updated_at="updated_at", since=datetime(2024, 1, 1),
-                                 overlap=timedelta(0)))
+        list(
+            portal.changed_rows(
+                "registrations", updated_at="updated_at", since=datetime(2024, 1, 1), overlap=timedelta(0)
+            )
+        )
     portal.close()
 
 
@@ -250,8 +286,7 @@ def test_max_updated_at_empty_table(db_url: str, portal_engine: sa.Engine) -> No
     make_table(portal_engine)
     portal = SqlPortal(db_url)
     assert portal.max_updated_at("registrations", "updated_at") is None
-    assert list(portal.changed_rows("registrations", updated_at="updated_at", since=None,
-                                    overlap=timedelta(0))) == []
+    assert list(portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(0))) == []
     portal.close()
 
 
@@ -280,12 +315,16 @@ def test_write_back_leaves_updated_at_alone(db_url: str, portal_engine: sa.Engin
     insert(portal_engine, table, [{"id": i, "updated_at": T0 + timedelta(seconds=i)} for i in range(1, 5)])
     portal = SqlPortal(db_url)
     decided = datetime(2024, 3, 2, 9, 30, tzinfo=UTC)
-    count = portal.write_back("registrations", "external_id", [
-        ("R-00001", {"sf_status": "Approved", "sf_id": "006000000000001AAA", "decided_at": decided}),
-        ("R-00002", {"sf_status": "Rejected", "sf_id": "006000000000002AAA", "decided_at": decided}),
-        ("R-00003", {"sf_id": "006000000000003AAA"}),
-        ("R-09999", {"sf_id": "006000000000009AAA"}),  # gone from the portal: no row updated
-    ])
+    count = portal.write_back(
+        "registrations",
+        "external_id",
+        [
+            ("R-00001", {"sf_status": "Approved", "sf_id": "006000000000001AAA", "decided_at": decided}),
+            ("R-00002", {"sf_status": "Rejected", "sf_id": "006000000000002AAA", "decided_at": decided}),
+            ("R-00003", {"sf_id": "006000000000003AAA"}),
+            ("R-09999", {"sf_id": "006000000000009AAA"}),  # gone from the portal: no row updated
+        ],
+    )
     assert count == 3
     rows = portal.rows_by_keys("registrations", "id", [1, 2, 3, 4])
     assert rows[1]["sf_status"] == "Approved" and rows[1]["decided_at"] == decided
@@ -296,8 +335,11 @@ def test_write_back_leaves_updated_at_alone(db_url: str, portal_engine: sa.Engin
         assert rows[i]["updated_at"] == T0 + timedelta(seconds=i)
     assert portal.max_updated_at("registrations", "updated_at") == T0 + timedelta(seconds=4)
     # Nothing new for an incremental reader after a write-back.
-    after = list(portal.changed_rows("registrations", updated_at="updated_at", since=T0 + timedelta(seconds=5),
-                                     overlap=timedelta(0)))
+    after = list(
+        portal.changed_rows(
+            "registrations", updated_at="updated_at", since=T0 + timedelta(seconds=5), overlap=timedelta(0)
+        )
+    )
     assert after == []
     assert portal.write_back("registrations", "external_id", []) == 0
     with pytest.raises(ValueError, match="key column"):
@@ -321,7 +363,8 @@ def test_write_back_many_rows_counts_all(db_url: str, portal_engine: sa.Engine) 
 def test_write_back_is_one_transaction(db_url: str, portal_engine: sa.Engine) -> None:
     metadata = sa.MetaData()
     table = sa.Table(
-        "strict", metadata,
+        "strict",
+        metadata,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("sf_status", sa.String(20)),
         sa.Column("score", sa.Integer, sa.CheckConstraint("score >= 0")),
@@ -383,13 +426,19 @@ def test_table_without_primary_key_needs_a_key_column(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'p.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE feed (ext TEXT, updated_at DATETIME)"))
-        conn.execute(sa.text("INSERT INTO feed VALUES ('b', '2024-03-01 12:00:00.000000'), "
-                             "('a', '2024-03-01 12:00:00.000000')"))
+        conn.execute(
+            sa.text("INSERT INTO feed VALUES ('b', '2024-03-01 12:00:00.000000'), ('a', '2024-03-01 12:00:00.000000')")
+        )
     portal = SqlPortal(f"sqlite:///{tmp_path / 'p.db'}")
     with pytest.raises(ConfigError, match="no primary key"):
         list(portal.changed_rows("feed", updated_at="updated_at", since=None, overlap=timedelta(0)))
-    rows = [r for b in portal.changed_rows("feed", updated_at="updated_at", since=None, overlap=timedelta(0),
-                                           key_column="ext", batch_size=1) for r in b]
+    rows = [
+        r
+        for b in portal.changed_rows(
+            "feed", updated_at="updated_at", since=None, overlap=timedelta(0), key_column="ext", batch_size=1
+        )
+        for r in b
+    ]
     assert [r["ext"] for r in rows] == ["a", "b"]
     assert rows[0]["updated_at"] == T0
     portal.close()
@@ -410,11 +459,13 @@ def test_bad_arguments(tmp_path: Path) -> None:
     make_table(engine)
     portal = SqlPortal("sqlite://", engine=engine)
     with pytest.raises(ValueError, match="batch_size"):
-        next(portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(0),
-                                 batch_size=0))
+        next(
+            portal.changed_rows(
+                "registrations", updated_at="updated_at", since=None, overlap=timedelta(0), batch_size=0
+            )
+        )
     with pytest.raises(ValueError, match="overlap"):
-        next(portal.changed_rows("registrations", updated_at="updated_at", since=None,
-                                 overlap=timedelta(seconds=-1)))
+        next(portal.changed_rows("registrations", updated_at="updated_at", since=None, overlap=timedelta(seconds=-1)))
     portal.close()
     # An engine passed in belongs to the caller: close() leaves it usable.
     with engine.connect() as conn:
@@ -435,8 +486,7 @@ def test_schema_qualified_table_name(postgres_url: str) -> None:
     with engine.begin() as conn:
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
     make_table(engine)
-    insert(engine, sa.Table("registrations", sa.MetaData(), autoload_with=engine),
-           [{"id": 1, "updated_at": T0}])
+    insert(engine, sa.Table("registrations", sa.MetaData(), autoload_with=engine), [{"id": 1, "updated_at": T0}])
     portal = SqlPortal(postgres_url)
     assert portal.max_updated_at(f"{schema}.registrations", "updated_at") == T0
     portal.close()
@@ -454,8 +504,9 @@ def test_batches_stream(db_url: str, portal_engine: sa.Engine) -> None:
         statements.append(str(args[2]))
 
     sa.event.listen(portal.engine, "before_cursor_execute", count)
-    iterator = portal.changed_rows("registrations", updated_at="updated_at", since=T0 - timedelta(days=1),
-                                   overlap=timedelta(0), batch_size=10)
+    iterator = portal.changed_rows(
+        "registrations", updated_at="updated_at", since=T0 - timedelta(days=1), overlap=timedelta(0), batch_size=10
+    )
     first = list(itertools.islice(iterator, 1))
     selects = [s for s in statements if "registrations" in s and s.lstrip().upper().startswith("SELECT")]
     assert len(first[0]) == 10

@@ -20,8 +20,9 @@ def env(fake_salesforce_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tm
     return fake_salesforce_env
 
 
-def test_check_prints_connection_and_usage(env: dict[str, str], fake_salesforce: FakeSalesforce,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_prints_connection_and_usage(
+    env: dict[str, str], fake_salesforce: FakeSalesforce, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["salesforce", "check"]) == EXIT_OK
     out = capsys.readouterr().out
     assert fake_salesforce.instance_url in out
@@ -37,23 +38,26 @@ def test_describe_lists_fields(env: dict[str, str], capsys: pytest.CaptureFixtur
     assert "Name" in out
 
 
-def test_describe_unknown_object_is_fatal_without_traceback(env: dict[str, str],
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_describe_unknown_object_is_fatal_without_traceback(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["salesforce", "describe", "Nope__c"]) == EXIT_FATAL
     err = capsys.readouterr().err
     assert "Nope__c" in err
     assert "Traceback" not in err
 
 
-def test_check_with_missing_token_is_a_usage_error(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_with_missing_token_is_a_usage_error(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SFSYNC_SALESFORCE__ACCESS_TOKEN")
     assert main(["salesforce", "check"]) == EXIT_USAGE
     assert "access_token" in capsys.readouterr().err
 
 
-def test_check_with_revoked_token_is_fatal(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_with_revoked_token_is_fatal(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("SFSYNC_SALESFORCE__ACCESS_TOKEN", "00Dnot-a-valid-token")
     assert main(["salesforce", "check"]) == EXIT_FATAL
     err = capsys.readouterr().err

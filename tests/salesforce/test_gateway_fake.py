@@ -42,17 +42,28 @@ def fake() -> Iterator[FakeSalesforce]:
 
 
 def token_settings(org: FakeSalesforce, **overrides: Any) -> SalesforceSettings:
-    values: dict[str, Any] = {"auth": "token", "instance_url": org.instance_url,
-                              "access_token": SecretStr(org.access_token), "api_version": org.api_version,
-                              "read_timeout": 5.0, "max_attempts": 6}
+    values: dict[str, Any] = {
+        "auth": "token",
+        "instance_url": org.instance_url,
+        "access_token": SecretStr(org.access_token),
+        "api_version": org.api_version,
+        "read_timeout": 5.0,
+        "max_attempts": 6,
+    }
     values.update(overrides)
     return SalesforceSettings(**values)
 
 
 def password_settings(org: FakeSalesforce, **overrides: Any) -> SalesforceSettings:
-    values: dict[str, Any] = {"auth": "password", "username": org.username, "password": SecretStr(org.password),
-                              "security_token": SecretStr(org.security_token), "api_version": org.api_version,
-                              "read_timeout": 5.0, "max_attempts": 6}
+    values: dict[str, Any] = {
+        "auth": "password",
+        "username": org.username,
+        "password": SecretStr(org.password),
+        "security_token": SecretStr(org.security_token),
+        "api_version": org.api_version,
+        "read_timeout": 5.0,
+        "max_attempts": 6,
+    }
     values.update(overrides)
     return SalesforceSettings(**values)
 
@@ -85,16 +96,25 @@ def test_password_auth(fake: FakeSalesforce) -> None:
 def test_jwt_auth(fake: FakeSalesforce, tmp_path: Path) -> None:
     key = tmp_path / "jwt.key"
     key.write_text(fake.jwt_private_key_pem)
-    settings = SalesforceSettings(auth="jwt", username=fake.username, consumer_key=fake.consumer_key,
-                                  private_key_file=key, api_version=fake.api_version)
+    settings = SalesforceSettings(
+        auth="jwt",
+        username=fake.username,
+        consumer_key=fake.consumer_key,
+        private_key_file=key,
+        api_version=fake.api_version,
+    )
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert gw.upsert("Account", EXT, accounts(1))[0].outcome == "created"
 
 
 def test_client_credentials_auth(fake: FakeSalesforce) -> None:
-    settings = SalesforceSettings(auth="client_credentials", instance_url=fake.instance_url,
-                                  consumer_key=fake.consumer_key, consumer_secret=SecretStr(fake.consumer_secret),
-                                  api_version=fake.api_version)
+    settings = SalesforceSettings(
+        auth="client_credentials",
+        instance_url=fake.instance_url,
+        consumer_key=fake.consumer_key,
+        consumer_secret=SecretStr(fake.consumer_secret),
+        api_version=fake.api_version,
+    )
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert gw.upsert("Account", EXT, accounts(1))[0].outcome == "created"
 
@@ -176,7 +196,7 @@ def test_external_ids_with_url_characters_round_trip(fake: FakeSalesforce) -> No
         assert [r["Name"] for r in rows] == ["again"]
 
 
-@pytest.mark.parametrize("name", ["O'Brien & Sons", "back\\slash", "quote\"d", "it's a \\' trap", "tab\tnew\nline"])
+@pytest.mark.parametrize("name", ["O'Brien & Sons", "back\\slash", 'quote"d', "it's a \\' trap", "tab\tnew\nline"])
 def test_soql_values_round_trip_through_format_soql(fake: FakeSalesforce, name: str) -> None:
     fake.insert("Account", {"Name": name})
     fake.insert("Account", {"Name": name + " (other)"})
@@ -190,8 +210,9 @@ def test_query_streams_every_page_without_attributes(fake: FakeSalesforce) -> No
     gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
     gw.upsert("Account", EXT, accounts(120))
     acme = fake.insert("Account", {"Name": "Acme"})
-    fake.insert("Opportunity", {"Name": "Deal", "AccountId": acme, "StageName": "Prospecting",
-                                "CloseDate": "2026-12-31"})
+    fake.insert(
+        "Opportunity", {"Name": "Deal", "AccountId": acme, "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+    )
     before = gw.api_calls
     rows = list(gw.query("SELECT Id, Partner_Number__c FROM Account WHERE Partner_Number__c != null"))
     assert len(rows) == 120
@@ -209,8 +230,7 @@ def test_query_all_sees_deleted_rows_and_delete_is_idempotent(fake: FakeSalesfor
     assert [r.outcome for r in deleted] == ["updated", "rejected"]
     assert gw.delete([str(ids[0])])[0].outcome == "updated"  # already deleted counts as done
     live = list(gw.query("SELECT Id FROM Account WHERE Partner_Number__c != null"))
-    every = list(gw.query("SELECT Id, IsDeleted FROM Account WHERE Partner_Number__c != null",
-                          include_deleted=True))
+    every = list(gw.query("SELECT Id, IsDeleted FROM Account WHERE Partner_Number__c != null", include_deleted=True))
     assert len(live) == 2
     assert len(every) == 3
     assert [r["IsDeleted"] for r in every if r["Id"] == ids[0]] == [True]
@@ -263,8 +283,12 @@ def test_bulk_round_trip_maps_failed_rows_back(fake: FakeSalesforce) -> None:
 def test_bulk_nulls_and_relationship_columns(fake: FakeSalesforce) -> None:
     gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
     gw.upsert("Account", EXT, [{EXT: "PARENT", "Name": "Parent", "Website": "https://parent.example"}])
-    results = gw.upsert("Account", EXT, [{EXT: "PARENT", "Name": "Parent", "Website": None},
-                                         {EXT: "CHILD", "Name": "Child"}], mode="bulk")
+    results = gw.upsert(
+        "Account",
+        EXT,
+        [{EXT: "PARENT", "Name": "Parent", "Website": None}, {EXT: "CHILD", "Name": "Child"}],
+        mode="bulk",
+    )
     assert [r.outcome for r in results] == ["updated", "created"]
     parent = next(r for r in fake.records("Account") if r[EXT] == "PARENT")
     assert parent.get("Website") is None
@@ -286,8 +310,9 @@ def test_bulk_splits_large_csv_into_several_jobs(fake: FakeSalesforce) -> None:
 N = 1000
 
 
-def _run_with_faults(plan: FaultPlan, settings_for: Any = token_settings,
-                     **overrides: Any) -> tuple[FakeSalesforce, SalesforceGateway, list[RecordResult], Sleeps]:
+def _run_with_faults(
+    plan: FaultPlan, settings_for: Any = token_settings, **overrides: Any
+) -> tuple[FakeSalesforce, SalesforceGateway, list[RecordResult], Sleeps]:
     org = FakeSalesforce(faults=plan)
     org.start()
     sleeps = Sleeps()
@@ -373,8 +398,7 @@ def test_fault_total_requests_stops_at_once() -> None:
 
 
 def test_fault_slow_responses_time_out_and_are_retried() -> None:
-    org, gw, results, _ = _run_with_faults(FaultPlan(seed=8, slow_response_rate=0.3, slow_seconds=60),
-                                           read_timeout=2.0)
+    org, gw, results, _ = _run_with_faults(FaultPlan(seed=8, slow_response_rate=0.3, slow_seconds=60), read_timeout=2.0)
     assert {r.outcome for r in results} <= {"created", "updated"}  # a lost answer makes the retry an update
     assert_each_once(org, _expected())
     assert gw.retries > 0
@@ -413,18 +437,36 @@ def test_bulk_under_faults_nothing_lost_nothing_duplicated(plan: FaultPlan) -> N
 
 
 def test_relationship_by_external_id_in_both_modes() -> None:
-    deal = OrgSchema.from_mapping({"objects": {"Deal__c": {"fields": {
-        "Deal_Number__c": {"type": "string", "length": 40, "external_id": True, "unique": True},
-        "Partner_Account__c": {"type": "reference", "reference_to": "Account",
-                               "relationship_name": "Partner_Account__r"}}}}}, check_references=False)
+    deal = OrgSchema.from_mapping(
+        {
+            "objects": {
+                "Deal__c": {
+                    "fields": {
+                        "Deal_Number__c": {"type": "string", "length": 40, "external_id": True, "unique": True},
+                        "Partner_Account__c": {
+                            "type": "reference",
+                            "reference_to": "Account",
+                            "relationship_name": "Partner_Account__r",
+                        },
+                    }
+                }
+            }
+        },
+        check_references=False,
+    )
     with FakeSalesforce(default_org_schema().merge(deal)) as org:
         gw = SalesforceGateway.connect(token_settings(org), sleep=Sleeps())
         (partner,) = gw.upsert("Account", EXT, [{EXT: "P/1", "Name": "Partner"}])
         for mode in ("collections", "bulk"):
-            results = gw.upsert("Deal__c", "Deal_Number__c", [
-                {"Deal_Number__c": f"D1-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "P/1"}},
-                {"Deal_Number__c": f"D2-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "NOPE"}},
-            ], mode=mode)  # type: ignore[arg-type]
+            results = gw.upsert(
+                "Deal__c",
+                "Deal_Number__c",
+                [
+                    {"Deal_Number__c": f"D1-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "P/1"}},
+                    {"Deal_Number__c": f"D2-{mode}", "Name": "deal", "Partner_Account__r": {EXT: "NOPE"}},
+                ],
+                mode=mode,
+            )  # type: ignore[arg-type]
             assert [r.outcome for r in results] == ["created", "rejected"], results
             assert results[1].message and "NOPE" in results[1].message
         links = {r["Deal_Number__c"]: r["Partner_Account__c"] for r in org.records("Deal__c")}
@@ -436,8 +478,11 @@ def test_duplicate_external_ids_in_one_call_are_rejected_per_record(fake: FakeSa
     records = [{EXT: "DUP", "Name": "a"}, {EXT: "UNIQUE", "Name": "b"}, {EXT: "DUP", "Name": "c"}]
     for mode in ("collections", "bulk"):
         results = gw.upsert("Account", EXT, records, mode=mode)  # type: ignore[arg-type]
-        assert [r.outcome for r in results] == ["rejected", "created" if mode == "collections" else "updated",
-                                                "rejected"]
+        assert [r.outcome for r in results] == [
+            "rejected",
+            "created" if mode == "collections" else "updated",
+            "rejected",
+        ]
         assert results[0].status_code == results[2].status_code == "DUPLICATE_EXTERNAL_ID"
 
 

@@ -40,8 +40,14 @@ UPSERT_URL = f"{DATA}/composite/sobjects/Account/Partner_Number__c"
 
 
 def _settings(**overrides: Any) -> SalesforceSettings:
-    base: dict[str, Any] = {"auth": "token", "instance_url": INSTANCE, "access_token": SecretStr(TOKEN),
-                            "max_attempts": 4, "connect_timeout": 3.0, "read_timeout": 7.0}
+    base: dict[str, Any] = {
+        "auth": "token",
+        "instance_url": INSTANCE,
+        "access_token": SecretStr(TOKEN),
+        "max_attempts": 4,
+        "connect_timeout": 3.0,
+        "read_timeout": 7.0,
+    }
     base.update(overrides)
     return SalesforceSettings(**base)
 
@@ -89,8 +95,15 @@ def test_password_auth_uses_soap_login_on_the_domain(mocked: responses.RequestsM
     )
     login = mocked.add("POST", "https://test.salesforce.com/services/Soap/u/61.0", body=soap)
     mocked.add(_ok_items(1))
-    settings = _settings(auth="password", instance_url=None, access_token=None, domain="test", username="u@x.com",
-                         password=SecretStr("pw<&>"), security_token=SecretStr("tok"))
+    settings = _settings(
+        auth="password",
+        instance_url=None,
+        access_token=None,
+        domain="test",
+        username="u@x.com",
+        password=SecretStr("pw<&>"),
+        security_token=SecretStr("tok"),
+    )
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert login.call_count == 1
     assert gw.instance_url == INSTANCE
@@ -101,8 +114,9 @@ def test_password_auth_uses_soap_login_on_the_domain(mocked: responses.RequestsM
 
 def _rsa_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def test_jwt_auth_signs_iss_sub_aud(mocked: responses.RequestsMock, tmp_path: Path) -> None:
@@ -117,8 +131,14 @@ def test_jwt_auth_signs_iss_sub_aud(mocked: responses.RequestsMock, tmp_path: Pa
         return 200, {}, json.dumps({"access_token": "JWT-SESSION", "instance_url": INSTANCE})
 
     mocked.add_callback("POST", "https://login.salesforce.com/services/oauth2/token", callback=token)
-    settings = _settings(auth="jwt", instance_url=None, access_token=None, username="int@acme.com",
-                         consumer_key="3MVG9-key", private_key_file=key_file)
+    settings = _settings(
+        auth="jwt",
+        instance_url=None,
+        access_token=None,
+        username="int@acme.com",
+        consumer_key="3MVG9-key",
+        private_key_file=key_file,
+    )
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert seen["iss"] == "3MVG9-key"
     assert seen["sub"] == "int@acme.com"
@@ -135,11 +155,15 @@ def test_jwt_with_a_bad_key_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_client_credentials_posts_to_my_domain(mocked: responses.RequestsMock) -> None:
-    token = mocked.add("POST", f"{INSTANCE}/services/oauth2/token",
-                       json={"access_token": "CC-SESSION", "instance_url": INSTANCE},
-                       match=[matchers.urlencoded_params_matcher({"grant_type": "client_credentials"})])
-    settings = _settings(auth="client_credentials", access_token=None, consumer_key="ck",
-                         consumer_secret=SecretStr("cs"))
+    token = mocked.add(
+        "POST",
+        f"{INSTANCE}/services/oauth2/token",
+        json={"access_token": "CC-SESSION", "instance_url": INSTANCE},
+        match=[matchers.urlencoded_params_matcher({"grant_type": "client_credentials"})],
+    )
+    settings = _settings(
+        auth="client_credentials", access_token=None, consumer_key="ck", consumer_secret=SecretStr("cs")
+    )
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert token.call_count == 1
     assert mocked.calls[0].request.headers["Authorization"].startswith("Basic ")
@@ -163,8 +187,12 @@ def test_missing_credentials_name_the_keys(overrides: dict[str, Any], names: lis
 
 
 def test_refused_login_is_an_authentication_error_without_secrets(mocked: responses.RequestsMock) -> None:
-    mocked.add("POST", f"{INSTANCE}/services/oauth2/token", status=400,
-               json={"error": "invalid_client", "error_description": "invalid client credentials: s3cret"})
+    mocked.add(
+        "POST",
+        f"{INSTANCE}/services/oauth2/token",
+        status=400,
+        json={"error": "invalid_client", "error_description": "invalid client credentials: s3cret"},
+    )
     settings = _settings(auth="client_credentials", consumer_key="ck", consumer_secret=SecretStr("s3cret"))
     with pytest.raises(AuthenticationError) as info:
         SalesforceGateway.connect(settings, sleep=Sleeps())
@@ -177,8 +205,7 @@ def test_refused_login_is_an_authentication_error_without_secrets(mocked: respon
 
 
 def test_every_request_carries_the_configured_timeout(mocked: responses.RequestsMock) -> None:
-    mocked.add("POST", f"{INSTANCE}/services/oauth2/token",
-               json={"access_token": "CC", "instance_url": INSTANCE})
+    mocked.add("POST", f"{INSTANCE}/services/oauth2/token", json={"access_token": "CC", "instance_url": INSTANCE})
     mocked.add(_ok_items(1))
     mocked.add("GET", f"{DATA}/limits/", json={"DailyApiRequests": {"Max": 100, "Remaining": 90}})
     mocked.add("GET", f"{DATA}/query/", json={"done": True, "totalSize": 0, "records": []})
@@ -200,8 +227,9 @@ def test_a_foreign_session_gets_the_timeout_too(mocked: responses.RequestsMock) 
     assert mocked.calls[0].request.req_kwargs["timeout"] == (3.0, 7.0)  # type: ignore[attr-defined]
 
 
-def test_ca_bundle_setting_wins_over_the_environment(mocked: responses.RequestsMock, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ca_bundle_setting_wins_over_the_environment(
+    mocked: responses.RequestsMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundle = tmp_path / "corp-ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/elsewhere.pem")
@@ -266,8 +294,12 @@ def test_timeouts_and_connection_errors_are_retried(mocked: responses.RequestsMo
 
 
 def test_persistent_401_with_token_auth_stops_without_recursion(mocked: responses.RequestsMock) -> None:
-    expired = mocked.add("PATCH", UPSERT_URL, status=401,
-                         json=[{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}])
+    expired = mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=401,
+        json=[{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}],
+    )
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())
     with pytest.raises(AuthenticationError, match="cannot log in again"):
         gw.upsert("Account", "Partner_Number__c", _records(1))
@@ -275,10 +307,15 @@ def test_persistent_401_with_token_auth_stops_without_recursion(mocked: response
 
 
 def test_persistent_401_logs_in_once_then_fails(mocked: responses.RequestsMock) -> None:
-    login = mocked.add("POST", f"{INSTANCE}/services/oauth2/token",
-                       json={"access_token": "CC", "instance_url": INSTANCE})
-    expired = mocked.add("PATCH", UPSERT_URL, status=401,
-                         json=[{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}])
+    login = mocked.add(
+        "POST", f"{INSTANCE}/services/oauth2/token", json={"access_token": "CC", "instance_url": INSTANCE}
+    )
+    expired = mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=401,
+        json=[{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}],
+    )
     settings = _settings(auth="client_credentials", consumer_key="ck", consumer_secret=SecretStr("cs"))
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     with pytest.raises(AuthenticationError, match="again right after a fresh login"):
@@ -290,13 +327,24 @@ def test_persistent_401_logs_in_once_then_fails(mocked: responses.RequestsMock) 
 
 def test_expired_session_is_renewed_and_the_call_retried(mocked: responses.RequestsMock) -> None:
     tokens = iter(["FIRST", "SECOND"])
-    mocked.add_callback("POST", f"{INSTANCE}/services/oauth2/token", callback=lambda r: (
-        200, {}, json.dumps({"access_token": next(tokens), "instance_url": INSTANCE})))
-    mocked.add("PATCH", UPSERT_URL, status=401, json=[{"errorCode": "INVALID_SESSION_ID", "message": "expired"}],
-               match=[matchers.header_matcher({"Authorization": "Bearer FIRST"})])
-    mocked.add("PATCH", UPSERT_URL, json=[{"id": "001000000000000AAA", "success": True, "created": False,
-                                           "errors": []}],
-               match=[matchers.header_matcher({"Authorization": "Bearer SECOND"})])
+    mocked.add_callback(
+        "POST",
+        f"{INSTANCE}/services/oauth2/token",
+        callback=lambda r: (200, {}, json.dumps({"access_token": next(tokens), "instance_url": INSTANCE})),
+    )
+    mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=401,
+        json=[{"errorCode": "INVALID_SESSION_ID", "message": "expired"}],
+        match=[matchers.header_matcher({"Authorization": "Bearer FIRST"})],
+    )
+    mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        json=[{"id": "001000000000000AAA", "success": True, "created": False, "errors": []}],
+        match=[matchers.header_matcher({"Authorization": "Bearer SECOND"})],
+    )
     settings = _settings(auth="client_credentials", consumer_key="ck", consumer_secret=SecretStr("cs"))
     gw = SalesforceGateway.connect(settings, sleep=Sleeps())
     assert gw.upsert("Account", "Partner_Number__c", _records(1))[0].outcome == "updated"
@@ -307,8 +355,13 @@ def test_expired_session_is_renewed_and_the_call_retried(mocked: responses.Reque
 
 
 def test_total_requests_is_fatal_at_once(mocked: responses.RequestsMock) -> None:
-    limit = mocked.add("PATCH", UPSERT_URL, status=403, headers={"Sforce-Limit-Info": "api-usage=15000/15000"},
-                       json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}])
+    limit = mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=403,
+        headers={"Sforce-Limit-Info": "api-usage=15000/15000"},
+        json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+    )
     sleeps = Sleeps()
     gw = SalesforceGateway.connect(_settings(), sleep=sleeps)
     with pytest.raises(ApiAllowanceExhaustedError) as info:
@@ -319,9 +372,17 @@ def test_total_requests_is_fatal_at_once(mocked: responses.RequestsMock) -> None
 
 
 def test_concurrent_requests_limit_is_retried(mocked: responses.RequestsMock) -> None:
-    mocked.add("PATCH", UPSERT_URL, status=403, json=[{
-        "errorCode": "REQUEST_LIMIT_EXCEEDED",
-        "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded."}])
+    mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=403,
+        json=[
+            {
+                "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+            }
+        ],
+    )
     mocked.add(_ok_items(1))
     sleeps = Sleeps()
     gw = SalesforceGateway.connect(_settings(), sleep=sleeps)
@@ -345,9 +406,18 @@ def test_budget_ceiling_stops_before_the_next_call(mocked: responses.RequestsMoc
 
 
 def test_request_level_400_rejects_every_record_of_the_chunk(mocked: responses.RequestsMock) -> None:
-    mocked.add("PATCH", UPSERT_URL, status=400, json=[{
-        "errorCode": "INVALID_FIELD", "message": "No such column 'Bogus__c' on sobject of type Account",
-        "fields": ["Bogus__c"]}])
+    mocked.add(
+        "PATCH",
+        UPSERT_URL,
+        status=400,
+        json=[
+            {
+                "errorCode": "INVALID_FIELD",
+                "message": "No such column 'Bogus__c' on sobject of type Account",
+                "fields": ["Bogus__c"],
+            }
+        ],
+    )
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())
     results = gw.upsert("Account", "Partner_Number__c", [{**r, "Bogus__c": 1} for r in _records(3)])
     assert [r.outcome for r in results] == ["rejected"] * 3
@@ -357,8 +427,12 @@ def test_request_level_400_rejects_every_record_of_the_chunk(mocked: responses.R
 
 
 def test_unknown_object_is_fatal(mocked: responses.RequestsMock) -> None:
-    mocked.add("PATCH", f"{DATA}/composite/sobjects/Nope__c/Ext__c", status=404,
-               json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+    mocked.add(
+        "PATCH",
+        f"{DATA}/composite/sobjects/Nope__c/Ext__c",
+        status=404,
+        json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+    )
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())
     with pytest.raises(SalesforceApiError):
         gw.upsert("Nope__c", "Ext__c", [{"Ext__c": "1"}])
@@ -375,8 +449,13 @@ def test_names_that_are_not_api_names_are_refused() -> None:
 def test_missing_external_ids_are_rejected_without_a_call(mocked: responses.RequestsMock) -> None:
     mocked.add(_ok_items(1))
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())
-    records: list[dict[str, Any]] = [{"Partner_Number__c": None}, {"Name": "x"}, {"Partner_Number__c": "  "},
-               {"Partner_Number__c": {"a": 1}}, {"Partner_Number__c": "P9"}]
+    records: list[dict[str, Any]] = [
+        {"Partner_Number__c": None},
+        {"Name": "x"},
+        {"Partner_Number__c": "  "},
+        {"Partner_Number__c": {"a": 1}},
+        {"Partner_Number__c": "P9"},
+    ]
     results = gw.upsert("Account", "Partner_Number__c", records)
     assert [r.outcome for r in results] == ["rejected"] * 4 + ["created"]
     assert all(r.status_code == "MISSING_EXTERNAL_ID" and r.fields == ("Partner_Number__c",) for r in results[:4])
@@ -395,12 +474,26 @@ def test_soql_over_the_limit_is_refused_before_any_call(mocked: responses.Reques
 
 
 def test_query_streams_pages_and_strips_attributes(mocked: responses.RequestsMock) -> None:
-    first = {"done": False, "totalSize": 3, "nextRecordsUrl": "/services/data/v61.0/query/01gxx-2",
-             "records": [{"attributes": {"type": "Opportunity"}, "Id": "006A",
-                          "Account": {"attributes": {"type": "Account"}, "Name": "Acme"}},
-                         {"attributes": {"type": "Opportunity"}, "Id": "006B", "Account": None}]}
-    second = {"done": True, "totalSize": 3, "records": [{"attributes": {"type": "Opportunity"}, "Id": "006C",
-                                                          "Account": {"attributes": {}, "Name": "Beta"}}]}
+    first = {
+        "done": False,
+        "totalSize": 3,
+        "nextRecordsUrl": "/services/data/v61.0/query/01gxx-2",
+        "records": [
+            {
+                "attributes": {"type": "Opportunity"},
+                "Id": "006A",
+                "Account": {"attributes": {"type": "Account"}, "Name": "Acme"},
+            },
+            {"attributes": {"type": "Opportunity"}, "Id": "006B", "Account": None},
+        ],
+    }
+    second = {
+        "done": True,
+        "totalSize": 3,
+        "records": [
+            {"attributes": {"type": "Opportunity"}, "Id": "006C", "Account": {"attributes": {}, "Name": "Beta"}}
+        ],
+    }
     mocked.add("GET", f"{DATA}/queryAll/", json=first)
     mocked.add("GET", f"{DATA}/query/01gxx-2", json=second)
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())
@@ -419,8 +512,7 @@ def test_describe_is_cached(mocked: responses.RequestsMock) -> None:
     assert describe.call_count == 1
 
 
-def test_debug_log_has_no_token_and_no_values(mocked: responses.RequestsMock,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_debug_log_has_no_token_and_no_values(mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture) -> None:
     mocked.add(_ok_items(1))
     mocked.add("GET", f"{DATA}/query/", json={"done": True, "totalSize": 0, "records": []})
     gw = SalesforceGateway.connect(_settings(), sleep=Sleeps())

@@ -109,8 +109,7 @@ def test_check_soql_limits() -> None:
         (500, "UNKNOWN_EXCEPTION", "boom", RetriableError),
         (502, None, "", RetriableError),
         (400, "UNABLE_TO_LOCK_ROW", "locked", RetriableError),
-        (403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (concurrent API requests) Limit exceeded.",
-         RetriableError),
+        (403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (concurrent API requests) Limit exceeded.", RetriableError),
         (403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", ApiAllowanceExhaustedError),
         (401, "INVALID_SESSION_ID", "Session expired or invalid", SessionExpiredError),
         (400, "DUPLICATE_VALUE", "dup", RecordRejectedError),
@@ -137,15 +136,27 @@ def test_session_expired_is_an_authentication_error_if_it_escapes() -> None:
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (_exc(SalesforceMalformedRequest, 400, [{"errorCode": "STRING_TOO_LONG", "message": "too long",
-                                                      "fields": ["Name"]}]), RecordRejectedError),
-        (_exc(SalesforceExpiredSession, 401, [{"errorCode": "INVALID_SESSION_ID", "message": "expired"}]),
-         SessionExpiredError),
-        (_exc(SalesforceRefusedRequest, 403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED",
-                                                    "message": "TotalRequests Limit exceeded."}]),
-         ApiAllowanceExhaustedError),
-        (_exc(SalesforceResourceNotFound, 404, [{"errorCode": "NOT_FOUND", "message": "nope"}]),
-         SalesforceApiError),
+        (
+            _exc(
+                SalesforceMalformedRequest,
+                400,
+                [{"errorCode": "STRING_TOO_LONG", "message": "too long", "fields": ["Name"]}],
+            ),
+            RecordRejectedError,
+        ),
+        (
+            _exc(SalesforceExpiredSession, 401, [{"errorCode": "INVALID_SESSION_ID", "message": "expired"}]),
+            SessionExpiredError,
+        ),
+        (
+            _exc(
+                SalesforceRefusedRequest,
+                403,
+                [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+            ),
+            ApiAllowanceExhaustedError,
+        ),
+        (_exc(SalesforceResourceNotFound, 404, [{"errorCode": "NOT_FOUND", "message": "nope"}]), SalesforceApiError),
         (_exc(SalesforceGeneralError, 503, "<html>Service Unavailable</html>"), RetriableError),
         (_exc(SalesforceMoreThanOneRecord, 300, ["/a/001", "/a/002"]), RecordRejectedError),
     ],
@@ -157,8 +168,11 @@ def test_translate_simple_salesforce_exceptions(exc: SalesforceError, expected: 
 
 
 def test_translate_keeps_code_message_and_fields() -> None:
-    exc = _exc(SalesforceMalformedRequest, 400, [{"errorCode": "STRING_TOO_LONG", "message": "Name: too long",
-                                                      "fields": ["Name"]}])
+    exc = _exc(
+        SalesforceMalformedRequest,
+        400,
+        [{"errorCode": "STRING_TOO_LONG", "message": "Name: too long", "fields": ["Name"]}],
+    )
     error = translate(exc, "upsert Account")
     assert error.context.status_code == "STRING_TOO_LONG"
     assert error.context.sf_message == "Name: too long"
@@ -208,13 +222,25 @@ def test_csv_split_into_parts_under_the_size_limit() -> None:
 @pytest.mark.parametrize(
     ("cell", "code", "message", "fields"),
     [
-        ("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --", "REQUIRED_FIELD_MISSING",
-         "Required fields are missing: [Name]", ("Name",)),
-        ("DUPLICATE_VALUE:duplicate value found: Partner_Number__c duplicates value on record with id: "
-         "001000000000001:--", "DUPLICATE_VALUE",
-         "duplicate value found: Partner_Number__c duplicates value on record with id: 001000000000001", ()),
-        ("STRING_TOO_LONG:Name: data value too large: xxxx (max length=255):Name --", "STRING_TOO_LONG",
-         "Name: data value too large: xxxx (max length=255)", ("Name",)),
+        (
+            "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [Name]",
+            ("Name",),
+        ),
+        (
+            "DUPLICATE_VALUE:duplicate value found: Partner_Number__c duplicates value on record with id: "
+            "001000000000001:--",
+            "DUPLICATE_VALUE",
+            "duplicate value found: Partner_Number__c duplicates value on record with id: 001000000000001",
+            (),
+        ),
+        (
+            "STRING_TOO_LONG:Name: data value too large: xxxx (max length=255):Name --",
+            "STRING_TOO_LONG",
+            "Name: data value too large: xxxx (max length=255)",
+            ("Name",),
+        ),
         ("something odd", "BULK_ERROR", "something odd", ()),
     ],
 )
@@ -223,8 +249,12 @@ def test_parse_bulk_error(cell: str, code: str, message: str, fields: tuple[str,
     assert (error.status_code, error.message, error.fields) == (code, message, fields)
 
 
-_cells = st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet=st.characters(exclude_categories=("Cs",),
-                                                                                          exclude_characters="\x00")))
+_cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00")),
+)
 
 
 @given(st.lists(st.dictionaries(st.sampled_from(["A", "B", "C__c"]), _cells), min_size=1, max_size=20))

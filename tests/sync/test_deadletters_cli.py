@@ -33,11 +33,21 @@ def runner() -> CliRunner:
 def seed(url: str) -> list[DeadLetter]:
     with StateStore(url, clock=lambda: T0) as store:
         letters = [
-            store.record_dead_letter(DeadLetter(
-                mapping=m, direction="push", record_key=k, status_code=code,
-                message=f"{code}: Partner_Notes__c is too long", fields=("Partner_Notes__c",)))
-            for m, k, code in [("deals", "R-1", "STRING_TOO_LONG"), ("deals", "R-2", "DUPLICATE_VALUE"),
-                               ("accounts", "A-1", "INVALID_FIELD")]
+            store.record_dead_letter(
+                DeadLetter(
+                    mapping=m,
+                    direction="push",
+                    record_key=k,
+                    status_code=code,
+                    message=f"{code}: Partner_Notes__c is too long",
+                    fields=("Partner_Notes__c",),
+                )
+            )
+            for m, k, code in [
+                ("deals", "R-1", "STRING_TOO_LONG"),
+                ("deals", "R-2", "DUPLICATE_VALUE"),
+                ("accounts", "A-1", "INVALID_FIELD"),
+            ]
         ]
     return letters
 
@@ -115,7 +125,10 @@ def test_discard(runner: CliRunner, state_url: str) -> None:
     assert [d["record_key"] for d in json.loads(listed.output)] == ["R-1"]
     everything = runner.invoke(app, ["deadletters", "list", "--all", "--json"])
     assert {d["record_key"]: d["state"] for d in json.loads(everything.output)} == {
-        "R-1": "open", "R-2": "discarded", "A-1": "discarded"}
+        "R-1": "open",
+        "R-2": "discarded",
+        "A-1": "discarded",
+    }
     assert runner.invoke(app, ["deadletters", "discard", "999", "--yes"]).exit_code == 2
 
 
@@ -157,10 +170,16 @@ def test_unreachable_store_exits_3(runner: CliRunner, state_url: str, monkeypatc
 def test_list_by_direction_and_retry_discard_pull_letters(runner: CliRunner, state_url: str) -> None:
     seed(state_url)
     with StateStore(state_url, clock=lambda: T0) as store:
-        pulled = store.record_dead_letter(DeadLetter(
-            mapping="deals", direction="pull", record_key="R-9", status_code="PORTAL_REJECTED",
-            message="the portal refused the write to 'deals': NOT NULL constraint failed: deals.status",
-            fields=("status",)))
+        pulled = store.record_dead_letter(
+            DeadLetter(
+                mapping="deals",
+                direction="pull",
+                record_key="R-9",
+                status_code="PORTAL_REJECTED",
+                message="the portal refused the write to 'deals': NOT NULL constraint failed: deals.status",
+                fields=("status",),
+            )
+        )
     result = runner.invoke(app, ["deadletters", "list", "--direction", "pull", "--json"])
     assert result.exit_code == 0, result.output
     assert [(d["record_key"], d["direction"]) for d in json.loads(result.output)] == [("R-9", "pull")]

@@ -123,7 +123,8 @@ def assert_watermark_behind_unsynced(world: World) -> None:
     finally:
         store.close()
     unsynced = [
-        r for r in rows
+        r
+        for r in rows
         if str(r["registration_number"]) not in lettered
         and (str(r["registration_number"]) not in ledger or ledger[str(r["registration_number"])].salesforce_id is None)
     ]
@@ -204,8 +205,9 @@ def _crash_mid_batch(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     monkeypatch.setattr(gateway, "_call", crashing)
 
 
-def _crash_once(monkeypatch: pytest.MonkeyPatch, name: str, *, after: bool = False,
-                when: Callable[..., bool] = lambda *a, **k: True) -> None:
+def _crash_once(
+    monkeypatch: pytest.MonkeyPatch, name: str, *, after: bool = False, when: Callable[..., bool] = lambda *a, **k: True
+) -> None:
     """StateStore.<name> dies the first time it is called (``after``: once it has done its work)."""
     original = getattr(StateStore, name)
     fired = {"done": False}
@@ -306,6 +308,7 @@ def test_law2_crash_after_a_bulk_job_ran_but_before_its_results_were_read(
     """Above the bulk threshold the upsert goes through Bulk API 2.0: Salesforce holds the rows,
     the results are never read; the rerun upserts again by external id, duplicating nothing."""
     for world in make_world(tmp_path, deals=2100, settings={"bulk_poll_seconds": 0.01}):
+
         def crashing(method: str, path: str, original: Any = world.gateway._call, **kwargs: Any) -> Any:
             if method == "GET" and path.endswith("/successfulResults/"):
                 raise SimulatedCrash("killed before reading the bulk job's results")
@@ -430,11 +433,13 @@ def test_bad_rows_are_dead_lettered_with_a_reason_and_the_rest_syncs(big_world: 
     # the partner fixes both rows; the edit is picked up by the normal incremental read
     world.portal_execute(
         "UPDATE deal_registrations SET customer_contact_name = 'Ann Short', updated_at = :t "
-        "WHERE registration_number = 'DR-000010'", t=later()
+        "WHERE registration_number = 'DR-000010'",
+        t=later(),
     )
     world.portal_execute(
         "UPDATE deal_registrations SET partner_number = 'P-002', updated_at = :t "
-        "WHERE registration_number = 'DR-000020'", t=later()
+        "WHERE registration_number = 'DR-000020'",
+        t=later(),
     )
     again = run_push(world)
     assert again.summary(MAPPING, "push").created == 2
@@ -520,7 +525,8 @@ def test_401_with_token_auth_is_fatal_and_a_rerun_with_a_fresh_token_finishes(bi
     assert StateStore(world.state_url).runs()[0].outcome == "fatal"
     fresh = SalesforceGateway.connect(
         SalesforceSettings(
-            auth=AuthMode.TOKEN, instance_url=world.fake.instance_url,
+            auth=AuthMode.TOKEN,
+            instance_url=world.fake.instance_url,
             access_token=SecretStr(world.fake.access_token),
         ),
         sleep=lambda _seconds: None,
@@ -694,8 +700,9 @@ def postgres_world(root: Path, url: str, *, deals: int = 60) -> Iterator[World]:
     with FakeSalesforce() as fake:
         seed_org(fake, registered, seed=3, today=NOW.date(), planted=2, noise=3)
         gateway = SalesforceGateway.connect(
-            SalesforceSettings(auth=AuthMode.TOKEN, instance_url=fake.instance_url,
-                               access_token=SecretStr(fake.access_token)),
+            SalesforceSettings(
+                auth=AuthMode.TOKEN, instance_url=fake.instance_url, access_token=SecretStr(fake.access_token)
+            ),
             sleep=lambda _seconds: None,
         )
         yield World(root, url, url, fake, load_mappings([REPO / "mappings"]), Keyring.generate(), gateway)

@@ -57,16 +57,24 @@ def test_acquire_release_and_reacquire(store: StateStore) -> None:
     with store.lock(holder="run-b", lease_seconds=60, timeout_seconds=0, clock=clock):
         assert store.lock_holder() is not None
     # Different lock names are independent.
-    with store.lock("sync", holder="a", lease_seconds=60, timeout_seconds=0, clock=clock), \
-            store.lock("conflicts", holder="b", lease_seconds=60, timeout_seconds=0, clock=clock):
+    with (
+        store.lock("sync", holder="a", lease_seconds=60, timeout_seconds=0, clock=clock),
+        store.lock("conflicts", holder="b", lease_seconds=60, timeout_seconds=0, clock=clock),
+    ):
         pass
 
 
 def test_second_run_waits_then_gives_up(store: StateStore) -> None:
     clock = Clock()
     with store.lock(holder="host1:123:run-a", lease_seconds=900, timeout_seconds=0, clock=clock):
-        waiter = store.lock(holder="host2:456:run-b", lease_seconds=900, timeout_seconds=5, clock=clock,
-                            sleep=clock.sleep, poll_seconds=2)
+        waiter = store.lock(
+            holder="host2:456:run-b",
+            lease_seconds=900,
+            timeout_seconds=5,
+            clock=clock,
+            sleep=clock.sleep,
+            poll_seconds=2,
+        )
         with pytest.raises(LockHeldError) as excinfo:
             waiter.acquire()
     message = str(excinfo.value)
@@ -87,8 +95,7 @@ def test_waiter_gets_the_lock_when_it_is_released(store: StateStore) -> None:
         if clock.now >= T0 + timedelta(seconds=3):
             first.release()
 
-    second = store.lock(holder="b", lease_seconds=900, timeout_seconds=60, clock=clock, sleep=sleep,
-                        poll_seconds=1)
+    second = store.lock(holder="b", lease_seconds=900, timeout_seconds=60, clock=clock, sleep=sleep, poll_seconds=1)
     with second:
         assert second.held
         assert clock.now == T0 + timedelta(seconds=3)

@@ -47,11 +47,18 @@ def store(store_url: str, clock: Clock) -> Iterator[StateStore]:
     s.close()
 
 
-def letter(key: str = "R-1", *, direction: str = "push", mapping: str = "deals", code: str = "STRING_TOO_LONG",
-           message: str = "Partner_Notes__c: data value too large", fields: tuple[str, ...] = ("Partner_Notes__c",)
-           ) -> DeadLetter:
-    return DeadLetter(mapping=mapping, direction=direction, record_key=key,
-                      status_code=code, message=message, fields=fields)
+def letter(
+    key: str = "R-1",
+    *,
+    direction: str = "push",
+    mapping: str = "deals",
+    code: str = "STRING_TOO_LONG",
+    message: str = "Partner_Notes__c: data value too large",
+    fields: tuple[str, ...] = ("Partner_Notes__c",),
+) -> DeadLetter:
+    return DeadLetter(
+        mapping=mapping, direction=direction, record_key=key, status_code=code, message=message, fields=fields
+    )
 
 
 # -- watermarks ------------------------------------------------------------------------------------
@@ -88,8 +95,9 @@ def test_watermark_keeps_microseconds(store: StateStore) -> None:
 
 def test_ledger_upsert_is_idempotent(store: StateStore) -> None:
     entries = [
-        LedgerEntry(mapping="deals", external_id=f"R-{i}", salesforce_id=f"006{i:015d}", push_hash=f"h{i}",
-                    last_pushed_at=T0)
+        LedgerEntry(
+            mapping="deals", external_id=f"R-{i}", salesforce_id=f"006{i:015d}", push_hash=f"h{i}", last_pushed_at=T0
+        )
         for i in range(5)
     ]
     store.save_ledger(entries)
@@ -99,8 +107,9 @@ def test_ledger_upsert_is_idempotent(store: StateStore) -> None:
     assert store.all_ledger_keys("deals") == {f"R-{i}" for i in range(5)}
     assert store.all_ledger_keys("accounts") == set()
 
-    changed = entries[2].model_copy(update={"pull_hash": "p2", "last_pulled_at": T0 + timedelta(hours=1),
-                                            "deleted": True})
+    changed = entries[2].model_copy(
+        update={"pull_hash": "p2", "last_pulled_at": T0 + timedelta(hours=1), "deleted": True}
+    )
     store.save_ledger([changed])
     assert store.ledger("deals", ["R-2"])["R-2"] == changed
     assert store.ledger("deals", ["R-1"])["R-1"] == entries[1]
@@ -114,8 +123,7 @@ def test_ledger_upsert_is_idempotent(store: StateStore) -> None:
 
 
 def test_ledger_is_per_mapping_and_chunks_large_lookups(store: StateStore) -> None:
-    store.save_ledger([LedgerEntry(mapping="deals", external_id=f"R-{i}", salesforce_id=f"S{i}")
-                       for i in range(1200)])
+    store.save_ledger([LedgerEntry(mapping="deals", external_id=f"R-{i}", salesforce_id=f"S{i}") for i in range(1200)])
     store.save_ledger([LedgerEntry(mapping="accounts", external_id="R-1", salesforce_id="A1")])
     got = store.ledger("deals", [f"R-{i}" for i in range(0, 1300)])
     assert len(got) == 1200
@@ -143,8 +151,12 @@ def test_dead_letter_insert_bump_backoff_and_exhaustion(store: StateStore, clock
     delays = []
     for _ in range(3):
         clock.advance(1000)
-        bumped = store.record_dead_letter(letter(code="FIELD_CUSTOM_VALIDATION_EXCEPTION"),
-                                          backoff_seconds=60, max_backoff_seconds=300, max_attempts=4)
+        bumped = store.record_dead_letter(
+            letter(code="FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+            backoff_seconds=60,
+            max_backoff_seconds=300,
+            max_attempts=4,
+        )
         assert bumped.id == first.id and bumped.first_seen == T0 and bumped.last_seen == clock.now
         assert bumped.next_attempt_at is not None
         delays.append((bumped.next_attempt_at - clock.now).total_seconds())
@@ -192,13 +204,11 @@ def test_request_retry_all_and_discard(store: StateStore, clock: Clock) -> None:
     assert store.discard(9999) is False
     assert store.request_retry() == 2  # discarded letters are not swept up by --all
     assert store.request_retry(9999) == 0
-    assert {x.record_key: x.state for x in store.dead_letters()} == {"R-a": "retry_requested",
-                                                                      "R-b": "retry_requested"}
+    assert {x.record_key: x.state for x in store.dead_letters()} == {"R-a": "retry_requested", "R-b": "retry_requested"}
     assert [x.id for x in store.due_dead_letters("deals", "push", clock.now, 5)] == [a.id, b.id]
     everything = store.dead_letters(states=("open", "retry_requested", "exhausted", "discarded"))
     assert len(everything) == 3
-    assert store.dead_letter_counts() == {("deals", "push", "retry_requested"): 2,
-                                          ("deals", "push", "discarded"): 1}
+    assert store.dead_letter_counts() == {("deals", "push", "retry_requested"): 2, ("deals", "push", "discarded"): 1}
     # A discarded record that fails again comes back as a fresh letter.
     clock.advance(5)
     fresh = store.record_dead_letter(letter("R-c"))
@@ -247,8 +257,9 @@ def test_runs_history(store: StateStore) -> None:
     store.finish_run("run-1", T0 + timedelta(minutes=1, seconds=9), "rejected", {"deals": {}}, 2)
     runs = store.runs()
     assert [r.run_id for r in runs] == ["run-2", "run-1", "run-0"]
-    assert runs[0] == RunRecord(run_id="run-2", started_at=T0 + timedelta(minutes=2),
-                                args={"direction": "both", "dry_run": False})
+    assert runs[0] == RunRecord(
+        run_id="run-2", started_at=T0 + timedelta(minutes=2), args={"direction": "both", "dry_run": False}
+    )
     assert runs[0].outcome == "running" and runs[0].ended_at is None
     assert runs[2].summary == {"deals": {"push": {"created": 3}}} and runs[2].api_calls == 7
     assert runs[2].ended_at == T0 + timedelta(seconds=30)

@@ -35,8 +35,9 @@ def schema_of(url: str) -> dict[str, Any]:
                 "columns": sorted((c["name"], c["nullable"]) for c in inspector.get_columns(table)),
                 "pk": sorted(inspector.get_pk_constraint(table)["constrained_columns"]),
                 "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
-                "indexes": sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)
-                                  if not i.get("unique")),
+                "indexes": sorted(
+                    (i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table) if not i.get("unique")
+                ),
             }
         return shape
     finally:
@@ -57,8 +58,15 @@ def test_fresh_store_is_at_latest_version(store_url: str) -> None:
         assert store.schema_version == _migrations.LATEST_VERSION == 3
     assert versions(store_url) == [1, 2, 3]
     tables = set(schema_of(store_url))
-    assert tables == {"sfsync_schema_version", "sfsync_watermark", "sfsync_ledger", "sfsync_dead_letter",
-                      "sfsync_run", "sfsync_lock", "sfsync_pin"}
+    assert tables == {
+        "sfsync_schema_version",
+        "sfsync_watermark",
+        "sfsync_ledger",
+        "sfsync_dead_letter",
+        "sfsync_run",
+        "sfsync_lock",
+        "sfsync_pin",
+    }
     # Reopening is a no-op.
     with StateStore(store_url) as store:
         assert store.schema_version == 3
@@ -74,8 +82,16 @@ def test_v1_store_upgrades_to_latest_and_keeps_its_data(store_url: str, tmp_path
     assert "ix_sfsync_ledger_salesforce_id" not in v1_indexes
     old.set_watermark("deals", "push", T0)
     old.save_ledger([LedgerEntry(mapping="deals", external_id="R-1", salesforce_id="006A", push_hash="h")])
-    old.record_dead_letter(DeadLetter(mapping="deals", direction="push", record_key="R-2",
-                                      status_code="DUPLICATE_VALUE", message="duplicate", fields=()))
+    old.record_dead_letter(
+        DeadLetter(
+            mapping="deals",
+            direction="push",
+            record_key="R-2",
+            status_code="DUPLICATE_VALUE",
+            message="duplicate",
+            fields=(),
+        )
+    )
     old.close()
 
     with StateStore(store_url) as store:
@@ -86,9 +102,7 @@ def test_v1_store_upgrades_to_latest_and_keeps_its_data(store_url: str, tmp_path
     upgraded = schema_of(store_url)
 
     # The upgraded schema is exactly the one a fresh store gets from the current declaration.
-    fresh_url = (
-        f"sqlite:///{tmp_path / 'fresh.db'}" if store_url.startswith("sqlite") else None
-    )
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if store_url.startswith("sqlite") else None
     if fresh_url is None:
         engine = sa.create_engine(store_url)
         with engine.begin() as conn:
@@ -110,8 +124,10 @@ def test_store_from_a_newer_sfsync_is_refused(store_url: str) -> None:
     StateStore(store_url).close()
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO sfsync_schema_version (version, description, applied_at) "
-                             "VALUES (99, 'future', :t)"), {"t": datetime(2030, 1, 1)})
+        conn.execute(
+            sa.text("INSERT INTO sfsync_schema_version (version, description, applied_at) VALUES (99, 'future', :t)"),
+            {"t": datetime(2030, 1, 1)},
+        )
     engine.dispose()
     with pytest.raises(ConfigError, match="newer sfsync") as excinfo:
         StateStore(store_url)

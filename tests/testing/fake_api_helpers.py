@@ -21,8 +21,10 @@ class Api:
         return {"Authorization": f"Bearer {self.fake.access_token}", **(extra or {})}
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        url = path if path.startswith("http") else (
-            self.fake.instance_url + path if path.startswith("/") else self.base + path
+        url = (
+            path
+            if path.startswith("http")
+            else (self.fake.instance_url + path if path.startswith("/") else self.base + path)
         )
         headers = self.headers(kwargs.pop("headers", None))
         kwargs.setdefault("timeout", 5)

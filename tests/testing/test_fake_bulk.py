@@ -17,10 +17,22 @@ def parse(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def run_job(api: Api, body: str, *, operation: str = "upsert", obj: str = "Account",
-            external_id: str | None = "Partner_Number__c", close: bool = True) -> str:
-    spec: dict[str, Any] = {"object": obj, "operation": operation, "contentType": "CSV", "lineEnding": "LF",
-                            "columnDelimiter": "COMMA"}
+def run_job(
+    api: Api,
+    body: str,
+    *,
+    operation: str = "upsert",
+    obj: str = "Account",
+    external_id: str | None = "Partner_Number__c",
+    close: bool = True,
+) -> str:
+    spec: dict[str, Any] = {
+        "object": obj,
+        "operation": operation,
+        "contentType": "CSV",
+        "lineEnding": "LF",
+        "columnDelimiter": "COMMA",
+    }
     if operation == "upsert":
         spec["externalIdFieldName"] = external_id
     created = api.call("POST", "jobs/ingest", json=spec)
@@ -40,11 +52,14 @@ def run_job(api: Api, body: str, *, operation: str = "upsert", obj: str = "Accou
 
 def test_upsert_round_trip_with_successful_and_failed_results(api: Api) -> None:
     api.fake.insert("Account", {"Name": "Existing", "Partner_Number__c": "P-002", "Website": "https://keep.example"})
-    job = run_job(api, "Partner_Number__c,Name,Website,Partner_Tier__c\n"
-                       "P-001,New One,https://one.example,Gold\n"
-                       'P-002,"Existing, renamed",,\n'
-                       "P-003,,https://three.example,\n"
-                       "P-004,Bad Tier,,Diamond\n")
+    job = run_job(
+        api,
+        "Partner_Number__c,Name,Website,Partner_Tier__c\n"
+        "P-001,New One,https://one.example,Gold\n"
+        'P-002,"Existing, renamed",,\n'
+        "P-003,,https://three.example,\n"
+        "P-004,Bad Tier,,Diamond\n",
+    )
     info = api.get(f"jobs/ingest/{job}").json()
     assert info["state"] == "JobComplete"
     assert info["numberRecordsProcessed"] == 4
@@ -68,10 +83,15 @@ def test_upsert_round_trip_with_successful_and_failed_results(api: Api) -> None:
 
 def test_na_sets_null_and_relationship_columns(api: Api) -> None:
     partner = api.fake.insert("Account", {"Name": "Partner", "Partner_Number__c": "P-001"})
-    opp = api.fake.insert("Opportunity", {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2024-01-01",
-                                          "Amount": 10})
-    job = run_job(api, f"Id,Amount,Partner_Account__r.Partner_Number__c\n{opp},#N/A,P-001\n", operation="update",
-                  obj="Opportunity")
+    opp = api.fake.insert(
+        "Opportunity", {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2024-01-01", "Amount": 10}
+    )
+    job = run_job(
+        api,
+        f"Id,Amount,Partner_Account__r.Partner_Number__c\n{opp},#N/A,P-001\n",
+        operation="update",
+        obj="Opportunity",
+    )
     assert api.get(f"jobs/ingest/{job}").json()["numberRecordsFailed"] == 0
     record = api.fake.get("Opportunity", opp)
     assert record["Amount"] is None
@@ -127,8 +147,9 @@ def test_results_before_completion_are_refused() -> None:
 
 
 def test_bad_job_requests(api: Api) -> None:
-    bad_ext = api.call("POST", "jobs/ingest", json={"object": "Account", "operation": "upsert",
-                                                     "externalIdFieldName": "Name"})
+    bad_ext = api.call(
+        "POST", "jobs/ingest", json={"object": "Account", "operation": "upsert", "externalIdFieldName": "Name"}
+    )
     assert bad_ext.status_code == 400
     bad_obj = api.call("POST", "jobs/ingest", json={"object": "Nope", "operation": "insert"})
     assert bad_obj.status_code == 400
@@ -140,15 +161,20 @@ def test_bad_job_requests(api: Api) -> None:
 def test_upload_over_the_limit_is_refused(api: Api) -> None:
     api.fake.bulk.max_upload_bytes = 100  # the real limit is 150 MB; shrink it to keep the test fast
     job = api.call("POST", "jobs/ingest", json={"object": "Account", "operation": "insert"}).json()["id"]
-    response = api.call("PUT", f"jobs/ingest/{job}/batches", data=b"Name\n" + b"x\n" * 100,
-                        headers={"Content-Type": "text/csv"})
+    response = api.call(
+        "PUT", f"jobs/ingest/{job}/batches", data=b"Name\n" + b"x\n" * 100, headers={"Content-Type": "text/csv"}
+    )
     assert response.status_code == 400
     assert "150 MB" in response.json()[0]["message"]
 
 
 def test_crlf_and_duplicates_in_one_job(api: Api) -> None:
-    spec = {"object": "Account", "operation": "upsert", "externalIdFieldName": "Partner_Number__c",
-            "lineEnding": "CRLF"}
+    spec = {
+        "object": "Account",
+        "operation": "upsert",
+        "externalIdFieldName": "Partner_Number__c",
+        "lineEnding": "CRLF",
+    }
     job = api.call("POST", "jobs/ingest", json=spec).json()["id"]
     api.call("PUT", f"jobs/ingest/{job}/batches", data=b"Partner_Number__c,Name\r\nP-1,A\r\nP-1,B\r\nP-2,C\r\n")
     api.call("PATCH", f"jobs/ingest/{job}", json={"state": "UploadComplete"})
@@ -159,8 +185,9 @@ def test_crlf_and_duplicates_in_one_job(api: Api) -> None:
 
 def test_simple_salesforce_bulk2_upsert_and_query(fake: FakeSalesforce, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(simple_salesforce.bulk2, "sleep", lambda _seconds: None)  # its poll loop sleeps
-    sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
-                                      version=fake.api_version)
+    sf = simple_salesforce.Salesforce(
+        instance_url=fake.instance_url, session_id=fake.access_token, version=fake.api_version
+    )
     records = [{"Partner_Number__c": f"P-{i}", "Name": f"N{i}"} for i in range(5)]
     records.append({"Partner_Number__c": "P-bad", "Name": ""})
     result = sf.bulk2.Account.upsert(records=records, external_id_field="Partner_Number__c")

@@ -39,8 +39,12 @@ def test_concurrent_limit_body() -> None:
     with FakeSalesforce(faults=FaultPlan(concurrent_limit_rate=1.0)) as fake:
         response = Api(fake).get("sobjects/")
         assert response.status_code == 403
-        assert response.json() == [{"message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
-                                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+        assert response.json() == [
+            {
+                "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+                "errorCode": "REQUEST_LIMIT_EXCEEDED",
+            }
+        ]
 
 
 def test_total_requests_after_n_calls() -> None:
@@ -72,9 +76,15 @@ def test_invalid_session_after_n_calls_until_a_new_login() -> None:
             return requests.get(url, headers={"Authorization": f"Bearer {tok}"}, timeout=5).status_code
 
         assert [call(token), call(token), call(token), call(token)] == [200, 200, 401, 401]
-        login = requests.post("https://login.salesforce.com/services/oauth2/token", timeout=5, data={
-            "grant_type": "client_credentials", "client_id": fake.consumer_key,
-            "client_secret": fake.consumer_secret}).json()
+        login = requests.post(
+            "https://login.salesforce.com/services/oauth2/token",
+            timeout=5,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": fake.consumer_key,
+                "client_secret": fake.consumer_secret,
+            },
+        ).json()
         assert [call(login["access_token"]) for _ in range(5)] == [200] * 5  # only once
         assert fake.access_token != token
 
@@ -128,8 +138,9 @@ def test_slow_response_not_processed_when_configured() -> None:
 
 def test_request_without_timeout_is_reported() -> None:
     with FakeSalesforce(faults=FaultPlan(slow_response_rate=1.0)) as fake:
-        sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
-                                          version=fake.api_version)
+        sf = simple_salesforce.Salesforce(
+            instance_url=fake.instance_url, session_id=fake.access_token, version=fake.api_version
+        )
         with pytest.raises(MissingTimeoutError, match="without a timeout"):
             sf.query("SELECT Id FROM Account")
 

@@ -17,10 +17,13 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         partner = fake.insert("Account", {"Name": "P", "Partner_Number__c": "P-1"})
         gone = fake.insert("Account", {"Name": "Gone"})
         fake.delete("Account", gone)
-        fake.insert("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-01",
-                                    "Partner_Account__c": partner})
-        sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
-                                          version=fake.api_version)
+        fake.insert(
+            "Opportunity",
+            {"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-01", "Partner_Account__c": partner},
+        )
+        sf = simple_salesforce.Salesforce(
+            instance_url=fake.instance_url, session_id=fake.access_token, version=fake.api_version
+        )
         sf.query("SELECT Id FROM Account")
         fake.save(path)
         saved_records = fake.records("Account", include_deleted=True)
@@ -32,8 +35,9 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     with restored:
         new_id = restored.insert("Account", {"Name": "After"})
         assert new_id not in {r["Id"] for r in saved_records}  # the Id counter continues
-        sf = simple_salesforce.Salesforce(instance_url=restored.instance_url, session_id=restored.access_token,
-                                          version=restored.api_version)
+        sf = simple_salesforce.Salesforce(
+            instance_url=restored.instance_url, session_id=restored.access_token, version=restored.api_version
+        )
         rows = sf.query("SELECT Name, Partner_Account__r.Partner_Number__c FROM Opportunity")["records"]
         assert rows[0]["Partner_Account__r"]["Partner_Number__c"] == "P-1"
         assert sf.query("SELECT Id FROM Account WHERE Name = 'Gone'")["totalSize"] == 0
@@ -48,13 +52,17 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
 
 
 def test_fake_salesforce_fixture(fake_salesforce: FakeSalesforce) -> None:
-    sf = simple_salesforce.Salesforce(instance_url=fake_salesforce.instance_url,
-                                      session_id=fake_salesforce.access_token, version=fake_salesforce.api_version)
+    sf = simple_salesforce.Salesforce(
+        instance_url=fake_salesforce.instance_url,
+        session_id=fake_salesforce.access_token,
+        version=fake_salesforce.api_version,
+    )
     assert sf.query("SELECT COUNT() FROM User")["totalSize"] == 1
 
 
-def test_fake_salesforce_env_fixture(fake_salesforce_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                     fake_salesforce: FakeSalesforce) -> None:
+def test_fake_salesforce_env_fixture(
+    fake_salesforce_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, fake_salesforce: FakeSalesforce
+) -> None:
     for key, value in fake_salesforce_env.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
@@ -73,8 +81,11 @@ def test_install_into_a_caller_owned_mock() -> None:
         fake = FakeSalesforce()
         fake.install(mock)
         assert requests.get("https://portal.example/ping", timeout=5).json() == {"ok": True}
-        response = requests.get(f"{fake.instance_url}/services/data/v60.0/limits", timeout=5,
-                                headers={"Authorization": f"Bearer {fake.access_token}"})
+        response = requests.get(
+            f"{fake.instance_url}/services/data/v60.0/limits",
+            timeout=5,
+            headers={"Authorization": f"Bearer {fake.access_token}"},
+        )
         assert response.status_code == 200
 
 

@@ -65,8 +65,7 @@ def test_stamps_follow_the_clock() -> None:
         ({"Name": "A", "CreatedDate": "2024-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["CreatedDate"]),
         ({"Name": "x" * 256}, "STRING_TOO_LONG", ["Name"]),
         ({"BillingCountry": "US"}, "REQUIRED_FIELD_MISSING", ["Name"]),
-        ({"Name": "A", "Partner_Tier__c": "Diamond"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-         ["Partner_Tier__c"]),
+        ({"Name": "A", "Partner_Tier__c": "Diamond"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Partner_Tier__c"]),
         ({"Name": "A", "IsPartner": "maybe"}, "JSON_PARSER_ERROR", None),
         ({"Name": "A", "OwnerId": "not-an-id"}, "MALFORMED_ID", ["OwnerId"]),
         ({"Name": "A", "OwnerId": "001000000000000AAA"}, "FIELD_INTEGRITY_EXCEPTION", ["OwnerId"]),
@@ -88,14 +87,15 @@ def test_create_errors(api: Api, payload: dict[str, object], code: str, fields: 
 
 def test_type_coercion_and_number_rules(fake: FakeSalesforce) -> None:
     acc = fake.insert("Account", {"Name": "A"})
-    opp = fake.insert("Opportunity", {"Name": "O", "AccountId": acc, "StageName": "Closed Won",
-                                      "CloseDate": "2024-01-31", "Amount": "1234.567"})
+    opp = fake.insert(
+        "Opportunity",
+        {"Name": "O", "AccountId": acc, "StageName": "Closed Won", "CloseDate": "2024-01-31", "Amount": "1234.567"},
+    )
     record = fake.get("Opportunity", opp)
     assert record["Amount"] == 1234.57
     assert record["IsClosed"] is True and record["IsWon"] is True
     with pytest.raises(RecordError) as info:
-        fake.insert("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-31",
-                                    "Amount": 1e17})
+        fake.insert("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "2024-01-31", "Amount": 1e17})
     assert info.value.status_code == "NUMBER_OUTSIDE_VALID_RANGE"
     with pytest.raises(RecordError) as info:
         fake.insert("Opportunity", {"Name": "O", "StageName": "Prospecting", "CloseDate": "31/01/2024"})
@@ -146,16 +146,16 @@ def test_upsert_by_external_id_single(api: Api) -> None:
 def test_upsert_300_when_external_id_matches_several_records() -> None:
     from sfsync.testing import default_org_schema
 
-    schema = default_org_schema().extend({"objects": {"Account": {"fields": {
-        "Legacy_Key__c": {"type": "string", "length": 20, "external_id": True}}}}})
+    schema = default_org_schema().extend(
+        {"objects": {"Account": {"fields": {"Legacy_Key__c": {"type": "string", "length": 20, "external_id": True}}}}}
+    )
     with FakeSalesforce(schema) as fake:
         api = Api(fake)
         a = fake.insert("Account", {"Name": "A", "Legacy_Key__c": "K"})
         b = fake.insert("Account", {"Name": "B", "Legacy_Key__c": "K"})
         response = api.call("PATCH", "sobjects/Account/Legacy_Key__c/K", json={"Name": "C"})
         assert response.status_code == 300
-        assert sorted(response.json()) == sorted(
-            f"/services/data/v60.0/sobjects/Account/{rid}" for rid in (a, b))
+        assert sorted(response.json()) == sorted(f"/services/data/v60.0/sobjects/Account/{rid}" for rid in (a, b))
         assert {r["Name"] for r in fake.records("Account")} == {"A", "B"}
 
 
@@ -167,19 +167,34 @@ def test_upsert_on_a_field_that_is_not_an_external_id_is_404(api: Api) -> None:
 
 def test_relationship_by_external_id_in_payload(api: Api) -> None:
     partner = api.fake.insert("Account", {"Name": "Partner", "Partner_Number__c": "P-001"})
-    ok = api.call("POST", "sobjects/Opportunity/", json={
-        "Name": "Deal", "StageName": "Prospecting", "CloseDate": "2024-06-30",
-        "Partner_Account__r": {"Partner_Number__c": "P-001"}})
+    ok = api.call(
+        "POST",
+        "sobjects/Opportunity/",
+        json={
+            "Name": "Deal",
+            "StageName": "Prospecting",
+            "CloseDate": "2024-06-30",
+            "Partner_Account__r": {"Partner_Number__c": "P-001"},
+        },
+    )
     assert ok.status_code == 201
     assert api.fake.get("Opportunity", ok.json()["id"])["Partner_Account__c"] == partner
-    bad = api.call("POST", "sobjects/Opportunity/", json={
-        "Name": "Deal", "StageName": "Prospecting", "CloseDate": "2024-06-30",
-        "Partner_Account__r": {"Partner_Number__c": "P-404"}})
+    bad = api.call(
+        "POST",
+        "sobjects/Opportunity/",
+        json={
+            "Name": "Deal",
+            "StageName": "Prospecting",
+            "CloseDate": "2024-06-30",
+            "Partner_Account__r": {"Partner_Number__c": "P-404"},
+        },
+    )
     assert bad.status_code == 400
     error = bad.json()[0]
     assert error["errorCode"] == "INVALID_FIELD"
-    assert error["message"] == ("Foreign key external ID: P-404 not found for field Partner_Number__c in entity "
-                                "Account")
+    assert error["message"] == (
+        "Foreign key external ID: P-404 not found for field Partner_Number__c in entity Account"
+    )
 
 
 @pytest.mark.parametrize(
@@ -251,8 +266,9 @@ def test_missing_or_bad_token_is_401(fake: FakeSalesforce) -> None:
 
 
 def test_simple_salesforce_sobject_api(fake: FakeSalesforce) -> None:
-    sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
-                                      version=fake.api_version)
+    sf = simple_salesforce.Salesforce(
+        instance_url=fake.instance_url, session_id=fake.access_token, version=fake.api_version
+    )
     rid = sf.Account.create({"Name": "Acme"})["id"]
     sf.Account.update(rid, {"Website": "https://acme.example"})
     assert sf.Account.get(rid)["Website"] == "https://acme.example"

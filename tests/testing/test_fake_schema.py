@@ -21,8 +21,7 @@ def test_default_schema_has_the_standard_objects_and_system_fields() -> None:
     assert account.fields["Partner_Number__c"].external_id
     assert "OwnerId" not in schema.objects["User"].fields
     opp = schema.objects["Opportunity"]
-    assert opp.fields["Product_Lines__c"].values == ("Servers", "Storage", "Networking", "PCs", "Software",
-                                                      "Services")
+    assert opp.fields["Product_Lines__c"].values == ("Servers", "Storage", "Networking", "PCs", "Software", "Services")
     assert opp.fields["StageName"].required and opp.fields["CloseDate"].type == "date"
     assert schema.objects["Contact"].fields["Name"].compound == ("FirstName", "LastName")
     # Case-insensitive lookups, like Salesforce.
@@ -43,7 +42,10 @@ def test_only_standard_objects_are_packaged_as_yaml() -> None:
     # The default org is the standard objects plus the shipped export, nothing else.
     default = default_org_schema()
     assert set(default.objects) - set(standard.objects) == {
-        "Deal_Registration__c", "Account_Registration__c", "Channel_Conflict__c"}
+        "Deal_Registration__c",
+        "Account_Registration__c",
+        "Channel_Conflict__c",
+    }
 
 
 def test_files_merge_fields_of_the_same_object(tmp_path: Path) -> None:
@@ -95,19 +97,27 @@ def test_bad_schema_files_name_the_problem(tmp_path: Path, text: str, fragment: 
 
 
 def test_a_custom_schema_drives_the_fake() -> None:
-    schema = default_org_schema().extend({"objects": {"Registration__c": {
-        "name_field": None,
-        "fields": {
-            "Registration_Id__c": {"type": "string", "length": 36, "external_id": True, "unique": True},
-            "Partner__c": {"type": "reference", "reference_to": "Account"},
-            "Amount__c": {"type": "currency"},
-            "Expires__c": {"type": "date"},
-        },
-    }}})
+    schema = default_org_schema().extend(
+        {
+            "objects": {
+                "Registration__c": {
+                    "name_field": None,
+                    "fields": {
+                        "Registration_Id__c": {"type": "string", "length": 36, "external_id": True, "unique": True},
+                        "Partner__c": {"type": "reference", "reference_to": "Account"},
+                        "Amount__c": {"type": "currency"},
+                        "Expires__c": {"type": "date"},
+                    },
+                }
+            }
+        }
+    )
     with FakeSalesforce(schema) as fake:
         partner = fake.insert("Account", {"Name": "P", "Partner_Number__c": "P-1"})
-        rid = fake.insert("Registration__c", {"Registration_Id__c": "R-1", "Partner__r": {"Partner_Number__c": "P-1"},
-                                              "Amount__c": 10})
+        rid = fake.insert(
+            "Registration__c",
+            {"Registration_Id__c": "R-1", "Partner__r": {"Partner_Number__c": "P-1"}, "Amount__c": 10},
+        )
         record = fake.get("Registration__c", rid)
         assert record["Partner__c"] == partner
         assert "Name" not in record

@@ -63,7 +63,7 @@ def test_where_filters(fake: FakeSalesforce, api: Api, where: str, expected: set
 
 
 def test_string_escapes_in_literals(fake: FakeSalesforce, api: Api) -> None:
-    tricky = "O'Brien \"Q\" \\ back\nline\ttab"
+    tricky = 'O\'Brien "Q" \\ back\nline\ttab'
     fake.insert("Account", {"Name": tricky})
     fake.insert("Account", {"Name": "plain"})
     soql = "SELECT Name FROM Account WHERE Name = 'O\\'Brien \\\"Q\\\" \\\\ back\\nline\\ttab'"
@@ -81,7 +81,9 @@ def test_datetime_comparisons_are_instants_ignoring_milliseconds(api: Api) -> No
     for name, moment in moments.items():
         fake.insert("Account", {"Name": name, "SystemModstamp": moment, "LastModifiedDate": moment})
     assert set(names(api.rows("SELECT Name FROM Account WHERE SystemModstamp >= 2024-01-31T10:00:00Z"))) == {
-        "exact", "late"}
+        "exact",
+        "late",
+    }
     assert names(api.rows("SELECT Name FROM Account WHERE SystemModstamp = 2024-01-31T10:00:00.000Z")) == ["exact"]
     # The same instant written with an offset.
     assert names(api.rows("SELECT Name FROM Account WHERE SystemModstamp = 2024-01-31T11:00:00+01:00")) == ["exact"]
@@ -108,11 +110,21 @@ def test_date_literals(fake: FakeSalesforce, api: Api) -> None:
 def test_relationship_fields_nest_and_are_null_without_parent(fake: FakeSalesforce, api: Api) -> None:
     partner = fake.insert("Account", {"Name": "Partner", "Partner_Number__c": "P-001"})
     customer = fake.insert("Account", {"Name": "Customer"})
-    fake.insert("Opportunity", {"Name": "with", "AccountId": customer, "Partner_Account__c": partner,
-                                "StageName": "Prospecting", "CloseDate": "2024-05-01"})
+    fake.insert(
+        "Opportunity",
+        {
+            "Name": "with",
+            "AccountId": customer,
+            "Partner_Account__c": partner,
+            "StageName": "Prospecting",
+            "CloseDate": "2024-05-01",
+        },
+    )
     fake.insert("Opportunity", {"Name": "without", "StageName": "Prospecting", "CloseDate": "2024-05-01"})
-    rows = api.rows("SELECT Name, Account.Name, Partner_Account__r.Partner_Number__c, Owner.Name, "
-                    "Owner.UserRole.Name FROM Opportunity ORDER BY Name")
+    rows = api.rows(
+        "SELECT Name, Account.Name, Partner_Account__r.Partner_Number__c, Owner.Name, "
+        "Owner.UserRole.Name FROM Opportunity ORDER BY Name"
+    )
     with_row, without_row = rows
     assert with_row["Account"]["Name"] == "Customer"
     assert with_row["Account"]["attributes"]["type"] == "Account"
@@ -123,7 +135,8 @@ def test_relationship_fields_nest_and_are_null_without_parent(fake: FakeSalesfor
     assert with_row["attributes"]["url"].endswith(f"/sobjects/Opportunity/{with_row['attributes']['url'][-18:]}")
     # Relationship paths filter too.
     assert names(api.rows("SELECT Name FROM Opportunity WHERE Partner_Account__r.Partner_Number__c = 'P-001'")) == [
-        "with"]
+        "with"
+    ]
     assert names(api.rows("SELECT Name FROM Opportunity WHERE Account.Name = null")) == ["without"]
 
 
@@ -174,8 +187,9 @@ def test_pagination_with_simple_salesforce(fake: FakeSalesforce) -> None:
     fake.page_size = 5
     for i in range(12):
         fake.insert("Account", {"Name": f"A{i}"})
-    sf = simple_salesforce.Salesforce(instance_url=fake.instance_url, session_id=fake.access_token,
-                                      version=fake.api_version)
+    sf = simple_salesforce.Salesforce(
+        instance_url=fake.instance_url, session_id=fake.access_token, version=fake.api_version
+    )
     result = sf.query_all("SELECT Id, Name FROM Account")
     assert result["totalSize"] == 12
     assert len(result["records"]) == 12
@@ -185,8 +199,9 @@ def test_pagination_with_simple_salesforce(fake: FakeSalesforce) -> None:
 def test_batch_size_header(fake: FakeSalesforce, api: Api) -> None:
     for i in range(450):
         fake.insert("Account", {"Name": f"A{i}"})
-    body = api.get("query/", params={"q": "SELECT Id FROM Account"},
-                   headers={"Sforce-Query-Options": "batchSize=200"}).json()
+    body = api.get(
+        "query/", params={"q": "SELECT Id FROM Account"}, headers={"Sforce-Query-Options": "batchSize=200"}
+    ).json()
     assert len(body["records"]) == 200
 
 
@@ -208,10 +223,13 @@ def test_id_comparisons_accept_15_char_ids(fake: FakeSalesforce, api: Api) -> No
 
 
 def test_multipicklist_includes_excludes(fake: FakeSalesforce, api: Api) -> None:
-    fake.insert("Opportunity", {"Name": "a", "StageName": "Prospecting", "CloseDate": "2024-01-01",
-                                "Product_Lines__c": "Storage;Servers"})
-    fake.insert("Opportunity", {"Name": "b", "StageName": "Prospecting", "CloseDate": "2024-01-01",
-                                "Product_Lines__c": "PCs"})
+    fake.insert(
+        "Opportunity",
+        {"Name": "a", "StageName": "Prospecting", "CloseDate": "2024-01-01", "Product_Lines__c": "Storage;Servers"},
+    )
+    fake.insert(
+        "Opportunity", {"Name": "b", "StageName": "Prospecting", "CloseDate": "2024-01-01", "Product_Lines__c": "PCs"}
+    )
     assert fake.records("Opportunity")[0]["Product_Lines__c"] == "Servers;Storage"
     assert names(api.rows("SELECT Name FROM Opportunity WHERE Product_Lines__c INCLUDES ('Servers')")) == ["a"]
     assert names(api.rows("SELECT Name FROM Opportunity WHERE Product_Lines__c EXCLUDES ('Servers')")) == ["b"]
@@ -297,13 +315,16 @@ _OPS = {
     joiner=st.sampled_from(["AND", "OR"]),
     negate=st.booleans(),
 )
-def test_numeric_filters_match_an_oracle(amounts: list[int | None], op1: str, op2: str, v1: int, v2: int,
-                                         joiner: str, negate: bool) -> None:
+def test_numeric_filters_match_an_oracle(
+    amounts: list[int | None], op1: str, op2: str, v1: int, v2: int, joiner: str, negate: bool
+) -> None:
     with FakeSalesforce(page_size=5) as fake:
         api = Api(fake)
         for i, amount in enumerate(amounts):
-            fake.insert("Opportunity", {"Name": f"O{i:02d}", "StageName": "Prospecting", "CloseDate": "2024-01-01",
-                                        "Amount": amount})
+            fake.insert(
+                "Opportunity",
+                {"Name": f"O{i:02d}", "StageName": "Prospecting", "CloseDate": "2024-01-01", "Amount": amount},
+            )
         where = f"(Amount {op1} {v1} {joiner} Amount {op2} {v2})"
         if negate:
             where = f"NOT {where}"
