@@ -147,7 +147,8 @@ def test_encrypt_true_without_length_uses_org_length(org: dict[str, dict[str, An
         (SHIPPED / "deal_registration.yaml")
         .read_text()
         .replace(
-            "    length: 255\n    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
+            "    length: 255\n    owner: portal\n    label: Customer Contact Name\n"
+            "    transforms: [trim, null_if_empty]\n"
             "    encrypt: {max_plaintext_bytes: 149, per_partner_key: true}",
             "    owner: portal\n    label: Customer Contact Name\n    transforms: [trim, null_if_empty]\n"
             "    encrypt: true",
