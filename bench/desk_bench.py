@@ -20,9 +20,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from desk_sample import SAMPLE_PASSWORD, build_sample_desk
+
 from sfsync.config import load_settings
 from sfsync.desk.app import create_app
-from sfsync.desk.sample import SAMPLE_PASSWORD, build_sample_desk
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

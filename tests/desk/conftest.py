@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from desk_helpers import Clock, Desk
+from desk_sample import SampleDesk, build_sample_desk
 
 from sfsync.config import load_settings
 from sfsync.desk.app import DeskApp, create_app
-from sfsync.desk.sample import SampleDesk, build_sample_desk
 from sfsync.text.time import utc_now
 
 

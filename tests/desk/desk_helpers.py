@@ -7,9 +7,10 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 
+from desk_sample import SAMPLE_PASSWORD, SampleDesk
+
 from sfsync.config import Settings
 from sfsync.desk.app import DeskApp
-from sfsync.desk.sample import SAMPLE_PASSWORD, SampleDesk
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

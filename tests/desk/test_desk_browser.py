@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from desk_helpers import Desk
+from desk_sample import SAMPLE_PASSWORD
 
 from sfsync.cli import main
 from sfsync.desk.org import REGISTRATION_OBJECT
-from sfsync.desk.sample import SAMPLE_PASSWORD
 from sfsync.errors import EXIT_FATAL
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")

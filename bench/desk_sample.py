@@ -30,7 +30,7 @@ from sfsync.text.time import utc_now
 
 __all__ = ["SAMPLE_PASSWORD", "SampleDesk", "build_sample_desk"]
 
-SAMPLE_PASSWORD = "sample desk password"  # noqa: S105 (a published sample login, like the demo's)
+SAMPLE_PASSWORD = "sample desk password"
 
 _SETTINGS = """\
 # A sample channel desk: sfsync desk --config {config}
