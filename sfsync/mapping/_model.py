@@ -480,12 +480,11 @@ class ObjectMapping(_Model):
     @cached_property
     def _push_plan(
         self,
-    ) -> tuple[tuple[FieldMapping, LookupTransform | None, str | None, bool, int | None], ...]:
-        """(field, lookup, relationship, encrypted, plaintext limit) per portal-owned field, once."""
+    ) -> tuple[tuple[FieldMapping, str | None, bool, int | None], ...]:
+        """(field, lookup relationship, encrypted, plaintext limit) per portal-owned field, once."""
         return tuple(
             (
                 fm,
-                fm.lookup,
                 fm.lookup.relationship_for(fm.field) if fm.lookup is not None else None,
                 fm.encrypted,
                 fm.max_plaintext_bytes,
@@ -605,14 +604,14 @@ class ObjectMapping(_Model):
         if is_create and self.salesforce.record_type and record_type_id:
             payload["RecordTypeId"] = record_type_id
         outbound_value = self.outbound_value
-        for fm, lookup, relationship, encrypted, limit in self._push_plan:
+        for fm, relationship, encrypted, limit in self._push_plan:
             if fm.on_create_only and not is_create:
                 continue
             value, problem = outbound_value(fm, row)
             if problem is not None:
                 errors.append(problem)
                 continue
-            if lookup is not None:
+            if relationship is not None:  # a lookup
                 if isinstance(value, LookupValue):
                     payload[relationship] = {value.external_id_field: value.value}
                 else:
@@ -655,20 +654,20 @@ class ObjectMapping(_Model):
         """
         result: dict[str, Any] = {}
         problems: list[FieldProblem] = []
-        for fm in self.fields:
-            if fm.owner == "portal":
-                if include_portal_owned:
-                    self._read_back(fm, sf_record, result)
+        for fm, path in self._pull_plan if not include_portal_owned else self._pull_plan_all:
+            if path is None:  # portal-owned, read back on request
+                self._read_back(fm, sf_record, result)
                 continue
-            if not fm.columns:
-                continue
-            raw = _get_path(sf_record, fm.soql_path())
+            if len(path) == 1:
+                raw = sf_record.get(path[0], _MISSING)
+            else:
+                raw = _get_parts(sf_record, path)
             if raw is _MISSING:
                 if not self.is_read_only:
                     continue  # not selected: never overwrite the portal's value with "nothing"
                 raw = None
             try:
-                value = from_sf(fm.type, raw)
+                value = from_sf(fm.type, raw) if raw is not None else None
                 for position, step in enumerate(fm.steps, start=1):
                     try:
                         value = step.apply(value)
@@ -704,6 +703,24 @@ class ObjectMapping(_Model):
             )
         return result
 
+    @cached_property
+    def _pull_plan(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:
+        """(field, path of its SOQL name) per Salesforce-owned field with a column, once."""
+        return tuple(
+            (fm, tuple(fm.soql_path().split(".")))
+            for fm in self.fields
+            if fm.owner != "portal" and fm.columns
+        )
+
+    @cached_property
+    def _pull_plan_all(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:
+        """Like ``_pull_plan``, with the portal-owned fields (path None) in their place."""
+        return tuple(
+            (fm, None if fm.owner == "portal" else tuple(fm.soql_path().split(".")))
+            for fm in self.fields
+            if fm.owner == "portal" or fm.columns
+        )
+
     def _read_back(self, fm: FieldMapping, sf_record: AbcMapping[str, Any], result: dict[str, Any]) -> None:
         if not fm.columns:
             return
@@ -725,6 +742,18 @@ def _get_path(record: AbcMapping[str, Any], path: str) -> Any:
     """The value at ``Account.Name``; None through a null lookup; ``_MISSING`` when not selected."""
     value: Any = record
     for part in path.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, AbcMapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _get_parts(record: AbcMapping[str, Any], parts: tuple[str, ...]) -> Any:
+    """``_get_path`` with the path already split."""
+    value: Any = record
+    for part in parts:
         if value is None:
             return None
         if not isinstance(value, AbcMapping) or part not in value:

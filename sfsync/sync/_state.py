@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -79,6 +80,20 @@ class LedgerEntry(BaseModel):
     last_pushed_at: AwareDatetime | None = None
     last_pulled_at: AwareDatetime | None = None
     deleted: bool = False
+
+
+def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
+    """``entry.model_dump()``, spelled out: pydantic's serializer costs more than the insert."""
+    return {
+        "mapping": entry.mapping,
+        "external_id": entry.external_id,
+        "salesforce_id": entry.salesforce_id,
+        "push_hash": entry.push_hash,
+        "pull_hash": entry.pull_hash,
+        "last_pushed_at": entry.last_pushed_at,
+        "last_pulled_at": entry.last_pulled_at,
+        "deleted": entry.deleted,
+    }
 
 
 class DeadLetter(BaseModel):
@@ -201,6 +216,11 @@ class StateStore:
         self._run: Table = tables["sfsync_run"]
         self._lock: Table = tables["sfsync_lock"]
         self._pin: Table = tables["sfsync_pin"]
+        # Compiled multi-row upserts, per (table, columns, keys); see _compiled_upsert.
+        self._compiled: dict[
+            tuple[str, tuple[str, ...], tuple[str, ...]],
+            tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]],
+        ] = {}
         if migrate:
             self.migrate()
 
@@ -260,6 +280,19 @@ class StateStore:
             return
         columns = [c for c in rows[0] if c not in keys]
         name = conn.dialect.name
+        if name == "sqlite" and len(rows) > 1:
+            # Many rows (a ledger batch): the statement compiled once per column set, the values
+            # bound here and handed to the driver's executemany. SQLAlchemy's per-row parameter
+            # handling cost more than SQLite's own work.
+            sql, names, processors = self._compiled_upsert(conn, table, tuple(rows[0]), tuple(keys))
+            conn.exec_driver_sql(
+                sql,
+                [
+                    tuple(row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True))
+                    for row in rows
+                ],
+            )
+            return
         if name in ("sqlite", "postgresql"):
             module: Any = sqlite_dialect if name == "sqlite" else pg_dialect
             stmt = module.insert(table)
@@ -275,6 +308,25 @@ class StateStore:
             where = [table.c[k] == row[k] for k in keys]
             if conn.execute(update(table).where(*where).values({c: row[c] for c in columns})).rowcount == 0:
                 conn.execute(insert(table).values(dict(row)))
+
+    def _compiled_upsert(
+        self, conn: Connection, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+        """SQLite's insert-or-update of ``columns``: SQL text, parameter order, bind processors."""
+        cache_key = (table.name, columns, keys)
+        found = self._compiled.get(cache_key)
+        if found is None:
+            stmt = sqlite_dialect.insert(table).values({c: bindparam(c) for c in columns})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in keys],
+                set_={c: stmt.excluded[c] for c in columns if c not in keys},
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            names = tuple(compiled.positiontup or ())
+            processors = tuple(table.c[n].type.bind_processor(conn.dialect) for n in names)
+            found = (str(compiled), names, processors)
+            self._compiled[cache_key] = found
+        return found
 
     # -- pins ----------------------------------------------------------------------------------
 
@@ -327,7 +379,9 @@ class StateStore:
 
     @staticmethod
     def _entry(row: Any) -> LedgerEntry:
-        return LedgerEntry(
+        # model_construct: the store's own columns, already typed (aware UTC datetimes); a
+        # validated model per row would cost more than the query that read it.
+        return LedgerEntry.model_construct(
             mapping=row.mapping,
             external_id=row.external_id,
             salesforce_id=row.salesforce_id,
@@ -389,7 +443,7 @@ class StateStore:
         if not entries:
             return
         # Last one wins for duplicates within a call, as it would for sequential calls.
-        rows = {(e.mapping, e.external_id): e.model_dump() for e in entries}
+        rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
         with self._db("writing the ledger"), self._engine.begin() as conn:
             self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
 
