@@ -19,6 +19,7 @@ Design notes:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -81,20 +82,40 @@ class _LenientType(TypeDecorator[Any]):
         super().__init__()
         self.original = original
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        # The original type's processor, looked up once per dialect (not once per value).
         processor = self.original.dialect_impl(dialect).bind_processor(dialect)
-        return processor(value) if processor is not None and value is not None else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
+        if processor is None:
             return None
+
+        def process(value: Any) -> Any:
+            return processor(value) if value is not None else value
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        # coltype None, as before: the original type decides from its own declaration
         processor = self.original.dialect_impl(dialect).result_processor(dialect, None)
         if processor is None:
-            return value
-        try:
-            return processor(value)
-        except (TypeError, ValueError, ArithmeticError):
-            return UNREADABLE
+            return None
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return processor(value)
+            except (TypeError, ValueError, ArithmeticError):
+                return UNREADABLE
+
+        return process
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.bind_processor(dialect)
+        return processor(value) if processor is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.result_processor(dialect, None)
+        return processor(value) if processor is not None else value
 
 
 def _declared(column_type: Any) -> Any:
@@ -114,7 +135,8 @@ def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
     sqlite3 would raise for the whole batch, quoting the bytes; undecodable bytes become lone
     surrogates instead, which the push finds (``undecodable_columns``) and dead-letters.
     """
-    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    # A C-level callable (no Python frame per text cell): str(data, "utf-8", "surrogateescape").
+    dbapi_connection.text_factory = functools.partial(str, encoding="utf-8", errors="surrogateescape")
 
 
 # SQLSTATEs (PostgreSQL and the SQL standard) -> what the row did wrong, in words.
@@ -407,13 +429,19 @@ class SqlPortal:
             if last is not None:
                 stmt = stmt.where(_after(order, last))
             with self._db_errors(tbl.fullname), self._engine.connect() as conn:
-                raw = [dict(r._mapping) for r in conn.execute(stmt)]
+                result = conn.execute(stmt)
+                columns = list(result.keys())
+                raw = result.fetchall()
             if not raw:
                 return
             # The cursor keeps the values exactly as the database returned them (before the
             # UTC conversion), so the next comparison is like for like.
-            last = tuple(raw[-1][n] for n in names)
-            yield [self._out(r) for r in raw]
+            positions = [columns.index(n) for n in names]
+            last = tuple(raw[-1][i] for i in positions)
+            yield [
+                {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in zip(columns, row, strict=True)}
+                for row in raw
+            ]
             if len(raw) < batch_size:
                 return
 
