@@ -658,10 +658,7 @@ class ObjectMapping(_Model):
             if path is None:  # portal-owned, read back on request
                 self._read_back(fm, sf_record, result)
                 continue
-            if len(path) == 1:
-                raw = sf_record.get(path[0], _MISSING)
-            else:
-                raw = _get_parts(sf_record, path)
+            raw = sf_record.get(path[0], _MISSING) if len(path) == 1 else _get_parts(sf_record, path)
             if raw is _MISSING:
                 if not self.is_read_only:
                     continue  # not selected: never overwrite the portal's value with "nothing"
@@ -707,9 +704,7 @@ class ObjectMapping(_Model):
     def _pull_plan(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:
         """(field, path of its SOQL name) per Salesforce-owned field with a column, once."""
         return tuple(
-            (fm, tuple(fm.soql_path().split(".")))
-            for fm in self.fields
-            if fm.owner != "portal" and fm.columns
+            (fm, tuple(fm.soql_path().split("."))) for fm in self.fields if fm.owner != "portal" and fm.columns
         )
 
     @cached_property

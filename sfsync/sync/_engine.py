@@ -32,7 +32,7 @@ from sfsync.salesforce import ApiUsage, RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
 from sfsync.sync._protect import undecodable_columns
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
-from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
+from sfsync.sync._state import DeadLetter, LedgerRow, StateStore
 from sfsync.text.logfields import bind_log_fields, track_log_counts
 from sfsync.text.time import parse_utc
 
@@ -119,7 +119,15 @@ class _Outgoing:
     payload: dict[str, Any]
     digest: str
     is_create: bool
-    secrets: tuple[str, ...]
+    # The portal row: the plaintext a message about this record must not quote (see ``secrets``).
+    row: Mapping[str, Any]
+    encrypted_columns: tuple[str, ...]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Plaintext of the encrypted columns, scrubbed from any message kept (only needed when
+        a record is rejected, so worked out then)."""
+        return tuple(str(self.row[c]) for c in self.encrypted_columns if self.row.get(c))
 
 
 @dataclass
@@ -136,7 +144,7 @@ class _Prepared:
 
     rows: int
     now: datetime
-    ledger: dict[str, LedgerEntry] = field(default_factory=dict)
+    ledger: dict[str, LedgerRow] = field(default_factory=dict)
     outgoing: list[_Outgoing] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)  # retried dead letters found unchanged
     newest: datetime | None = None  # the push watermark once this batch is recorded
@@ -604,7 +612,7 @@ class SyncEngine:
         prepared = _Prepared(rows=len(batch.rows), now=now)
         with _timed(stages, "state_reads"):
             keys = [str(row[key_column]) for row in batch.rows if row.get(key_column) is not None]
-            prepared.ledger = self.state.ledger(mapping.name, keys) if keys else {}
+            prepared.ledger = self.state.ledger_rows(mapping.name, keys) if keys else {}
         with _timed(stages, "mapping"):
             mapped = self._map_step(mapping, batch, prepared, summary, options)
         with _timed(stages, "mapping"):
@@ -626,6 +634,9 @@ class SyncEngine:
         """Portal rows → Salesforce payloads; rows that cannot be mapped are dead-lettered."""
         key_column = mapping.portal.external_id_column
         mapped: list[_Outgoing] = []
+        encrypted_columns = tuple(column for fm in mapping.encrypted_fields() for column in fm.columns)
+        record_type_id: str | None = None
+        record_type_known = False  # looked up on the first create (an update needs none)
         for row in batch.rows:
             raw_key = row.get(key_column)
             if raw_key is None or str(raw_key).strip() == "":
@@ -655,13 +666,13 @@ class SyncEngine:
                 continue
             entry = prepared.ledger.get(external_id)
             is_create = entry is None or entry.salesforce_id is None
+            if is_create and not record_type_known:
+                record_type_id, record_type_known = self._record_type_id(mapping), True
             outbound = mapping.to_salesforce(
-                row, is_create=is_create, record_type_id=self._record_type_id(mapping) if is_create else None
-            )
-            secrets = tuple(
-                str(row[column]) for fm in mapping.encrypted_fields() for column in fm.columns if row.get(column)
+                row, is_create=is_create, record_type_id=record_type_id if is_create else None
             )
             if outbound.errors:
+                secrets = tuple(str(row[column]) for column in encrypted_columns if row.get(column))
                 fields = tuple(sorted({p.field for p in outbound.errors if p.field}))
                 message = _scrub("; ".join(str(p) for p in outbound.errors), secrets)
                 summary.rejected += 1
@@ -669,7 +680,7 @@ class SyncEngine:
                 if not options.dry_run:
                     self._dead_letter(mapping.name, "push", external_id, "MAPPING_ERROR", message, fields, prepared.now)
                 continue
-            mapped.append(_Outgoing(external_id, raw_key, dict(outbound.payload), "", is_create, secrets))
+            mapped.append(_Outgoing(external_id, raw_key, outbound.payload, "", is_create, row, encrypted_columns))
         return mapped
 
     def _fingerprint_step(
@@ -762,7 +773,7 @@ class SyncEngine:
         stages: _Stages,
     ) -> None:
         """Record every outcome of the batch: ledger entries, dead letters, resolved letters."""
-        synced: list[LedgerEntry] = []
+        synced: list[LedgerRow] = []
         resolved = list(prepared.resolved)
         now = prepared.now
         with _timed(stages, "state_writes"):
@@ -786,7 +797,7 @@ class SyncEngine:
                     summary.updated += 1
                 previous = prepared.ledger.get(item.external_id)
                 synced.append(
-                    LedgerEntry(
+                    LedgerRow(
                         mapping=mapping.name,
                         external_id=item.external_id,
                         salesforce_id=result.salesforce_id or (previous.salesforce_id if previous else None),
@@ -823,7 +834,7 @@ class SyncEngine:
         gone.update(soft_deleted)
         if not gone:
             return
-        ledger = self.state.ledger(mapping.name, list(gone))
+        ledger = self.state.ledger_rows(mapping.name, list(gone))
         # Never synced, or already propagated: nothing to do in Salesforce.
         pending = {key: when for key, when in gone.items() if key in ledger and not ledger[key].deleted}
         if not pending:
@@ -839,7 +850,7 @@ class SyncEngine:
                 for key in pending
             )
             return
-        done: list[LedgerEntry] = []
+        done: list[LedgerRow] = []
         keys = sorted(pending)
         if policy == "delete":
             with_ids = [key for key in keys if ledger[key].salesforce_id]
@@ -882,7 +893,7 @@ class SyncEngine:
                 summary.deleted += 1
             else:
                 summary.withdrawn += 1
-            done.append(ledger[key].model_copy(update={"deleted": True, "last_pushed_at": now}))
+            done.append(ledger[key]._replace(deleted=True, last_pushed_at=now))
         if done:
             self.state.save_ledger(done)
 
@@ -1030,10 +1041,10 @@ class SyncEngine:
         key_column = mapping.portal.external_id_column
         ext_field = mapping.salesforce.external_id_field
         keys = [str(r[ext_field]) for r in records]
-        ledger = self.state.ledger(mapping.name, keys)
+        ledger = self.state.ledger_rows(mapping.name, keys)
         present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
         updates: list[tuple[Any, dict[str, Any]]] = []
-        entries: dict[str, LedgerEntry] = {}
+        entries: dict[str, LedgerRow] = {}
         settled: list[str] = []  # read, and nothing to write: any old dead letter is moot
         now = self.clock()
         if retried:
@@ -1143,7 +1154,7 @@ class SyncEngine:
         self,
         mapping: ObjectMapping,
         external_id: str,
-        entry: LedgerEntry | None,
+        entry: LedgerRow | None,
         summary: MappingRunSummary,
         options: SyncOptions,
     ) -> dict[str, Any] | None:
@@ -1172,18 +1183,18 @@ class SyncEngine:
         self,
         mapping: ObjectMapping,
         external_id: str,
-        entry: LedgerEntry | None,
+        entry: LedgerRow | None,
         record: Mapping[str, Any],
         digest: str | None,
         now: datetime,
         deleted: bool,
-    ) -> LedgerEntry:
+    ) -> LedgerRow:
         # A record withdrawn after a portal delete stays propagated when its decision is pulled
         # (the withdrawal itself changes the status): otherwise the next push withdraws it again.
         withdrawn = entry is not None and entry.deleted and entry.salesforce_id is not None
         salesforce_id = None if deleted else str(record.get("Id") or (entry.salesforce_id if entry else "")) or None
         deleted = deleted or withdrawn
-        return LedgerEntry(
+        return LedgerRow(
             mapping=mapping.name,
             external_id=external_id,
             salesforce_id=salesforce_id,

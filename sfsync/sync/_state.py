@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
@@ -54,6 +54,7 @@ __all__ = [
     "DeadLetterState",
     "Direction",
     "LedgerEntry",
+    "LedgerRow",
     "RunRecord",
     "StateStore",
 ]
@@ -82,7 +83,22 @@ class LedgerEntry(BaseModel):
     deleted: bool = False
 
 
-def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
+class LedgerRow(NamedTuple):
+    """A ledger entry as the sync engine handles it by the thousand: :class:`LedgerEntry`'s fields,
+    without per-row validation (the engine's values are typed: aware UTC datetimes). The store
+    refuses a naive datetime in either when it writes it."""
+
+    mapping: str
+    external_id: str
+    salesforce_id: str | None
+    push_hash: str | None
+    pull_hash: str | None
+    last_pushed_at: datetime | None
+    last_pulled_at: datetime | None
+    deleted: bool
+
+
+def _ledger_row(entry: LedgerEntry | LedgerRow) -> dict[str, Any]:
     """``entry.model_dump()``, spelled out: pydantic's serializer costs more than the insert."""
     return {
         "mapping": entry.mapping,
@@ -379,9 +395,7 @@ class StateStore:
 
     @staticmethod
     def _entry(row: Any) -> LedgerEntry:
-        # model_construct: the store's own columns, already typed (aware UTC datetimes); a
-        # validated model per row would cost more than the query that read it.
-        return LedgerEntry.model_construct(
+        return LedgerEntry(
             mapping=row.mapping,
             external_id=row.external_id,
             salesforce_id=row.salesforce_id,
@@ -400,15 +414,27 @@ class StateStore:
         return self._ledger_by(mapping, "salesforce_id", salesforce_ids)
 
     def _ledger_by(self, mapping: str, column: str, values: Collection[str]) -> dict[str, LedgerEntry]:
+        return {key: self._entry(row) for key, row in self._ledger_rows_by(mapping, column, values).items()}
+
+    def ledger_rows(self, mapping: str, external_ids: Collection[str]) -> dict[str, LedgerRow]:
+        """Like :meth:`ledger`, as :class:`LedgerRow` tuples: for the sync engine, which reads
+        thousands at a time (a validated model per row would cost more than the query)."""
+        return self._ledger_rows_by(mapping, "external_id", external_ids)
+
+    def _ledger_rows_by(self, mapping: str, column: str, values: Collection[str]) -> dict[str, LedgerRow]:
         t = self._ledger
         key = t.c[column]
         ids = list(dict.fromkeys(values))
-        found: dict[str, LedgerEntry] = {}
+        found: dict[str, LedgerRow] = {}
+        position = LedgerRow._fields.index(column)
+        columns = [t.c[name] for name in LedgerRow._fields]
+        make = LedgerRow._make
         with self._db("reading the ledger"), self._engine.connect() as conn:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                for row in conn.execute(select(t).where(t.c.mapping == mapping, key.in_(chunk))):
-                    found[getattr(row, column)] = self._entry(row)
+                for row in conn.execute(select(*columns).where(t.c.mapping == mapping, key.in_(chunk))).fetchall():
+                    entry = make(row)
+                    found[str(entry[position])] = entry
         return found
 
     def all_ledger_keys(self, mapping: str) -> set[str]:
@@ -438,7 +464,7 @@ class StateStore:
                 return
             last = keys[-1]
 
-    def save_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+    def save_ledger(self, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
         """Insert or replace entries, all in one transaction (idempotent)."""
         if not entries:
             return
