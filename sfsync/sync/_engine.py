@@ -234,7 +234,13 @@ class _Pipeline:
             self._blocked = True
             raise
         engine = self._engine
-        engine._ledger_step(self._mapping, prepared, results, self._summary, self._stages)
+        try:
+            engine._ledger_step(self._mapping, prepared, results, self._summary, self._stages)
+        except BaseException:
+            # This batch's outcomes are not (all) stored: no later batch may move the watermark
+            # past its rows (law 2).
+            self._blocked = True
+            raise
         if prepared.newest is not None and not self._options.dry_run and not self._blocked:
             with _timed(self._stages, "state_writes"):
                 engine.state.set_watermark(self._mapping.name, "push", prepared.newest)
@@ -512,6 +518,7 @@ class SyncEngine:
             due_keys = dict.fromkeys(d.record_key for d in due)
 
         pipeline = _Pipeline(self, mapping, summary, options, stages)
+        started_jobs = False
         with pipeline:
             for rows in _timed_iter(
                 self.portal.changed_rows(
@@ -545,8 +552,15 @@ class SyncEngine:
                 # The batch goes out in jobs of ``job_size`` rows, so the next job is prepared while
                 # the previous one uploads even when the whole load is a single batch. Only the last
                 # job moves the watermark: it is recorded after every job before it.
+                # A large load's first job is a fifth of the others: Salesforce starts on it while
+                # the next, full-size job is prepared, instead of idling through a whole job's
+                # preparation. (Small batches keep one job: a small first job would go through
+                # Collections, not Bulk.)
                 size = self.options.job_size
-                chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
+                first = max(1, size // 5) if not started_jobs and len(fresh) >= 2 * size else size
+                bounds = [0, *range(first, len(fresh), size)] if len(fresh) > first else [0]
+                chunks = [fresh[a:b] for a, b in zip(bounds, [*bounds[1:], len(fresh)], strict=True)]
+                started_jobs = started_jobs or bool(fresh)
                 for number, chunk in enumerate(chunks, start=1):
                     prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
                     prepared.newest = newest if number == len(chunks) else None
