@@ -59,14 +59,24 @@ def undecodable_columns(row: AbcMapping[str, Any]) -> list[str]:
     """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal),
     or whose stored value the column's type cannot read (``sfsync.portal.UNREADABLE``)."""
     bad: list[str] = []
+    texts: list[str] = []
     for column, value in row.items():
         if value is UNREADABLE:
             bad.append(str(column))
         elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
+            texts.append(value)
+    try:
+        "".join(texts).encode("utf-8")  # one encode for the whole row (the usual, clean case)
+    except UnicodeEncodeError:
+        bad = []  # again, column by column, in the row's order
+        for column, value in row.items():
+            if value is UNREADABLE:
                 bad.append(str(column))
+            elif isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    bad.append(str(column))
     return bad
 
 
