@@ -717,15 +717,16 @@ class SyncEngine:
             entry = prepared.ledger.get(item.external_id)
             if entry is not None and entry.push_hash == item.digest and not entry.deleted and not options.full:
                 summary.unchanged += 1
-                self._plan(
-                    summary, options, PlannedChange(action="skip", external_id=item.external_id, reason="unchanged")
-                )
+                if options.dry_run:  # the plan is kept for a dry run only: no model per record otherwise
+                    self._plan(
+                        summary, options, PlannedChange(action="skip", external_id=item.external_id, reason="unchanged")
+                    )
                 if item.external_id in batch.retried_keys and not options.dry_run:
                     prepared.resolved.append(item.external_id)
                 continue
             action: Literal["create", "update"] = "create" if item.is_create else "update"
-            self._plan(summary, options, PlannedChange(action=action, external_id=item.external_id))
             if options.dry_run:
+                self._plan(summary, options, PlannedChange(action=action, external_id=item.external_id))
                 if item.is_create:
                     summary.created += 1
                 else:
@@ -1089,7 +1090,8 @@ class SyncEngine:
                 summary.unchanged += 1
                 settled.append(external_id)
                 continue
-            self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
+            if options.dry_run:
+                self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
             updates.append((external_id, values))
             entries[external_id] = self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False)
         if options.dry_run:
