@@ -8,6 +8,7 @@ partner of each tier may hold. Conflicts come from the org (what the conflict sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -79,6 +80,23 @@ def tier_check(settings: DeskSettings, reg: PendingRegistration, open_registrati
     return Check("Tier limit", "pass", f"{reg.tier}: {open_registrations} open of {limit} allowed")
 
 
+def term_check(settings: DeskSettings, term: tuple[date, date] | None) -> Check:
+    """An account registration asks for a protection term; it must fit the program's longest window."""
+    if term is None:
+        return Check("Requested term", "warn", "no requested protection term")
+    start, end = term
+    days = (end - start).days
+    if days <= 0:
+        return Check("Requested term", "warn", f"the term ends ({end}) before it starts ({start})")
+    if days > settings.max_protection_days:
+        return Check(
+            "Requested term",
+            "warn",
+            f"{days} days asked, longer than the {settings.max_protection_days} days a manager may grant",
+        )
+    return Check("Requested term", "pass", f"{days} days, {start} to {end}")
+
+
 def info_check(missing: list[str]) -> Check:
     if missing:
         return Check("Information complete", "warn", "missing: " + ", ".join(missing))
@@ -93,9 +111,14 @@ def triage(
     conflicts: list[ConflictRecord],
     missing_information: list[str],
     unreadable: list[str],
+    requested_term: tuple[date, date] | None = None,
 ) -> Triage:
+    """Checks and a recommendation. An account registration has no deal size: its requested protection term
+    is checked instead; its conflicts (a named account, the same customer registered first by another
+    partner, a direct opportunity) come from the conflict scan like a deal's."""
+    first = deal_size_check(settings, reg) if reg.kind == "deal" else term_check(settings, requested_term)
     checks = [
-        deal_size_check(settings, reg),
+        first,
         tier_check(settings, reg, open_registrations),
         info_check(missing_information),
     ]
