@@ -36,7 +36,7 @@ from sfsync.errors import SfsyncError
 __all__ = ["LOGIN_COOKIE", "LoginRefusedError", "SalesforceIdentity", "SalesforceLogin"]
 
 LOGIN_COOKIE = "sfsync_desk_login"
-_IDENTITY_URL = re.compile(r"/id/(00D[A-Za-z0-9]{12,15})/(005[A-Za-z0-9]{12,15})$")
+_IDENTITY_URL = re.compile(r"/id/(00D[A-Za-z0-9]{12,16})/(005[A-Za-z0-9]{12,15})$")
 _MAX_PENDING = 10_000
 _JWKS_REFRESH_SECONDS = 60.0
 

@@ -124,9 +124,7 @@ def test_authorize_refuses_an_unknown_app_or_callback_on_its_own_page(fake: Fake
 
 
 def test_userinfo_refuses_a_token_it_did_not_issue(fake: FakeSalesforce) -> None:
-    response = requests.get(
-        f"{LOGIN}/services/oauth2/userinfo", headers={"Authorization": "Bearer forged"}, timeout=5
-    )
+    response = requests.get(f"{LOGIN}/services/oauth2/userinfo", headers={"Authorization": "Bearer forged"}, timeout=5)
     assert response.status_code == 403 and response.text == "Bad_OAuth_Token"
 
 
