@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 CALLBACK = "https://desk.example/oauth/callback"
-SECRET = "desk-app-secret-for-tests-only"  # noqa: S105 (a test value)
+SECRET = "desk-app-secret-for-tests-only"
 LOGIN_SECTION = f"""
 [desk.login]
 mode = "salesforce"

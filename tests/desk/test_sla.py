@@ -154,5 +154,5 @@ def test_deadline_and_hours_agree() -> None:
     ],
 )
 def test_bad_region_calendars_are_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError, match="EMEA|time zone|HH:MM|at least one day"):
+    with pytest.raises(ValueError, match=r"EMEA|time zone|HH:MM|at least one day"):
         DeskSettings.model_validate(bad)
