@@ -357,7 +357,8 @@ class DeskLoginSettings(_Section):
     @classmethod
     def _https_origin(cls, value: str) -> str:
         value = value.rstrip("/")
-        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", value):
+        loopback = re.fullmatch(r"http://(127\.0\.0\.1|localhost)(:\d+)?", value)  # a local identity provider
+        if not loopback and not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", value):
             raise ValueError("must be an https origin such as https://login.salesforce.com")
         return value
 
