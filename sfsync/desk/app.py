@@ -81,6 +81,7 @@ _NEEDED = {
     "Customer_Name__c": "customer name",
     "Customer_Contact_Name__c": "contact name",
 }
+_SEEN_PER_SESSION = 1000
 _NOT_FOUND = "not in Salesforce (deleted, never synced, or not yours to see)"
 _REACHABLE = ("Customer_Contact_Email__c", "Customer_Contact_Phone__c")
 
@@ -487,6 +488,8 @@ class DeskApp:
                 registration=number,
                 detail=("" if kind is DEAL else "account registration; ") + "fields: " + ",".join(opened),
             )
+        if len(session.seen) >= _SEEN_PER_SESSION:
+            session.seen.pop(next(iter(session.seen)))  # the oldest page: deciding on it asks to reopen it
         session.seen[(kind.name, number)] = SeenRecord(str(record.fields.get("Id")), record.modstamp, record.status)
         conflicts = self.org.conflicts(number)
         result = None

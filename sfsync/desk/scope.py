@@ -37,6 +37,9 @@ class Scope:
 def scope_for(settings: DeskSettings, user_name: str) -> Scope:
     """The configured scope of ``user_name`` (a local name or a Salesforce username); unlimited when none."""
     entry = settings.scopes.get(user_name)
+    if entry is None:  # Salesforce usernames are case-insensitive
+        folded = user_name.casefold()
+        entry = next((scope for name, scope in settings.scopes.items() if name.casefold() == folded), None)
     if entry is None:
         return Scope()
     return Scope(frozenset(entry.regions), frozenset(entry.partners))
