@@ -11,8 +11,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/sfsync demo
 
 # PYTEST_ARGS: extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/sync -x"`
+# Two workers: the suite is CPU-bound and this machine kind has two cores; tests that share the built
+# wheel are grouped onto one worker (tests/conftest.py) so it is built once.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The static checks CI runs beside the tests.
 check: $(VENV)/.installed

@@ -64,3 +64,23 @@ def sfsync_distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributi
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("needs a git checkout of the repository")
     return build_distributions(tmp_path_factory.mktemp("distributions"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep expensive shared set-up to one worker under pytest-xdist (``make test`` runs two, with
+    ``--dist loadgroup``): the tests of a module with a module-scoped fixture run in one worker, so it is
+    set up once; every test of a file that uses the built wheel and sdist runs in one worker, so the
+    session builds them once, not once per worker."""
+    group_of: dict[str, str] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        definitions = getattr(item, "_fixtureinfo", None)
+        names = definitions.name2fixturedefs if definitions is not None else {}
+        if "sfsync_distributions" in names:
+            group_of[path] = "distributions"
+        elif path not in group_of and any(defs[-1].scope == "module" for defs in names.values() if defs):
+            group_of[path] = path
+    for item in items:
+        group = group_of.get(item.nodeid.split("::", 1)[0])
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
