@@ -70,6 +70,11 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _printable(text: str) -> str:
+    """Text from the callback's query, safe for a log line (no control characters)."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _at_hash(access_token: str) -> str:
     """OpenID Connect's at_hash for RS256: the left half of SHA-256(access token), base64url."""
     digest = hashlib.sha256(access_token.encode("ascii")).digest()
@@ -146,8 +151,8 @@ class SalesforceLogin:
         if browser is None or not hmac.compare_digest(_digest(browser), pending.browser):
             raise LoginRefusedError("this login was started in another browser; log in again")
         if params.get("error"):
-            error = params.get("error", "")[:100]
-            description = params.get("error_description", "")[:300]
+            error = _printable(params.get("error", ""))[:100]
+            description = _printable(params.get("error_description", ""))[:300]
             raise LoginRefusedError(f"Salesforce refused the login: {error} ({description})")
         code = params.get("code", "")
         if not code:

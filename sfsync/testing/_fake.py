@@ -843,10 +843,14 @@ class FakeSalesforce:
         if form.get("redirect_uri") != grant["redirect_uri"]:
             return refuse("redirect_uri_mismatch", "redirect_uri must match configuration")
         if grant["challenge"] is not None:
-            verifier = form.get("code_verifier", "")
+            # Salesforce: a challenge without a verifier fails with invalid_grant; a verifier that does not
+            # match the challenge fails with invalid_request.
+            verifier = form.get("code_verifier")
+            if not verifier:
+                return refuse("invalid_grant", "code_verifier is missing")
             expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             if not hmac.compare_digest(expected, grant["challenge"]):
-                return refuse("invalid_grant", "invalid code verifier")
+                return refuse("invalid_request", "invalid code verifier")
         user_id = grant["user_id"]
         token = self._issue_token()
         self._token_users[token] = user_id

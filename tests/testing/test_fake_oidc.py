@@ -92,7 +92,9 @@ def test_code_is_single_use_and_needs_the_pkce_verifier(fake: FakeSalesforce, si
     code = _code(_authorize(fake))
     wrong = _token(fake, code, code_verifier="w" * 60)
     assert wrong.status_code == 400
-    assert wrong.json() == {"error": "invalid_grant", "error_description": "invalid code verifier"}
+    assert wrong.json() == {"error": "invalid_request", "error_description": "invalid code verifier"}
+    missing = _token(fake, _code(_authorize(fake)), code_verifier="")
+    assert missing.json()["error"] == "invalid_grant"
     # The failed exchange used the code up, as a replay would.
     again = _token(fake, code)
     assert again.json() == {"error": "invalid_grant", "error_description": "expired authorization code"}
