@@ -5,7 +5,8 @@ limits; ``If-Unmodified-Since`` on a row update, 412 when the record changed sin
 and query jobs, the login endpoints of every auth mode, and Salesforce as an identity provider (OAuth 2.0
 web-server flow with PKCE, OpenID Connect: authorize, token, userinfo, ``/id/keys``, ID tokens signed RS256
 with a key generated per fake), with the status codes and JSON error bodies Salesforce documents.
-State lives in memory and can be saved to / loaded from JSON. Faults are injected deterministically from a :class:`FaultPlan`.
+State lives in memory and can be saved to / loaded from JSON. Faults are injected deterministically
+from a :class:`FaultPlan`.
 """
 
 from __future__ import annotations
