@@ -41,8 +41,9 @@ def serve(
     secure = settings.desk.cookie_secure if settings.desk.cookie_secure is not None else not is_loopback(host)
     desk = create_app(settings, cookie_secure=secure)
     desk.org.open()
-    # The first full read of the queue happens now, not on the first manager's first page.
-    pending = len(desk.org.pending())
+    # The first full read of the queue (and each registration's SLA deadline) happens now, not on the first
+    # manager's first page.
+    pending = desk.warm()
     if desk.sso is not None:
         console.print(
             f"users log in with Salesforce ({settings.desk.login.login_url}); roles from the permission sets "

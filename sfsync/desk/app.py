@@ -378,6 +378,13 @@ class DeskApp:
             self._deadlines[key] = found
         return found
 
+    def warm(self) -> int:
+        """Read the queue and compute every pending registration's deadline now, not on the first page."""
+        rows = self.org.pending()
+        for reg in rows:
+            self._deadline(reg)
+        return len(rows)
+
     async def queue(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
