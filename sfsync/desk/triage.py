@@ -126,10 +126,22 @@ def triage(
         checks.append(Check("Partner fields readable", "warn", "cannot decrypt: " + ", ".join(unreadable)))
     live = [c for c in conflicts if c.status in _OPEN_CONFLICT]
     for conflict in live:
-        outcome: Outcome = "fail" if conflict.severity == "Block" else "warn"
+        outcome: Outcome = "fail" if _decisive(reg, conflict) else "warn"
         score = f", score {conflict.score:.1f}" if conflict.score is not None else ""
         checks.append(Check(f"Conflict: {conflict.kind or conflict.rule}", outcome, f"{conflict.reason}{score}"))
     return Triage(checks=checks, conflicts=conflicts, recommendation=_recommend(checks, live, unreadable))
+
+
+_ACCOUNT_DECISIVE = frozenset({"second_partner", "named_account"})
+
+
+def _decisive(reg: PendingRegistration, conflict: ConflictRecord) -> bool:
+    """A conflict that fails the registration: any Block; for an account registration, which claims the whole
+    customer, also a Warn that another partner registered it first or that it is a named account (a Review is
+    an uncertain match and stays a warning)."""
+    if conflict.severity == "Block":
+        return True
+    return reg.kind == "account" and conflict.severity == "Warn" and conflict.kind in _ACCOUNT_DECISIVE
 
 
 def _recommend(checks: list[Check], live: list[ConflictRecord], unreadable: list[str]) -> Recommendation:
@@ -141,7 +153,8 @@ def _recommend(checks: list[Check], live: list[ConflictRecord], unreadable: list
         elif first.name == "Tier limit":
             reason = "Tier registration limit reached"
         else:
-            blocking = next(c for c in live if c.severity == "Block")
+            failed_names = {c.name for c in failed}
+            blocking = next(c for c in live if f"Conflict: {c.kind or c.rule}" in failed_names)
             reason = _REJECT_REASON_BY_KIND.get(blocking.kind, "Direct opportunity already open")
         return Recommendation("reject", reason, tuple(f"{c.name}: {c.detail}" for c in failed))
     if unreadable:
