@@ -82,4 +82,3 @@ def sfsync_distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributi
         made = build_distributions(shared / "work")
         built.mkdir()
         return Distributions(wheel=Path(shutil.copy2(made.wheel, built)), sdist=Path(shutil.copy2(made.sdist, built)))
-
