@@ -13,8 +13,9 @@ seed), the EM-vs-supervised fit comparison, and speed (prints; never fails).
 3. Speed: index build + match of ``--scale-opportunities`` x ``--scale-protected`` (0 to skip), wall
    and CPU seconds and peak RSS.
 
-splink was not measured (not installed; see the report): nothing here claims a comparison with it.
-The EM-vs-supervised comparison (``--fit``) is the one printed.
+4. splink vs ours on the same corpora (``bench/conflicts_splink_bench.py``: splink on DuckDB, trained
+   on the tuning seed, P/R and time beside ours), when splink is installed (``pip install -e '.[bench]'``);
+   otherwise the line says how to get it. ``--no-splink`` skips it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(HERE))
 import yaml  # noqa: E402
 from conflict_corpus import NEGATIVE, POSITIVE, generate  # noqa: E402
 from conflict_evaluation import Metrics, evaluate, fit, fit_supervised, match_many  # noqa: E402
+from conflicts_splink_bench import INSTALL_HINT, compare, print_table, splink_available  # noqa: E402
 
 from sfsync.conflicts import CustomerIndex, MatchingRules, MatchQuery  # noqa: E402
 
@@ -137,6 +139,7 @@ def main() -> None:
     parser.add_argument("--scale-protected", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--no-splink", action="store_true", help="skip the splink-vs-ours comparison")
     parser.add_argument("--rules", default=str(HERE.parent / "mappings" / "conflict_rules.yaml"))
     args = parser.parse_args()
     from sfsync.conflicts import load_rules
@@ -149,6 +152,12 @@ def main() -> None:
     )
     _accuracy(args.customers, args.opportunities, seeds, matching)
     _scan_size(2600, 3000, matching)
+    if seeds and not args.no_splink:
+        print(f"\nsplink vs ours ({args.customers:,} protected x {args.opportunities:,} opportunities, same data):")
+        if splink_available():
+            print_table(compare(args.customers, args.opportunities, seeds, matching), seeds)
+        else:
+            print(f"  {INSTALL_HINT}")
     if args.fit:
         _fit(args.customers, args.opportunities, seeds, matching)
     if args.scale_opportunities and args.scale_protected:
