@@ -102,7 +102,7 @@ def _speed(opportunities: int, protected: int, workers: int, matching: MatchingR
         f"{time.perf_counter() - started:.1f} s (not timed); rss {_peak_mb():,.0f} MB"
     )
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    index = CustomerIndex(corpus.protected, matching)
+    index = CustomerIndex(corpus.protected, matching, workers=workers)
     build = time.perf_counter() - wall0
     queries = [MatchQuery.from_opportunity(o) for o in corpus.opportunities]
     wall1 = time.perf_counter()
