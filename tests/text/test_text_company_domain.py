@@ -139,3 +139,22 @@ def test_matcher_normaliser_keeps_legal_words_used_as_names_and_dba_names() -> N
     assert dba.tokens == ("acme",) and dba.alternates == (("roadrunner", "supplies"),)
     assert company_name("GmbH & Co. KG").tokens == ()
     assert company_name("x" * 3000).tokens  # a 3 KB name is cut, not a crash
+
+
+@pytest.mark.parametrize(
+    ("name", "tokens"),
+    [
+        # One-letter words: runs of initials join, a connective between two words reads "and", a
+        # lone letter at either end stays as written (the tokeniser's fast path must keep all of it).
+        ("I B M Corp", ("ibm",)),
+        ("I.B.M. Corp", ("ibm",)),
+        ("Smith e Jones", ("smith", "and", "jones")),
+        ("e Motors Ltd", ("e", "motors")),
+        ("Acme & Sons", ("acme", "and", "sons")),
+        ("Acme+Sons", ("acme", "and", "sons")),
+        ("O'Neil`s Bakery", ("oneils", "bakery")),
+        ("O’Neil Svcs", ("oneil", "services")),
+    ],
+)
+def test_matcher_tokens_of_initials_connectives_and_punctuation(name: str, tokens: tuple[str, ...]) -> None:
+    assert company_name(name).tokens == tokens
