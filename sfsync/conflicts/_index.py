@@ -287,7 +287,11 @@ class CustomerIndex:
                     by_site[site.key] = [i]
                 else:
                     bucket.append(i)
-        all_tokens = [[*nm.tokens, *chain.from_iterable(nm.alternates)] for nm in self._names]
+        names = self._names
+        # A name's tokens, then its trading names' (the tuple itself when it has none: no copy).
+        all_tokens = [
+            nm.tokens if not nm.alternates else (*nm.tokens, *chain.from_iterable(nm.alternates)) for nm in names
+        ]
         # Token occurrences (a word repeated in one name counts twice: rare, and harmless here).
         df: Counter[str] = Counter(chain.from_iterable(all_tokens))
         self.df = df
@@ -295,22 +299,32 @@ class CustomerIndex:
         self.common_words = frozenset(t for t, c in df.items() if c >= common_df) | COMMON_BUSINESS_WORDS
         postings: dict[str, list[int]] = {}
         rare = {t for t, c in df.items() if c <= max_df}
+        get = postings.get
         for i, toks in enumerate(all_tokens):
-            keys = rare.intersection(toks)
-            if not keys and toks:
-                keys = {"=" + self._names[i].norm}
-            for key in keys:
-                bucket = postings.get(key)
+            keyed = False
+            for key in toks:
+                if key in rare:
+                    keyed = True
+                    bucket = get(key)
+                    if bucket is None:
+                        postings[key] = [i]
+                    elif bucket[-1] != i:  # a word twice in one name: one posting
+                        bucket.append(i)
+            if not keyed and toks:
+                key = "=" + names[i].norm
+                bucket = get(key)
                 if bucket is None:
                     postings[key] = [i]
                 else:
                     bucket.append(i)
         self.postings = postings
         deletions: dict[str, list[str]] = {}
+        known = deletions.get
         for tok, count in df.items():
             if count <= max_df and len(tok) >= _MIN_FUZZY_LEN:
-                for variant in _deletions(tok):
-                    lst = deletions.get(variant)
+                for cut in range(len(tok)):  # _deletions(tok), inlined: a million-name vocabulary
+                    variant = tok[:cut] + tok[cut + 1 :]
+                    lst = known(variant)
                     if lst is None:
                         deletions[variant] = [tok]
                     else:
