@@ -500,8 +500,9 @@ class CustomerIndex:
         category = site.category if site is not None else None
         components: list[EvidenceComponent] = []
         for comp, level in zip(_COMPONENTS, vector, strict=True):
+            # Built from checked values (a known level, its agreement, a float): no validation pass.
             components.append(
-                EvidenceComponent(
+                EvidenceComponent.model_construct(
                     component=comp.value,
                     level=level,
                     agreement=_AGREEMENT[level],
