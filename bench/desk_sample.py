@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from sfsync.crypto import FieldCipher, FieldContext, LocalKeyringProvider
 from sfsync.crypto._providers import MIN_SCRYPT_N
-from sfsync.desk.org import REGISTRATION_OBJECT
+from sfsync.desk.org import ACCOUNT, REGISTRATION_OBJECT
 from sfsync.desk.users import Role, UserStore
 from sfsync.services.connect import save_fake_org
 from sfsync.services.paths import shipped_mappings_dir
@@ -47,6 +47,13 @@ master_key_file = "keys/master.key"
 [desk]
 users = "desk/users.json"
 audit_log = "desk/audit.jsonl"
+
+# A channel manager who answers EMEA partners only, and one who answers a single partner.
+[desk.scopes."emea-manager"]
+regions = ["EMEA"]
+
+[desk.scopes."tailspin-manager"]
+partners = ["P-104"]
 """
 
 PARTNERS = (
@@ -55,6 +62,8 @@ PARTNERS = (
     ("P-103", "Northwind Partners", "Certified"),
     ("P-104", "Tailspin Integrators", "Platinum"),
 )
+# The partner's region: its SLA calendar and which scoped desk users see it.
+PARTNER_REGIONS = {"P-101": "AMER", "P-102": "EMEA", "P-103": "EMEA", "P-104": "APAC"}
 _CUSTOMERS = (
     "Alpine Ski House",
     "Blue Yonder Airlines",
@@ -125,6 +134,7 @@ def build_sample_desk(
                 "Partner_Number__c": number,
                 "IsPartner": True,
                 "Partner_Tier__c": tier,
+                "Partner_Region__c": PARTNER_REGIONS[number],
                 "Type": "Channel Partner / Reseller",
             },
         )
@@ -332,6 +342,84 @@ def build_sample_desk(
             "Evidence__c": "domain: blueyonderairlines.example = blueyonderairlines.example\nname: 0.94 token match",
         },
     )
+    # Account registrations: a clean one, the same customer registered later by another partner (the scan
+    # filed "second_partner", first in time wins), and a named (direct-led) account.
+    account_mapping = next(
+        m for m in load_mappings([shipped_mappings_dir()]).all() if m.salesforce.object == ACCOUNT.sobject
+    )
+    account_bands = {fm.field: (fm.band.field, fm.band.band_of) for fm in account_mapping.fields if fm.band is not None}
+
+    def register_account(number: str, partner: str, *, hours_ago: float, customer: str, country: str) -> str:
+        def sealed(api_field: str, value: str) -> str:
+            return cipher.encrypt(value, FieldContext(ACCOUNT.sobject, api_field, number))
+
+        stamp = (now - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
+        domain = customer.lower().replace(" ", "") + ".example"
+        fields: dict[str, Any] = {
+            "Registration_Number__c": number,
+            "Partner_Account__c": partner_ids[partner],
+            "Customer_Name__c": sealed("Customer_Name__c", customer),
+            "Customer_Domain__c": sealed("Customer_Domain__c", domain),
+            "Customer_Country__c": sealed("Customer_Country__c", country),
+            "Customer_Contact_Name__c": sealed("Customer_Contact_Name__c", "Robin Lee"),
+            "Customer_Contact_Email__c": sealed("Customer_Contact_Email__c", f"robin@{domain}"),
+            "Justification__c": sealed("Justification__c", "Installed base of 40 servers; we run their support."),
+            "Product_Lines__c": "Servers;Storage",
+            "Requested_Term_Start__c": now.date().isoformat(),
+            "Requested_Term_End__c": (now + timedelta(days=120)).date().isoformat(),
+            "Submitted_At__c": stamp,
+            "Status__c": "Submitted",
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+        }
+        band_field, band_of = account_bands["Customer_Country__c"]
+        fields[band_field] = band_of(country)
+        fake.insert(ACCOUNT.sobject, fields)
+        sample.pending += 1
+        return number
+
+    cases["account_clean"] = register_account(
+        "AR-900001", "P-103", hours_ago=26, customer="Fourth Coffee", country="DE"
+    )
+    cases["account_second"] = register_account(
+        "AR-900002", "P-101", hours_ago=4, customer="Fourth Coffee", country="DE"
+    )
+    cases["account_named"] = register_account(
+        "AR-900003", "P-104", hours_ago=8, customer="Contoso Pharmaceuticals", country="JP"
+    )
+    for key, kind, rule, first, reason in (
+        (
+            "account_second",
+            "second_partner",
+            "earlier_registration_by_another_partner",
+            cases["account_clean"],
+            "Northwind Partners registered this customer first (AR-900001).",
+        ),
+        (
+            "account_named",
+            "named_account",
+            "named_account_registered",
+            "",
+            "The customer is on the vendor's named account list (direct-led).",
+        ),
+    ):
+        fake.insert(
+            "Channel_Conflict__c",
+            {
+                "Name": f"CC-{key}",
+                "Conflict_Key__c": f"sample-{key}",
+                "Registration_Number__c": cases[key],
+                "First_Registration__c": first or None,
+                "Kind__c": kind,
+                "Severity__c": "Block",
+                "Status__c": "Open",
+                "Score__c": 97.0,
+                "Rule__c": rule,
+                "Reason__c": reason,
+                "Evidence__c": "name: exact match after normalisation\ncountry: DE = DE",
+            },
+        )
     keyring.destroy_partner(shredded_partner)
     provider.save(keyring)
     save_fake_org(fake, directory / "org.json")
@@ -343,6 +431,8 @@ def build_sample_desk(
         ("manager2", Role.MANAGER),
         ("auditor", Role.AUDITOR),
         ("rep", Role.REP),
+        ("emea-manager", Role.MANAGER),
+        ("tailspin-manager", Role.MANAGER),
     ):
         users.set_user(name, role, password)
     (directory / "desk" / "sample.json").write_text(json.dumps(cases, indent=1), encoding="utf-8")

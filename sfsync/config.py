@@ -32,12 +32,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sfsync.errors import ConfigError, ErrorContext
 
 __all__ = [
+    "AccessScope",
     "AuthMode",
     "ConflictSettings",
     "CryptoSettings",
+    "DeskLoginSettings",
     "DeskSettings",
+    "LoginMode",
     "MappingSettings",
     "PortalSettings",
+    "RegionCalendar",
     "SalesforceSettings",
     "Settings",
     "StateSettings",
@@ -270,6 +274,113 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WORKING_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
+_HOUR_MINUTE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class RegionCalendar(_Section):
+    """``[desk.calendars.<REGION>]``: the SLA clock of partners in one region (Account.Partner_Region__c).
+
+    Every key left out inherits ``[desk]``'s value. ``day_start``/``day_end`` bound the business hours of a
+    working day ("09:00"-"17:00"); the default counts the whole day, so 24 business hours is one business day.
+    """
+
+    timezone: str | None = Field(default=None, description="IANA zone the region's days are counted in")
+    working_days: list[Weekday] | None = None
+    holidays: list[date] | None = None
+    day_start: str | None = Field(default=None, description="start of business hours, HH:MM (default 00:00)")
+    day_end: str | None = Field(default=None, description="end of business hours, HH:MM (default 24:00)")
+    due_hours: float | None = Field(default=None, gt=0)
+    breach_hours: float | None = Field(default=None, gt=0)
+
+    @field_validator("day_start", "day_end")
+    @classmethod
+    def _clock_time(cls, value: str | None) -> str | None:
+        if value is not None and not _HOUR_MINUTE.fullmatch(value):
+            raise ValueError("must be a time of day HH:MM (00:00 to 24:00)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_zone(value)
+
+    @field_validator("working_days")
+    @classmethod
+    def _some_days(cls, value: list[Weekday] | None) -> list[Weekday] | None:
+        if value is not None and not value:
+            raise ValueError("working_days must name at least one day")
+        return value
+
+
+class AccessScope(_Section):
+    """``[desk.scopes."<user>"]``: what one desk user (a local name or a Salesforce username) may see.
+
+    Both lists empty: every registration. Otherwise a registration is in scope when its partner's region is
+    one of ``regions`` (if any are given) and its partner number is one of ``partners`` (if any are given).
+    Out-of-scope registrations are absent from the queue, the reports and the audit trail the user reads,
+    and open as "not found".
+    """
+
+    regions: list[str] = Field(default_factory=list, description="partner regions (Account.Partner_Region__c)")
+    partners: list[str] = Field(default_factory=list, description="partner numbers (Account.Partner_Number__c)")
+
+
+class LoginMode(StrEnum):
+    LOCAL = "local"
+    SALESFORCE = "salesforce"
+
+
+class DeskLoginSettings(_Section):
+    """``[desk.login]``: who vouches for desk users.
+
+    ``local``: the argon2 user store (``[desk] users``). ``salesforce``: Salesforce is the identity provider
+    (OAuth 2.0 web-server flow with PKCE, OpenID Connect); the user's permission sets decide the role.
+    """
+
+    mode: LoginMode = LoginMode.LOCAL
+    login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="where users log in: https://login.salesforce.com, https://test.salesforce.com or a My Domain",
+    )
+    consumer_key: str | None = Field(default=None, description="the connected app's consumer key (client_id)")
+    consumer_secret: SecretStr | None = None
+    consumer_secret_file: Path | None = None
+    callback_url: str | None = Field(
+        default=None, description="the connected app's callback URL: https://<desk host>/oauth/callback"
+    )
+    manager_permission_set: str = Field(default="sfsync_Channel_Manager")
+    auditor_permission_set: str = Field(default="sfsync_Channel_Auditor")
+    login_minutes: float = Field(default=10.0, gt=0, description="how long a started login may take to come back")
+    clock_skew_seconds: float = Field(default=120.0, ge=0, description="leeway on the ID token's iat/exp")
+
+    @field_validator("login_url")
+    @classmethod
+    def _https_origin(cls, value: str) -> str:
+        value = value.rstrip("/")
+        loopback = re.fullmatch(r"http://(127\.0\.0\.1|localhost)(:\d+)?", value)  # a local identity provider
+        if not loopback and not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", value):
+            raise ValueError("must be an https origin such as https://login.salesforce.com")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s?#]+/oauth/callback", value):
+            raise ValueError("must be the desk's address followed by /oauth/callback")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.mode is LoginMode.SALESFORCE:
+            missing = [n for n in ("consumer_key", "consumer_secret", "callback_url") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(
+                    "login mode 'salesforce' needs " + ", ".join(missing) + " (the secret from "
+                    "SFSYNC_DESK__LOGIN__CONSUMER_SECRET or consumer_secret_file)"
+                )
+        return self
+
+
 class DeskSettings(_Section):
     """``[desk]``: the channel desk web app (``sfsync desk``): its files, SLA calendar and program rules."""
 
@@ -302,6 +413,15 @@ class DeskSettings(_Section):
         default_factory=lambda: {"Registered": 10, "Certified": 25, "Gold": 50, "Platinum": 100, "Titanium": 200},
         description="open (approved or pending) registrations a partner of each tier may hold",
     )
+    day_start: str = Field(default="00:00", description="start of business hours, HH:MM")
+    day_end: str = Field(default="24:00", description="end of business hours, HH:MM")
+    calendars: dict[str, RegionCalendar] = Field(
+        default_factory=dict, description="per partner region: its own SLA calendar (the partner's region decides)"
+    )
+    scopes: dict[str, AccessScope] = Field(
+        default_factory=dict, description="per user: the regions and/or partners that user may see"
+    )
+    login: DeskLoginSettings = Field(default_factory=DeskLoginSettings)
     reject_reasons: list[str] = Field(
         default_factory=lambda: [
             "Below minimum deal size",
@@ -322,18 +442,40 @@ class DeskSettings(_Section):
             raise ValueError("working_days must name at least one day")
         if self.max_protection_days < self.protection_days:
             raise ValueError("max_protection_days must not be less than protection_days")
+        if self.day_start >= self.day_end:
+            raise ValueError("day_start must be before day_end")
+        for name, region in self.calendars.items():
+            start = region.day_start if region.day_start is not None else self.day_start
+            end = region.day_end if region.day_end is not None else self.day_end
+            if start >= end:
+                raise ValueError(f"calendar {name}: day_start must be before day_end")
+            due = region.due_hours if region.due_hours is not None else self.due_hours
+            breach = region.breach_hours if region.breach_hours is not None else self.breach_hours
+            if breach < due:
+                raise ValueError(f"calendar {name}: breach_hours must not be less than due_hours")
         return self
+
+    @field_validator("day_start", "day_end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _HOUR_MINUTE.fullmatch(value):
+            raise ValueError("must be a time of day HH:MM (00:00 to 24:00)")
+        return value
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    def _zone(cls, value: str) -> str:
+        return _known_zone(value)
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+
+def _known_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -459,6 +601,19 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
                     f'{ENV_PREFIX}{section.upper()}__{key.upper()} or {key}_file = "path" instead',
                     ErrorContext(file=str(config_file), line=_line_of_key(text, section, key)),
                 )
+        login = data.get("desk", {}).get("login") if isinstance(data.get("desk"), dict) else None
+        if isinstance(login, dict):
+            for key in DeskLoginSettings.secret_fields():
+                if key in login:
+                    raise ConfigError(
+                        f"[desk.login] {key} is a secret and may not be written in the file; set "
+                        f'{ENV_PREFIX}DESK__LOGIN__{key.upper()} or {key}_file = "path" instead',
+                        ErrorContext(file=str(config_file), line=_line_of_key(text, "desk.login", key)),
+                    )
+            for key in DeskLoginSettings.path_fields():
+                value = login.get(key)
+                if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                    login[key] = str(config_file.resolve().parent / value)
         _resolve_relative_paths(data, config_file.resolve().parent)
     try:
         if environ is None:

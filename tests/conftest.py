@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -63,4 +64,21 @@ def sfsync_distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributi
     every test that installs or inspects them."""
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("needs a git checkout of the repository")
-    return build_distributions(tmp_path_factory.mktemp("distributions"))
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build_distributions(tmp_path_factory.mktemp("distributions"))
+    # Under pytest-xdist (`make test` runs two workers, one file per worker at a time) the workers share
+    # the parent of their base temporary directories: the first worker to ask builds there, under a lock,
+    # and the other reuses its build (pytest-xdist's documented recipe for once-per-run fixtures).
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / "distributions"
+    shared.mkdir(exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = shared / "built"
+        if built.is_dir():
+            wheels, sdists = sorted(built.glob("*.whl")), sorted(built.glob("*.tar.gz"))
+            return Distributions(wheel=wheels[0], sdist=sdists[0])
+        made = build_distributions(shared / "work")
+        built.mkdir()
+        return Distributions(wheel=Path(shutil.copy2(made.wheel, built)), sdist=Path(shutil.copy2(made.sdist, built)))

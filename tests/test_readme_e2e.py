@@ -145,7 +145,8 @@ def test_rerunning_make_demo_replaces_the_demo_without_reinstalling(checkout: Ch
 def test_make_test_collects_the_suite_in_the_fresh_environment(checkout: Checkout) -> None:
     assert checkout.demo.returncode == 0
     tests = readme_commands().tests
-    collected = sh(f"{tests} PYTEST_ARGS='--collect-only -q -p no:cacheprovider'", checkout.root)
+    # PYTEST_WORKERS=0: collected in this process, so pytest prints the count (no xdist workers to ask)
+    collected = sh(f"{tests} PYTEST_WORKERS=0 PYTEST_ARGS='--collect-only -q -p no:cacheprovider'", checkout.root)
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     count = re.search(r"(\d+) tests? collected", collected.stdout)
     assert count is not None and int(count.group(1)) > 100, collected.stdout[-1000:]

@@ -23,8 +23,22 @@ if TYPE_CHECKING:
 
     from sfsync.config import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _PipeFriendlyConsole(Console):
+    """A console that wraps lines only on a terminal: piped into a file, a log or ``grep``, a line (a path,
+    an error) stays one line instead of being broken at the 80 columns rich assumes without a terminal."""
+
+    @property
+    def soft_wrap(self) -> bool:
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, _value: bool) -> None:
+        pass  # decided per print by where the output goes, not once at construction
+
+
+console: Console = _PipeFriendlyConsole()
+err_console: Console = _PipeFriendlyConsole(stderr=True)
 
 # Fields the failing command wants on its error line (``run`` adds its run id); ``main`` prints them.
 error_fields: dict[str, object] = {}

@@ -27,7 +27,8 @@ def serve(
     """Serve the desk until interrupted (Ctrl-C).
 
     Works on the local org of a demo directory (``[salesforce] fake_org``) and on a real org. Users log
-    in with the local user store (``sfsync desk user add``). Away from a loopback address, put it behind
+    in with the local user store (``sfsync desk user add``) or, with ``[desk.login] mode = "salesforce"``,
+    with Salesforce (OpenID Connect; the role from their permission sets). Away from a loopback address, put it behind
     HTTPS: the session cookie is then marked Secure (``[desk] cookie_secure`` overrides).
     """
     if ctx.invoked_subcommand is not None:
@@ -40,9 +41,18 @@ def serve(
     secure = settings.desk.cookie_secure if settings.desk.cookie_secure is not None else not is_loopback(host)
     desk = create_app(settings, cookie_secure=secure)
     desk.org.open()
-    # The first full read of the queue happens now, not on the first manager's first page.
-    pending = len(desk.org.pending())
-    if not desk.users.list():
+    # The first full read of the queue (and each registration's SLA deadline) happens now, not on the first
+    # manager's first page.
+    pending = desk.warm()
+    if desk.sso is not None:
+        console.print(
+            f"users log in with Salesforce ({settings.desk.login.login_url}); roles from the permission sets "
+            f"{settings.desk.login.manager_permission_set} and {settings.desk.login.auditor_permission_set}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    elif not desk.users.list():
         err_console.print(
             f"warning: no desk users yet in {settings.desk.users}; add one with "
             "`sfsync desk user add NAME --role manager`",

@@ -24,7 +24,7 @@ def report_command(
 
     from sfsync.desk.org import DeskOrg
     from sfsync.desk.reports import build_report
-    from sfsync.desk.sla import BusinessCalendar
+    from sfsync.desk.sla import Calendars
     from sfsync.errors import UsageError
 
     if as_json and as_csv:
@@ -34,7 +34,7 @@ def report_command(
     try:
         report = build_report(
             org,
-            BusinessCalendar(settings.desk),
+            Calendars(settings.desk),
             due_hours=settings.desk.due_hours,
             breach_hours=settings.desk.breach_hours,
         )

@@ -237,7 +237,7 @@ def status_command(
     if not state_store_missing(settings.state.url):  # nothing has run yet: show that, create nothing
         store = StateStore(settings.state.url)
         try:
-            runs = store.runs(limit=limit)
+            runs = store.runs_as_seen_now(limit=limit)
             watermarks = store.watermarks()
             letters = store.dead_letters()
         finally:

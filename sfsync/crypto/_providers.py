@@ -361,14 +361,16 @@ class _FileKeyringProvider:
         return keyring
 
     def save(self, keyring: Keyring) -> None:
-        wrapper = self._new_wrapper()
-        if self.path.exists():
-            document = self._read_document()
-            wrapper = self._wrapper_for(document["wrapper"])
-            if _generation(document) > keyring.generation:
-                # Someone saved a newer keyring since this one was loaded: writing would drop its keys.
-                raise self._error("the keyring file changed since it was loaded; load it again and retry")
-        self._write(keyring, wrapper)
+        if not self.path.exists():
+            self._write(keyring, self._new_wrapper())
+            return
+        document = self._read_document()
+        if _generation(document) > keyring.generation:
+            # Someone saved a newer keyring since this one was loaded: writing would drop its keys.
+            raise self._error("the keyring file changed since it was loaded; load it again and retry")
+        # The file's own wrapper (a local master key's scrypt is derived once per provider and salt, not
+        # once per save: a first sync that creates a key for each of 1,000 partners saves 1,000 times).
+        self._write(keyring, self._wrapper_for(document["wrapper"]))
 
     def rewrap(self, keyring: Keyring) -> None:
         """Re-wrap every key of ``keyring`` under this provider's KEK (new master key, KMS or Vault key)."""

@@ -23,28 +23,37 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import requests
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as ASGIScope
 
-from sfsync.config import Settings
+from sfsync.config import LoginMode, Settings
 from sfsync.crypto import Keyring
 from sfsync.desk.audit import AuditLog, audit_key
 from sfsync.desk.fields import DisplayField, FieldReader
+from sfsync.desk.oidc import LOGIN_COOKIE, LoginRefusedError, SalesforceLogin
 from sfsync.desk.org import (
-    REGISTRATION_OBJECT,
+    ACCOUNT,
+    DEAL,
     ConcurrentDecisionError,
     Decision,
     DeskOrg,
+    PendingRegistration,
     RegistrationDeletedError,
+    RegistrationKind,
+    SeenRecord,
 )
 from sfsync.desk.reports import build_report
-from sfsync.desk.sla import BusinessCalendar
+from sfsync.desk.scope import Scope, scope_for
+from sfsync.desk.sla import Calendars
 from sfsync.desk.triage import triage
 from sfsync.desk.users import Role, User, UserStore
 from sfsync.errors import SfsyncError
@@ -69,8 +78,11 @@ _SECURITY_HEADERS = {
 # Fields whose absence means the partner must be asked before a decision.
 _NEEDED = {
     "End_Customer_Name__c": "customer name",
+    "Customer_Name__c": "customer name",
     "Customer_Contact_Name__c": "contact name",
 }
+_SEEN_PER_SESSION = 1000
+_NOT_FOUND = "not in Salesforce (deleted, never synced, or not yours to see)"
 _REACHABLE = ("Customer_Contact_Email__c", "Customer_Contact_Phone__c")
 
 
@@ -80,6 +92,8 @@ class Session:
     csrf: str
     last_seen: float
     flash: list[tuple[str, str]] = field(default_factory=list)
+    # (kind, number) -> the version of the record this session's page showed (the decision's precondition)
+    seen: dict[tuple[str, str], SeenRecord] = field(default_factory=dict)
 
 
 class LoginLimiter:
@@ -126,20 +140,28 @@ class DeskApp:
         cookie_secure: bool,
         now: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        http: requests.Session | None = None,
     ) -> None:
         self.settings = settings
         self.desk = settings.desk
         self.org = org
         self.users = UserStore(settings.desk.users)
         self.audit = AuditLog(settings.desk.audit_log, audit_key(keyring))
-        self.reader = FieldReader(mappings, REGISTRATION_OBJECT, keyring)
-        self.calendar = BusinessCalendar(settings.desk)
+        self.readers = {kind.name: FieldReader(mappings, kind.sobject, keyring) for kind in (DEAL, ACCOUNT)}
+        self.calendars = Calendars(settings.desk)
+        self.calendar = self.calendars.default
         self.cookie_secure = cookie_secure
         self.now = now
         self.monotonic = monotonic
         self.sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
+        self._deadlines: dict[tuple[str, str, datetime, str], datetime] = {}
         self.limiter = LoginLimiter(settings.desk.login_attempts, settings.desk.login_window_seconds, monotonic)
+        self.sso: SalesforceLogin | None = (
+            SalesforceLogin(settings.desk.login, monotonic=monotonic, http=http)
+            if settings.desk.login.mode is LoginMode.SALESFORCE
+            else None
+        )
         self.templates = Environment(
             loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(["html"]), auto_reload=False
         )
@@ -147,13 +169,28 @@ class DeskApp:
             Route("/", self.queue, methods=["GET"]),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
+            Route("/oauth/start", self.oauth_start, methods=["GET"]),
+            Route("/oauth/callback", self.oauth_callback, methods=["GET"]),
             Route("/logout", self.logout, methods=["POST"]),
-            Route("/registrations/{number}", self.registration, methods=["GET"]),
-            Route("/registrations/{number}/decision", self.decide, methods=["POST"]),
             Route("/audit", self.audit_page, methods=["GET"]),
             Route("/reports", self.reports_page, methods=["GET"]),
         ]
+        for kind in (DEAL, ACCOUNT):
+            routes.append(Route(kind.path + "/{number}", self._page_for(kind), methods=["GET"]))
+            routes.append(Route(kind.path + "/{number}/decision", self._decide_for(kind), methods=["POST"]))
         self.app = _SecurityHeaders(Starlette(routes=routes, lifespan=self._lifespan))
+
+    def _page_for(self, kind: RegistrationKind) -> Callable[[Request], Any]:
+        async def page(request: Request) -> Response:
+            return await self.registration(request, kind)
+
+        return page
+
+    def _decide_for(self, kind: RegistrationKind) -> Callable[[Request], Any]:
+        async def decide(request: Request) -> Response:
+            return await self.decide(request, kind)
+
+        return decide
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -182,7 +219,9 @@ class DeskApp:
             return session
 
     def _to_login(self, request: Request, message: str) -> Response:
-        response = self.render("login.html", status_code=401, message=message, next=request.url.path)
+        response = self.render(
+            "login.html", status_code=401, message=message, next=request.url.path, sso=self.sso is not None
+        )
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
@@ -199,31 +238,25 @@ class DeskApp:
         return values
 
     # ------------------------------------------------------------------ login
-    async def login_form(self, request: Request) -> Response:
-        return self.render("login.html", message=None, next="/")
+    def _login_page(self, message: str | None, next_path: str = "/", status_code: int = 200) -> HTMLResponse:
+        return self.render(
+            "login.html",
+            status_code=status_code,
+            message=message,
+            next=next_path,
+            sso=self.sso is not None,
+        )
 
-    async def login(self, request: Request) -> Response:
-        form = await request.form()
-        name = str(form.get("username", ""))[:80]
-        password = str(form.get("password", ""))[:1024]
-        address = request.client.host if request.client else "unknown"
-        keys = (f"user:{name}", f"addr:{address}")
-        if self.limiter.blocked(*keys):
-            log.warning("desk login refused: too many failures")
-            return self.render(
-                "login.html", status_code=429, message="Too many failed logins; wait a few minutes.", next="/"
-            )
-        user = self.users.authenticate(name, password)
-        if user is None:
-            self.limiter.fail(*keys)
-            return self.render("login.html", status_code=401, message="Unknown user or wrong password.", next="/")
-        self.limiter.reset(f"user:{name}")
+    async def login_form(self, request: Request) -> Response:
+        return self._login_page(None)
+
+    def _open_session(self, user: User, target: str) -> Response:
         token = secrets.token_urlsafe(32)
         with self._sessions_lock:
             self.sessions[token] = Session(user=user, csrf=secrets.token_urlsafe(32), last_seen=self.monotonic())
-        self.audit.append(user=user.name, role=user.role.value, action="login")
-        target = str(form.get("next", "/"))
-        if not target.startswith("/") or target.startswith("//"):
+        detail = f"via {user.via}" + (f"; scope {user.scope.describe()}" if user.scope.limited else "")
+        self.audit.append(user=user.name, role=user.role.value, action="login", detail=detail)
+        if not target.startswith("/") or target.startswith("//") or target.startswith("/oauth/"):
             target = "/"  # no open redirect
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
@@ -236,6 +269,93 @@ class DeskApp:
         )
         return response
 
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        if self.sso is not None:
+            return self._login_page("This desk logs users in with Salesforce.", status_code=400)
+        name = str(form.get("username", ""))[:80]
+        password = str(form.get("password", ""))[:1024]
+        address = request.client.host if request.client else "unknown"
+        keys = (f"user:{name}", f"addr:{address}")
+        if self.limiter.blocked(*keys):
+            log.warning("desk login refused: too many failures")
+            return self._login_page("Too many failed logins; wait a few minutes.", status_code=429)
+        user = self.users.authenticate(name, password)
+        if user is None:
+            self.limiter.fail(*keys)
+            return self._login_page("Unknown user or wrong password.", status_code=401)
+        self.limiter.reset(f"user:{name}")
+        user = replace(user, scope=scope_for(self.desk, user.name))
+        return self._open_session(user, str(form.get("next", "/")))
+
+    async def oauth_start(self, request: Request) -> Response:
+        """Off to Salesforce's login page; a login cookie binds the coming callback to this browser."""
+        if self.sso is None:
+            return self._login_page("This desk has no Salesforce login.", status_code=404)
+        address = request.client.host if request.client else "unknown"
+        if self.limiter.blocked(f"addr:{address}"):
+            return self._login_page("Too many failed logins; wait a few minutes.", status_code=429)
+        try:
+            browser, location = self.sso.start(request.query_params.get("next", "/")[:200])
+        except LoginRefusedError as exc:
+            return self._login_page(str(exc), status_code=503)
+        response = RedirectResponse(location, status_code=303)
+        # Lax, not Strict: the cookie must come back on the top-level redirect from Salesforce.
+        response.set_cookie(
+            LOGIN_COOKIE,
+            browser,
+            max_age=int(self.desk.login.login_minutes * 60),
+            httponly=True,
+            samesite="lax",
+            secure=self.cookie_secure,
+            path="/oauth/",
+        )
+        return response
+
+    async def oauth_callback(self, request: Request) -> Response:
+        if self.sso is None:
+            return self._login_page("This desk has no Salesforce login.", status_code=404)
+        address = request.client.host if request.client else "unknown"
+        if self.limiter.blocked(f"addr:{address}"):
+            return self._login_page("Too many failed logins; wait a few minutes.", status_code=429)
+        params = {key: value[:4096] for key, value in request.query_params.items()}
+        try:
+            identity, target = await _in_thread(self.sso.finish, request.cookies.get(LOGIN_COOKIE), params)
+        except LoginRefusedError as exc:
+            self.limiter.fail(f"addr:{address}")
+            log.warning("desk Salesforce login refused: %s", exc)
+            response = self._login_page(f"Login refused: {exc}", status_code=401)
+            response.delete_cookie(LOGIN_COOKIE, path="/oauth/")
+            return response
+        try:
+            assigned = await _in_thread(self.org.permission_sets, identity.user_id)
+        except SfsyncError as exc:
+            return self._login_page(f"Salesforce could not say what you may do: {exc}", status_code=502)
+        login = self.desk.login
+        if login.manager_permission_set in assigned:
+            role = Role.MANAGER
+        elif login.auditor_permission_set in assigned:
+            role = Role.AUDITOR
+        else:
+            self.audit.append(
+                user=identity.username,
+                role="none",
+                action="login-refused",
+                detail="via salesforce; no desk permission set",
+            )
+            response = self._login_page(
+                f"Your Salesforce user holds neither {login.manager_permission_set} nor "
+                f"{login.auditor_permission_set}: the desk shows you nothing.",
+                status_code=403,
+            )
+            response.delete_cookie(LOGIN_COOKIE, path="/oauth/")
+            return response
+        self.limiter.reset(f"addr:{address}")
+        user = User(identity.username, role, scope_for(self.desk, identity.username), via="salesforce")
+        opened = self._open_session(user, target)
+        opened.delete_cookie(LOGIN_COOKIE, path="/oauth/")
+        return opened
+
     async def logout(self, request: Request) -> Response:
         session = self._session(request)
         if session is not None and await self._form(request, session) is not None:
@@ -246,13 +366,32 @@ class DeskApp:
         return response
 
     # ------------------------------------------------------------------ queue
+    def _deadline(self, reg: PendingRegistration) -> datetime:
+        """When ``reg`` breaches under its partner region's calendar; fixed once submitted, so cached."""
+        key = (reg.kind, reg.number, reg.submitted_at, reg.partner_region)
+        found = self._deadlines.get(key)
+        if found is None:
+            calendar = self.calendars.for_region(reg.partner_region)
+            found = calendar.deadline(reg.submitted_at, calendar.breach_hours)
+            if len(self._deadlines) > 200_000:
+                self._deadlines.clear()
+            self._deadlines[key] = found
+        return found
+
+    def warm(self) -> int:
+        """Read the queue and compute every pending registration's deadline now, not on the first page."""
+        rows = self.org.pending()
+        for reg in rows:
+            self._deadline(reg)
+        return len(rows)
+
     async def queue(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
             return self._to_login(request, "Please log in.")
         params = request.query_params
         partner, tier, line = params.get("partner", ""), params.get("tier", ""), params.get("product_line", "")
-        region = params.get("region", "")
+        region, kind = params.get("region", ""), params.get("kind", "")
         try:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
@@ -264,22 +403,27 @@ class DeskApp:
                 "error.html", status_code=502, session=session, title="Salesforce unavailable", message=str(exc)
             )
         now = self.now()
-        every = rows
+        scope = session.user.scope
+        every = [r for r in rows if scope.allows(r.partner_number, r.partner_region)] if scope.limited else rows
         rows = [
             r
-            for r in rows
+            for r in every
             if (not partner or r.partner_name == partner)
             and (not tier or r.tier == tier)
             and (not line or line in r.product_lines)
-            and (not region or r.region == region)
+            and (not region or r.partner_region == region)
+            and (not kind or r.kind == kind)
         ]
-        # One calendar for every registration: business hours only grow with age, so the earliest submission
-        # has the longest-running clock. Sorting by submission time orders by SLA without computing 10,000
-        # clocks; only the shown page's clocks are computed.
+        # Most urgent first: the instant each registration breaches under its partner region's calendar.
+        # Within one calendar that is the order of submission; deadlines are computed once per registration.
+        rows = sorted(rows, key=lambda r: (self._deadline(r), r.submitted_at, r.number))
         size = self.desk.page_size
         pages = max(1, math.ceil(len(rows) / size))
         page = min(page, pages)
-        shown = [(self.calendar.status(r.submitted_at, now), r) for r in rows[(page - 1) * size : page * size]]
+        shown = [
+            (self.calendars.status(r.partner_region, r.submitted_at, now), r)
+            for r in rows[(page - 1) * size : page * size]
+        ]
         return self.render(
             "queue.html",
             session=session,
@@ -291,31 +435,56 @@ class DeskApp:
             tier=tier,
             product_line=line,
             region=region,
-            regions=sorted({r.region for r in every if r.region}),
+            kind=kind,
+            kinds=sorted({r.kind for r in every}),
+            regions=sorted({r.partner_region for r in every if r.partner_region}),
             partners=sorted({r.partner_name for r in every}),
             tiers=sorted({r.tier for r in every}),
             product_lines=sorted({pl for r in every for pl in r.product_lines}),
         )
 
     # ------------------------------------------------------------------ registration
-    async def registration(self, request: Request) -> Response:
+    def _not_found(self, session: Session, kind: RegistrationKind, number: str) -> HTMLResponse:
+        return self.render(
+            "error.html",
+            status_code=404,
+            session=session,
+            title="Registration not found",
+            message=f"{kind.label} {number} is {_NOT_FOUND}.",
+        )
+
+    def _out_of_scope(self, session: Session, kind: RegistrationKind, number: str, action: str) -> HTMLResponse:
+        """A scoped user reaching past the scope: told "not found" (existence is not confirmed), audited."""
+        self.audit.append(
+            user=session.user.name,
+            role=session.user.role.value,
+            action=action,
+            registration=number,
+            detail=f"{kind.name} registration outside the user's scope ({session.user.scope.describe()})",
+        )
+        return self._not_found(session, kind, number)
+
+    async def registration(self, request: Request, kind: RegistrationKind = DEAL) -> Response:
         session = self._session(request)
         if session is None:
             return self._to_login(request, "Your session has expired; please log in again.")
         number = request.path_params["number"]
         try:
-            view = await _in_thread(self._registration_view, session, number)
-        except RegistrationDeletedError as exc:
-            return self.render(
-                "error.html", status_code=404, session=session, title="Registration not found", message=str(exc)
-            )
+            view = await _in_thread(self._registration_view, session, number, kind)
+        except RegistrationDeletedError:
+            return self._not_found(session, kind, number)
+        if view is None:
+            return self._out_of_scope(session, kind, number, "view-refused")
         flash, session.flash = session.flash, []
         return self.render("registration.html", session=session, flash=flash, **view)
 
-    def _registration_view(self, session: Session, number: str) -> dict[str, Any]:
-        record = self.org.registration(number)
+    def _registration_view(self, session: Session, number: str, kind: RegistrationKind) -> dict[str, Any] | None:
+        record = self.org.registration(number, kind)
+        scope = session.user.scope
+        if scope.limited and not scope.allows(record.partner_number, record.partner_region):
+            return None
         decrypt = session.user.role.reads_plaintext
-        shown = self.reader.read(record.fields, number, decrypt=decrypt)
+        shown = self.readers[kind.name].read(record.fields, number, decrypt=decrypt)
         if decrypt:
             opened = [f.api_name for f in shown if f.encrypted and f.value is not None]
             # Accounted for before the page leaves the server: a failed append shows no plaintext.
@@ -324,15 +493,18 @@ class DeskApp:
                 role=session.user.role.value,
                 action="view",
                 registration=number,
-                detail="fields: " + ",".join(opened),
+                detail=("" if kind is DEAL else "account registration; ") + "fields: " + ",".join(opened),
             )
+        if len(session.seen) >= _SEEN_PER_SESSION:
+            session.seen.pop(next(iter(session.seen)))  # the oldest page: deciding on it asks to reopen it
+        session.seen[(kind.name, number)] = SeenRecord(str(record.fields.get("Id")), record.modstamp, record.status)
         conflicts = self.org.conflicts(number)
         result = None
         sla = None
         if record.pending is not None:
             # The amount is encrypted: eligibility reads the decrypted value (None when it cannot be read).
             reg = replace(record.pending, amount=_amount(shown))
-            sla = self.calendar.status(reg.submitted_at, self.now())
+            sla = self.calendars.status(reg.partner_region, reg.submitted_at, self.now())
             by_name = {f.api_name: f for f in shown}
             missing = [
                 label
@@ -354,15 +526,18 @@ class DeskApp:
                 conflicts=conflicts,
                 missing_information=missing,
                 unreadable=unreadable,
+                requested_term=_requested_term(record.fields) if kind is ACCOUNT else None,
             )
-        partner = record.fields.get("Partner_Account__r") or {}
+        partner = record.partner
         return {
             "number": number,
+            "kind": kind,
             "record": record,
             "fields": shown,
             "decrypted": decrypt,
             "partner_name": partner.get("Name") or "(no partner)",
             "tier": partner.get("Partner_Tier__c") or "(no tier)",
+            "partner_region": record.partner_region,
             "triage": result,
             "conflicts": conflicts,
             "sla": sla,
@@ -375,7 +550,7 @@ class DeskApp:
         return self.now().date()
 
     # ------------------------------------------------------------------ decide
-    async def decide(self, request: Request) -> Response:
+    async def decide(self, request: Request, kind: RegistrationKind = DEAL) -> Response:
         session = self._session(request)
         if session is None:
             return self._to_login(request, "Your session has expired; nothing was decided. Please log in again.")
@@ -385,12 +560,24 @@ class DeskApp:
         if form is None:
             return self._forbidden(session, "The form was stale or forged (CSRF token mismatch); nothing was decided.")
         number = request.path_params["number"]
+        page = f"{kind.path}/{quote(number, safe='')}"
         decision, problem = self._decision_from(form)
         if decision is None:
             session.flash.append(("error", problem))
-            return RedirectResponse(f"/registrations/{number}", status_code=303)
+            return RedirectResponse(page, status_code=303)
+        seen = session.seen.get((kind.name, number))
+        if seen is None:
+            # Never opened in this session (or refused as out of scope): nothing to decide on.
+            if session.user.scope.limited and not await _in_thread(self._in_scope, session.user.scope, number, kind):
+                return self._out_of_scope(session, kind, number, "decision-refused")
+            session.flash.append(("error", "Open the registration before deciding on it; nothing was written."))
+            return RedirectResponse(page, status_code=303)
         try:
-            outcome = await _in_thread(self.org.decide, number, form.get("modstamp", ""), decision, today=self._today())
+            if hmac.compare_digest(seen.modstamp.encode(), form.get("modstamp", "").encode()):
+                outcome = await _in_thread(self.org.decide, number, seen, decision, today=self._today(), kind=kind)
+            else:
+                # The form is older than the last page this session saw: the record changed in between.
+                outcome = await _in_thread(self.org.repeated, number, decision, today=self._today(), kind=kind)
         except ConcurrentDecisionError as exc:
             self.audit.append(
                 user=session.user.name,
@@ -400,13 +587,13 @@ class DeskApp:
                 detail=f"{decision.action}: changed by someone else",
             )
             session.flash.append(("error", str(exc)))
-            return RedirectResponse(f"/registrations/{number}", status_code=303)
-        except RegistrationDeletedError as exc:
-            return self.render(
-                "error.html", status_code=404, session=session, title="Registration not found", message=str(exc)
-            )
+            return RedirectResponse(page, status_code=303)
+        except RegistrationDeletedError:
+            return self._not_found(session, kind, number)
         if outcome.written:
             detail = f"status {outcome.status}"
+            if kind is ACCOUNT:
+                detail = "account registration; " + detail
             if decision.reason:
                 detail += f", reason {decision.reason}"
             if decision.action in ("approve", "extend"):
@@ -424,7 +611,7 @@ class DeskApp:
             session.flash.append(("ok", f"{number}: {done} — written to Salesforce."))
         else:
             session.flash.append(("ok", f"{number}: this decision was already recorded; nothing written again."))
-        return RedirectResponse(f"/registrations/{number}", status_code=303)
+        return RedirectResponse(page, status_code=303)
 
     def _decision_from(self, form: dict[str, str]) -> tuple[Decision | None, str]:
         action = form.get("action", "")
@@ -458,6 +645,24 @@ class DeskApp:
             return Decision("request_info", text=text), ""
         return None, "Unknown decision."
 
+    # ------------------------------------------------------------------ scope helpers
+    def _in_scope(self, scope: Scope, number: str, kind: RegistrationKind) -> bool:
+        try:
+            record = self.org.registration(number, kind)
+        except RegistrationDeletedError:
+            return False
+        return scope.allows(record.partner_number, record.partner_region)
+
+    def _numbers_in_scope(self, scope: Scope) -> set[str] | None:
+        """Registration numbers a scoped user may see; None for an unlimited user (everything)."""
+        if not scope.limited:
+            return None
+        return {
+            number
+            for number, (partner, region) in self.org.registration_partners().items()
+            if scope.allows(partner, region)
+        }
+
     # ------------------------------------------------------------------ reports
     async def reports_page(self, request: Request) -> Response:
         session = self._session(request)
@@ -466,7 +671,12 @@ class DeskApp:
         if session.user.role is Role.REP:
             return self._forbidden(session, "Reports are for the channel team and auditors.")
         report = await _in_thread(
-            build_report, self.org, self.calendar, due_hours=self.desk.due_hours, breach_hours=self.desk.breach_hours
+            build_report,
+            self.org,
+            self.calendars,
+            due_hours=self.desk.due_hours,
+            breach_hours=self.desk.breach_hours,
+            scope=session.user.scope,
         )
         return self.render(
             "reports.html",
@@ -485,7 +695,12 @@ class DeskApp:
             return self._forbidden(session, "Only auditors read the audit trail.")
         user = request.query_params.get("user") or None
         registration = request.query_params.get("registration") or None
-        entries = self.audit.entries(user=user, registration=registration)[-500:]
+        entries = self.audit.entries(user=user, registration=registration)
+        visible = await _in_thread(self._numbers_in_scope, session.user.scope)
+        if visible is not None:
+            # A scoped auditor reads entries on registrations in scope, and entries on none (logins).
+            entries = [e for e in entries if not e.registration or e.registration in visible]
+        entries = entries[-500:]
         checked, problems = self.audit.verify()
         return self.render(
             "audit.html",
@@ -496,6 +711,15 @@ class DeskApp:
             user=user or "",
             registration=registration or "",
         )
+
+
+def _requested_term(fields: dict[str, Any]) -> tuple[date, date] | None:
+    try:
+        start = date.fromisoformat(str(fields.get("Requested_Term_Start__c")))
+        end = date.fromisoformat(str(fields.get("Requested_Term_End__c")))
+    except ValueError:
+        return None
+    return start, end
 
 
 def _amount(shown: list[DisplayField]) -> Decimal | None:
@@ -514,7 +738,7 @@ class _SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
@@ -545,6 +769,7 @@ def create_app(
     mappings: MappingSet | None = None,
     now: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    http: requests.Session | None = None,
 ) -> DeskApp:
     """The desk for ``settings``: its org, keyring and mappings (each may be passed in by tests)."""
     from sfsync.crypto import load_keyring
@@ -555,7 +780,14 @@ def create_app(
     org = org if org is not None else DeskOrg(settings)
     secure = settings.desk.cookie_secure if cookie_secure is None else cookie_secure
     return DeskApp(
-        settings, org=org, keyring=keyring, mappings=mappings, cookie_secure=bool(secure), now=now, monotonic=monotonic
+        settings,
+        org=org,
+        keyring=keyring,
+        mappings=mappings,
+        cookie_secure=bool(secure),
+        now=now,
+        monotonic=monotonic,
+        http=http,
     )
 
 

@@ -1,8 +1,10 @@
 """Desk reports: SLA attainment, approval rates, conflicts by rule — the numbers behind ``/reports`` and
 ``sfsync report``.
 
-SLA attainment is measured on decided registrations (Approved or Rejected with a ``Decided_At__c``): the
-business hours from submission to decision under the ``[desk]`` calendar.
+SLA attainment is measured on decided registrations (Approved or Rejected with a ``Decided_At__c``, deal and
+account registrations alike): the business hours from submission to decision under the calendar of the
+partner's region, against that calendar's due and breach marks. A scoped user's report counts only the
+registrations in scope.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sfsync.desk.org import DeskOrg
-from sfsync.desk.sla import BusinessCalendar
+from sfsync.desk.scope import Scope
+from sfsync.desk.sla import BusinessCalendar, Calendars
 from sfsync.text.time import parse_utc
 
 __all__ = ["DeskReport", "Rate", "build_report"]
@@ -106,10 +109,20 @@ def _rates(counts: dict[str, Counter[str]]) -> list[Rate]:
     )
 
 
-def build_report(org: DeskOrg, calendar: BusinessCalendar, *, due_hours: float, breach_hours: float) -> DeskReport:
+def build_report(
+    org: DeskOrg,
+    calendar: BusinessCalendar | Calendars,
+    *,
+    due_hours: float,
+    breach_hours: float,
+    scope: Scope | None = None,
+) -> DeskReport:
     rows = org.decided()
+    if scope is not None and scope.limited:
+        rows = [row for row in rows if scope.allows(*_partner_of(row))]
     report = DeskReport(decided=len(rows))
     hours: list[float] = []
+    within_due = within_breach = 0
     partner: dict[str, Counter[str]] = defaultdict(Counter)
     tier: dict[str, Counter[str]] = defaultdict(Counter)
     line: dict[str, Counter[str]] = defaultdict(Counter)
@@ -125,12 +138,28 @@ def build_report(org: DeskOrg, calendar: BusinessCalendar, *, due_hours: float, 
                 line[product_line][status] += 1
         submitted, decided = parse_utc(row.get("Submitted_At__c")), parse_utc(row.get("Decided_At__c"))
         if submitted is not None and decided is not None:
-            hours.append(calendar.business_hours(submitted, decided))
+            if isinstance(calendar, Calendars):
+                clock = calendar.for_region(_partner_of(row)[1])
+                due, breach = clock.due_hours, clock.breach_hours
+            else:
+                clock, due, breach = calendar, due_hours, breach_hours
+            taken = clock.business_hours(submitted, decided)
+            hours.append(taken)
+            within_due += taken <= due
+            within_breach += taken <= breach
     if hours:
-        report.within_due = sum(h <= due_hours for h in hours) / len(hours)
-        report.within_breach = sum(h <= breach_hours for h in hours) / len(hours)
+        report.within_due = within_due / len(hours)
+        report.within_breach = within_breach / len(hours)
     report.p50_hours, report.p90_hours = _percentile(hours, 0.5), _percentile(hours, 0.9)
     report.approval_rate = approved / len(rows) if rows else 0.0
     report.by_partner, report.by_tier, report.by_product_line = _rates(partner), _rates(tier), _rates(line)
-    report.conflicts_by_rule = dict(sorted(org.conflict_rules().items(), key=lambda item: (-item[1], item[0])))
+    numbers: set[str] | None = None
+    if scope is not None and scope.limited:
+        numbers = {n for n, (p, r) in org.registration_partners().items() if scope.allows(p, r)}
+    report.conflicts_by_rule = dict(sorted(org.conflict_rules(numbers).items(), key=lambda item: (-item[1], item[0])))
     return report
+
+
+def _partner_of(row: dict[str, Any]) -> tuple[str, str]:
+    account = row.get("Partner_Account__r") or {}
+    return str(account.get("Partner_Number__c") or ""), str(account.get("Partner_Region__c") or "")

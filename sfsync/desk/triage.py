@@ -8,6 +8,7 @@ partner of each tier may hold. Conflicts come from the org (what the conflict sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -79,6 +80,23 @@ def tier_check(settings: DeskSettings, reg: PendingRegistration, open_registrati
     return Check("Tier limit", "pass", f"{reg.tier}: {open_registrations} open of {limit} allowed")
 
 
+def term_check(settings: DeskSettings, term: tuple[date, date] | None) -> Check:
+    """An account registration asks for a protection term; it must fit the program's longest window."""
+    if term is None:
+        return Check("Requested term", "warn", "no requested protection term")
+    start, end = term
+    days = (end - start).days
+    if days <= 0:
+        return Check("Requested term", "warn", f"the term ends ({end}) before it starts ({start})")
+    if days > settings.max_protection_days:
+        return Check(
+            "Requested term",
+            "warn",
+            f"{days} days asked, longer than the {settings.max_protection_days} days a manager may grant",
+        )
+    return Check("Requested term", "pass", f"{days} days, {start} to {end}")
+
+
 def info_check(missing: list[str]) -> Check:
     if missing:
         return Check("Information complete", "warn", "missing: " + ", ".join(missing))
@@ -93,9 +111,14 @@ def triage(
     conflicts: list[ConflictRecord],
     missing_information: list[str],
     unreadable: list[str],
+    requested_term: tuple[date, date] | None = None,
 ) -> Triage:
+    """Checks and a recommendation. An account registration has no deal size: its requested protection term
+    is checked instead; its conflicts (a named account, the same customer registered first by another
+    partner, a direct opportunity) come from the conflict scan like a deal's."""
+    first = deal_size_check(settings, reg) if reg.kind == "deal" else term_check(settings, requested_term)
     checks = [
-        deal_size_check(settings, reg),
+        first,
         tier_check(settings, reg, open_registrations),
         info_check(missing_information),
     ]
@@ -103,10 +126,22 @@ def triage(
         checks.append(Check("Partner fields readable", "warn", "cannot decrypt: " + ", ".join(unreadable)))
     live = [c for c in conflicts if c.status in _OPEN_CONFLICT]
     for conflict in live:
-        outcome: Outcome = "fail" if conflict.severity == "Block" else "warn"
+        outcome: Outcome = "fail" if _decisive(reg, conflict) else "warn"
         score = f", score {conflict.score:.1f}" if conflict.score is not None else ""
         checks.append(Check(f"Conflict: {conflict.kind or conflict.rule}", outcome, f"{conflict.reason}{score}"))
     return Triage(checks=checks, conflicts=conflicts, recommendation=_recommend(checks, live, unreadable))
+
+
+_ACCOUNT_DECISIVE = frozenset({"second_partner", "named_account"})
+
+
+def _decisive(reg: PendingRegistration, conflict: ConflictRecord) -> bool:
+    """A conflict that fails the registration: any Block; for an account registration, which claims the whole
+    customer, also a Warn that another partner registered it first or that it is a named account (a Review is
+    an uncertain match and stays a warning)."""
+    if conflict.severity == "Block":
+        return True
+    return reg.kind == "account" and conflict.severity == "Warn" and conflict.kind in _ACCOUNT_DECISIVE
 
 
 def _recommend(checks: list[Check], live: list[ConflictRecord], unreadable: list[str]) -> Recommendation:
@@ -118,7 +153,8 @@ def _recommend(checks: list[Check], live: list[ConflictRecord], unreadable: list
         elif first.name == "Tier limit":
             reason = "Tier registration limit reached"
         else:
-            blocking = next(c for c in live if c.severity == "Block")
+            failed_names = {c.name for c in failed}
+            blocking = next(c for c in live if f"Conflict: {c.kind or c.rule}" in failed_names)
             reason = _REJECT_REASON_BY_KIND.get(blocking.kind, "Direct opportunity already open")
         return Recommendation("reject", reason, tuple(f"{c.name}: {c.detail}" for c in failed))
     if unreadable:

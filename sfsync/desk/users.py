@@ -12,13 +12,14 @@ import os
 import re
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from sfsync.desk.scope import Scope
 from sfsync.errors import ConfigError, ErrorContext, UsageError
 
 __all__ = ["Role", "User", "UserStore"]
@@ -45,6 +46,8 @@ class Role(StrEnum):
 class User:
     name: str
     role: Role
+    scope: Scope = field(default_factory=Scope)
+    via: str = "local"  # who vouched for the user: the local store or "salesforce"
 
 
 class UserStore:

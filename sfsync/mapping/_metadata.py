@@ -16,9 +16,10 @@ scan and its writer). Encrypted fields are sized for their ciphertext; external 
 indexes are flagged External ID so they are indexed. Picklists get no default value: a real org
 created from this export has none, so neither has the test org built from it (law 9).
 
-Three permission sets: the integration user (everything sfsync touches), channel managers
-(conflicts and registration decisions) and direct reps (read, but never a field a rep could
-test guesses against: ciphertext, blind indexes, banded values).
+Four permission sets: the integration user (everything sfsync touches), channel managers
+(conflicts and registration decisions), channel auditors (what channel managers read, editing
+nothing) and direct reps (read, but never a field a rep could test guesses against: ciphertext,
+blind indexes, banded values). The channel desk maps a Salesforce login to its role by them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from sfsync.salesforce._org_needs import Audience, OrgField, OrgObject
 
 __all__ = [
     "API_VERSION",
+    "CHANNEL_AUDITOR_SET",
+    "CHANNEL_MANAGER_SET",
+    "DIRECT_REP_SET",
     "PERMISSION_SETS",
     "SOURCE_ROOT",
     "OrgNeeds",
@@ -51,7 +55,8 @@ SOURCE_ROOT = "force-app/main/default"
 INTEGRATION_SET = "sfsync_Integration"
 CHANNEL_MANAGER_SET = "sfsync_Channel_Manager"
 DIRECT_REP_SET = "sfsync_Direct_Rep"
-PERMISSION_SETS = (INTEGRATION_SET, CHANNEL_MANAGER_SET, DIRECT_REP_SET)
+CHANNEL_AUDITOR_SET = "sfsync_Channel_Auditor"
+PERMISSION_SETS = (INTEGRATION_SET, CHANNEL_MANAGER_SET, DIRECT_REP_SET, CHANNEL_AUDITOR_SET)
 
 # Standard relationship names and the object they lead to, for reads like ``Owner.Sales_Channel__c``.
 _STANDARD_RELATIONSHIPS = {
@@ -434,6 +439,7 @@ def _permission_set_xml(name: str, needs: OrgNeeds) -> str:
         INTEGRATION_SET: "The sfsync integration user: everything sfsync reads and writes.",
         CHANNEL_MANAGER_SET: "Channel managers: read registrations, decide on them, work channel conflicts.",
         DIRECT_REP_SET: "Direct reps: registrations and conflicts without ciphertext, blind indexes or bands.",
+        CHANNEL_AUDITOR_SET: "Channel auditors: read what channel managers read; decide and edit nothing.",
     }
     _sub(root, "description", descriptions[name])
     for spec in sorted(needs.fields.values(), key=lambda f: f.key):
@@ -471,10 +477,10 @@ def _field_access(permission_set: str, spec: OrgField, needs: OrgNeeds) -> tuple
     custom_object = spec.sobject in needs.objects
     if permission_set == INTEGRATION_SET:
         return True, custom_object or spec.sobject in needs.written_objects
-    if permission_set == CHANNEL_MANAGER_SET:
+    if permission_set in (CHANNEL_MANAGER_SET, CHANNEL_AUDITOR_SET):
         if spec.audience == "integration":
             return False, False
-        return True, spec.channel_editable
+        return True, spec.channel_editable and permission_set == CHANNEL_MANAGER_SET
     return spec.audience == "everyone", False
 
 
@@ -490,6 +496,8 @@ def _object_access(permission_set: str, sobject: str, needs: OrgNeeds) -> tuple[
         return None  # standard objects: the users' own profiles decide
     if permission_set == CHANNEL_MANAGER_SET:
         return False, True, declared.channel_editable, False, False
+    if permission_set == CHANNEL_AUDITOR_SET:
+        return False, True, False, False, False
     if not declared.rep_readable:
         return None
     return False, True, False, False, False

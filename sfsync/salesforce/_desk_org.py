@@ -22,4 +22,13 @@ DESK_READS: tuple[OrgField, ...] = (
         description="The partner's program tier: how many open registrations it may hold (the desk's tier limit).",
         declared_by="channel desk",
     ),
+    OrgField(
+        "Account",
+        "Partner_Region__c",
+        "string",
+        "Partner Region",
+        length=40,
+        description="The partner's region (AMER, EMEA, APAC, ...): its SLA calendar and which desk users see it.",
+        declared_by="channel desk",
+    ),
 )

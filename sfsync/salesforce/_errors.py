@@ -66,6 +66,8 @@ _BY_CODE: dict[str, type[SfsyncError]] = {
     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": RecordRejectedError,
     "JSON_PARSER_ERROR": RecordRejectedError,
     "ENTITY_IS_DELETED": RecordRejectedError,
+    # a conditional update (If-Unmodified-Since) on a record modified since: nothing was written
+    "ENTITY_FAILED_IFLASTMODIFIED_ON_UPDATE_CHECK": RecordRejectedError,
 }
 
 _BY_STATUS: dict[int, type[SfsyncError]] = {
@@ -76,6 +78,7 @@ _BY_STATUS: dict[int, type[SfsyncError]] = {
     404: SalesforceApiError,
     405: SalesforceApiError,
     409: TransientError,  # bulk job state conflicts settle with time
+    412: RecordRejectedError,  # Precondition Failed: a conditional update's record changed since
     415: SalesforceApiError,
     429: TransientError,
     500: TransientError,

@@ -23,9 +23,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -460,11 +460,13 @@ class SalesforceGateway:
         content_type: str | None,
         records: int | None,
         accept: str = "application/json",
+        extra_headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Exactly one HTTP request (counted), or a translated sfsync error."""
         self._check_budget(what)
         url = self._url(path)
         headers = {
+            **(extra_headers or {}),
             "Authorization": f"Bearer {self._creds().access_token}",
             "Accept": accept,
         }
@@ -525,6 +527,7 @@ class SalesforceGateway:
         rejectable: bool = False,
         retry: bool = True,
         accept: str = "application/json",
+        extra_headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """One logical call: retried with backoff, one re-login on an expired session.
 
@@ -547,6 +550,7 @@ class SalesforceGateway:
                 "content_type": content_type,
                 "records": records,
                 "accept": accept,
+                "extra_headers": extra_headers,
             }
             token = self._creds().access_token
             try:
@@ -577,6 +581,12 @@ class SalesforceGateway:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ reads
+
+    def describe_global(self) -> dict[str, Any]:
+        """Salesforce's describeGlobal JSON (``GET sobjects/``): the objects the org has."""
+        response = self._call("GET", "sobjects/", what="describe global", context=ErrorContext(extra={}))
+        payload: dict[str, Any] = response.json()
+        return payload
 
     def describe(self, sobject: str) -> dict[str, Any]:
         """Salesforce's describe JSON for ``sobject``, fetched once per gateway."""
@@ -970,6 +980,46 @@ class SalesforceGateway:
                 )
             )
         return [results[i] for i in range(len(records))]
+
+    def update_if_unmodified(
+        self, sobject: str, record_id: str, fields: Mapping[str, Any], unmodified_since: datetime
+    ) -> RecordResult:
+        """Update one record by Id only if nobody modified it after ``unmodified_since``: one call.
+
+        ``PATCH sobjects/{Obj}/{Id}`` with ``If-Unmodified-Since`` (an HTTP-date, whole seconds), which
+        Salesforce compares with the record's LastModifiedDate. A record modified since is answered
+        ``412 Precondition Failed`` and left as it is: the result is rejected with status code
+        ``ENTITY_FAILED_IFLASTMODIFIED_ON_UPDATE_CHECK``; a deleted record is rejected with
+        ``ENTITY_IS_DELETED`` (or ``NOT_FOUND``). The check is as fine as the header: a change made in
+        the same second as ``unmodified_since`` is not seen.
+        """
+        _check_name("object", sobject)
+        if not _is_salesforce_id(record_id):
+            return _rejected(0, None, "MALFORMED_ID", "record has no valid Id", fields=("Id",))
+        since = format_datetime(unmodified_since.astimezone(UTC).replace(microsecond=0), usegmt=True)
+        body = {k: v for k, v in fields.items() if k not in ("Id", "attributes")}
+        context = ErrorContext(sobject=sobject, extra={"record_id": record_id})
+        try:
+            self._call(
+                "PATCH",
+                f"sobjects/{sobject}/{record_id}",
+                json_body=body,
+                what=f"update {sobject}",
+                context=context,
+                records=1,
+                rejectable=True,
+                extra_headers={"If-Unmodified-Since": since},
+            )
+        except RecordRejectedError as exc:
+            ctx = exc.context
+            return _rejected(0, None, ctx.status_code or "REJECTED", ctx.sf_message or exc.message, fields=ctx.fields)
+        except SalesforceApiError as exc:
+            if exc.context.http_status != 404:
+                raise
+            ctx = exc.context
+            code = ctx.status_code if ctx.status_code in ("ENTITY_IS_DELETED", "NOT_FOUND") else "NOT_FOUND"
+            return _rejected(0, None, code, ctx.sf_message or exc.message)
+        return RecordResult(index=0, external_id=None, salesforce_id=record_id, outcome="updated")
 
     def delete(self, ids: Sequence[str]) -> list[RecordResult]:
         """Delete by Id through ``DELETE composite/sobjects?ids=`` (200 a call).

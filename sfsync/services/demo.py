@@ -61,6 +61,15 @@ named_accounts = "named_accounts.csv"
 [desk]
 users = "desk/users.json"
 audit_log = "desk/audit.jsonl"
+
+# The SLA clock of each partner region (Account.Partner_Region__c); other regions use [desk]'s (UTC, Mon-Fri).
+[desk.calendars.EMEA]
+timezone = "Europe/Berlin"
+holidays = ["2026-12-25", "2026-12-26", "2027-01-01"]
+
+[desk.calendars.APAC]
+timezone = "Asia/Tokyo"
+holidays = ["2027-01-01", "2027-01-02", "2027-01-03"]
 """
 
 NAMED_ACCOUNTS_CSV = """\

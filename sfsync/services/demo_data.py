@@ -349,6 +349,8 @@ def seed_org(
                 "Partner_Number__c": number,
                 "IsPartner": True,
                 "Partner_Tier__c": tier.capitalize(),  # declared for the channel desk (sfsync.salesforce.DESK_READS)
+                # the partner's region: its SLA calendar and the scoped desk users who answer it
+                "Partner_Region__c": ("AMER", "EMEA", "APAC")[int(number[2:]) % 3],
                 "Type": "Channel Partner / Reseller",
             },
         )

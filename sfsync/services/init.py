@@ -91,6 +91,13 @@ audit_log = "desk/audit.jsonl"      # hash-chained, keyed audit trail (sfsync au
 # holidays = []                     # e.g. [2026-12-25, 2027-01-01]: the SLA clock stops
 # due_hours = 24.0                  # business hours until an answer is due
 # breach_hours = 48.0               # business hours until the SLA is breached
+# day_start = "00:00"               # business hours of a working day (default: the whole day)
+# day_end = "24:00"
+# calendars = {}                    # per partner region, a table [desk.calendars.EMEA] with timezone, working_days,
+#                                   # holidays, day_start, day_end, due_hours, breach_hours (unset: as above)
+# scopes = {}                       # per user, a table [desk.scopes."alice"] with the regions and/or partners shown
+# login = {mode = "local"}          # or a table [desk.login]: mode "salesforce", login_url, consumer_key, callback_url;
+#                                   # its secret from SFSYNC_DESK__LOGIN__CONSUMER_SECRET or consumer_secret_file
 # page_size = 50
 # session_minutes = 30.0            # idle minutes before a session expires
 # login_attempts = 5                # failed logins per user name and per address in the window

@@ -10,8 +10,6 @@ this module and is scrubbed from every message kept (no plaintext leak).
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections import defaultdict, deque
@@ -30,6 +28,7 @@ from sfsync.mapping import MappingSet, ObjectMapping, RecordMappingError
 from sfsync.portal import PortalAdapter
 from sfsync.salesforce import ApiUsage, RecordResult, format_soql
 from sfsync.sync._fingerprint import fingerprint
+from sfsync.sync._lock import run_holder
 from sfsync.sync._protect import undecodable_columns
 from sfsync.sync._report import DirectionName, MappingRunSummary, PlannedChange, RunReport
 from sfsync.sync._state import DeadLetter, LedgerEntry, StateStore
@@ -325,7 +324,7 @@ class SyncEngine:
 
     def _run(self, report: RunReport, selected: list[ObjectMapping], options: SyncOptions) -> RunReport:
         calls_at_start = self.salesforce.api_calls
-        holder = f"{socket.gethostname()}:{os.getpid()}:{report.run_id[:8]}"
+        holder = run_holder(report.run_id)
         lock_cm: AbstractContextManager[RenewableLock | None] = (
             nullcontext()
             if options.dry_run

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,9 +34,56 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sfsync.errors import ErrorContext, FatalError, LockHeldError
 from sfsync.text.time import utc_now
 
-__all__ = ["LeaseLock"]
+__all__ = ["LeaseLock", "holder_alive", "run_holder"]
 
 _log = logging.getLogger("sfsync.sync.lock")
+
+
+def run_holder(run_id: str, *, host: str | None = None, pid: int | None = None) -> str:
+    """The lock holder name of a run: ``host:pid:run-id prefix`` — enough for ``sfsync status`` to tell
+    a run in progress from one whose process died (:func:`holder_alive`)."""
+    return f"{host or socket.gethostname()}:{pid if pid is not None else os.getpid()}:{run_id[:8]}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True  # cannot tell: do not call a live run dead
+    return True
+
+
+def holder_alive(
+    holder: tuple[str, datetime, datetime] | None,
+    run_id: str,
+    *,
+    now: datetime,
+    host: str | None = None,
+    process_alive: Callable[[int], bool] = _process_alive,
+) -> bool:
+    """Whether the run ``run_id`` (marked running) can still be running, judged from the sync lock.
+
+    Runs write only under the lock, so a run is alive only while the lock names it and its lease is
+    current. On the machine that holds it the process is checked too: a run killed with SIGKILL
+    leaves its lease behind for up to ``lock_lease_seconds`` but its process is gone at once. On
+    another machine the lease is all we know.
+    """
+    if holder is None:
+        return False
+    name, _acquired, expires_at = holder
+    parts = name.rsplit(":", 2)
+    if len(parts) != 3 or parts[2] != run_id[:8]:
+        return False
+    if expires_at < now:
+        return False
+    holder_host, pid_text, _ = parts
+    if holder_host == (host or socket.gethostname()) and pid_text.isdigit():
+        return process_alive(int(pid_text))
+    return True
 
 
 def _fmt(value: datetime | None) -> str:

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
-from sfsync.sync._lock import LeaseLock
+from sfsync.sync._lock import LeaseLock, holder_alive
 from sfsync.sync._migrations import LATEST_VERSION, current_metadata, current_version
 from sfsync.sync._migrations import migrate as run_migrations
 from sfsync.text.time import utc_now
@@ -580,6 +580,25 @@ class StateStore:
                 )
                 for r in conn.execute(stmt)
             ]
+
+    def runs_as_seen_now(self, limit: int = 20, *, now: datetime | None = None) -> list[RunRecord]:
+        """:meth:`runs`, with a run still marked ``running`` whose process is gone shown as ``crashed``.
+
+        A run killed outright (SIGKILL, OOM, a lost machine) cannot record its end; the sync lock
+        tells whether it is still alive (:func:`~sfsync.sync._lock.holder_alive`), so ``sfsync status``
+        says so at once rather than when the next run starts.
+        """
+        records = self.runs(limit)
+        if not any(r.outcome == "running" for r in records):
+            return records
+        holder = self.lock_holder("sync")
+        moment = now or self._clock()
+        return [
+            r.model_copy(update={"outcome": "crashed"})
+            if r.outcome == "running" and not holder_alive(holder, r.run_id, now=moment)
+            else r
+            for r in records
+        ]
 
     def close_abandoned_runs(self, *, except_run: str | None = None) -> int:
         """Mark runs still ``running`` as ``crashed``; returns how many.

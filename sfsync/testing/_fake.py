@@ -1,9 +1,12 @@
 """FakeSalesforce: a stateful Salesforce org at the HTTP level, served through ``responses``.
 
 It answers the REST API (sObjects, sObject Collections, query/queryAll with pagination, describe,
-limits), Bulk API 2.0 ingest and query jobs, and the login endpoints of every auth mode, with the
-status codes and JSON error bodies Salesforce documents. State lives in memory and can be saved
-to / loaded from JSON. Faults are injected deterministically from a :class:`FaultPlan`.
+limits; ``If-Unmodified-Since`` on a row update, 412 when the record changed since), Bulk API 2.0 ingest
+and query jobs, the login endpoints of every auth mode, and Salesforce as an identity provider (OAuth 2.0
+web-server flow with PKCE, OpenID Connect: authorize, token, userinfo, ``/id/keys``, ID tokens signed RS256
+with a key generated per fake), with the status codes and JSON error bodies Salesforce documents.
+State lives in memory and can be saved to / loaded from JSON. Faults are injected deterministically
+from a :class:`FaultPlan`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import requests
 import responses
@@ -159,6 +162,15 @@ class FakeSalesforce:
         # One request at a time, as the org's own transactions serialize: sfsync's push pipeline
         # calls from several threads, and the in-memory store and its indexes are not thread-safe.
         self._serving = threading.RLock()
+        # OAuth 2.0 web-server flow / OpenID Connect (the channel desk's login): the user the authorize
+        # endpoint logs in (what typing a password on Salesforce's login page would do), the connected
+        # app's registered callback URLs (None: any), codes issued, and which user each token is for.
+        self.signed_in_user: str | None = None
+        self.oauth_callback_urls: set[str] | None = None
+        self._auth_codes: dict[str, dict[str, Any]] = {}
+        self._token_users: dict[str, str] = {}
+        self._oidc_key: Any = None
+        self.oidc_key_id = "fake-" + secrets.token_hex(4)
         self.user_id = self._seed_org()
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,6 +204,8 @@ class FakeSalesforce:
         self._mock = mock
         login = re.compile(r"https?://[^/]+/services/(oauth2/token|Soap/u/[\d.]+)(/[^?]*)?(\?.*)?$")
         mock.add_callback(responses.POST, login, callback=self._login_callback)
+        identity = re.compile(r"https?://[^/]+/(services/oauth2/authorize|services/oauth2/userinfo|id/keys)(\?.*)?$")
+        mock.add_callback(responses.GET, identity, callback=self._identity_callback)
         api = re.compile(re.escape(self.instance_url) + r"/services/data/.*")
         for method in (responses.GET, responses.POST, responses.PATCH, responses.PUT, responses.DELETE):
             mock.add_callback(method, api, callback=self._api_callback)
@@ -713,6 +727,8 @@ class FakeSalesforce:
                 error, description = "invalid_grant", "expired access/refresh token"
             else:
                 ok = True
+        elif grant == "authorization_code":
+            return self._code_grant(request, form)
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             problem = self._check_jwt(form.get("assertion", ""))
             ok = problem is None
@@ -722,6 +738,177 @@ class FakeSalesforce:
         if not ok:
             return 400, {"Content-Type": _JSON}, json.dumps({"error": error, "error_description": description})
         return 200, {"Content-Type": _JSON}, json.dumps(self._token_response())
+
+    # ------------------------------------------------------------------ OAuth web-server flow / OpenID Connect
+    def add_user(self, username: str, *, permission_sets: Sequence[str] = (), last_name: str = "User") -> str:
+        """A user of the org holding ``permission_sets`` (created when the org lacks them, as a deployment
+        of ``sfsync mappings export-metadata`` creates them); returns the User Id."""
+        user_id = self.insert("User", {"Username": username, "LastName": last_name, "Email": username})
+        for name in permission_sets:
+            self.assign_permission_set(user_id, name)
+        return user_id
+
+    def assign_permission_set(self, user_id: str, name: str) -> str:
+        found = [r for r in self._records["PermissionSet"].values() if r["Name"] == name and not r["IsDeleted"]]
+        set_id = str(found[0]["Id"]) if found else self.insert("PermissionSet", {"Name": name, "Label": name})
+        return self.insert("PermissionSetAssignment", {"AssigneeId": user_id, "PermissionSetId": set_id})
+
+    def identity_url(self, user_id: str, host: str = "https://login.salesforce.com") -> str:
+        return f"{host}/id/{self.org_id}/{user_id}"
+
+    @property
+    def oidc_private_key(self) -> Any:
+        """The RSA key ID tokens are signed with (its public half is served at ``/id/keys``)."""
+        if self._oidc_key is None:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return self._oidc_key
+
+    def _identity_callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        with self._serving:
+            parts = urlsplit(str(request.url))
+            query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            if parts.path.endswith("/authorize"):
+                return self._authorize(f"{parts.scheme}://{parts.netloc}", query)
+            if parts.path.endswith("/userinfo"):
+                return self._userinfo(request)
+            return 200, {"Content-Type": _JSON}, json.dumps({"keys": [self._public_jwk()]})
+
+    def _public_jwk(self) -> dict[str, Any]:
+        numbers = self.oidc_private_key.public_key().public_numbers()
+
+        def b64(value: int) -> str:
+            raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        return {
+            "kty": "RSA",
+            "n": b64(numbers.n),
+            "e": b64(numbers.e),
+            "alg": "RS256",
+            "use": "sig",
+            "kid": self.oidc_key_id,
+        }
+
+    def _authorize(self, host: str, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        """``GET /services/oauth2/authorize``: Salesforce's own error page for a bad client or callback,
+        otherwise a redirect to the callback with ``code`` (or ``error``) and the caller's ``state``."""
+        html_page = {"Content-Type": "text/html;charset=UTF-8"}
+        redirect = query.get("redirect_uri", "")
+        if query.get("client_id") != self.consumer_key:
+            return 400, html_page, "<html><body>error=invalid_client_id&amp;error_description=client identifier invalid"
+        if not redirect or (self.oauth_callback_urls is not None and redirect not in self.oauth_callback_urls):
+            return (
+                400,
+                html_page,
+                "<html><body>error=redirect_uri_mismatch&amp;error_description=redirect_uri must match configuration",
+            )
+        state = {"state": query["state"]} if "state" in query else {}
+
+        def back(params: dict[str, str]) -> tuple[int, dict[str, str], str]:
+            separator = "&" if "?" in redirect else "?"
+            return 302, {"Location": redirect + separator + urlencode({**params, **state})}, ""
+
+        if query.get("response_type") != "code":
+            return back({"error": "unsupported_response_type", "error_description": "response type not supported"})
+        method = query.get("code_challenge_method", "S256" if "code_challenge" in query else "")
+        if "code_challenge" in query and method != "S256":
+            return back({"error": "invalid_request", "error_description": "invalid code_challenge_method"})
+        if self.signed_in_user is None:
+            return 200, html_page, "<html><body><form>Username <input name=username> Password</form></body></html>"
+        code = "aPrx" + secrets.token_urlsafe(48)
+        self._auth_codes[code] = {
+            "user_id": self.signed_in_user,
+            "client_id": query["client_id"],
+            "redirect_uri": redirect,
+            "challenge": query.get("code_challenge"),
+            "nonce": query.get("nonce"),
+            "scope": query.get("scope", ""),
+            "issued": self.clock().timestamp(),
+            "host": host,
+        }
+        return back({"code": code})
+
+    def _code_grant(self, request: requests.PreparedRequest, form: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        def refuse(error: str, description: str) -> tuple[int, dict[str, str], str]:
+            return 400, {"Content-Type": _JSON}, json.dumps({"error": error, "error_description": description})
+
+        if form.get("client_id") != self.consumer_key:
+            return refuse("invalid_client_id", "client identifier invalid")
+        if form.get("client_secret") != self.consumer_secret:
+            return refuse("invalid_client", "invalid client credentials")
+        grant = self._auth_codes.pop(form.get("code", ""), None)  # single use
+        if grant is None or self.clock().timestamp() - grant["issued"] > 15 * 60:
+            return refuse("invalid_grant", "expired authorization code")
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return refuse("redirect_uri_mismatch", "redirect_uri must match configuration")
+        if grant["challenge"] is not None:
+            # Salesforce: a challenge without a verifier fails with invalid_grant; a verifier that does not
+            # match the challenge fails with invalid_request.
+            verifier = form.get("code_verifier")
+            if not verifier:
+                return refuse("invalid_grant", "code_verifier is missing")
+            expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if not hmac.compare_digest(expected, grant["challenge"]):
+                return refuse("invalid_request", "invalid code verifier")
+        user_id = grant["user_id"]
+        token = self._issue_token()
+        self._token_users[token] = user_id
+        issued = self.clock().timestamp()
+        ident = self.identity_url(user_id)
+        body: dict[str, Any] = {
+            "access_token": token,
+            "signature": base64.b64encode(
+                hmac.new(self._signing_key, (ident + str(int(issued * 1000))).encode(), hashlib.sha256).digest()
+            ).decode(),
+            "scope": grant["scope"],
+            "instance_url": self.instance_url,
+            "id": ident,
+            "token_type": "Bearer",
+            "issued_at": str(int(issued * 1000)),
+        }
+        if "openid" in grant["scope"].split():
+            import jwt
+
+            digest = hashlib.sha256(token.encode()).digest()
+            claims: dict[str, Any] = {
+                "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
+                "sub": ident,
+                "aud": grant["client_id"],
+                "iss": grant["host"],
+                "exp": int(issued) + 300,
+                "iat": int(issued),
+            }
+            if grant["nonce"] is not None:
+                claims["nonce"] = grant["nonce"]
+            body["id_token"] = jwt.encode(
+                claims, self.oidc_private_key, algorithm="RS256", headers={"kid": self.oidc_key_id}
+            )
+        return 200, {"Content-Type": _JSON}, json.dumps(body)
+
+    def _userinfo(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        user_id = self._token_users.get(token) if token in self._tokens else None
+        user = self._records["User"].get(user_id or "")
+        if user is None:
+            return 403, {"Content-Type": "text/plain"}, "Bad_OAuth_Token"
+        info = {
+            "sub": self.identity_url(str(user["Id"])),
+            "user_id": user["Id"],
+            "organization_id": self.org_id,
+            "preferred_username": user["Username"],
+            "nickname": str(user["Username"]).split("@")[0],
+            "name": user.get("Name") or user["LastName"],
+            "email": user["Email"],
+            "email_verified": True,
+            "given_name": user.get("FirstName"),
+            "family_name": user["LastName"],
+            "user_type": "STANDARD",
+            "active": bool(user.get("IsActive", True)),
+        }
+        return 200, {"Content-Type": _JSON}, json.dumps(info)
 
     def _check_jwt(self, assertion: str) -> str | None:
         import jwt
@@ -1018,6 +1205,7 @@ class FakeSalesforce:
             payload = _json_body(request)
             if not isinstance(payload, dict):
                 raise _error(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of sObject from START_ARRAY")
+            self._precondition_check(record, request.headers.get("If-Unmodified-Since"))
             self._lock_check(record["Id"])
             try:
                 self._update(obj, record, payload)
@@ -1029,6 +1217,27 @@ class FakeSalesforce:
             self._soft_delete(record)
             return _Reply(204, None, records=1)
         raise _error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,DELETE")
+
+    @staticmethod
+    def _precondition_check(record: Mapping[str, Any], header: str | None) -> None:
+        """``If-Unmodified-Since`` on a PATCH of a row (weak validation, whole seconds): Salesforce compares
+        it with the record's LastModifiedDate and answers 412 Precondition Failed, writing nothing, when
+        the record was modified after it; an unreadable header value is a 400."""
+        if header is None:
+            return
+        try:
+            since = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            since = None
+        if since is None or since.tzinfo is None:
+            raise _error(400, "INVALID_HEADER_VALUE", f"If-Unmodified-Since: invalid date {header!r}")
+        modified = parse_datetime(str(record.get("LastModifiedDate") or ""))
+        if modified is not None and modified.replace(microsecond=0) > since.astimezone(UTC):
+            raise _error(
+                412,
+                "ENTITY_FAILED_IFLASTMODIFIED_ON_UPDATE_CHECK",
+                "The requested entity has been modified since the time specified by the If-Unmodified-Since header",
+            )
 
     def _lock_check(self, rid: str) -> None:
         if self._injector.lock_row():

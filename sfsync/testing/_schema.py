@@ -97,6 +97,8 @@ _KNOWN_PREFIXES: dict[str, str] = {
     "Task": "00T",
     "Event": "00U",
     "Campaign": "701",
+    "PermissionSet": "0PS",
+    "PermissionSetAssignment": "0Pa",
 }
 
 SYSTEM_FIELDS = (

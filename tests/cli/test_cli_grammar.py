@@ -219,3 +219,13 @@ def test_tables_are_not_cut_when_piped(tmp_path: Path) -> None:
     assert "…" not in result.stdout
     assert "deal_registrations" in result.stdout
     assert "deal_registration_lead" in result.stdout
+
+
+def test_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
+    """A path printed into a pipe stays on one line (rich would break it at 80 columns), so a script or
+    `grep` finds it whole."""
+    deep = tmp_path / ("a-directory-name-long-enough-to-pass-eighty-columns-" * 2) / "ops"
+    result = _sfsync("init", "--dir", str(deep), cwd=tmp_path, env=_clean_env())
+    assert result.returncode == EXIT_OK, result.stderr
+    assert len(str(deep)) > 80
+    assert f"wrote {deep / 'sfsync.toml'}\n" in result.stdout

@@ -224,3 +224,45 @@ def test_sigterm_ends_the_run_with_its_outcome_recorded(
     assert latest["outcome"] == "failed"
     assert latest["summary"]["error"] == "terminated (SIGTERM)"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed after the run
+
+
+_HOLD_A_RUN = """
+import sys, time
+from sfsync.sync._lock import run_holder
+from sfsync.sync._state import StateStore
+from sfsync.text.time import utc_now
+
+store = StateStore(sys.argv[1])
+run_id = "feedfacecafe" + "0" * 20
+with store.lock("sync", holder=run_holder(run_id), lease_seconds=900, timeout_seconds=0):
+    store.start_run(run_id, utc_now(), {})
+    print(run_id, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_run_killed_outright_shows_crashed_in_status_at_once(
+    local_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL leaves no chance to record the end, and the lease would keep the lock for 15 minutes:
+    status checks the holder's process instead of waiting for the next run to notice."""
+    import signal
+    import subprocess
+    import sys
+
+    config = str(local_dir / "sfsync.toml")
+    assert main(["--config", config, "run"]) == EXIT_OK  # creates the state store
+    state_url = f"sqlite:///{local_dir / 'state.db'}"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_A_RUN, state_url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        run_id = holder.stdout.readline().strip()
+        alive = _status(config, capsys)["runs"][0]
+        assert (alive["run_id"], alive["outcome"]) == (run_id, "running")
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        dead = _status(config, capsys)["runs"][0]
+        assert (dead["run_id"], dead["outcome"]) == (run_id, "crashed")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -213,3 +213,27 @@ def test_locked_serialises_changes(provider: LocalKeyringProvider) -> None:
     thread.join(timeout=5)
     assert order == ["first", "other"]
     assert _mode(provider.path.with_name("keyring.json.lock")) == 0o600
+
+
+def test_saving_again_derives_the_master_key_once(
+    provider: LocalKeyringProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scrypt is slow on purpose (~0.15 s): a first sync that creates a key per partner saves the keyring
+    once per partner, and must not pay it each time."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    derivations: list[int] = []
+    real_derive = Scrypt.derive
+
+    def counting_derive(self: Scrypt, key_material: bytes) -> bytes:
+        derivations.append(1)
+        return real_derive(self, key_material)
+
+    monkeypatch.setattr(Scrypt, "derive", counting_derive)
+    keyring = provider.create()
+    for partner in ("P-001", "P-002", "P-003", "P-004"):
+        keyring.rotate(partner)
+        provider.save(keyring)
+    assert len(derivations) == 1
+    loaded = provider.load()
+    assert loaded.partners == keyring.partners and loaded.ids == keyring.ids

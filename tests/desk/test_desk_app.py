@@ -120,8 +120,9 @@ def test_queue_orders_by_sla_and_shows_no_confidential_field(desk: Desk) -> None
     client = desk.client("manager")
     response = client.get("/")
     assert response.status_code == 200
-    numbers = re.findall(r'href="/registrations/(DR-\d+)"', response.text)
+    numbers = re.findall(r'href="/(?:account-)?registrations/((?:DR|AR)-\d+)"', response.text)
     assert desk.number("approved") not in numbers  # decided: not in the queue
+    assert desk.number("account_clean") in numbers  # account registrations wait beside deal registrations
     assert f"({desk.sample.pending})" in response.text
     hours = [float(h) for h in re.findall(r"</span> ([0-9.]+) h</td>", response.text)]
     assert hours == sorted(hours, reverse=True) and len(hours) == len(numbers)
@@ -135,11 +136,11 @@ def test_queue_filters_and_pages(make_desk: Callable[[], Desk]) -> None:
     desk.app.desk = desk.app.desk.model_copy(update={"page_size": 5})
     client = desk.client("rep")
     first = client.get("/")
-    assert "page 1 of" in first.text and len(re.findall(r'href="/registrations/', first.text)) == 5
+    assert "page 1 of" in first.text and len(re.findall(r'href="/(?:account-)?registrations/', first.text)) == 5
     pages = int(re.search(r"page 1 of (\d+)", first.text).group(1))  # type: ignore[union-attr]
     seen = set()
     for page in range(1, pages + 1):
-        seen.update(re.findall(r'href="/registrations/(DR-\d+)"', client.get(f"/?page={page}").text))
+        seen.update(re.findall(r'registrations/((?:DR|AR)-\d+)"', client.get(f"/?page={page}").text))
     assert len(seen) == desk.sample.pending
     fabrikam = client.get("/?partner=Fabrikam+Resellers&page=1").text
     assert "(12)" in fabrikam or "Fabrikam Resellers" in fabrikam
@@ -149,8 +150,10 @@ def test_queue_filters_and_pages(make_desk: Callable[[], Desk]) -> None:
     storage = client.get("/?product_line=Storage").text
     assert desk.number("storage") in storage and desk.number("small") not in storage
     emea = client.get("/?region=EMEA").text
-    regions = re.findall(r"<td>(AMER|EMEA|APAC|Other)</td>", emea)
+    regions = re.findall(r'<td class="partner-region">(\w*)</td>', emea)
     assert regions and set(regions) == {"EMEA"}
+    accounts = client.get("/?kind=account").text
+    assert set(re.findall(r"registrations/([A-Z]{2})-", accounts)) == {"AR"}
     assert client.get("/?page=999").status_code == 200
     assert client.get("/?page=abc").status_code == 200
 

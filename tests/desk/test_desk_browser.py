@@ -254,3 +254,90 @@ def test_demo_decision_reaches_the_portal_after_a_sync(browser: Any, demo_desk: 
     assert status == "approved"
     assert start is not None and end is not None
     assert (directory / "desk" / "audit.jsonl").is_file()  # the demo's desk files stay in the demo directory
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def sso_served(sample_dir: Any) -> Iterator[tuple[Any, str, str]]:
+    """A sample desk in Salesforce login mode, served, with FakeSalesforce's login page on a loopback port.
+
+    The browser talks to the authorize endpoint over real HTTP (a small server handing the request to the
+    fake); the desk's own calls (token, keys, userinfo, permission sets) reach the same fake in-process."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    import uvicorn
+
+    from sfsync.config import load_settings
+    from sfsync.desk.app import create_app
+
+    desk_port, idp = _free_port(), None
+    base = f"http://127.0.0.1:{desk_port}"
+    holder: dict[str, Any] = {}
+
+    class Authorize(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            status, headers, body = holder["fake"]._authorize(holder["idp"], query)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    idp = ThreadingHTTPServer(("127.0.0.1", 0), Authorize)
+    holder["idp"] = f"http://127.0.0.1:{idp.server_address[1]}"
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    with sample_dir.config.open("a", encoding="utf-8") as config:
+        config.write(
+            f'\n[desk.login]\nmode = "salesforce"\nlogin_url = "{holder["idp"]}"\n'
+            f'consumer_key = "3MVG9browser"\ncallback_url = "{base}/oauth/callback"\n'
+        )
+    secret = "browser-test-secret"
+    app = create_app(
+        load_settings(sample_dir.config, environ={"SFSYNC_DESK__LOGIN__CONSUMER_SECRET": secret}),
+        cookie_secure=False,
+    )
+    app.org.open()
+    fake = app.org.fake
+    fake.consumer_key, fake.consumer_secret = "3MVG9browser", secret
+    fake.signed_in_user = fake.add_user("cam@vendor.example", permission_sets=["sfsync_Channel_Manager"])
+    holder["fake"] = fake
+    server = uvicorn.Server(
+        uvicorn.Config(app.app, host="127.0.0.1", port=desk_port, log_level="warning", access_log=False, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("the desk did not start")
+        time.sleep(0.05)
+    yield app, base, sample_dir.numbers["clean"]
+    server.should_exit = True
+    thread.join(timeout=10)
+    idp.shutdown()
+    app.org.close()
+
+
+def test_salesforce_login_in_the_browser(browser: Any, sso_served: tuple[Any, str, str]) -> None:
+    app, base, number = sso_served
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/registrations/{number}")
+    assert page.locator("#password").count() == 0
+    page.click("#login-salesforce")  # to the org's login page, which (signed in) sends the browser back
+    page.wait_for_selector("#partner-fields")  # back where the user was going
+    assert page.url == f"{base}/registrations/{number}"
+    assert "cam@vendor.example (manager)" in page.inner_text("header")
+    assert "Coho Winery" in page.inner_text("#partner-fields")
+    assert [e.detail for e in app.audit.entries(user="cam@vendor.example") if e.action == "login"] == ["via salesforce"]
+    context.close()

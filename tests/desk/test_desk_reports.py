@@ -26,7 +26,11 @@ def test_numbers_from_the_sample(desk: Desk) -> None:
     assert tiers == {"Gold": (2, 0), "Certified": (0, 1), "Platinum": (1, 0)}
     lines = {r.group: r.approval_rate for r in report.by_product_line}
     assert lines["Networking"] == 0.0 and lines["Storage"] == 1.0
-    assert report.conflicts_by_rule == {"direct_opportunity_on_registered_customer": 1}
+    assert report.conflicts_by_rule == {
+        "direct_opportunity_on_registered_customer": 1,
+        "earlier_registration_by_another_partner": 1,
+        "named_account_registered": 1,
+    }
 
 
 def test_a_desk_decision_shows_in_the_report(desk: Desk) -> None:

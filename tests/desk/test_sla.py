@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from sfsync.config import DeskSettings
-from sfsync.desk.sla import BusinessCalendar, SlaState
+from sfsync.desk.sla import BusinessCalendar, Calendars, SlaState
 
 # 2026-11-23 is a Monday.
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -83,3 +83,76 @@ def test_settings_refuse_a_breach_before_due_and_unknown_zone() -> None:
         DeskSettings(due_hours=48, breach_hours=24)
     with pytest.raises(ValueError, match="unknown time zone"):
         DeskSettings(timezone="Mars/Olympus")
+
+
+# ---------------------------------------------------------------- per-region calendars
+def regional() -> Calendars:
+    """EMEA: Berlin, whole days, Monday 30 Nov a holiday. APAC: Tokyo, 09:00-18:00 (9 h a day, due at 9 and
+    breached at 18 business hours), Tuesday 1 Dec a holiday. Other regions: the default (UTC, whole days)."""
+    return Calendars(
+        DeskSettings.model_validate(
+            {
+                "calendars": {
+                    "EMEA": {"timezone": "Europe/Berlin", "holidays": ["2026-11-30"]},
+                    "APAC": {
+                        "timezone": "Asia/Tokyo",
+                        "day_start": "09:00",
+                        "day_end": "18:00",
+                        "holidays": ["2026-12-01"],
+                        "due_hours": 9,
+                        "breach_hours": 18,
+                    },
+                }
+            }
+        )
+    )
+
+
+# Friday 27 Nov 2026, 15:00 UTC: 16:00 in Berlin, already Saturday 00:00 in Tokyo.
+FRIDAY = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+TUESDAY_NOON_BERLIN = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+
+
+def test_two_regions_across_a_weekend_and_their_own_holidays() -> None:
+    calendars = regional()
+    # EMEA: Friday 16:00-24:00 (8 h), weekend and the Monday holiday stop, Tuesday 00:00-12:00 (12 h).
+    assert calendars.for_region("EMEA").business_hours(FRIDAY, TUESDAY_NOON_BERLIN) == pytest.approx(20)
+    # APAC: the weekend, then Monday 09:00-18:00 (9 h); Tuesday is a holiday there.
+    assert calendars.for_region("APAC").business_hours(FRIDAY, TUESDAY_NOON_BERLIN) == pytest.approx(9)
+    # A partner without a configured region: the default calendar (UTC, whole days, no holiday).
+    assert calendars.for_region("AMER").business_hours(FRIDAY, TUESDAY_NOON_BERLIN) == pytest.approx(9 + 24 + 11)
+    assert calendars.for_region(None) is calendars.default
+
+
+def test_deadlines_follow_each_regions_calendar() -> None:
+    calendars = regional()
+    emea, apac = calendars.for_region("EMEA"), calendars.for_region("APAC")
+    # EMEA breaches at 48 h: Friday 8 h, Tuesday 24 h, Wednesday 16 h -> Wednesday 16:00 Berlin.
+    assert emea.deadline(FRIDAY, emea.breach_hours) == datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    # APAC is due after one 9-hour day (Monday 18:00 Tokyo) and breaches on Wednesday 18:00 Tokyo.
+    assert apac.deadline(FRIDAY, apac.due_hours) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert apac.deadline(FRIDAY, apac.breach_hours) == datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    status = calendars.status("APAC", FRIDAY, TUESDAY_NOON_BERLIN)
+    assert (status.state, status.region) == (SlaState.DUE, "APAC")
+    assert calendars.status("EMEA", FRIDAY, TUESDAY_NOON_BERLIN).state is SlaState.ON_TIME
+
+
+def test_deadline_and_hours_agree() -> None:
+    apac = regional().for_region("APAC")
+    for hours in (0.5, 9, 13.25, 40):
+        assert apac.business_hours(FRIDAY, apac.deadline(FRIDAY, hours)) == pytest.approx(hours)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"calendars": {"EMEA": {"timezone": "Mars/Olympus"}}},
+        {"calendars": {"EMEA": {"day_start": "18:00", "day_end": "09:00"}}},
+        {"calendars": {"EMEA": {"day_start": "25:00"}}},
+        {"calendars": {"EMEA": {"working_days": []}}},
+        {"calendars": {"EMEA": {"due_hours": 30, "breach_hours": 20}}},
+    ],
+)
+def test_bad_region_calendars_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"EMEA|time zone|HH:MM|at least one day"):
+        DeskSettings.model_validate(bad)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sfsync.config import DeskSettings
@@ -122,3 +123,64 @@ def test_recommendations() -> None:
         unreadable=["End Customer Name"],
     )
     assert unreadable.recommendation.action == "review"
+
+
+def test_account_registration_triage() -> None:
+    account = replace(registration(), kind="account", amount=None)
+    term = (date(2026, 12, 1), date(2027, 3, 31))
+    clean = triage(
+        SETTINGS,
+        account,
+        open_registrations=1,
+        conflicts=[],
+        missing_information=[],
+        unreadable=[],
+        requested_term=term,
+    )
+    assert clean.checks[0].name == "Requested term"  # no deal size for a whole account
+    assert clean.recommendation.action == "approve"
+    too_long = triage(
+        SETTINGS,
+        account,
+        open_registrations=1,
+        conflicts=[],
+        missing_information=[],
+        unreadable=[],
+        requested_term=(date(2026, 12, 1), date(2028, 1, 1)),
+    )
+    assert too_long.checks[0].outcome == "warn" and too_long.recommendation.action == "review"
+    # First in time wins: another partner's earlier registration of the customer fails an account registration
+    # even at Warn severity; a deal registration with the same Warn is left for review; a Review stays a warning.
+    for kind, reason in (
+        ("second_partner", "Registered first by another partner"),
+        ("named_account", "Named account (direct-led)"),
+    ):
+        result = triage(
+            SETTINGS,
+            account,
+            open_registrations=1,
+            conflicts=[conflict("Warn", kind=kind)],
+            missing_information=[],
+            unreadable=[],
+            requested_term=term,
+        )
+        assert (result.recommendation.action, result.recommendation.reject_reason) == ("reject", reason)
+    deal = triage(
+        SETTINGS,
+        registration(),
+        open_registrations=1,
+        conflicts=[conflict("Warn", kind="second_partner")],
+        missing_information=[],
+        unreadable=[],
+    )
+    assert deal.recommendation.action == "review"
+    unsure = triage(
+        SETTINGS,
+        account,
+        open_registrations=1,
+        conflicts=[conflict("Review", kind="second_partner")],
+        missing_information=[],
+        unreadable=[],
+        requested_term=term,
+    )
+    assert unsure.recommendation.action == "review"

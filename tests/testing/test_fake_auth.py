@@ -142,7 +142,7 @@ def test_token_response_shape(fake: FakeSalesforce) -> None:
 
 
 def test_unknown_grant_type(fake: FakeSalesforce) -> None:
-    response = requests.post(TOKEN_URL, data={"grant_type": "authorization_code"}, timeout=5)
+    response = requests.post(TOKEN_URL, data={"grant_type": "urn:example:no-such-grant"}, timeout=5)
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
 
