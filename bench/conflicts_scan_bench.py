@@ -213,6 +213,11 @@ def main() -> None:
             import shutil
 
             shutil.copytree(root, os.environ["SCAN_KEEP"], dirs_exist_ok=True)
+        if not (REPO / "sfsync" / "__pycache__").is_dir():
+            print(
+                "  note: no bytecode cache beside the sources (PYTHONDONTWRITEBYTECODE or a --no-compile "
+                "install): every CLI run below compiles sfsync first (~0.5-1 s), which an installed package does not"
+            )
         _cli_scan(root, "first scan (sfsync conflicts scan --full)")
         _cli_scan(root, "rerun")
     started = time.perf_counter()
