@@ -331,7 +331,7 @@ class CustomerIndex:
                         lst.append(tok)
         self.deletions = deletions
         self._vectors: _Vectors | None = None
-        if vectorised if vectorised is not None else n >= _VECTOR_MIN:
+        if vectorised if vectorised is not None else n >= _VECTOR_MIN and _numpy_available():
             self._vectors = _Vectors.build(self)
 
     # -- queries -------------------------------------------------------------------------------
@@ -627,6 +627,14 @@ _MIN_VECTOR_CANDIDATES = 32  # fewer: the per-pair loop is cheaper than ~20 nump
 # The pre-filter drops a candidate only when its bound is below the review threshold by this much
 # (log2 odds): far above any rounding of the sums, so it never drops one the exact loop would keep.
 _BOUND_MARGIN = 1e-6
+
+
+def _numpy_available() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:  # a dependency; without it the (identical) per-pair loop does all the work
+        return False
+    return True
 
 
 class _Vectors:
