@@ -21,7 +21,7 @@ from conflict_corpus import NEGATIVE, Corpus
 from sfsync.conflicts import CustomerIndex, Match, MatchingRules, MatchModel, MatchQuery, fit_model
 from sfsync.conflicts._weights import Component, estimate_u
 
-__all__ = ["Metrics", "evaluate", "fit", "match_all_pairs", "match_many"]
+__all__ = ["Metrics", "evaluate", "evaluate_keys", "fit", "match_all_pairs", "match_many"]
 
 
 @dataclass
@@ -48,12 +48,19 @@ def evaluate(
     corpus: Corpus, results: Sequence[Sequence[Match]], *, block_only: float | None = None
 ) -> dict[str, Metrics]:
     """Per category and ``overall``. ``block_only``: count only matches at or above that probability."""
+    return evaluate_keys(
+        corpus,
+        [{m.customer.key for m in found if block_only is None or m.probability >= block_only} for found in results],
+    )
+
+
+def evaluate_keys(corpus: Corpus, matched: Sequence[set[str]]) -> dict[str, Metrics]:
+    """``evaluate`` over the matched customer keys per opportunity (any matcher: ours, splink, ...)."""
     table: dict[str, Metrics] = {"overall": Metrics("overall")}
-    for opp, found in zip(corpus.opportunities, results, strict=True):
+    for opp, keys in zip(corpus.opportunities, matched, strict=True):
         cat = corpus.category[opp.id]
         row = table.setdefault(cat, Metrics(cat))
         target = corpus.truth[opp.id]
-        keys = {m.customer.key for m in found if block_only is None or m.probability >= block_only}
         for metrics in (row, table["overall"]):
             if target is not None:
                 if target in keys:

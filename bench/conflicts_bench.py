@@ -13,8 +13,9 @@ seed), the EM-vs-supervised fit comparison, and speed (prints; never fails).
 3. Speed: index build + match of ``--scale-opportunities`` x ``--scale-protected`` (0 to skip), wall
    and CPU seconds and peak RSS.
 
-splink was not measured (not installed; see the report): nothing here claims a comparison with it.
-The EM-vs-supervised comparison (``--fit``) is the one printed.
+4. splink vs ours on the same corpora (``bench/conflicts_splink_bench.py``: splink on DuckDB, trained
+   on the tuning seed, P/R and time beside ours), when splink is installed (``pip install -e '.[bench]'``);
+   otherwise the line says how to get it. ``--no-splink`` skips it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(HERE))
 import yaml  # noqa: E402
 from conflict_corpus import NEGATIVE, POSITIVE, generate  # noqa: E402
 from conflict_evaluation import Metrics, evaluate, fit, fit_supervised, match_many  # noqa: E402
+from conflicts_splink_bench import INSTALL_HINT, compare, print_table, splink_available  # noqa: E402
 
 from sfsync.conflicts import CustomerIndex, MatchingRules, MatchQuery  # noqa: E402
 
@@ -92,6 +94,12 @@ def _fit(customers: int, opportunities: int, seeds: list[int], matching: Matchin
         print(yaml.safe_dump({"model": model.to_yaml_dict()}, sort_keys=True))
 
 
+def _cpu() -> float:
+    """CPU seconds (user + sys) of this process and of its finished workers."""
+    me, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def _speed(opportunities: int, protected: int, workers: int, matching: MatchingRules) -> None:
     started = time.perf_counter()
     corpus = generate(protected, opportunities, 7)
@@ -99,17 +107,19 @@ def _speed(opportunities: int, protected: int, workers: int, matching: MatchingR
         f"\nspeed corpus {protected:,} protected x {opportunities:,} opportunities generated in "
         f"{time.perf_counter() - started:.1f} s (not timed); rss {_peak_mb():,.0f} MB"
     )
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    index = CustomerIndex(corpus.protected, matching)
-    build = time.perf_counter() - wall0
+    load = os.getloadavg()[0]
+    wall0, cpu0 = time.perf_counter(), _cpu()
+    index = CustomerIndex(corpus.protected, matching, workers=workers)
+    build, build_cpu = time.perf_counter() - wall0, _cpu() - cpu0
     queries = [MatchQuery.from_opportunity(o) for o in corpus.opportunities]
-    wall1 = time.perf_counter()
+    wall1, cpu1 = time.perf_counter(), _cpu()
     results = match_many(index, queries, workers=workers)
-    match = time.perf_counter() - wall1
-    cpu = time.process_time() - cpu0
+    match, match_cpu = time.perf_counter() - wall1, _cpu() - cpu1
     print(
-        f"  index build {build:.1f} s wall; match {match:.1f} s wall ({workers} workers); "
-        f"TOTAL {build + match:.1f} s wall, {cpu:.1f} s CPU (this process); peak rss {_peak_mb():,.0f} MB; "
+        f"  index build {build:.1f} s wall ({build_cpu:.1f} s CPU); match {match:.1f} s wall ({match_cpu:.1f} s CPU); "
+        f"{workers} workers; TOTAL {build + match:.1f} s wall, {build_cpu + match_cpu:.1f} s CPU (user+sys, workers "
+        f"included); load average {load:.2f} -> {os.getloadavg()[0]:.2f}; peak rss {_peak_mb():,.0f} MB "
+        f"(this process; each forked worker shares its pages copy-on-write); "
         f"{sum(1 for r in results if r):,} opportunities matched"
     )
 
@@ -137,6 +147,7 @@ def main() -> None:
     parser.add_argument("--scale-protected", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--no-splink", action="store_true", help="skip the splink-vs-ours comparison")
     parser.add_argument("--rules", default=str(HERE.parent / "mappings" / "conflict_rules.yaml"))
     args = parser.parse_args()
     from sfsync.conflicts import load_rules
@@ -149,6 +160,12 @@ def main() -> None:
     )
     _accuracy(args.customers, args.opportunities, seeds, matching)
     _scan_size(2600, 3000, matching)
+    if seeds and not args.no_splink:
+        print(f"\nsplink vs ours ({args.customers:,} protected x {args.opportunities:,} opportunities, same data):")
+        if splink_available():
+            print_table(compare(args.customers, args.opportunities, seeds, matching), seeds)
+        else:
+            print(f"  {INSTALL_HINT}")
     if args.fit:
         _fit(args.customers, args.opportunities, seeds, matching)
     if args.scale_opportunities and args.scale_protected:

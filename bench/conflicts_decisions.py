@@ -66,9 +66,11 @@ def decision_lines(index: CustomerIndex, queries: list[MatchQuery]) -> list[str]
     return lines
 
 
-def decisions_sha256(customers: int, opportunities: int, seed: int, matching: MatchingRules) -> str:
+def decisions_sha256(
+    customers: int, opportunities: int, seed: int, matching: MatchingRules, *, workers: int = 1
+) -> str:
     corpus = generate(customers, opportunities, seed)
-    index = CustomerIndex(corpus.protected, matching)
+    index = CustomerIndex(corpus.protected, matching, workers=workers)
     queries = [MatchQuery.from_opportunity(o) for o in corpus.opportunities]
     digest = hashlib.sha256()
     for line in decision_lines(index, queries):
@@ -84,12 +86,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--freeze", action="store_true", help="print fresh hashes instead of comparing")
     parser.add_argument("--rules", default=str(HERE.parent / "mappings" / "conflict_rules.yaml"))
+    parser.add_argument("--workers", type=int, default=1, help="build the index in this many processes")
     args = parser.parse_args()
     matching = load_rules(args.rules).matching
     changed = False
     for size in CORPORA:
         started = time.perf_counter()
-        sha = decisions_sha256(*size, matching)
+        sha = decisions_sha256(*size, matching, workers=args.workers)
         took = time.perf_counter() - started
         if args.freeze:
             print(f"    {size}: {sha!r},  # {took:.1f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import textwrap
 from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
@@ -126,8 +127,17 @@ def list_command(
 
 def _block(title: str, facts: list[str], reason: str) -> None:
     """One conflict as a few wrapped lines: readable in an 80-column terminal, unlike a wide table.
-    Data is printed with markup off: a name like "[Q3] Acme" must come out as typed."""
-    console.print()
-    console.print(title, style="bold", highlight=False, markup=False)
-    console.print("  " + " · ".join(f for f in facts if f), highlight=False, markup=False)
-    console.print("  " + reason, highlight=False, markup=False)
+    Data is written as typed (a name like "[Q3] Acme" comes out as "[Q3] Acme"): the title in bold
+    through rich on a terminal, everything else straight to the console's file -- a scan prints
+    hundreds of conflicts, and rich's per-line rendering cost more than the scan's matching."""
+    width = max(40, console.width)
+    lines = [
+        textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False)
+        for text in ("  " + " · ".join(f for f in facts if f), "  " + reason)
+    ]
+    if console.is_terminal:
+        console.print()
+        console.print(title, style="bold", highlight=False, markup=False)
+    else:
+        lines[:0] = ["", title]
+    console.file.write("\n".join(lines) + "\n")

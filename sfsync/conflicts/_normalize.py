@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sfsync.text.company import COMMON_BUSINESS_WORDS, GENERIC_WORDS, fold, name_tokens, normalize_name
 from sfsync.text.domain import registrable_domain
@@ -133,6 +134,7 @@ def _add_countries() -> None:
 _add_countries()
 
 
+@lru_cache(maxsize=4096)  # pure; an org spells its countries a few dozen ways, a scan reads them per account
 def normalize_country(value: str | None) -> str | None:
     """ISO 3166 alpha-2 code for a code, alpha-3 code or common English/local name; None if unknown."""
     if not value:

@@ -153,6 +153,7 @@ def blind_index_company_name_v1(text: str) -> str:
 
 # Separators become spaces; dots and apostrophes are dropped so "S.A." -> "sa", "O'Neil" -> "oneil".
 _DROP = str.maketrans({".": None, "'": None, "’": None, "`": None})
+_DROPPED = (".", "'", "’", "`")  # what _DROP deletes, for str.replace
 _TOKEN_RE = re.compile(r"[0-9a-z\u00c0-\uffff]+")
 _PAREN_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 # "Acme Holdings LLC d/b/a Roadrunner", "Acme t/a Roadrunner", "Acme, trading as Roadrunner".
@@ -307,9 +308,20 @@ def _skeleton(token: str) -> str:
 
 
 def _raw_tokens(text: str, canonical: bool = True) -> list[str]:
-    folded = fold(text).replace("&", " and ").replace("+", " and ").translate(_DROP)
+    # A million names go through here per index build: each step only when its characters occur
+    # (``str.translate`` with deletions walks the string through a dict per character).
+    folded = fold(text)
+    if "&" in folded:
+        folded = folded.replace("&", " and ")
+    if "+" in folded:
+        folded = folded.replace("+", " and ")
+    for dropped in _DROPPED:
+        if dropped in folded:
+            folded = folded.replace(dropped, "")
     tokens = _TOKEN_RE.findall(folded)
-    if any(len(t) == 1 for t in tokens):
+    if not tokens:
+        return tokens
+    if min(map(len, tokens)) == 1:
         # Join runs of single letters: "s a" -> "sa", "i b m" -> "ibm" (initials written with spaces),
         # except a lone connective between two words ("Smith e Jones").
         out: list[str] = []
@@ -325,16 +337,20 @@ def _raw_tokens(text: str, canonical: bool = True) -> list[str]:
         if run:
             out.append("".join(run))
         tokens = out
+        if not canonical:
+            return tokens
+        result = []
+        last = len(tokens) - 1
+        for i, tok in enumerate(tokens):
+            if len(tok) == 1 and tok in _CONNECTIVE_LETTERS and not 0 < i < last:
+                result.append(tok)
+            else:
+                result.append(_canonical_token(tok))
+        return result
     if not canonical:
         return tokens
-    result = []
-    last = len(tokens) - 1
-    for i, tok in enumerate(tokens):
-        if len(tok) == 1 and tok in _CONNECTIVE_LETTERS and not 0 < i < last:
-            result.append(tok)
-        else:
-            result.append(_canonical_token(tok))
-    return result
+    # No one-letter token: no connective to keep as written.
+    return list(map(_canonical_token, tokens))
 
 
 @lru_cache(maxsize=1 << 18)  # pure; the vocabulary of a million names is a few ten thousand words
@@ -428,11 +444,15 @@ def _core(text: str) -> CompanyName:
     groups: list[tuple[str, ...]] = []
     if len(toks) >= 2 and (toks[-1] in _TAIL_WORDS or toks[0] in _PREFIX_TERMS or _misspelt_form(toks[-1])):
         toks, groups = _strip_tail_forms(list(toks))
-    if all(t in LEGAL_WORDS for t in toks):
+    if LEGAL_WORDS.issuperset(toks):
         return CompanyName(())  # only a legal form ("Ltd", "GmbH & Co. KG"): no name to compare
     # The outermost group is the company's legal form; legal-form words *inside* it are part of the
     # name as written ("Brunel Company" S.A.S.).
-    legal = sorted({w for g in groups[1:] for w in g if w in LEGAL_WORDS and w not in GENERIC_WORDS})
+    legal = (
+        sorted({w for g in groups[1:] for w in g if w in LEGAL_WORDS and w not in GENERIC_WORDS})
+        if len(groups) > 1
+        else ()
+    )
     # Generic words in the middle ("Acme Global Foods") are dropped too, if something remains.
     if len(toks) > 1 and not GENERIC_WORDS.isdisjoint(toks):
         kept = [t for t in toks if t not in GENERIC_WORDS]
@@ -464,7 +484,9 @@ def company_name(name: str | None) -> CompanyName:
     if " - " in low or " – " in low or " / " in low:
         low = _DIVISION_RE.sub("", " " + low.strip() + " ")
     main = _core(low)
-    if not main.tokens and alternates:
+    if not alternates:
+        return main  # CompanyName(main.tokens, main.legal_words, ()): the same value, one object fewer
+    if not main.tokens:
         return CompanyName(alternates[0], (), ())
     return CompanyName(main.tokens, main.legal_words, tuple(alternates))
 

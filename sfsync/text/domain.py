@@ -222,10 +222,63 @@ def _registrable(host: str) -> tuple[str | None, bool]:
     if labels[-1] in _RESERVED_TLDS:
         # RFC 2606/6761 names (sample data, test orgs, intranets) are under no public suffix.
         return ".".join(labels[-2:]), False
+    trie = _suffix_trie()
+    if trie is not None and not any(label.startswith("xn--") for label in labels):
+        found = _suffix_walk(trie, labels)
+        if found is None:
+            return None, False
+        start, private = found
+        if start <= 0:
+            return None, False  # the whole host is a suffix: no registrable domain
+        return ".".join(labels[start - 1 :]), private
     parts = _extractor()(host)
     if not parts.domain or not parts.suffix:
         return None, False
     return f"{parts.domain}.{parts.suffix}", bool(parts.is_private)
+
+
+@lru_cache(maxsize=1)
+def _suffix_trie() -> Any:
+    """tldextract's suffix trie (private section included), or None if its internals moved.
+
+    A host here is already lower-case ASCII labels (checked by ``_host_and_path``), so walking the
+    trie directly gives tldextract's answer without its URL parsing, per-label punycode decoding and
+    result object: a million-customer index parses a million websites. ``_registrable`` falls back
+    to the public call for punycode labels or another tldextract; ``tests/text`` compares both.
+    """
+    try:
+        trie = _extractor()._get_tld_extractor().tlds_incl_private_trie
+        _ = (trie.matches, trie.end, trie.is_private)
+    except AttributeError:
+        return None
+    return trie
+
+
+def _suffix_walk(trie: Any, labels: list[str]) -> tuple[int, bool] | None:
+    """(index of the public suffix's first label, is it a private suffix); None: no suffix.
+
+    tldextract's ``suffix_index`` (5.x) for ASCII lower-case labels: the longest rule wins; a
+    wildcard rule (``*.ck``) takes one more label unless an exception (``!www.ck``) names it.
+    """
+    node = suffix_node = trie
+    suffix_idx = label_idx = len(labels)
+    for label in reversed(labels):
+        child = node.matches.get(label)
+        if child is not None:
+            label_idx -= 1
+            node = child
+            if node.end:
+                suffix_idx = label_idx
+                suffix_node = node
+            continue
+        wildcard = node.matches.get("*")
+        if wildcard is not None:
+            exception = "!" + label in node.matches
+            return (label_idx if exception else label_idx - 1), bool(wildcard.is_private)
+        break
+    if suffix_idx == len(labels):
+        return None
+    return suffix_idx, bool(suffix_node.is_private)
 
 
 def _tenant_from_path(path: str, prefixes: tuple[str, ...]) -> str | None:

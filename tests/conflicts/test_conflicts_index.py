@@ -216,3 +216,42 @@ def test_joined_and_split_spellings_are_candidates() -> None:
     )
     assert keys(idx.match(MatchQuery(name="CocaCola Bottling", country="US"))) == ["C1"]
     assert keys(idx.match(MatchQuery(name="Pepsi Cola", country="US"))) == ["C2"]
+
+
+def _decisions(idx: CustomerIndex, queries: list[MatchQuery]) -> list[list[tuple[str, str, str]]]:
+    return [[(m.customer.key, repr(m.probability), m.evidence.to_json()) for m in idx.match(q)] for q in queries]
+
+
+def test_vectorised_prefilter_drops_candidates_but_no_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 11 speed: the numpy pre-filter (large indexes) must leave every decision as the loop makes it.
+    from sfsync.conflicts import _index
+
+    monkeypatch.setattr(_index, "_MIN_VECTOR_CANDIDATES", 1)
+    corpus = generate(800, 1000, 3)
+    queries = [MatchQuery.from_opportunity(o) for o in corpus.opportunities]
+    plain = CustomerIndex(corpus.protected, SHIPPED, vectorised=False)
+    vector = CustomerIndex(corpus.protected, SHIPPED, vectorised=True)
+    assert vector._vectors is not None and plain._vectors is None
+    prepared = [vector.prepare(q) for q in queries if vector.prepare(q).has_evidence]
+    considered = sum(len(vector.candidates(p)) for p in prepared)
+    kept = sum(len(list(vector._vectors.survivors(p, vector.candidates(p)))) for p in prepared)
+    assert kept < considered / 2  # it does drop most candidates ...
+    assert _decisions(vector, queries) == _decisions(plain, queries)  # ... and changes no decision
+
+
+def test_parallel_normalisation_builds_the_same_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sfsync.conflicts import _index
+
+    monkeypatch.setattr(_index, "_PARALLEL_MIN", 0)
+    corpus = generate(300, 10, 4)
+    one = CustomerIndex(corpus.protected, SHIPPED, workers=1)
+    two = CustomerIndex(corpus.protected, SHIPPED, workers=3)
+    for column in ("_names", "_site", "_postal", "_country", "_duns", "_account"):
+        assert getattr(two, column) == getattr(one, column), column
+    assert len(two._names) == len(corpus.protected)
+    assert (two.postings, two.by_site, two.by_duns, two.by_account) == (
+        one.postings,
+        one.by_site,
+        one.by_duns,
+        one.by_account,
+    )

@@ -97,3 +97,18 @@ def test_start_twice_is_an_error() -> None:
             fake.start()
     finally:
         fake.stop()
+
+
+def test_save_file_holds_one_record_a_line(tmp_path: Path) -> None:
+    # Readable and diffable, and written by the C JSON encoder (a scan saves thousands of records).
+    import json
+
+    path = tmp_path / "org.json"
+    fake = FakeSalesforce()
+    ids = [fake.insert("Account", {"Name": f'Account {n} "quoted"\\n second line'}) for n in range(3)]
+    fake.save(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record_lines = [line for line in lines if any(i in line for i in ids)]
+    assert len(record_lines) == 3 and all(json.loads(line.strip().rstrip(","))["Id"] in ids for line in record_lines)
+    assert json.loads(path.read_text(encoding="utf-8"))["format"] == "sfsync-fake-salesforce/1"
+    assert FakeSalesforce.load(path).records("Account") == fake.records("Account")

@@ -139,3 +139,43 @@ def test_matcher_normaliser_keeps_legal_words_used_as_names_and_dba_names() -> N
     assert dba.tokens == ("acme",) and dba.alternates == (("roadrunner", "supplies"),)
     assert company_name("GmbH & Co. KG").tokens == ()
     assert company_name("x" * 3000).tokens  # a 3 KB name is cut, not a crash
+
+
+@pytest.mark.parametrize(
+    ("name", "tokens"),
+    [
+        # One-letter words: runs of initials join, a connective between two words reads "and", a
+        # lone letter at either end stays as written (the tokeniser's fast path must keep all of it).
+        ("I B M Corp", ("ibm",)),
+        ("I.B.M. Corp", ("ibm",)),
+        ("Smith e Jones", ("smith", "and", "jones")),
+        ("e Motors Ltd", ("e", "motors")),
+        ("Acme & Sons", ("acme", "and", "sons")),
+        ("Acme+Sons", ("acme", "and", "sons")),
+        ("O'Neil`s Bakery", ("oneils", "bakery")),
+        ("O’Neil Svcs", ("oneil", "services")),
+    ],
+)
+def test_matcher_tokens_of_initials_connectives_and_punctuation(name: str, tokens: tuple[str, ...]) -> None:
+    assert company_name(name).tokens == tokens
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "acme.com", "shop.acme.co.uk", "co.uk", "com", "acme.github.io", "github.io", "b.a.github.io",
+        "www.ck", "a.www.ck", "x.ck", "b.x.ck", "kawasaki.jp", "city.kawasaki.jp", "b.a.kawasaki.jp",
+        "a.b.s3.dualstack.us-east-1.amazonaws.com", "q.x.compute.amazonaws.com", "999.1.1.1", "a.b.c.unknowntld",
+        "acme.xn--p1ai", "xn--80ak6aa92e.com", "x.blogspot.com", "acme.myshopify.com",
+    ],
+)  # fmt: skip
+def test_registrable_domain_walk_equals_tldextract(host: str) -> None:
+    # The matcher walks tldextract's suffix trie itself (a million websites per large index): the answer
+    # must be tldextract's own, wildcard and exception rules and the private section included.
+    from sfsync.text import domain
+
+    parts = domain._extractor()(host)
+    expected = (f"{parts.domain}.{parts.suffix}", bool(parts.is_private)) if parts.domain and parts.suffix else None
+    got = domain._registrable.__wrapped__(host)
+    assert (got if got[0] is not None else None) == expected
+    assert domain._suffix_trie() is not None  # the fast walk is the one under test, not the fallback
