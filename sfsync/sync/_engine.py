@@ -9,6 +9,7 @@ this module and is scrubbed from every message kept (no plaintext leak).
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import logging
 import threading
@@ -260,7 +261,10 @@ class _Pipeline:
         if prepared.outgoing and not self._options.dry_run:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="sfsync-push")
-            future = self._pool.submit(self._engine._upsert_step, self._mapping, prepared)
+            # The worker thread runs in a copy of this context, so its log lines (the gateway's calls,
+            # retries) carry the run id, mapping, direction and live counts like the caller's.
+            context = contextvars.copy_context()
+            future = self._pool.submit(context.run, self._engine._upsert_step, self._mapping, prepared)
         self._inflight.append((prepared, future))
         # Record whatever is already finished, in order, so the watermark follows closely.
         while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
