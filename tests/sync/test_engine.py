@@ -297,3 +297,72 @@ def test_a_run_tunes_the_garbage_collector_and_restores_it() -> None:
         assert gc.get_freeze_count() == host_frozen
     finally:
         gc.unfreeze()
+
+
+def _portal_updates(world: World) -> tuple[Any, list[str]]:
+    """A portal adapter for ``world`` and the UPDATE statements it runs, as they run."""
+    from sfsync.portal import SqlPortal
+
+    portal = SqlPortal(world.portal_url)
+    updates: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    sa.event.listen(portal.engine, "before_cursor_execute", seen)
+    return portal, updates
+
+
+def test_pull_of_an_initial_load_writes_only_the_salesforce_id_column(world: World) -> None:
+    portal, updates = _portal_updates(world)
+    report = world.engine(portal=portal).run(SyncOptions(mappings=("deal_registration",)))
+    pull = report.summary("deal_registration", "pull")
+    assert pull.read == 40
+    assert pull.written_back == 40
+    in_salesforce = world.deals_in_salesforce()
+    rows = {r["registration_number"]: r for r in world.portal_rows()}
+    assert {key: row["salesforce_id"] for key, row in rows.items()} == {k: r["Id"] for k, r in in_salesforce.items()}
+    assert updates, "the Salesforce Ids are written back"
+    for statement in updates:
+        set_clause = statement.upper().split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+        # the echo of our own writes carries nothing else the portal lacks: one column is written
+        assert set_clause.replace(" ", "") == "SALESFORCE_ID=?", statement
+
+
+def test_pull_writes_nothing_to_the_portal_when_it_already_holds_the_values(world: World) -> None:
+    world.run()
+    rows_before = world.portal_rows()
+    # The state store forgot what it pulled (hashes and watermark): every record is read again,
+    # and compared with the portal rather than written.
+    state = StateStore(world.state_url)
+    keys = [str(r["registration_number"]) for r in rows_before]
+    ledger = state.ledger_rows("deal_registration", keys)
+    state.save_ledger([entry._replace(pull_hash=None) for entry in ledger.values()])
+    state.set_watermark("deal_registration", "pull", datetime(2000, 1, 1, tzinfo=UTC))
+    state.close()
+    portal, updates = _portal_updates(world)
+    report = world.engine(portal=portal).run(SyncOptions(mappings=("deal_registration",), direction="pull"))
+    pull = report.summary("deal_registration", "pull")
+    assert pull.read == 40
+    assert updates == []
+    assert world.portal_rows() == rows_before
+    # the ledger knows the pulled hashes again: the next re-read is skipped on them
+    state = StateStore(world.state_url)
+    assert all(e.pull_hash for e in state.ledger_rows("deal_registration", keys).values())
+    state.close()
+
+
+def test_pull_writes_a_decision_the_portal_lacks_but_not_the_columns_it_holds(world: World) -> None:
+    world.run()
+    record = world.deals_in_salesforce()["DR-000003"]
+    world.fake.update("Deal_Registration__c", record["Id"], {"Decision_Reason__c": "checked by the desk"})
+    portal, updates = _portal_updates(world)
+    report = world.engine(portal=portal).run(SyncOptions(mappings=("deal_registration",), direction="pull"))
+    assert report.summary("deal_registration", "pull").written_back == 1
+    assert len(updates) == 1
+    set_clause = updates[0].upper().split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    assert set_clause.replace(" ", "") == "DECISION_REASON=?"
+    assert {r["registration_number"]: r for r in world.portal_rows()}["DR-000003"]["decision_reason"] == (
+        "checked by the desk"
+    )
