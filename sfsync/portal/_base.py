@@ -112,11 +112,8 @@ class PortalAdapter(Protocol):
         ordered by ``(updated_at, key)`` so the engine can advance its watermark batch by batch."""
         ...
 
-    def rows_by_keys(
-        self, table: str, key_column: str, keys: Sequence[Any], *, columns: Collection[str] | None = None
-    ) -> dict[Any, PortalRow]:
-        """The rows whose ``key_column`` is in ``keys`` (missing keys are simply absent); with
-        ``columns``, only those columns (and the key) are read."""
+    def rows_by_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> dict[Any, PortalRow]:
+        """The rows whose ``key_column`` is in ``keys`` (missing keys are simply absent)."""
         ...
 
     def existing_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> set[Any]:

@@ -447,23 +447,16 @@ class SqlPortal:
             if len(raw) < batch_size:
                 return
 
-    def rows_by_keys(
-        self, table: str, key_column: str, keys: Sequence[Any], *, columns: Collection[str] | None = None
-    ) -> dict[Any, PortalRow]:
+    def rows_by_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> dict[Any, PortalRow]:
         tbl = self._table(table)
         col = self._column(tbl, key_column, "key column")
         self._warn_if_unindexed(tbl, key_column)
         found: dict[Any, PortalRow] = {}
         unique = list(dict.fromkeys(keys))
-        if columns is None:
-            query = select(tbl)
-        else:
-            names = [key_column, *(name for name in dict.fromkeys(columns) if name != key_column)]
-            query = select(*(self._column(tbl, name, "column") for name in names))
         with self._db_errors(table), self._engine.connect() as conn:
             for start in range(0, len(unique), _IN_CHUNK):
                 chunk = unique[start : start + _IN_CHUNK]
-                for row in conn.execute(query.where(col.in_(chunk))):
+                for row in conn.execute(select(tbl).where(col.in_(chunk))):
                     out = self._out(row._mapping)
                     found[out[key_column]] = out
         return found

@@ -1102,13 +1102,7 @@ class SyncEngine:
         ext_field = mapping.salesforce.external_id_field
         keys = [str(r[ext_field]) for r in records]
         ledger = self.state.ledger_rows(mapping.name, keys)
-        # The portal's current values of the columns a pull may write, read in one statement (it
-        # also tells which keys the portal still has): a record whose pulled values the portal
-        # already holds costs a comparison, not a write, and a write carries only the columns
-        # that differ. On an initial load the pull reads back the push's own records: their
-        # decision fields are still empty, so only the Salesforce Id column is written.
-        columns = _pull_columns(mapping)
-        current = {str(k): row for k, row in self.portal.rows_by_keys(table, key_column, keys, columns=columns).items()}
+        present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
         updates: list[tuple[Any, dict[str, Any]]] = []
         entries: dict[str, LedgerRow] = {}
         settled: list[str] = []  # read, and nothing to write: any old dead letter is moot
@@ -1118,8 +1112,7 @@ class SyncEngine:
         for record in records:
             external_id = str(record[ext_field])
             entry = ledger.get(external_id)
-            portal_row = current.get(external_id)
-            if portal_row is None:
+            if external_id not in present:
                 summary.unmatched += 1
                 settled.append(external_id)
                 continue
@@ -1142,13 +1135,9 @@ class SyncEngine:
                 summary.unchanged += 1
                 settled.append(external_id)
                 continue
-            if options.full or retried:
-                differing = values  # asked to write everything again
-            else:
-                differing = {c: v for c, v in values.items() if not _same_value(portal_row.get(c, _ABSENT), v)}
             if options.dry_run:
                 self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
-            updates.append((external_id, differing))
+            updates.append((external_id, values))
             entries[external_id] = self._ledger_after_pull(mapping, external_id, entry, record, digest, now, False)
         if options.dry_run:
             summary.written_back += sum(1 for entry_ in entries.values() if not entry_.deleted)
@@ -1174,19 +1163,15 @@ class SyncEngine:
         Returns the keys written."""
         table = mapping.portal.table
         key_column = mapping.portal.external_id_column
-        # A record whose values the portal already holds needs no statement: it counts as written.
-        held = [str(key) for key, values in updates if not values]
-        if held:
-            updates = [update_ for update_ in updates if update_[1]]
         if not updates:
-            return held
+            return []
         if len(updates) > 1:
             try:
                 self.portal.write_back(table, key_column, updates)
-                return [*held, *(str(key) for key, _values in updates)]
+                return [str(key) for key, _values in updates]
             except PortalRejectedError:
                 pass  # the transaction rolled back: find the record(s) at fault one by one
-        written: list[str] = held
+        written: list[str] = []
         for update_ in updates:
             written.extend(self._write_back_one(mapping, update_[0], update_, summary, now))
         return written
@@ -1378,26 +1363,6 @@ def _salesforce_id_column(mapping: ObjectMapping) -> str | None:
         if fm.field == "Id" and fm.portal_column:
             return fm.portal_column
     return None
-
-
-_ABSENT = object()
-
-
-def _pull_columns(mapping: ObjectMapping) -> tuple[str, ...]:
-    """Every portal column a pull of ``mapping`` may write (the columns of its fields)."""
-    return tuple(dict.fromkeys(column for fm in mapping.fields for column in fm.columns))
-
-
-def _same_value(portal_value: Any, value: Any) -> bool:
-    """The portal already holds ``value``: same type and equal (a boolean column may read back as
-    0/1). Anything else counts as different, so a doubt costs a write, never a lost value."""
-    if portal_value is _ABSENT:
-        return False
-    if type(portal_value) is type(value):
-        return bool(portal_value == value)
-    if isinstance(value, bool) and type(portal_value) is int:
-        return portal_value == int(value)
-    return False
 
 
 def _none_first(value: datetime | None) -> datetime:

@@ -307,17 +307,6 @@ def test_rows_by_keys_and_existing_keys(db_url: str, portal_engine: sa.Engine) -
     portal.close()
 
 
-def test_rows_by_keys_reads_only_the_columns_asked_for(db_url: str, portal_engine: sa.Engine) -> None:
-    table = make_table(portal_engine)
-    insert(portal_engine, table, [{"id": i, "updated_at": T0, "sf_status": f"s{i}"} for i in range(1, 4)])
-    portal = SqlPortal(db_url)
-    found = portal.rows_by_keys("registrations", "external_id", ["R-00002", "R-00009"], columns=["sf_status", "sf_id"])
-    assert found == {"R-00002": {"external_id": "R-00002", "sf_status": "s2", "sf_id": None}}
-    with pytest.raises(ConfigError, match="no_such"):
-        portal.rows_by_keys("registrations", "external_id", ["R-00002"], columns=["no_such"])
-    portal.close()
-
-
 # -- write-back -----------------------------------------------------------------------------------
 
 
