@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -349,6 +349,14 @@ class NumberOptions(_Model):
     thousands_separator: Literal[",", ".", " ", "'", ""] = ""
 
 
+@cache
+def _number_options(decimal_separator: str, thousands_separator: str) -> NumberOptions:
+    """The (immutable) options of a separator pair, validated once, not once per value."""
+    return NumberOptions.model_validate(
+        {"decimal_separator": decimal_separator, "thousands_separator": thousands_separator}
+    )
+
+
 class NumberTransform(_Model, Step):
     """``number`` or ``{number: {decimal_separator: ",", thousands_separator: "."}}``: text to a number."""
 
@@ -418,7 +426,7 @@ class CurrencyTransform(_Model, Step):
         return "number"
 
     def apply_one(self, value: Any) -> Any:
-        options = NumberOptions(decimal_separator=self.decimal_separator, thousands_separator=self.thousands_separator)
+        options = _number_options(self.decimal_separator, self.thousands_separator)
         return _quantize(_parse_number(value, options, strip_currency=True, step=self), self.currency, self.mode)
 
 
