@@ -6,8 +6,9 @@ contenders, each in a fresh process against a fresh FakeSalesforce in its own pr
 local HTTP (so the org's CPU is not the contender's), with the same rows in the portal:
 
 * ``sfsync``: ``SyncEngine.run`` both directions with production defaults (batches of 10,000,
-  Bulk API 2.0 above 2,000 rows both ways, two batches in flight, 8 fields encrypted and 3 blind
-  indexes per row): the initial load, then a cycle with 1% edited, then an idle cycle;
+  Bulk API 2.0 above 2,000 rows both ways, two jobs in flight, 12 of 18 fields encrypted under
+  the partner's key, 3 of them with a public band): the initial load, then a cycle with 1% edited,
+  then an idle cycle;
 * ``raw``: simple-salesforce's own ``bulk2`` upsert of the same rows (mapped, not encrypted,
   built before its clock starts): no mapping, no encryption, no state — the floor;
 * ``rest``: one ``PATCH sobjects/{Obj}/{ExtId}/{value}`` per record, on a sample
@@ -15,9 +16,11 @@ local HTTP (so the org's CPU is not the contender's), with the same rows in the 
 
 Printed: seconds, records/s, API calls, peak RSS (VmHWM of the contender's process, reset when
 its clock starts) and the ratio to the raw floor (best raw run), with the min-max over
-``--repeat`` runs; then the calls of the incremental and idle cycles, sfsync's stage breakdown
-(portal read, mapping, encryption, CSV build, upload, server wait, state writes, pull) and the
-RSS after each push batch (flat = the engine streams).
+``--repeat`` runs, and the CPU seconds of the contender's process and of the org's ("CPU s
+client+org": unlike wall time, not inflated by other jobs on the machine); then the calls of the
+incremental and idle cycles, sfsync's stage breakdown (portal read, mapping, encryption, CSV build,
+upload, server wait, state writes, pull) in busy seconds and in CPU seconds per step (and
+microseconds per record), and the RSS after each push batch (flat = the engine streams).
 
     .venv/bin/python bench/sync_bench.py [--sizes 10000,50000,100000] [--repeat 2]
         [--backends sqlite,postgresql] [--contenders sfsync,raw,rest] [--parallel-jobs 2]
@@ -291,6 +294,8 @@ def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[
         "pull_seconds": pull.duration_seconds,
         "push_stages": push.stage_seconds,
         "pull_stages": pull.stage_seconds,
+        "push_stage_cpu": push.stage_cpu_seconds,
+        "pull_stage_cpu": pull.stage_cpu_seconds,
         "rejected": report.rejected,
         "rss_before_mib": rss_before,
         "peak_rss_mib": _vm("VmHWM"),
@@ -497,7 +502,7 @@ STAGES = (
     "state_writes",
     "pipeline_wait",
 )
-PULL_STAGES = ("query", "server_wait", "write_back", "state_writes")
+PULL_STAGES = ("query", "server_wait", "write_back", "state_writes")  # query includes server_wait
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -584,6 +589,21 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         print(
             f"  {'':<{len(r['backend'])}} {'':>{len(format(r['size'], ','))}}  pull {f['pull_seconds']:.1f}s wall "
             f"[{pull}] read {f['pull_read']:,} rows in {f['pull_calls']} calls"
+        )
+    print(
+        "\nThe same steps in CPU seconds of the threads that ran them (load-independent: what each step "
+        "costs; us/record in brackets):"
+    )
+    for r in sf_runs:
+        f = r["initial"]
+        size = r["size"]
+        for direction, order in (("push", STAGES), ("pull", PULL_STAGES)):
+            cpu = f.get(f"{direction}_stage_cpu") or {}
+            steps = " ".join(f"{k}={cpu.get(k, 0):.2f}({1e6 * cpu.get(k, 0) / size:.0f})" for k in order if k in cpu)
+            print(f"  {r['backend']} {size:,} {direction}: {sum(cpu.values()):.2f}s [{steps}]")
+        print(
+            f"  {r['backend']} {size:,} process: client {f['cpu_seconds']:.2f}s "
+            f"({1e6 * f['cpu_seconds'] / size:.0f} us/record), org {f['org_cpu_seconds']:.2f}s"
         )
     print("\nRSS (MiB) after each batch of the initial load (flat = the engine streams):")
     for r in sf_runs:

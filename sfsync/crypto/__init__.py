@@ -7,7 +7,7 @@ the repository; ``crypto/vectors/*.json`` hold known-answer vectors.
 from __future__ import annotations
 
 from sfsync.crypto._blind import BlindIndexer, IndexKind, normalize_for_index, plan_blind_index_bits
-from sfsync.crypto._cipher import DECRYPTION_FAILED, FieldCipher, FieldContext
+from sfsync.crypto._cipher import DECRYPTION_FAILED, FieldCipher, FieldContext, RecordSealer
 from sfsync.crypto._factory import load_keyring, provider_from_settings
 from sfsync.crypto._format import TokenInfo, build_aad, parse_token
 from sfsync.crypto._keyring import KeyMaterial, Keyring, KeyState
@@ -51,6 +51,7 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "LocalKeyringProvider",
+    "RecordSealer",
     "ReencryptItem",
     "ReencryptSkip",
     "StoredValue",

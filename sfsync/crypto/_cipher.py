@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
+from binascii import b2a_base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -13,12 +16,13 @@ from sfsync.crypto._keyring import KeyMaterial, Keyring
 from sfsync.crypto._sizes import FORMAT_TAG, NONCE_BYTES
 from sfsync.errors import DecryptionError, ErrorContext, KeyringError
 
-__all__ = ["DECRYPTION_FAILED", "FieldCipher", "FieldContext"]
+__all__ = ["DECRYPTION_FAILED", "FieldCipher", "FieldContext", "RecordSealer"]
 
 # One message for every decryption failure, so the error is no oracle (law 8).
 DECRYPTION_FAILED = "value could not be decrypted"
 # GCM's limit for one message is 2**36 - 32 bytes; Salesforce's largest field is far below.
 _MAX_PLAINTEXT_BYTES = 2**32
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 -> base64url
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,19 @@ class FieldCipher:
         ctx = _check_context(ctx)
         return self._seal(self._encryption_key(partner), data, ctx, os.urandom(NONCE_BYTES))
 
+    def sealer(self, sobject: str, fields: Sequence[str], *, partner: str | None = None) -> RecordSealer:
+        """A :class:`RecordSealer` for ``fields`` of ``sobject`` under the primary key of ``partner``'s group.
+
+        The key is chosen now: a sealer made before a rotation keeps encrypting under the old
+        primary, so make a new one after the keyring changes.
+        """
+        key = self._encryption_key(partner)
+        if key.secret is None:  # unreachable: _encryption_key returns keys that can encrypt
+            raise KeyringError(f"key {key.key_id} has no material")
+        for name in fields:
+            FieldContext(sobject=sobject, field=name, record_key="-")  # API names, checked once
+        return RecordSealer(key.key_id, self._aead(key.key_id, key.secret), sobject, tuple(fields))
+
     def encrypt_at(self, plaintext: str, ctx: FieldContext, *, nonce: bytes, partner: str | None = None) -> str:
         """Like :meth:`encrypt` with a chosen nonce. For test vectors only: reusing a nonce breaks GCM."""
         if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
@@ -183,3 +200,65 @@ class FieldCipher:
         if key is None or not key.can_encrypt:
             raise KeyringError(f"primary key {target} cannot encrypt", ctx.error_context())
         return self._seal(key, plaintext.encode("utf-8"), ctx, os.urandom(NONCE_BYTES))
+
+
+class RecordSealer:
+    """Encrypts several fields of one object, record after record, under one key.
+
+    Each token is exactly what :meth:`FieldCipher.encrypt` gives for the same key, field, record
+    key and nonce (same AAD, same format; ``crypto/SPEC.md``): the work that depends only on the
+    key and the field (the AAD up to the record key, the AES key schedule) is done once here, not
+    once per value. Nonces stay random (96 bits from ``os.urandom`` per value, drawn together for
+    a record). Make one with :meth:`FieldCipher.sealer`.
+    """
+
+    __slots__ = ("_aead", "_key_id", "_prefixes", "_token_head", "fields", "sobject")
+
+    def __init__(self, key_id: str, aead: AESGCM, sobject: str, fields: tuple[str, ...]) -> None:
+        self._key_id = key_id
+        self._aead = aead
+        self.sobject = sobject
+        self.fields = fields
+        # AAD = LP(label) || LP(key id) || LP(lower(sobject)) || LP(lower(field)) || LP(record key):
+        # everything but the last part is fixed per field.
+        self._prefixes = tuple(build_aad(key_id, sobject, name, "")[:-4] for name in fields)
+        self._token_head = f"{FORMAT_TAG}.{key_id}."
+
+    def __repr__(self) -> str:
+        return f"RecordSealer(key={self._key_id!r}, sobject={self.sobject!r}, fields={len(self.fields)})"
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id
+
+    def seal(
+        self, record_key: str, plaintexts: Sequence[tuple[int, bytes]], *, nonces: bytes | None = None
+    ) -> list[str]:
+        """Tokens for ``(field position, UTF-8 plaintext)`` pairs of the record ``record_key``, in order.
+
+        ``nonces`` (12 bytes per value, for test vectors only: a reused nonce breaks GCM) replaces
+        the random ones.
+        """
+        if not isinstance(record_key, str) or not record_key:
+            raise ValueError("the record key must be a non-empty str")
+        count = len(plaintexts)
+        if nonces is None:
+            nonces = os.urandom(NONCE_BYTES * count)
+        elif not isinstance(nonces, bytes) or len(nonces) != NONCE_BYTES * count:
+            raise ValueError(f"nonces must be {NONCE_BYTES} bytes per value")
+        key_bytes = record_key.encode("utf-8")
+        tail = struct.pack(">I", len(key_bytes)) + key_bytes
+        prefixes = self._prefixes
+        encrypt = self._aead.encrypt
+        head = self._token_head
+        tokens: list[str] = []
+        offset = 0
+        for position, data in plaintexts:
+            if len(data) > _MAX_PLAINTEXT_BYTES:
+                raise ValueError("plaintext is too long")
+            nonce = nonces[offset : offset + NONCE_BYTES]
+            offset += NONCE_BYTES
+            sealed = encrypt(nonce, data, prefixes[position] + tail)
+            text = b2a_base64(nonce + sealed, newline=False).translate(_URLSAFE).rstrip(b"=")
+            tokens.append(head + text.decode("ascii"))
+        return tokens

@@ -56,6 +56,7 @@ from __future__ import annotations
 from sfsync.mapping._loader import collect_mappings, load_mappings
 from sfsync.mapping._metadata import OrgNeeds, deploy_command, export_metadata, metadata_files, org_needs
 from sfsync.mapping._model import (
+    BandSpec,
     BlindIndexSpec,
     EncryptSpec,
     FieldMapping,
@@ -74,6 +75,7 @@ from sfsync.mapping._validate import validate_offline, validate_online
 from sfsync.salesforce._org_needs import OrgField, OrgObject
 
 __all__ = [
+    "BandSpec",
     "BlindIndexSpec",
     "EncryptSpec",
     "FieldMapping",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -153,6 +154,21 @@ class BandSpec(_Model):
     def kind(self) -> str:
         return "edges" if self.edges is not None else "groups" if self.groups is not None else "period"
 
+    @cached_property
+    def edge_labels(self) -> tuple[tuple[Decimal, ...], tuple[str, ...]]:
+        """The edges as Decimals and the label of each range (len(edges) + 1 labels), computed once."""
+        edges = tuple(Decimal(str(e)) for e in self.edges or ())
+        labels = [f"<{_compact(edges[0])}"] if edges else []
+        labels += [f"{_compact(low)}-{_compact(high)}" for low, high in pairwise(edges)]
+        if edges:
+            labels.append(f">={_compact(edges[-1])}")
+        return edges, tuple(labels)
+
+    @cached_property
+    def group_of(self) -> dict[str, str]:
+        """Upper-cased member -> group label, computed once."""
+        return {m.strip().upper(): label for label, members in (self.groups or {}).items() for m in members}
+
     def band_of(self, value: Any) -> str | None:
         """The public band of a plaintext value (None for no value). ValueError when it does not fit."""
         if value is None or value == "":
@@ -164,19 +180,11 @@ class BandSpec(_Model):
                 raise ValueError("not a number") from None
             if not number.is_finite():
                 raise ValueError("not a number")
-            edges = [Decimal(str(e)) for e in self.edges]
-            if number < edges[0]:
-                return f"<{_compact(edges[0])}"
-            for low, high in pairwise(edges):
-                if low <= number < high:
-                    return f"{_compact(low)}-{_compact(high)}"
-            return f">={_compact(edges[-1])}"
+            edges, labels = self.edge_labels
+            # ranges are [low, high): a value on an edge belongs to the range above it
+            return labels[bisect_right(edges, number)]
         if self.groups is not None:
-            key = str(value).strip().upper()
-            for label, members in self.groups.items():
-                if key in {m.strip().upper() for m in members}:
-                    return label
-            return self.other
+            return self.group_of.get(str(value).strip().upper(), self.other)
         if isinstance(value, datetime):
             day: date = value.date()
         elif isinstance(value, date):
@@ -469,6 +477,21 @@ class ObjectMapping(_Model):
         """Portal-owned fields, computed once (the push maps every record through them)."""
         return tuple(self.portal_owned())
 
+    @cached_property
+    def _push_plan(
+        self,
+    ) -> tuple[tuple[FieldMapping, str | None, bool, int | None], ...]:
+        """(field, lookup relationship, encrypted, plaintext limit) per portal-owned field, once."""
+        return tuple(
+            (
+                fm,
+                fm.lookup.relationship_for(fm.field) if fm.lookup is not None else None,
+                fm.encrypted,
+                fm.max_plaintext_bytes,
+            )
+            for fm in self.push_fields
+        )
+
     def salesforce_owned(self) -> list[FieldMapping]:
         return [fm for fm in self.fields if fm.owner == "salesforce"]
 
@@ -514,13 +537,17 @@ class ObjectMapping(_Model):
                 return None, self._missing_columns(fm, [c for c in columns if c not in row])
             if not columns:
                 value = None
-        for position, step in enumerate(fm.steps, start=1):
-            try:
+        step: Step | None = None
+        try:
+            for step in fm.steps:
                 value = step.apply(value)
-            except TransformError as exc:
-                return None, self._field_problem(fm, exc.code, f"transform {position} ({step.describe()}): {exc}")
-        if value == "" and isinstance(value, str) and not fm.keeps_empty_text:
-            value = None  # an empty cell is "no value" for numbers, dates, picklists ...
+        except TransformError as exc:
+            assert step is not None
+            position = next(i for i, s in enumerate(fm.steps, start=1) if s is step)
+            return None, self._field_problem(fm, exc.code, f"transform {position} ({step.describe()}): {exc}")
+        if isinstance(value, str):
+            if value == "" and not fm.keeps_empty_text:
+                value = None  # an empty cell is "no value" for numbers, dates, picklists ...
         elif isinstance(value, list) and all(v is None or v == "" for v in value):
             value = None
         empty = value is None or (value == "" and isinstance(value, str))
@@ -576,25 +603,30 @@ class ObjectMapping(_Model):
             payload[self.salesforce.external_id_field] = external_id
         if is_create and self.salesforce.record_type and record_type_id:
             payload["RecordTypeId"] = record_type_id
-        for fm in self.push_fields:
+        outbound_value = self.outbound_value
+        for fm, relationship, encrypted, limit in self._push_plan:
             if fm.on_create_only and not is_create:
                 continue
-            value, problem = self.outbound_value(fm, row)
+            value, problem = outbound_value(fm, row)
             if problem is not None:
                 errors.append(problem)
                 continue
-            lookup = fm.lookup
-            if lookup is not None:
+            if relationship is not None:  # a lookup
                 if isinstance(value, LookupValue):
-                    payload[lookup.relationship_for(fm.field)] = value.payload()
+                    payload[relationship] = {value.external_id_field: value.value}
                 else:
                     payload[fm.field] = None
                 continue
             try:
-                if fm.encrypted:
-                    text = to_sf("string", value, check_length=False)
-                    limit = fm.max_plaintext_bytes
-                    if text is not None and limit is not None and len(text.encode("utf-8")) > limit:
+                if encrypted:
+                    text = value if type(value) is str else to_sf("string", value, check_length=False)
+                    # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
+                    if (
+                        text is not None
+                        and limit is not None
+                        and len(text) * 4 > limit
+                        and len(text.encode("utf-8")) > limit
+                    ):
                         raise CoercionError(
                             "too_long",
                             f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
@@ -622,20 +654,17 @@ class ObjectMapping(_Model):
         """
         result: dict[str, Any] = {}
         problems: list[FieldProblem] = []
-        for fm in self.fields:
-            if fm.owner == "portal":
-                if include_portal_owned:
-                    self._read_back(fm, sf_record, result)
+        for fm, path in self._pull_plan if not include_portal_owned else self._pull_plan_all:
+            if path is None:  # portal-owned, read back on request
+                self._read_back(fm, sf_record, result)
                 continue
-            if not fm.columns:
-                continue
-            raw = _get_path(sf_record, fm.soql_path())
+            raw = sf_record.get(path[0], _MISSING) if len(path) == 1 else _get_parts(sf_record, path)
             if raw is _MISSING:
                 if not self.is_read_only:
                     continue  # not selected: never overwrite the portal's value with "nothing"
                 raw = None
             try:
-                value = from_sf(fm.type, raw)
+                value = from_sf(fm.type, raw) if raw is not None else None
                 for position, step in enumerate(fm.steps, start=1):
                     try:
                         value = step.apply(value)
@@ -671,6 +700,22 @@ class ObjectMapping(_Model):
             )
         return result
 
+    @cached_property
+    def _pull_plan(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:
+        """(field, path of its SOQL name) per Salesforce-owned field with a column, once."""
+        return tuple(
+            (fm, tuple(fm.soql_path().split("."))) for fm in self.fields if fm.owner != "portal" and fm.columns
+        )
+
+    @cached_property
+    def _pull_plan_all(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:
+        """Like ``_pull_plan``, with the portal-owned fields (path None) in their place."""
+        return tuple(
+            (fm, None if fm.owner == "portal" else tuple(fm.soql_path().split(".")))
+            for fm in self.fields
+            if fm.owner == "portal" or fm.columns
+        )
+
     def _read_back(self, fm: FieldMapping, sf_record: AbcMapping[str, Any], result: dict[str, Any]) -> None:
         if not fm.columns:
             return
@@ -692,6 +737,18 @@ def _get_path(record: AbcMapping[str, Any], path: str) -> Any:
     """The value at ``Account.Name``; None through a null lookup; ``_MISSING`` when not selected."""
     value: Any = record
     for part in path.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, AbcMapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _get_parts(record: AbcMapping[str, Any], parts: tuple[str, ...]) -> Any:
+    """``_get_path`` with the path already split."""
+    value: Any = record
+    for part in parts:
         if value is None:
             return None
         if not isinstance(value, AbcMapping) or part not in value:

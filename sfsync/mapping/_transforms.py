@@ -143,6 +143,11 @@ class _TextStep(Step):
     def describe(self) -> str:
         return self.name
 
+    def apply(self, value: Any) -> Any:
+        if type(value) is str:  # the common case, without the generic dispatch
+            return _TEXT_FUNCTIONS[self.name](value)
+        return super().apply(value)
+
     def apply_one(self, value: Any) -> Any:
         text = _require_text(self, value)
         if self.name == "trim":
@@ -154,6 +159,19 @@ class _TextStep(Step):
         if self.name == "title":
             return text.title()
         return None if text.strip() == "" else text  # null_if_empty
+
+
+def _null_if_empty(text: str) -> str | None:
+    return None if text.strip() == "" else text
+
+
+_TEXT_FUNCTIONS: dict[str, Callable[[str], str | None]] = {
+    "trim": str.strip,
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": str.title,
+    "null_if_empty": _null_if_empty,
+}
 
 
 # ---------------------------------------------------------------- value maps

@@ -19,6 +19,7 @@ Design notes:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -28,11 +29,13 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     MetaData,
     Select,
     Table,
     UniqueConstraint,
+    Update,
     and_,
     bindparam,
     create_engine,
@@ -81,20 +84,40 @@ class _LenientType(TypeDecorator[Any]):
         super().__init__()
         self.original = original
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        # The original type's processor, looked up once per dialect (not once per value).
         processor = self.original.dialect_impl(dialect).bind_processor(dialect)
-        return processor(value) if processor is not None and value is not None else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
+        if processor is None:
             return None
+
+        def process(value: Any) -> Any:
+            return processor(value) if value is not None else value
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        # coltype None, as before: the original type decides from its own declaration
         processor = self.original.dialect_impl(dialect).result_processor(dialect, None)
         if processor is None:
-            return value
-        try:
-            return processor(value)
-        except (TypeError, ValueError, ArithmeticError):
-            return UNREADABLE
+            return None
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return processor(value)
+            except (TypeError, ValueError, ArithmeticError):
+                return UNREADABLE
+
+        return process
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.bind_processor(dialect)
+        return processor(value) if processor is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        processor = self.result_processor(dialect, None)
+        return processor(value) if processor is not None else value
 
 
 def _declared(column_type: Any) -> Any:
@@ -114,7 +137,8 @@ def _lenient_text(dbapi_connection: Any, _record: Any) -> None:
     sqlite3 would raise for the whole batch, quoting the bytes; undecodable bytes become lone
     surrogates instead, which the push finds (``undecodable_columns``) and dead-letters.
     """
-    dbapi_connection.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    # A C-level callable (no Python frame per text cell): str(data, "utf-8", "surrogateescape").
+    dbapi_connection.text_factory = functools.partial(str, encoding="utf-8", errors="surrogateescape")
 
 
 # SQLSTATEs (PostgreSQL and the SQL standard) -> what the row did wrong, in words.
@@ -407,13 +431,19 @@ class SqlPortal:
             if last is not None:
                 stmt = stmt.where(_after(order, last))
             with self._db_errors(tbl.fullname), self._engine.connect() as conn:
-                raw = [dict(r._mapping) for r in conn.execute(stmt)]
+                result = conn.execute(stmt)
+                columns = list(result.keys())
+                raw = result.fetchall()
             if not raw:
                 return
             # The cursor keeps the values exactly as the database returned them (before the
             # UTC conversion), so the next comparison is like for like.
-            last = tuple(raw[-1][n] for n in names)
-            yield [self._out(r) for r in raw]
+            positions = [columns.index(n) for n in names]
+            last = tuple(raw[-1][i] for i in positions)
+            yield [
+                {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in zip(columns, row, strict=True)}
+                for row in raw
+            ]
             if len(raw) < batch_size:
                 return
 
@@ -474,13 +504,19 @@ class SqlPortal:
         key_col = self._column(tbl, key_column, "key column")
         self._warn_if_unindexed(tbl, key_column)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        checked: set[tuple[str, ...]] = set()
         for key, values in updates:
-            if key_column in values:
-                raise ValueError(f"write_back may not change the key column {key_column!r}")
             cols = tuple(sorted(values))
-            for name in cols:
-                self._column(tbl, name, "write-back column")
-            params = {f"v_{name}": self._bind_value(tbl, name, values[name]) for name in cols}
+            if cols not in checked:  # each column set is checked once, not once per row
+                if key_column in values:
+                    raise ValueError(f"write_back may not change the key column {key_column!r}")
+                for name in cols:
+                    self._column(tbl, name, "write-back column")
+                checked.add(cols)
+            params = {
+                f"v_{name}": (self._bind_value(tbl, name, value) if isinstance(value, datetime) else value)
+                for name, value in values.items()
+            }
             params["k_key"] = key
             groups.setdefault(cols, []).append(params)
         total = 0
@@ -493,7 +529,9 @@ class SqlPortal:
                     .where(key_col == bindparam("k_key"))
                     .values({name: bindparam(f"v_{name}") for name in cols})
                 )
-                if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
+                if len(rows) > 1 and conn.dialect.supports_sane_multi_rowcount:
+                    total += self._executemany(conn, stmt, rows)
+                elif len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
                     result = conn.execute(stmt, rows)
                     total += max(result.rowcount, 0)
                 else:
@@ -501,6 +539,31 @@ class SqlPortal:
                     for row in rows:
                         total += max(conn.execute(stmt, row).rowcount, 0)
         return total
+
+    def _executemany(self, conn: Connection, stmt: Update, rows: list[dict[str, Any]]) -> int:
+        """``conn.execute(stmt, rows)`` with the statement compiled once and the values bound here,
+        handed to the driver's executemany: SQLAlchemy's per-row parameter handling costs more than
+        the database's own work on a write-back of thousands of rows. Returns the rowcount."""
+        dialect = conn.dialect
+        compiled = stmt.compile(dialect=dialect)
+        binds = compiled.binds
+        names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(binds)
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for n in names:
+            processor = binds[n].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[n] = processor
+
+        def bound(row: dict[str, Any], n: str) -> Any:
+            processor = processors.get(n)
+            return row[n] if processor is None else processor(row[n])
+
+        if compiled.positional:
+            params: list[Any] = [tuple(bound(row, n) for n in names) for row in rows]
+        else:
+            params = [{n: bound(row, n) for n in names} for row in rows]
+        result = conn.exec_driver_sql(str(compiled), params)
+        return max(result.rowcount, 0)
 
     def _bind_value(self, tbl: Table, name: str, value: Any) -> Any:
         if isinstance(value, datetime):

@@ -22,6 +22,8 @@ _FIELDS_RE = re.compile(r"^[A-Za-z0-9_.]+(\s*,\s*[A-Za-z0-9_.]+)*$")
 def csv_value(value: Any) -> str:
     # Salesforce stores "" as null in REST; in a Bulk CSV an empty cell would mean "unchanged",
     # so both become #N/A and a record means the same through Collections and Bulk.
+    if type(value) is str:  # most cells: no further checks
+        return value or NULL
     if value is None or value == "":
         return NULL
     if isinstance(value, bool):
@@ -41,19 +43,16 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in record.items():
         if key == "attributes":
             continue
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        name = f"{prefix}{key}" if prefix else key
+        if type(value) is dict or (type(value) is not str and isinstance(value, Mapping)):
             flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = value
     return flat
 
 
-_QUOTE_RE = re.compile(r'[,"\r\n]')
-
-
 def _cell(text: str) -> str:
-    if _QUOTE_RE.search(text):
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -64,7 +63,11 @@ def csv_line(cells: Sequence[str]) -> bytes:
     Written by hand because Python 3.11's csv module (QUOTE_MINIMAL with an LF terminator)
     leaves a lone CR unquoted, which Salesforce would read as a line break.
     """
-    return (",".join(_cell(c) for c in cells) + "\n").encode("utf-8")
+    line = ",".join(cells)
+    # No cell holds a comma, quote or line break (the usual row): nothing to quote.
+    if line.count(",") == len(cells) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+        return (line + "\n").encode("utf-8")
+    return (",".join([_cell(c) for c in cells]) + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,42 @@ def typed_value(text: str, field_type: str | None) -> Any:
     if field_type in _NUMBER_TYPES:
         return float(text)
     return text
+
+
+def read_csv_rows(text: str) -> tuple[list[str], Iterator[list[str]]]:
+    """The header of a result CSV and an iterator over its rows as lists (cheaper than dicts)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None) if text.strip() else None
+    if header is None:
+        return [], iter(())
+    return header, reader
+
+
+class RecordTyper:
+    """Bulk query CSV rows -> REST-shaped records for one header, the per-column work done once.
+
+    ``typer(cells)`` equals ``typed_record(dict(zip(header, cells)), types)``.
+    """
+
+    def __init__(self, header: Sequence[str], types: Mapping[str, str | None]) -> None:
+        self.header = tuple(header)
+        self._types = dict(types)
+        self._flat = all("." not in c for c in header)
+        self._plain = tuple(types.get(c) in (None, "string", "id", "reference", "textarea") for c in header)
+        self._column_types = tuple(types.get(c) for c in header)
+
+    def __call__(self, cells: Sequence[str]) -> dict[str, Any]:
+        if not self._flat or len(cells) != len(self.header):
+            return typed_record(dict(zip(self.header, cells, strict=False)), self._types)
+        record: dict[str, Any] = {}
+        for column, text, plain, field_type in zip(self.header, cells, self._plain, self._column_types, strict=True):
+            if text == "":
+                record[column] = None
+            elif plain:
+                record[column] = text
+            else:
+                record[column] = typed_value(text, field_type)
+        return record
 
 
 def typed_record(row: Mapping[str, str], types: Mapping[str, str | None]) -> dict[str, Any]:

@@ -34,5 +34,5 @@ def canonical_json(payload: Mapping[str, Any]) -> bytes:
 def fingerprint(payload: Mapping[str, Any], key: bytes | None = None) -> str:
     data = canonical_json(payload)
     if key:
-        return "h1:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+        return "h1:" + hmac.digest(key, data, "sha256").hex()
     return "s1:" + hashlib.sha256(data).hexdigest()

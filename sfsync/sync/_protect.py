@@ -20,12 +20,13 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
 from typing import Any
 
 from sfsync.config import Settings
-from sfsync.crypto import FieldCipher, FieldContext, KeyProvider, Keyring, provider_from_settings
+from sfsync.crypto import FieldCipher, KeyProvider, Keyring, RecordSealer, provider_from_settings
 from sfsync.errors import ErrorContext, FatalError, KeyringError, RecordRejectedError
-from sfsync.mapping import MappingSet, ObjectMapping
+from sfsync.mapping import BandSpec, BlindIndexSpec, MappingSet, ObjectMapping
 from sfsync.mapping._policy import PinnedPolicy, field_policy, open_policy, weakenings
 from sfsync.portal import UNREADABLE
 from sfsync.sync._state import StateStore
@@ -58,15 +59,78 @@ def undecodable_columns(row: AbcMapping[str, Any]) -> list[str]:
     """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal),
     or whose stored value the column's type cannot read (``sfsync.portal.UNREADABLE``)."""
     bad: list[str] = []
+    texts: list[str] = []
     for column, value in row.items():
         if value is UNREADABLE:
             bad.append(str(column))
         elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
+            texts.append(value)
+    try:
+        "".join(texts).encode("utf-8")  # one encode for the whole row (the usual, clean case)
+    except UnicodeEncodeError:
+        bad = []  # again, column by column, in the row's order
+        for column, value in row.items():
+            if value is UNREADABLE:
                 bad.append(str(column))
+            elif isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    bad.append(str(column))
     return bad
+
+
+@dataclass(frozen=True)
+class _FieldStep:
+    """One encrypted field of a mapping, as the protect step needs it."""
+
+    position: int
+    field: str
+    column: str
+    band: BandSpec | None
+    index: BlindIndexSpec | None
+    index_bits: int
+    per_partner_key: bool
+
+
+class _ProtectPlan:
+    """A mapping's encrypted fields, worked out once: the per-record loop reads no pydantic model."""
+
+    def __init__(self, mapping: ObjectMapping) -> None:
+        self.mapping = mapping
+        self.sobject = mapping.salesforce.object
+        encrypted = mapping.encrypted_fields()
+        self.fields = tuple(fm.field for fm in encrypted)
+        steps = []
+        for position, fm in enumerate(encrypted):
+            index = fm.blind_index
+            steps.append(
+                _FieldStep(
+                    position=position,
+                    field=fm.field,
+                    column=fm.portal_column or fm.field,
+                    band=fm.band,
+                    index=index,
+                    index_bits=index.planned_bits() if index is not None and index.reader is not None else 0,
+                    per_partner_key=bool(fm.encrypt_spec is not None and fm.encrypt_spec.per_partner_key),
+                )
+            )
+        self.steps = tuple(steps)
+        # (relationship, external id field) of each portal-owned lookup: where the partner is named
+        self.partner_lookups = tuple(
+            (fm.lookup.relationship_for(fm.field), fm.lookup.external_id_field)
+            for fm in mapping.portal_owned()
+            if fm.lookup is not None
+        )
+        self._sealers: dict[str | None, RecordSealer] = {}
+
+    def sealer(self, protector: KeyringProtector, partner: str | None) -> RecordSealer:
+        """The sealer of ``partner``'s group (None: the shared key), made on first use."""
+        sealer = self._sealers.get(partner)
+        if sealer is None:
+            sealer = protector._sealer(self.sobject, self.fields, partner)
+            self._sealers[partner] = sealer
+        return sealer
 
 
 class KeyringProtector:
@@ -85,6 +149,10 @@ class KeyringProtector:
         # The ledger fingerprint key is derived from the index key, never a data key, so a
         # fingerprint cannot help anyone decrypt; and an HMAC cannot be brute-forced offline.
         self._fingerprint_key = hmac.new(keyring.index_key, _FINGERPRINT_LABEL, hashlib.sha256).digest()
+        # What each mapping's protection needs, worked out once per run (fields, bands, sealers).
+        self._plans: dict[str, _ProtectPlan] = {}
+        # Partners found to have a primary key in this keyring (keys are only ever added in a run).
+        self._ready_partners: set[str] = set()
 
     def __repr__(self) -> str:
         return f"KeyringProtector(primary={self._keyring.primary_id!r})"
@@ -101,63 +169,86 @@ class KeyringProtector:
         return self._fingerprint_key
 
     def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        plan = self._plan_for(mapping)
         protected = dict(payload)
-        sobject = mapping.salesforce.object
         partner: str | None = None
         partner_known = False
-        for fm in mapping.encrypted_fields():
-            value = payload.get(fm.field)
-            spec = fm.encrypt_spec
-            index = fm.blind_index
-            band = fm.band
-            where = ErrorContext(mapping=mapping.name, field_name=fm.field, external_id=external_id)
-            if band is not None and fm.field in payload:
+        # (field position, UTF-8 plaintext) to seal under the shared key and the partner's key
+        shared: list[tuple[int, bytes]] = []
+        own: list[tuple[int, bytes]] = []
+        for step in plan.steps:
+            name = step.field
+            present = name in payload
+            value = payload.get(name)
+            band = step.band
+            if band is not None and present:
                 try:
                     protected[band.field] = band.band_of(value)
                 except ValueError:
                     raise RecordRejectedError(
-                        f"{fm.portal_column or fm.field} does not fit its band ({band.kind}); correct it in the portal",
-                        where,
+                        f"{step.column} does not fit its band ({band.kind}); correct it in the portal",
+                        ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
                     ) from None
             if value is None or value == "":
                 # Nothing to hide; an empty value clears the index too.
-                if index is not None and fm.field in payload:
-                    protected[index.field] = None
+                if step.index is not None and present:
+                    protected[step.index.field] = None
                 continue
-            text = str(value)
-            use_partner: str | None = None
-            if spec is not None and spec.per_partner_key:
+            text = value if type(value) is str else str(value)
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:
+                # The text cannot be encoded (a lone surrogate): say where, never what.
+                raise RecordRejectedError(
+                    f"{step.column} holds text that is not valid UTF-8; correct it in the portal",
+                    ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
+                ) from None
+            if step.per_partner_key:
                 if not partner_known:
                     partner = self._partner_key_group(mapping, payload, external_id)
                     partner_known = True
-                use_partner = partner
-            context = FieldContext(sobject=sobject, field=fm.field, record_key=external_id)
-            try:
-                protected[fm.field] = self._cipher.encrypt(text, context, partner=use_partner)
-            except ValueError:
-                # The text cannot be encoded (a lone surrogate): say where, never what.
-                raise RecordRejectedError(
-                    f"{fm.portal_column or fm.field} holds text that is not valid UTF-8; correct it in the portal",
-                    where,
-                ) from None
+                own.append((step.position, data))
+            else:
+                shared.append((step.position, data))
+            index = step.index
             if index is not None and index.reader is not None:
                 try:
                     protected[index.field] = self._indexer.index(
-                        text, index.normalizer, index.planned_bits(), sobject=sobject, field=index.field
+                        text, index.normalizer, step.index_bits, sobject=plan.sobject, field=index.field
                     )
                 except ValueError:
                     # The message of a normaliser may quote the value: never pass it on.
                     raise RecordRejectedError(
-                        f"{fm.portal_column or fm.field} is not a valid {index.normalizer} value, so its blind "
+                        f"{step.column} is not a valid {index.normalizer} value, so its blind "
                         f"index cannot be computed; correct it in the portal",
-                        where,
+                        ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
                     ) from None
+        fields = plan.fields
+        if shared:
+            for (position, _data), token in zip(shared, plan.sealer(self, None).seal(external_id, shared), strict=True):
+                protected[fields[position]] = token
+        if own:
+            sealer = plan.sealer(self, partner)
+            for (position, _data), token in zip(own, sealer.seal(external_id, own), strict=True):
+                protected[fields[position]] = token
         return protected
+
+    def _plan_for(self, mapping: ObjectMapping) -> _ProtectPlan:
+        plan = self._plans.get(mapping.name)
+        if plan is None or plan.mapping is not mapping:
+            plan = _ProtectPlan(mapping)
+            self._plans[mapping.name] = plan
+        return plan
+
+    def _sealer(self, sobject: str, fields: tuple[str, ...], partner: str | None) -> RecordSealer:
+        return self._cipher.sealer(sobject, fields, partner=partner)
 
     def _partner_key_group(self, mapping: ObjectMapping, payload: dict[str, Any], external_id: str) -> str:
         """The partner whose key encrypts this record, creating its first key if it has none."""
-        where = ErrorContext(mapping=mapping.name, external_id=external_id)
         partner = self._partner_of(mapping, payload)
+        if partner is not None and partner in self._ready_partners:
+            return partner
+        where = ErrorContext(mapping=mapping.name, external_id=external_id)
         if partner is None:
             raise RecordRejectedError(
                 "the record names no partner, so the partner's own key cannot be chosen (fields with "
@@ -165,6 +256,7 @@ class KeyringProtector:
                 where,
             )
         if self._keyring.primary_for(partner) is not None:
+            self._ready_partners.add(partner)
             return partner
         if self._keyring.has_partner_keys(partner):
             raise RecordRejectedError(
@@ -172,6 +264,7 @@ class KeyringProtector:
                 where,
             )
         self._create_partner_key(partner)
+        self._ready_partners.add(partner)
         return partner
 
     def _create_partner_key(self, partner: str) -> None:
@@ -194,16 +287,15 @@ class KeyringProtector:
         # Carry on with the keyring as saved (it holds every key this run already used).
         self._keyring = current
         self._cipher = FieldCipher(current)
+        self._plans.clear()  # their sealers hold keys of the keyring object replaced here
+        self._ready_partners.clear()
 
     def _partner_of(self, mapping: ObjectMapping, payload: dict[str, Any]) -> str | None:
         """The partner number a per-partner key is chosen by (from the partner lookup)."""
-        for fm in mapping.portal_owned():
-            lookup = fm.lookup
-            if lookup is None:
-                continue
-            related = payload.get(lookup.relationship_for(fm.field))
-            if isinstance(related, dict) and related.get(lookup.external_id_field):
-                return str(related[lookup.external_id_field])
+        for relationship, external_id_field in self._plan_for(mapping).partner_lookups:
+            related = payload.get(relationship)
+            if isinstance(related, dict) and related.get(external_id_field):
+                return str(related[external_id_field])
         return None
 
 

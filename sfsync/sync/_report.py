@@ -48,6 +48,9 @@ class MappingRunSummary(BaseModel):
     # state_writes, query, write_back): busy time summed over threads, so steps that overlap in
     # the pipeline can add up to more than duration_seconds.
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    # The same steps in CPU seconds of the threads that ran them (load-independent; the pull's
+    # "query" holds the records' parsing and its "server_wait").
+    stage_cpu_seconds: dict[str, float] = Field(default_factory=dict)
     watermark: datetime | None = None
     plan: list[PlannedChange] = Field(default_factory=list)
 

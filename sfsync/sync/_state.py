@@ -21,13 +21,14 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -53,6 +54,7 @@ __all__ = [
     "DeadLetterState",
     "Direction",
     "LedgerEntry",
+    "LedgerRow",
     "RunRecord",
     "StateStore",
 ]
@@ -79,6 +81,35 @@ class LedgerEntry(BaseModel):
     last_pushed_at: AwareDatetime | None = None
     last_pulled_at: AwareDatetime | None = None
     deleted: bool = False
+
+
+class LedgerRow(NamedTuple):
+    """A ledger entry as the sync engine handles it by the thousand: :class:`LedgerEntry`'s fields,
+    without per-row validation (the engine's values are typed: aware UTC datetimes). The store
+    refuses a naive datetime in either when it writes it."""
+
+    mapping: str
+    external_id: str
+    salesforce_id: str | None
+    push_hash: str | None
+    pull_hash: str | None
+    last_pushed_at: datetime | None
+    last_pulled_at: datetime | None
+    deleted: bool
+
+
+def _ledger_row(entry: LedgerEntry | LedgerRow) -> dict[str, Any]:
+    """``entry.model_dump()``, spelled out: pydantic's serializer costs more than the insert."""
+    return {
+        "mapping": entry.mapping,
+        "external_id": entry.external_id,
+        "salesforce_id": entry.salesforce_id,
+        "push_hash": entry.push_hash,
+        "pull_hash": entry.pull_hash,
+        "last_pushed_at": entry.last_pushed_at,
+        "last_pulled_at": entry.last_pulled_at,
+        "deleted": entry.deleted,
+    }
 
 
 class DeadLetter(BaseModel):
@@ -201,6 +232,11 @@ class StateStore:
         self._run: Table = tables["sfsync_run"]
         self._lock: Table = tables["sfsync_lock"]
         self._pin: Table = tables["sfsync_pin"]
+        # Compiled multi-row upserts, per (table, columns, keys); see _compiled_upsert.
+        self._compiled: dict[
+            tuple[str, tuple[str, ...], tuple[str, ...]],
+            tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]],
+        ] = {}
         if migrate:
             self.migrate()
 
@@ -260,6 +296,19 @@ class StateStore:
             return
         columns = [c for c in rows[0] if c not in keys]
         name = conn.dialect.name
+        if name == "sqlite" and len(rows) > 1:
+            # Many rows (a ledger batch): the statement compiled once per column set, the values
+            # bound here and handed to the driver's executemany. SQLAlchemy's per-row parameter
+            # handling cost more than SQLite's own work.
+            sql, names, processors = self._compiled_upsert(conn, table, tuple(rows[0]), tuple(keys))
+            conn.exec_driver_sql(
+                sql,
+                [
+                    tuple(row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True))
+                    for row in rows
+                ],
+            )
+            return
         if name in ("sqlite", "postgresql"):
             module: Any = sqlite_dialect if name == "sqlite" else pg_dialect
             stmt = module.insert(table)
@@ -275,6 +324,25 @@ class StateStore:
             where = [table.c[k] == row[k] for k in keys]
             if conn.execute(update(table).where(*where).values({c: row[c] for c in columns})).rowcount == 0:
                 conn.execute(insert(table).values(dict(row)))
+
+    def _compiled_upsert(
+        self, conn: Connection, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+        """SQLite's insert-or-update of ``columns``: SQL text, parameter order, bind processors."""
+        cache_key = (table.name, columns, keys)
+        found = self._compiled.get(cache_key)
+        if found is None:
+            stmt = sqlite_dialect.insert(table).values({c: bindparam(c) for c in columns})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in keys],
+                set_={c: stmt.excluded[c] for c in columns if c not in keys},
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            names = tuple(compiled.positiontup or ())
+            processors = tuple(table.c[n].type.bind_processor(conn.dialect) for n in names)
+            found = (str(compiled), names, processors)
+            self._compiled[cache_key] = found
+        return found
 
     # -- pins ----------------------------------------------------------------------------------
 
@@ -346,15 +414,27 @@ class StateStore:
         return self._ledger_by(mapping, "salesforce_id", salesforce_ids)
 
     def _ledger_by(self, mapping: str, column: str, values: Collection[str]) -> dict[str, LedgerEntry]:
+        return {key: self._entry(row) for key, row in self._ledger_rows_by(mapping, column, values).items()}
+
+    def ledger_rows(self, mapping: str, external_ids: Collection[str]) -> dict[str, LedgerRow]:
+        """Like :meth:`ledger`, as :class:`LedgerRow` tuples: for the sync engine, which reads
+        thousands at a time (a validated model per row would cost more than the query)."""
+        return self._ledger_rows_by(mapping, "external_id", external_ids)
+
+    def _ledger_rows_by(self, mapping: str, column: str, values: Collection[str]) -> dict[str, LedgerRow]:
         t = self._ledger
         key = t.c[column]
         ids = list(dict.fromkeys(values))
-        found: dict[str, LedgerEntry] = {}
+        found: dict[str, LedgerRow] = {}
+        position = LedgerRow._fields.index(column)
+        columns = [t.c[name] for name in LedgerRow._fields]
+        make = LedgerRow._make
         with self._db("reading the ledger"), self._engine.connect() as conn:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                for row in conn.execute(select(t).where(t.c.mapping == mapping, key.in_(chunk))):
-                    found[getattr(row, column)] = self._entry(row)
+                for row in conn.execute(select(*columns).where(t.c.mapping == mapping, key.in_(chunk))).fetchall():
+                    entry = make(row)
+                    found[str(entry[position])] = entry
         return found
 
     def all_ledger_keys(self, mapping: str) -> set[str]:
@@ -384,12 +464,12 @@ class StateStore:
                 return
             last = keys[-1]
 
-    def save_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+    def save_ledger(self, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
         """Insert or replace entries, all in one transaction (idempotent)."""
         if not entries:
             return
         # Last one wins for duplicates within a call, as it would for sequential calls.
-        rows = {(e.mapping, e.external_id): e.model_dump() for e in entries}
+        rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
         with self._db("writing the ledger"), self._engine.begin() as conn:
             self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
 

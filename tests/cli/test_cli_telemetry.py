@@ -266,3 +266,34 @@ def test_a_run_killed_outright_shows_crashed_in_status_at_once(
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_log_lines_from_the_push_worker_threads_carry_the_run_fields(
+    local_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads run in worker threads (the pipeline overlaps them with reading the next batch); their log
+    lines — every API call at -vv — must carry the run's fields like the main thread's."""
+    import threading
+
+    from sfsync.text import logfields
+
+    threads: set[str] = set()
+    original = logfields.current_log_fields
+
+    def noting_thread() -> dict[str, object]:
+        threads.add(threading.current_thread().name)
+        return original()
+
+    monkeypatch.setattr(logfields, "current_log_fields", noting_thread)
+    config = str(local_dir / "sfsync.toml")
+    assert main(["--config", config, "-vv", "--log-format", "json", "run", "--json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    run_id = json.loads(captured.out)["run_id"]
+    lines = [json.loads(line) for line in captured.err.strip().splitlines()]
+    calls = [line for line in lines if line["logger"].startswith("sfsync.salesforce")]
+    assert any(name.startswith("sfsync-push") for name in threads), threads  # the uploads did run in workers
+    assert calls and all(line.get("run_id") == run_id for line in calls), [
+        line["message"] for line in calls if line.get("run_id") != run_id
+    ][:5]
+    pushes = [line for line in calls if "composite/sobjects" in line["message"] and line.get("direction") == "push"]
+    assert pushes and all(line["mapping"] in ("deal_registration", "account_registration") for line in pushes)

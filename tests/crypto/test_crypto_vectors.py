@@ -237,3 +237,37 @@ def test_key_wrap_vectors_open_with_sfsync_and_fail_when_altered(tmp_path: Path)
     result = _checker(str(tmp_path))
     assert result.returncode == 1
     assert "FAIL key_wrap/data_key: unwrap" in result.stdout and "FAIL key_wrap/keyring_mac" in result.stdout
+
+
+@pytest.mark.parametrize("vector", VALID["vectors"], ids=lambda v: v["name"])
+def test_record_sealer_gives_the_vector_tokens(vector: dict[str, Any]) -> None:
+    """The batch path (one sealer per key and object, the AAD prefix built once) is bit-for-bit
+    the single-value recipe: same token for the same key, place and nonce."""
+    cipher = _single_key_cipher(vector["key_id"], vector["key_hex"])
+    other = "Other_Field__c" if vector["field"] != "Other_Field__c" else "Another_Field__c"
+    sealer = cipher.sealer(vector["sobject"], [other, vector["field"]])
+    nonce = bytes.fromhex(vector["nonce_hex"])
+    plaintext = vector["plaintext"].encode("utf-8")
+    tokens = sealer.seal(vector["record_key"], [(1, plaintext), (0, plaintext)], nonces=nonce * 2)
+    assert tokens[0] == vector["token"]
+    # the other field's token is bound to that field, not to the vector's
+    ctx = FieldContext(vector["sobject"], other, vector["record_key"])
+    assert tokens[1] != tokens[0]
+    assert _full_keyring().decrypt(tokens[1], ctx) == vector["plaintext"]
+
+
+def test_record_sealer_draws_a_fresh_nonce_per_value() -> None:
+    cipher = _full_keyring()
+    sealer = cipher.sealer("Deal_Registration__c", ["A__c", "B__c"])
+    tokens = sealer.seal("DR-1", [(0, b"same"), (1, b"same"), (0, b"same")])
+    assert len(set(tokens)) == 3
+    nonces = {base64.urlsafe_b64decode(t.split(".")[2] + "==")[:12] for t in tokens}
+    assert len(nonces) == 3
+    for token, field in zip(tokens, ("A__c", "B__c", "A__c"), strict=True):
+        assert cipher.decrypt(token, FieldContext("Deal_Registration__c", field, "DR-1")) == "same"
+    with pytest.raises(ValueError, match="record key"):
+        sealer.seal("", [(0, b"x")])
+    with pytest.raises(ValueError, match="12 bytes"):
+        sealer.seal("DR-1", [(0, b"x")], nonces=b"short")
+    with pytest.raises(ValueError, match="API name"):
+        cipher.sealer("Deal_Registration__c", ["not a field"])

@@ -136,3 +136,26 @@ def test_csv_rows_become_rest_shaped_records() -> None:
         "Active__c": False,
         "Partner_Account__r": {"Partner_Number__c": "P7", "Owner": None},
     }
+
+
+def test_record_typer_gives_what_typed_record_gives() -> None:
+    """The per-header typer (flat rows typed without dicts per row) agrees with typed_record,
+    for flat headers and, through its fallback, for relationship columns."""
+    from sfsync.salesforce._bulk import RecordTyper, read_csv_rows, typed_record
+
+    types = {"Id": "id", "Amount__c": "currency", "Seats__c": "int", "Active__c": "boolean", "When__c": "datetime"}
+    text = (
+        "Id,Amount__c,Seats__c,Active__c,When__c\n"
+        'a01,12.5,3,false,2026-01-02T03:04:05.000+0000\na02,,,,\n"a,3",1e3,0,TRUE,x\n'
+    )
+    header, rows = read_csv_rows(text)
+    typer = RecordTyper(header, types)
+    cells = list(rows)
+    assert [typer(c) for c in cells] == [typed_record(dict(zip(header, c, strict=True)), types) for c in cells]
+    assert typer(cells[1]) == {"Id": "a02", "Amount__c": None, "Seats__c": None, "Active__c": None, "When__c": None}
+    assert typer(cells[2])["Id"] == "a,3" and typer(cells[2])["Active__c"] is True
+    nested = {"Id": "id", "Partner_Account__r.Partner_Number__c": "string"}
+    typer = RecordTyper(list(nested), nested)
+    assert typer(["a01", ""]) == {"Id": "a01", "Partner_Account__r": None}
+    assert typer(["a01", "P7"]) == {"Id": "a01", "Partner_Account__r": {"Partner_Number__c": "P7"}}
+    assert read_csv_rows("")[0] == [] and list(read_csv_rows("")[1]) == []

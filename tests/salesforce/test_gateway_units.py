@@ -266,3 +266,26 @@ def test_csv_parts_round_trip_through_the_csv_module(rows: list[dict[str, Any]])
     for record, row in zip(records, parsed, strict=True):
         for key, value in record.items():
             assert row[key] == csv_value(value)
+
+
+def test_csv_line_quotes_exactly_the_cells_that_need_it() -> None:
+    """The unquoted fast path (no cell holds a comma, quote or line break) and the quoting path
+    give RFC 4180 rows that read back cell for cell; a lone CR is quoted too."""
+    import csv
+    import io
+
+    from sfsync.salesforce._bulk import csv_line
+
+    rows = [
+        ["sfe1.kabc.AAAA-_", "#N/A", "", "plain"],
+        ["a,b", 'say "hi"', "line\nbreak", "lone\rcr"],
+        [",", '"', "\r\n", ""],
+        ["x"],
+    ]
+    for cells in rows:
+        line = csv_line(cells)
+        assert line.endswith(b"\n")
+        parsed = next(csv.reader(io.StringIO(line.decode("utf-8"), newline="")))
+        assert parsed == cells
+    assert csv_line(["a", "b"]) == b"a,b\n"
+    assert csv_line(["lone\rcr"]) == b'"lone\rcr"\n'

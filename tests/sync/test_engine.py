@@ -259,3 +259,41 @@ def test_run_history_records_counts(world: World) -> None:
     assert runs[0].api_calls == report.api_calls
     summary: dict[str, Any] = runs[0].summary or {}
     assert summary["summaries"][0]["created"] == 40
+
+
+def test_a_run_tunes_the_garbage_collector_and_restores_it() -> None:
+    """The run's GC setting (fewer gen-0 collections, the heap before it frozen) is undone after
+    it, also when runs overlap, and a collector turned off stays off."""
+    import gc
+
+    from sfsync.sync._engine import _gc_for_bulk_work
+
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with _gc_for_bulk_work():
+        assert gc.get_threshold()[0] >= 20_000
+        assert gc.get_freeze_count() >= frozen
+        with _gc_for_bulk_work():  # an overlapping run
+            assert gc.get_threshold()[0] >= 20_000
+        assert gc.get_threshold()[0] >= 20_000  # the first run is still going
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+    with pytest.raises(RuntimeError), _gc_for_bulk_work():
+        raise RuntimeError("a failed run restores it too")
+    assert gc.get_threshold() == before
+    gc.disable()
+    try:
+        with _gc_for_bulk_work():
+            assert not gc.isenabled()
+            assert gc.get_threshold() == before
+    finally:
+        gc.enable()
+    # a host's own freeze is left as it was
+    gc.freeze()
+    try:
+        host_frozen = gc.get_freeze_count()
+        with _gc_for_bulk_work():
+            pass
+        assert gc.get_freeze_count() == host_frozen
+    finally:
+        gc.unfreeze()

@@ -229,6 +229,24 @@ def test_a_failed_job_holds_the_watermark_while_later_jobs_are_recorded(
     assert_mirrored(world)
 
 
+@pytest.mark.parametrize(("failing_write", "parallel_jobs"), [(1, 2), (2, 2), (1, 3), (2, 3)])
+def test_a_failed_ledger_write_holds_the_watermark_for_the_jobs_after_it(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch, failing_write: int, parallel_jobs: int
+) -> None:
+    """Law 2: a job whose ledger write fails is not recorded, so the jobs still in flight behind
+    it (recorded while the pipeline winds down, the batch's last one moving the watermark) must
+    not move the watermark past its rows."""
+    world = bulk_world
+    _nth_call(monkeypatch, StateStore, "save_ledger", failing_write)
+    with pytest.raises(SimulatedCrash):
+        run_push(world, batch_size=200, job_size=100, parallel_jobs=parallel_jobs)
+    assert StateStore(world.state_url).get_watermark(MAPPING, "push") is None
+    assert_watermark_behind_unsynced(world)
+    monkeypatch.undo()
+    assert run_push(world).outcome == "ok"
+    assert_mirrored(world)
+
+
 def test_the_pipeline_sends_each_job_once_and_in_bulk(bulk_world: World) -> None:
     world = bulk_world
     mark = len(world.fake.request_log)
