@@ -312,7 +312,7 @@ class FakeSalesforce:
                 metadata = absolute.relative_to(path.resolve().parent).as_posix()
             except ValueError:
                 metadata = str(absolute)
-        data = {
+        data: dict[str, Any] = {
             "format": "sfsync-fake-salesforce/1",
             "metadata": metadata,
             "id_counter": self._id_counter,
