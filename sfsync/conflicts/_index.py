@@ -547,6 +547,7 @@ _PARALLEL_MIN = 50_000  # below this a fork costs more than it saves
 _Columns = tuple[
     list[CompanyName], list[str | None], list[str | None], list[str | None], list[str | None], list[Site | None]
 ]
+_UNSEEN: Any = object()
 _FORK_INPUT: dict[str, tuple[Sequence[ProtectedCustomer], SharedHosts]] = {}
 
 
@@ -560,20 +561,32 @@ def _normalise(customers: Sequence[ProtectedCustomer], hosts: SharedHosts) -> _C
     duns: list[str | None] = [None] * n
     site: list[Site | None] = [None] * n
     countries: dict[str, str | None] = {}
+    # Real CRM data repeats postal codes and websites (branches, duplicates): each distinct raw value
+    # is normalised once per call (no state kept across calls).
+    postals: dict[str, str | None] = {}
+    sites: dict[str, Site | None] = {}
     for i, cust in enumerate(customers):
         if cust.country is not None:
             # Few distinct spellings: memoise instead of normalising a million times.
             if cust.country not in countries:
                 countries[cust.country] = normalize_country(cust.country)
             country[i] = countries[cust.country]
-        if cust.postal_code:
-            postal[i] = normalize_postal(cust.postal_code)
+        code = cust.postal_code
+        if code:
+            known_postal = postals.get(code, _UNSEEN)
+            if known_postal is _UNSEEN:
+                known_postal = postals[code] = normalize_postal(code)
+            postal[i] = known_postal
         if cust.account_id:
             account[i] = cust.account_id.strip()[:15]
         if cust.duns:
             duns[i] = normalize_duns(cust.duns)
-        if cust.website:
-            site[i] = site_identity(cust.website, hosts)
+        website = cust.website
+        if website:
+            known_site = sites.get(website, _UNSEEN)
+            if known_site is _UNSEEN:
+                known_site = sites[website] = site_identity(website, hosts)
+            site[i] = known_site
     return names, country, postal, account, duns, site
 
 

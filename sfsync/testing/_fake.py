@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import html
 import json
+import os
 import re
 import secrets
 import threading
@@ -124,6 +125,8 @@ class FakeSalesforce:
         if bulk_polls_until_complete < 1:
             raise ValueError("bulk_polls_until_complete must be at least 1")
         self.schema = schema if schema is not None else default_org_schema()
+        # True when the schema is the shipped default: saved with a digest of the package that built it.
+        self._schema_is_default = schema is None
         # The exported metadata folder the schema was built from (see from_metadata): saved with
         # the records so a reloaded org has exactly the same objects and fields.
         self.metadata_dir: Path | None = None
@@ -309,7 +312,7 @@ class FakeSalesforce:
                 metadata = absolute.relative_to(path.resolve().parent).as_posix()
             except ValueError:
                 metadata = str(absolute)
-        data = {
+        data: dict[str, Any] = {
             "format": "sfsync-fake-salesforce/1",
             "metadata": metadata,
             "id_counter": self._id_counter,
@@ -317,6 +320,10 @@ class FakeSalesforce:
             "user_id": self.user_id,
             "records": {name: list(rows.values()) for name, rows in self._records.items() if rows},
         }
+        if metadata is None and self._schema_is_default:
+            # Rebuilding the default schema (export the shipped mappings' metadata, parse it back) is
+            # most of a small command's start-up: keep it, valid while the package is unchanged.
+            data["default_schema"] = {"package": _package_digest(), "schema": self.schema.model_dump(mode="json")}
         path.write_text(_org_json(data), encoding="utf-8")
 
     @classmethod
@@ -326,8 +333,17 @@ class FakeSalesforce:
         if not isinstance(data, dict) or data.get("format") != "sfsync-fake-salesforce/1":
             raise ValueError(f"{path}: not a FakeSalesforce save file")
         metadata = data.get("metadata")
+        cached = data.get("default_schema")
         if metadata and "schema" not in kwargs:
             fake = cls.from_metadata(path.parent / str(metadata), **kwargs)
+        elif (
+            "schema" not in kwargs
+            and isinstance(cached, dict)
+            and cached.get("package") == _package_digest()
+            and isinstance(cached.get("schema"), dict)
+        ):
+            fake = cls(OrgSchema.model_validate(cached["schema"]), **kwargs)
+            fake._schema_is_default = True
         else:
             fake = cls(**kwargs)
         fake._records = {name: {} for name in fake.schema.objects}
@@ -1767,6 +1783,24 @@ def _json_body(request: requests.PreparedRequest) -> Any:
 def _auto_number(display_format: str, number: int) -> str:
     """An Auto Number value: ``CC-{0000000}`` and 42 -> ``CC-0000042``."""
     return re.sub(r"\{(0+)\}", lambda match: str(number).zfill(len(match.group(1))), display_format)
+
+
+def _package_digest() -> str:
+    """Every file of the installed sfsync package by path, size and modification time (what
+    Python's bytecode cache trusts): the shipped mappings, rules, standard objects and the code that
+    turns them into the default schema all live there, so a cached default schema is used only while
+    none of them changed."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            full = os.path.join(folder, name)
+            st = os.stat(full)
+            digest.update(f"{os.path.relpath(full, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _org_json(data: dict[str, Any]) -> str:

@@ -255,3 +255,23 @@ def test_parallel_normalisation_builds_the_same_index(monkeypatch: pytest.Monkey
         one.by_duns,
         one.by_account,
     )
+
+
+def test_repeated_raw_websites_and_postcodes_normalise_as_each_alone() -> None:
+    # Issue 11 speed: the build normalises each distinct raw website / postal code once; every
+    # customer still gets what normalising its own value gives, repeats and near-repeats alike.
+    from sfsync.conflicts._index import _normalise
+    from sfsync.conflicts._normalize import normalize_postal
+    from sfsync.text.domain import site_identity
+
+    websites = ["acme.com", "https://shop.acme.com", "acme.com", "ACME.com", "x.myshopify.com", "n/a", "acme.com"]
+    postcodes = ["ec1a 1bb", "EC1A1BB", "ec1a 1bb", "10115", "", "10115", "ec1a 1bb"]
+    customers = [
+        cust(f"R{i}", "Acme Ltd", website=w, postal_code=p or None)
+        for i, (w, p) in enumerate(zip(websites, postcodes, strict=True))
+    ]
+    hosts = SHIPPED.hosts()
+    _names, _country, postal, _account, _duns, site = _normalise(customers, hosts)
+    assert site == [site_identity(w, hosts) for w in websites]
+    assert postal == [normalize_postal(p) if p else None for p in postcodes]
+    assert site[0] is not None and site[5] is None and site[4] is not None and site[4].is_tenant

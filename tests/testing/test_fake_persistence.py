@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import simple_salesforce
 
 from sfsync.config import Settings
 from sfsync.testing import FakeSalesforce
+from sfsync.testing._schema import OrgSchema
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
@@ -112,3 +114,51 @@ def test_save_file_holds_one_record_a_line(tmp_path: Path) -> None:
     assert len(record_lines) == 3 and all(json.loads(line.strip().rstrip(","))["Id"] in ids for line in record_lines)
     assert json.loads(path.read_text(encoding="utf-8"))["format"] == "sfsync-fake-salesforce/1"
     assert FakeSalesforce.load(path).records("Account") == fake.records("Account")
+
+
+def test_default_schema_is_saved_and_reused_while_the_package_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 11 (scan start-up): reloading a default-schema org does not export and parse the shipped
+    # metadata again; the schema it gets is the one a rebuild gives.
+    from sfsync.testing import _fake
+
+    fake = FakeSalesforce()
+    fake.save(tmp_path / "org.json")
+    saved = json.loads((tmp_path / "org.json").read_text(encoding="utf-8"))
+    assert saved["default_schema"]["package"] == _fake._package_digest()
+
+    def no_rebuild() -> None:
+        raise AssertionError("the default schema was rebuilt")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_fake, "default_org_schema", no_rebuild)
+        reloaded = FakeSalesforce.load(tmp_path / "org.json")
+    assert reloaded.schema == fake.schema
+    reloaded.save(tmp_path / "again.json")  # still the default schema: saved with it again
+    assert "default_schema" in json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
+
+
+def test_default_schema_is_rebuilt_when_the_package_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sfsync.testing import _fake
+
+    FakeSalesforce().save(tmp_path / "org.json")
+    rebuilt: list[bool] = []
+    real = _fake.default_org_schema
+
+    def counting() -> OrgSchema:
+        rebuilt.append(True)
+        return real()
+
+    monkeypatch.setattr(_fake, "_package_digest", lambda: "another package")
+    monkeypatch.setattr(_fake, "default_org_schema", counting)
+    reloaded = FakeSalesforce.load(tmp_path / "org.json")
+    assert rebuilt == [True]
+    assert reloaded.schema == real()
+
+
+def test_an_explicit_schema_is_not_saved_as_the_default(tmp_path: Path) -> None:
+    from sfsync.testing._metadata_org import standard_org_schema
+
+    FakeSalesforce(standard_org_schema()).save(tmp_path / "org.json")
+    assert "default_schema" not in json.loads((tmp_path / "org.json").read_text(encoding="utf-8"))
