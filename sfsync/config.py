@@ -350,6 +350,11 @@ class DeskLoginSettings(_Section):
     )
     manager_permission_set: str = Field(default="sfsync_Channel_Manager")
     auditor_permission_set: str = Field(default="sfsync_Channel_Auditor")
+    org_id: str | None = Field(
+        default=None,
+        description="the desk's Salesforce org (00D..., 15 or 18 characters): a login by a user of any other org is "
+        "refused before its permission sets are looked up",
+    )
     login_minutes: float = Field(default=10.0, gt=0, description="how long a started login may take to come back")
     clock_skew_seconds: float = Field(default=120.0, ge=0, description="leeway on the ID token's iat/exp")
 
@@ -360,6 +365,13 @@ class DeskLoginSettings(_Section):
         loopback = re.fullmatch(r"http://(127\.0\.0\.1|localhost)(:\d+)?", value)  # a local identity provider
         if not loopback and not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?", value):
             raise ValueError("must be an https origin such as https://login.salesforce.com")
+        return value
+
+    @field_validator("org_id")
+    @classmethod
+    def _org_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?", value):
+            raise ValueError("must be a Salesforce organization Id: 00D followed by 12 (or 15) letters and digits")
         return value
 
     @field_validator("callback_url")

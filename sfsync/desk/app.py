@@ -327,11 +327,22 @@ class DeskApp:
             response = self._login_page(f"Login refused: {exc}", status_code=401)
             response.delete_cookie(LOGIN_COOKIE, path="/oauth/")
             return response
+        login = self.desk.login
+        if login.org_id is not None and identity.org_id[:15] != login.org_id[:15]:
+            # Salesforce vouches for users of every org; only the desk's own org's users may come in.
+            self.limiter.fail(f"addr:{address}")
+            self.audit.append(
+                user=identity.username, role="none", action="login-refused", detail="via salesforce; another org"
+            )
+            response = self._login_page(
+                "Your Salesforce user belongs to another org than this desk's.", status_code=403
+            )
+            response.delete_cookie(LOGIN_COOKIE, path="/oauth/")
+            return response
         try:
             assigned = await _in_thread(self.org.permission_sets, identity.user_id)
         except SfsyncError as exc:
             return self._login_page(f"Salesforce could not say what you may do: {exc}", status_code=502)
-        login = self.desk.login
         if login.manager_permission_set in assigned:
             role = Role.MANAGER
         elif login.auditor_permission_set in assigned:

@@ -97,7 +97,8 @@ audit_log = "desk/audit.jsonl"      # hash-chained, keyed audit trail (sfsync au
 #                                   # holidays, day_start, day_end, due_hours, breach_hours (unset: as above)
 # scopes = {}                       # per user, a table [desk.scopes."alice"] with the regions and/or partners shown
 # login = {mode = "local"}          # or a table [desk.login]: mode "salesforce", login_url, consumer_key, callback_url;
-#                                   # its secret from SFSYNC_DESK__LOGIN__CONSUMER_SECRET or consumer_secret_file
+#                                   # its secret from SFSYNC_DESK__LOGIN__CONSUMER_SECRET or consumer_secret_file;
+#                                   # org_id = "00D..." refuses users of any other org
 # page_size = 50
 # session_minutes = 30.0            # idle minutes before a session expires
 # login_attempts = 5                # failed logins per user name and per address in the window

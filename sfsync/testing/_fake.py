@@ -137,7 +137,7 @@ class FakeSalesforce:
         self.faults = faults or FaultPlan()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.bulk_polls_until_complete = bulk_polls_until_complete
-        self.org_id = "00D5g0000000FAKEEAQ"
+        self.org_id = "00D5g0000000FAKEA2"  # 15 characters + the case checksum
         self.username = "integration@fake-org.example.com"
         # Credentials are generated per instance: nothing secret-looking is committed to fixtures.
         self.password = secrets.token_urlsafe(12)

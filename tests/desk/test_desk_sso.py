@@ -63,9 +63,11 @@ class Sso:
 
 
 @pytest.fixture
-def sso(sample_dir: SampleDesk) -> Iterator[Sso]:
+def sso(sample_dir: SampleDesk, request: pytest.FixtureRequest) -> Iterator[Sso]:
+    """The desk with Salesforce login; a test may pin the desk's org with ``@pytest.mark.parametrize("sso",
+    ["org_id = ..."], indirect=True)``."""
     with sample_dir.config.open("a", encoding="utf-8") as config:
-        config.write(LOGIN_SECTION)
+        config.write(LOGIN_SECTION + (f"{request.param}\n" if hasattr(request, "param") else ""))
     settings = load_settings(sample_dir.config, environ={"SFSYNC_DESK__LOGIN__CONSUMER_SECRET": SECRET})
     clock = Clock(utc_now())
     app = create_app(settings, cookie_secure=False, now=clock.now, monotonic=clock.monotonic)
@@ -209,3 +211,35 @@ def test_salesforce_login_settings_are_checked(sample_dir: SampleDesk, tmp_path:
 def test_start_needs_salesforce_mode(make_desk: Callable[[], Any]) -> None:
     desk = make_desk()
     assert desk.client().get("/oauth/start").status_code == 404
+
+
+def test_fake_org_id_is_a_well_formed_salesforce_id() -> None:
+    from sfsync.config import DeskLoginSettings
+    from sfsync.testing import FakeSalesforce
+
+    assert DeskLoginSettings(org_id=FakeSalesforce().org_id).org_id is not None
+    with pytest.raises(ValueError, match="organization Id"):
+        DeskLoginSettings(org_id="00D5g0000000FAKEEAQ")  # 19 characters
+
+
+@pytest.mark.parametrize("sso", ['org_id = "00D5g0000000FAK"'], indirect=True)
+def test_a_pinned_org_admits_its_own_users(sso: Sso) -> None:
+    assert sso.fake.org_id.startswith("00D5g0000000FAK")
+    assert sso.login(sso.client(), "manager").status_code == 303
+
+
+@pytest.mark.parametrize("sso", ['org_id = "00D0A0000000OTHER2"'], indirect=True)
+def test_a_user_of_another_org_is_refused_before_any_permission_lookup(
+    sso: Sso, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce vouches for users of every org; a manager permission set in another org means nothing here."""
+    lookups: list[str] = []
+    monkeypatch.setattr(sso.app.org, "permission_sets", lambda user_id: lookups.append(user_id) or set())
+    client = sso.client()
+    response = sso.login(client, "manager")
+    assert response.status_code == 403
+    assert "another org" in response.text
+    assert lookups == []
+    assert client.get("/").status_code == 401
+    [refused] = [e for e in sso.app.audit.entries() if e.action == "login-refused"]
+    assert refused.detail == "via salesforce; another org"
