@@ -56,7 +56,7 @@ from sfsync.desk.scope import Scope, scope_for
 from sfsync.desk.sla import Calendars
 from sfsync.desk.triage import triage
 from sfsync.desk.users import Role, User, UserStore
-from sfsync.errors import SfsyncError
+from sfsync.errors import LockHeldError, SfsyncError
 from sfsync.mapping import MappingSet
 from sfsync.text.time import utc_now
 
@@ -601,6 +601,10 @@ class DeskApp:
             return RedirectResponse(page, status_code=303)
         except RegistrationDeletedError:
             return self._not_found(session, kind, number)
+        except LockHeldError as exc:
+            # The local org file is busy (a sync is working on it): nothing was written; the manager retries.
+            session.flash.append(("error", str(exc)))
+            return RedirectResponse(page, status_code=303)
         if outcome.written:
             detail = f"status {outcome.status}"
             if kind is ACCOUNT:

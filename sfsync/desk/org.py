@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +45,8 @@ INFO_REQUESTED_PREFIX = "Information requested: "
 PRECONDITION_FAILED = "ENTITY_FAILED_IFLASTMODIFIED_ON_UPDATE_CHECK"
 # Re-read this far behind the newest SystemModstamp seen: Salesforce commits are not stamped in commit order.
 _OVERLAP_SECONDS = 300
+# A decision waits this long for a sync working on the local org file to finish, then says so.
+LOCAL_ORG_WAIT_SECONDS = 30.0
 _PARTNER_FIELDS = (
     "Partner_Account__r.Name, Partner_Account__r.Partner_Tier__c, Partner_Account__r.Partner_Number__c, "
     "Partner_Account__r.Partner_Region__c"
@@ -300,7 +302,14 @@ class DeskOrg:
 
     @contextmanager
     def _org(self, *, writes: bool = False) -> Iterator[SalesforceGateway]:
-        with self._lock:
+        file_lock: AbstractContextManager[None] = nullcontext()
+        if writes and self._fake_path is not None:
+            from sfsync.services.connect import local_org_lock
+
+            # A write to the local org holds its file from the reload to the save: a `sfsync run` working on
+            # the same file meanwhile would otherwise overwrite the decision with its own save.
+            file_lock = local_org_lock(self._fake_path, timeout_seconds=LOCAL_ORG_WAIT_SECONDS)
+        with self._lock, file_lock:
             if self._fake_path is not None:
                 mtime = self._fake_path.stat().st_mtime if self._fake_path.is_file() else None
                 if self._gateway is None or mtime != self._fake_mtime:

@@ -304,6 +304,30 @@ def test_approve_writes_to_the_org_file_and_is_idempotent(desk: Desk) -> None:
     assert number not in client.get("/").text
 
 
+def test_a_decision_while_a_sync_holds_the_local_org_waits_then_says_so(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sfsync run` holds org.json from its load to its save; a decision meanwhile must not be saved in
+    between (the run's save would drop it): it waits, and past the wait says so and writes nothing."""
+    import sfsync.desk.org as desk_org
+    from sfsync.services.connect import local_org_lock
+
+    monkeypatch.setattr(desk_org, "LOCAL_ORG_WAIT_SECONDS", 0.2)
+    client = desk.client("manager")
+    number = desk.number("clean")
+    page = client.get(f"/registrations/{number}").text
+    before = _org_record(desk, number)
+    with local_org_lock(desk.sample.directory / "org.json"):
+        response = _decide(client, number, page, action="approve", protection_days="90")
+    assert "in use by another sfsync command" in response.text  # type: ignore[attr-defined]
+    assert _org_record(desk, number) == before
+    assert not [e for e in desk.app.audit.entries(registration=number) if e.action.startswith("decision:")]
+    page = client.get(f"/registrations/{number}").text
+    assert (
+        "Approved — written to Salesforce" in _decide(client, number, page, action="approve", protection_days="90").text
+    )  # type: ignore[attr-defined]
+
+
 def test_second_manager_is_told_and_nothing_is_overwritten(make_desk: Callable[[], Desk]) -> None:
     desk = make_desk()
     number = desk.number("clean")
