@@ -149,7 +149,7 @@ def _looks_like_unmarked_demo(target: Path) -> bool:
 # What a demo directory holds; anything else there was added by hand and goes with the old demo.
 _DEMO_FILES = frozenset(
     {DEMO_MARKER, ".gitignore", "sfsync.toml", "portal.db", "state.db", "org.json", "keys", "mappings", METADATA_DIR}
-    | {"named_accounts.csv", "desk"}
+    | {"named_accounts.csv", "desk", "org.json.lock"}  # the lock every command takes on the local org file
 )
 
 
