@@ -345,7 +345,7 @@ def _build_and_run(root: Path, target: Path, now: datetime, progress: Any) -> De
     descriptor = os.open(master, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
-    (root / ".gitignore").write_text("keys/\n*.db\norg.json\ndesk/\n", encoding="utf-8")
+    (root / ".gitignore").write_text("keys/\n*.db\norg.json\norg.json.lock\ndesk/\n", encoding="utf-8")
 
     settings = load_settings(config, environ={})
     _step(progress, "creating the partner portal (SQLite) with sample registrations")

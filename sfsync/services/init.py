@@ -122,6 +122,7 @@ keys/
 *.db-wal
 *.db-shm
 org.json
+org.json.lock
 /sfsync-demo/
 """
 
