@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import email.utils
+import functools
 import hashlib
 import hmac
 import html
@@ -1785,6 +1786,7 @@ def _auto_number(display_format: str, number: int) -> str:
     return re.sub(r"\{(0+)\}", lambda match: str(number).zfill(len(match.group(1))), display_format)
 
 
+@functools.cache  # the package a process runs does not change under it; a desk saves once per decision
 def _package_digest() -> str:
     """Every file of the installed sfsync package by path, size and modification time (what
     Python's bytecode cache trusts): the shipped mappings, rules, standard objects and the code that
