@@ -47,6 +47,10 @@ __all__ = [
 log = logging.getLogger("sfsync.crypto")
 
 _FINGERPRINT_LABEL = b"sfsync ledger fingerprint v1"
+# A band's labels kept per text value (cleared when full: bounded memory on a table of
+# distinct amounts, still a hit for every repeated value).
+_BAND_LABELS_KEPT = 4096
+_ABSENT: Any = object()  # a payload without the field (unlike None, which clears it)
 KEYRING_GENERATION_PIN = "keyring_generation"
 FIELD_POLICY_PIN = "field_policy"
 
@@ -116,6 +120,13 @@ class _ProtectPlan:
                 )
             )
         self.steps = tuple(steps)
+        # The same steps as plain tuples for the per-record loop (no attribute lookups), each
+        # band with the labels it gave so far: a band is a pure function of the text, and most
+        # values repeat (countries, close dates, round amounts).
+        self.fast_steps = tuple(
+            (step.position, step.field, step.band, dict[str, str | None](), step.index, step.per_partner_key)
+            for step in steps
+        )
         # (relationship, external id field) of each portal-owned lookup: where the partner is named
         self.partner_lookups = tuple(
             (fm.lookup.relationship_for(fm.field), fm.lookup.external_id_field)
@@ -171,67 +182,100 @@ class KeyringProtector:
     def protect(self, mapping: ObjectMapping, external_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         plan = self._plan_for(mapping)
         protected = dict(payload)
+        get = payload.get
         partner: str | None = None
         partner_known = False
-        # (field position, UTF-8 plaintext) to seal under the shared key and the partner's key
+        # (field position, UTF-8 plaintext) to seal under the shared key and the partner's key,
+        # and the names their tokens go to (in the same order)
         shared: list[tuple[int, bytes]] = []
+        shared_names: list[str] = []
         own: list[tuple[int, bytes]] = []
-        for step in plan.steps:
-            name = step.field
-            present = name in payload
-            value = payload.get(name)
-            band = step.band
-            if band is not None and present:
+        own_names: list[str] = []
+        # Each field is checked in the mapping's order (band, text, partner, index), so a record
+        # with several problems is rejected for the same first one whatever the path.
+        for position, name, band, band_labels, index, per_partner_key in plan.fast_steps:
+            value = get(name, _ABSENT)
+            if value is _ABSENT:
+                continue  # nothing to hide, no band and no index to write
+            if band is not None:
                 try:
-                    protected[band.field] = band.band_of(value)
+                    if type(value) is str:
+                        label = band_labels.get(value, _ABSENT)
+                        if label is _ABSENT:
+                            label = band.band_of(value)
+                            if len(band_labels) >= _BAND_LABELS_KEPT:
+                                band_labels.clear()
+                            band_labels[value] = label
+                    else:
+                        label = band.band_of(value)
                 except ValueError:
+                    step = plan.steps[position]
                     raise RecordRejectedError(
                         f"{step.column} does not fit its band ({band.kind}); correct it in the portal",
                         ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
                     ) from None
-            if value is None or value == "":
-                # Nothing to hide; an empty value clears the index too.
-                if step.index is not None and present:
-                    protected[step.index.field] = None
+                protected[band.field] = label
+            if type(value) is str:
+                if not value:
+                    # Nothing to hide; an empty value clears the index too.
+                    if index is not None:
+                        protected[index.field] = None
+                    continue
+                text = value
+            elif value is None or value == "":
+                if index is not None:
+                    protected[index.field] = None
                 continue
-            text = value if type(value) is str else str(value)
+            else:
+                text = str(value)
             try:
                 data = text.encode("utf-8")
             except UnicodeEncodeError:
                 # The text cannot be encoded (a lone surrogate): say where, never what.
                 raise RecordRejectedError(
-                    f"{step.column} holds text that is not valid UTF-8; correct it in the portal",
+                    f"{plan.steps[position].column} holds text that is not valid UTF-8; correct it in the portal",
                     ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
                 ) from None
-            if step.per_partner_key:
+            if per_partner_key:
                 if not partner_known:
                     partner = self._partner_key_group(mapping, payload, external_id)
                     partner_known = True
-                own.append((step.position, data))
+                own.append((position, data))
+                own_names.append(name)
             else:
-                shared.append((step.position, data))
-            index = step.index
+                shared.append((position, data))
+                shared_names.append(name)
             if index is not None and index.reader is not None:
-                try:
-                    protected[index.field] = self._indexer.index(
-                        text, index.normalizer, step.index_bits, sobject=plan.sobject, field=index.field
-                    )
-                except ValueError:
-                    # The message of a normaliser may quote the value: never pass it on.
-                    raise RecordRejectedError(
-                        f"{step.column} is not a valid {index.normalizer} value, so its blind "
-                        f"index cannot be computed; correct it in the portal",
-                        ErrorContext(mapping=mapping.name, field_name=name, external_id=external_id),
-                    ) from None
-        fields = plan.fields
+                self._index(plan, plan.steps[position], protected, text, mapping, external_id)
         if shared:
-            for (position, _data), token in zip(shared, plan.sealer(self, None).seal(external_id, shared), strict=True):
-                protected[fields[position]] = token
+            protected.update(zip(shared_names, plan.sealer(self, None).seal(external_id, shared), strict=True))
         if own:
-            sealer = plan.sealer(self, partner)
-            for (position, _data), token in zip(own, sealer.seal(external_id, own), strict=True):
-                protected[fields[position]] = token
+            protected.update(zip(own_names, plan.sealer(self, partner).seal(external_id, own), strict=True))
         return protected
+
+    def _index(
+        self,
+        plan: _ProtectPlan,
+        step: _FieldStep,
+        protected: dict[str, Any],
+        text: str,
+        mapping: ObjectMapping,
+        external_id: str,
+    ) -> None:
+        index = step.index
+        if index is None:  # unreachable: called for indexed fields only
+            return
+        try:
+            protected[index.field] = self._indexer.index(
+                text, index.normalizer, step.index_bits, sobject=plan.sobject, field=index.field
+            )
+        except ValueError:
+            # The message of a normaliser may quote the value: never pass it on.
+            raise RecordRejectedError(
+                f"{step.column} is not a valid {index.normalizer} value, so its blind "
+                f"index cannot be computed; correct it in the portal",
+                ErrorContext(mapping=mapping.name, field_name=step.field, external_id=external_id),
+            ) from None
 
     def _plan_for(self, mapping: ObjectMapping) -> _ProtectPlan:
         plan = self._plans.get(mapping.name)

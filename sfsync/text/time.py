@@ -14,7 +14,14 @@ def utc_now() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive timestamp is read as UTC (what the portal and Salesforce store), not local time."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if type(value) is datetime:
+        # The same value as replace(tzinfo=UTC) (fold included), in a quarter of the time:
+        # datetime.replace parses its keyword arguments slowly (about 1 µs a call), and every
+        # portal row has its timestamps made aware here.
+        return datetime.combine(value.date(), value.time(), UTC)
+    return value.replace(tzinfo=UTC)  # a subclass keeps its type
 
 
 def parse_utc(value: object) -> datetime | None:
