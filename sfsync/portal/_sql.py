@@ -45,6 +45,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -241,6 +242,7 @@ class SqlPortal:
         self._tables: dict[str, Table] = {}
         self._index_checked: set[tuple[str, str]] = set()
         self._timestamp_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._strict_cache: dict[str, list[ColumnElement[Any]]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -372,27 +374,44 @@ class SqlPortal:
             return utc
         return utc.replace(tzinfo=None)
 
-    def _fetch(self, conn: Connection, stmt: Select[Any]) -> tuple[list[str], Sequence[Sequence[Any]]]:
-        """The column names and every row of ``stmt``.
+    def _fetch(
+        self, conn: Connection, table: Table, shape: Callable[[Select[Any]], Select[Any]]
+    ) -> tuple[list[str], Sequence[Sequence[Any]]]:
+        """The column names and every row of ``shape(select(table))``.
 
-        On a SQLite portal the text is decoded by sqlite3's own strict decoder (a lenient
-        decoder costs a Python-level call per text cell); a batch that holds bytes that are not
-        UTF-8 is read again with the lenient one, so its rows come back exactly as before, the
-        bad text as lone surrogates for the push to find.
+        On a SQLite portal the batch is first read strictly: text by sqlite3's own decoder and
+        numbers, dates and timestamps by the declared types' converters (the lenient ones cost a
+        Python-level call per cell). A batch with a cell the strict read refuses (bytes that are
+        not UTF-8, text where a number or date belongs) is read again the lenient way, so its rows
+        come back exactly as before: bad text as lone surrogates, an unreadable value as
+        ``UNREADABLE``, for the push to find.
         """
         dbapi = conn.connection.dbapi_connection if self.dialect == "sqlite" else None
         if dbapi is not None and getattr(dbapi, "text_factory", None) is _LENIENT_TEXT:
             dbapi.text_factory = str
             try:
-                result = conn.execute(stmt)
+                result = conn.execute(shape(select(*self._strict_columns(table))))
                 return list(result.keys()), result.fetchall()
             except sa_exc.OperationalError as exc:
                 if not _undecodable_text(exc):
                     raise
+            except (TypeError, ValueError, ArithmeticError):
+                pass  # a converter refused a cell (its message may quote it): read leniently
             finally:
                 dbapi.text_factory = _LENIENT_TEXT
-        result = conn.execute(stmt)
+        result = conn.execute(shape(select(table)))
         return list(result.keys()), result.fetchall()
+
+    def _strict_columns(self, table: Table) -> list[ColumnElement[Any]]:
+        """The table's columns under their declared types (not the lenient wrappers), same names."""
+        found = self._strict_cache.get(table.fullname)
+        if found is None:
+            found = [
+                type_coerce(c, c.type.original).label(c.key) if isinstance(c.type, _LenientType) else c
+                for c in table.columns
+            ]
+            self._strict_cache[table.fullname] = found
+        return found
 
     def _timestamp_columns(self, table: Table, columns: Sequence[str]) -> tuple[str, ...]:
         """The result columns whose values may be datetimes (made UTC-aware), from their types.
@@ -470,11 +489,14 @@ class SqlPortal:
         last: tuple[Any, ...] | None = None
         names = [str(c.key) for c in order]  # table columns: never None
         while True:
-            stmt: Select[Any] = select(tbl).where(*where).order_by(*order).limit(batch_size)
-            if last is not None:
-                stmt = stmt.where(_after(order, last))
+            after = _after(order, last) if last is not None else None
+
+            def shape(stmt: Select[Any], after: ColumnElement[bool] | None = after) -> Select[Any]:
+                stmt = stmt.where(*where).order_by(*order).limit(batch_size)
+                return stmt if after is None else stmt.where(after)
+
             with self._db_errors(tbl.fullname), self._engine.connect() as conn:
-                columns, raw = self._fetch(conn, stmt)
+                columns, raw = self._fetch(conn, tbl, shape)
             if not raw:
                 return
             # The cursor keeps the values exactly as the database returned them (before the
@@ -494,7 +516,11 @@ class SqlPortal:
         with self._db_errors(table), self._engine.connect() as conn:
             for start in range(0, len(unique), _IN_CHUNK):
                 chunk = unique[start : start + _IN_CHUNK]
-                columns, raw = self._fetch(conn, select(tbl).where(col.in_(chunk)))
+
+                def shape(stmt: Select[Any], chunk: list[Any] = chunk) -> Select[Any]:
+                    return stmt.where(col.in_(chunk))
+
+                columns, raw = self._fetch(conn, tbl, shape)
                 for out in _portal_rows(columns, raw, self._timestamp_columns(tbl, columns)):
                     found[out[key_column]] = out
         return found
@@ -625,17 +651,18 @@ def _may_read_datetime(column: ColumnElement[Any] | None) -> bool:
 def _portal_rows(columns: Sequence[str], raw: Sequence[Sequence[Any]], timestamps: Sequence[str]) -> list[PortalRow]:
     """Database rows as portal rows: a dict per row, every datetime aware UTC (``as_utc``).
 
-    The dicts are built by ``zip`` (no per-value Python work), then only the columns that can
-    hold a datetime are looked at: the same rows as checking every value, in far less time.
+    Only the columns that can hold a datetime are looked at, a column at a time (the batch
+    turned column-major by ``zip``), and the dicts are built by ``zip``: no per-cell Python work
+    anywhere else, and the same rows as looking at every value of every row.
     """
     names = tuple(columns)
-    rows = [dict(zip(names, row, strict=True)) for row in raw]
+    if not timestamps or not raw:
+        return [dict(zip(names, row, strict=True)) for row in raw]
+    cells: list[Sequence[Any]] = list(zip(*raw, strict=True))
     for name in timestamps:
-        for row in rows:
-            value = row[name]
-            if value is not None and isinstance(value, datetime):
-                row[name] = as_utc(value)
-    return rows
+        i = names.index(name)
+        cells[i] = [as_utc(v) if v is not None and isinstance(v, datetime) else v for v in cells[i]]
+    return [dict(zip(names, row, strict=True)) for row in zip(*cells, strict=True)]
 
 
 def _after(order: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnElement[bool]:
