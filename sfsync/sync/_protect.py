@@ -62,25 +62,24 @@ class FieldPolicyError(FatalError):
 def undecodable_columns(row: AbcMapping[str, Any]) -> list[str]:
     """Columns whose text held bytes that are not UTF-8 (decoded as lone surrogates by the portal),
     or whose stored value the column's type cannot read (``sfsync.portal.UNREADABLE``)."""
-    bad: list[str] = []
-    texts: list[str] = []
+    # The usual, clean row in one comprehension, one join and one encode: the join refuses an
+    # UNREADABLE (not a str) and the encode a lone surrogate; either sends the row the long way.
+    texts: list[Any] = [value for value in row.values() if isinstance(value, str) or value is UNREADABLE]
+    try:
+        "".join(texts).encode("utf-8")
+    except (TypeError, UnicodeEncodeError):
+        pass
+    else:
+        return []
+    bad: list[str] = []  # column by column, in the row's order
     for column, value in row.items():
         if value is UNREADABLE:
             bad.append(str(column))
         elif isinstance(value, str):
-            texts.append(value)
-    try:
-        "".join(texts).encode("utf-8")  # one encode for the whole row (the usual, clean case)
-    except UnicodeEncodeError:
-        bad = []  # again, column by column, in the row's order
-        for column, value in row.items():
-            if value is UNREADABLE:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
                 bad.append(str(column))
-            elif isinstance(value, str):
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    bad.append(str(column))
     return bad
 
 

@@ -20,7 +20,8 @@ from sfsync.crypto import FieldCipher, FieldContext, Keyring, RecordSealer
 from sfsync.crypto._format import build_aad
 from sfsync.errors import ErrorContext, RecordRejectedError
 from sfsync.mapping import ObjectMapping, load_mappings
-from sfsync.sync._protect import KeyringProtector
+from sfsync.portal import UNREADABLE
+from sfsync.sync._protect import KeyringProtector, undecodable_columns
 
 REPO = Path(__file__).resolve().parents[2]
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -313,3 +314,69 @@ def test_record_sealer_draws_fresh_nonces() -> None:
     flat = [t for batch in tokens for t in batch]
     assert len(set(flat)) == len(flat)
     assert len({t.split(".")[2][:16] for t in flat}) == len(flat)  # the nonce is the first 16 characters
+
+
+# ----------------------------------------------------------------- undecodable_columns
+
+
+def ref_undecodable_columns(row: dict[str, Any]) -> list[str]:
+    """undecodable_columns as it was."""
+    bad: list[str] = []
+    texts: list[str] = []
+    for column, value in row.items():
+        if value is UNREADABLE:
+            bad.append(str(column))
+        elif isinstance(value, str):
+            texts.append(value)
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        bad = []
+        for column, value in row.items():
+            if value is UNREADABLE:
+                bad.append(str(column))
+            elif isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    bad.append(str(column))
+    return bad
+
+
+class Text(str):
+    pass
+
+
+class EqualsEverything:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+_CELLS: list[Any] = [
+    "plain",
+    "",
+    "ünïcödé ✓ 🙂",
+    "bad \udcff byte",
+    "\ud800",
+    Text("sub \udcfe"),
+    Text("fine"),
+    UNREADABLE,
+    None,
+    0,
+    Decimal("1.5"),
+    date(2024, 1, 1),
+    datetime(2024, 1, 1, tzinfo=UTC),
+    b"\xff",
+    EqualsEverything(),
+    "x" * 100_000,
+]
+
+
+def test_undecodable_columns_gives_the_reference_answer() -> None:
+    rows: list[dict[str, Any]] = [{}]
+    rows += [{"a": cell} for cell in _CELLS]
+    rows += [{"a": "ok", "b": one, "c": two, 7: "key not a str"} for one in _CELLS for two in _CELLS]  # type: ignore[dict-item]
+    for row in rows:
+        assert undecodable_columns(row) == ref_undecodable_columns(row), row.keys()
