@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -135,26 +134,32 @@ def _csv_parts(records: Sequence[Mapping[str, Any]], indexes: Sequence[int], max
     for shape in dict.fromkeys(map(tuple, rows)):
         columns.update(dict.fromkeys(shape))
     header = list(columns)
-    header_bytes = csv_line(header)
     width = len(header)
     if width > 1 and all(len(row) == width for row in rows):  # every row has every column (the usual batch)
         cell_rows: list[Sequence[str]] = list(map(itemgetter(*header), rows))
     else:
         cell_rows = [[row.get(c, "") for c in header] for row in rows]
     lines = list(map(",".join, cell_rows))
-    text = "\n".join(lines)
-    # No cell holds a comma, quote, CR or LF (the usual batch): every line is csv_line's as is.
-    # Looked for in all the cells at once ("in" is a memchr; counting the commas is not).
-    every_cell = "".join(chain.from_iterable(cell_rows))
-    if "," in every_cell or '"' in every_cell or "\n" in every_cell or "\r" in every_cell or width == 0:
+    # No cell holds a quote or CR (memchr), and the rows hold exactly the commas and LFs the
+    # joins put there: no cell needs quoting, every line is csv_line's as is (the usual batch).
+    head = _line_text(header)
+    text = "\n".join([head, *lines, ""])
+    if (
+        '"' in text
+        or "\r" in text
+        or text.count(",") != head.count(",") + len(lines) * (width - 1)
+        or text.count("\n") != len(lines) + 1
+    ):
         lines = [_line_text(cells) for cells in cell_rows]
-        text = "\n".join(lines)
-    data = (text + "\n").encode("utf-8") if lines else b""
+        text = "\n".join([head, *lines, ""])
+    # One encode for the header and every row; a batch that fits one upload is that text.
+    data = text.encode("utf-8")
+    header_bytes = data[: len(head.encode("utf-8")) + 1]
     # Each row's length in bytes (with its LF): its length in characters when the text is ASCII.
     ascii_only = text.isascii()
     sizes = [(len(line) if ascii_only else len(line.encode("utf-8"))) + 1 for line in lines]
     parts: list[CsvPart] = []
-    start = end = 0
+    start = end = len(header_bytes)
     size = len(header_bytes)
     part_indexes: list[int] = []
     for i, length in zip(indexes, sizes, strict=True):
@@ -167,7 +172,8 @@ def _csv_parts(records: Sequence[Mapping[str, Any]], indexes: Sequence[int], max
         end += length
         size += length
     if part_indexes:
-        parts.append(CsvPart(header_bytes + data[start:end], tuple(part_indexes)))
+        whole = start == len(header_bytes) and end == len(data)
+        parts.append(CsvPart(data if whole else header_bytes + data[start:end], tuple(part_indexes)))
     return parts
 
 
