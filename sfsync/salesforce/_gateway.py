@@ -1129,36 +1129,41 @@ class SalesforceGateway:
         state = str(info.get("state"))
         job_error = str(info.get("errorMessage") or "") or None
 
-        def rows(kind: str) -> Iterator[dict[str, str]]:
+        def rows(kind: str, *wanted: str) -> Iterator[tuple[str, ...]]:
+            """The ``wanted`` cells of each result row. A result echoes every column uploaded
+            (ciphertexts included); only the key and the outcome columns are read, by position."""
             with self._timed("results"):
                 response = self._call(
                     "GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context, accept="text/csv"
                 )
-            return _bulk.read_csv(response.content.decode("utf-8-sig"))
+            header, cells = _bulk.read_csv_rows(response.content.decode("utf-8-sig"))
+            positions = [header.index(name) if name in header else -1 for name in wanted]
+            for row in cells:
+                # a short row (never sent by Salesforce) reads as empty cells
+                yield tuple(row[p] if 0 <= p < len(row) else "" for p in positions)
 
         matcher = _bulk.RowMatcher(keys, part.indexes)
         results: dict[int, RecordResult] = {}
-        for row in rows("successfulResults"):
-            index = matcher.take(row.get(field, ""))
+        for ext_id, created_text, sf_id in rows("successfulResults", field, "sf__Created", "sf__Id"):
+            index = matcher.take(ext_id)
             if index is not None:
-                created = row.get("sf__Created", "").lower() == "true"
                 results[index] = RecordResult(
                     index=index,
                     external_id=keys[index],
-                    salesforce_id=row.get("sf__Id") or None,
-                    outcome="created" if created else "updated",
+                    salesforce_id=sf_id or None,
+                    outcome="created" if created_text.lower() == "true" else "updated",
                 )
-        for row in rows("failedResults"):
-            index = matcher.take(row.get(field, ""))
+        for ext_id, error_text, sf_id in rows("failedResults", field, "sf__Error", "sf__Id"):
+            index = matcher.take(ext_id)
             if index is not None:
-                error = _bulk.parse_bulk_error(row.get("sf__Error", ""))
+                error = _bulk.parse_bulk_error(error_text)
                 results[index] = _rejected(
                     index,
                     keys[index],
                     error.status_code,
                     error.message,
                     fields=error.fields,
-                    salesforce_id=row.get("sf__Id") or None,
+                    salesforce_id=sf_id or None,
                 )
         unprocessed = f"not processed by bulk job {job_id} (state {state})" + (f": {job_error}" if job_error else "")
         for index in matcher.remaining():
