@@ -64,7 +64,7 @@ from ._auth import Credentials, login
 from ._errors import SessionExpiredError, translate, transport_error
 from ._results import ApiUsage, RecordResult
 from ._session import build_session, call_budget, remaining_budget, request_timeout
-from ._soql import MAX_URI_BYTES, check_soql, format_external_id
+from ._soql import MAX_URI_BYTES, check_soql, format_external_id, with_row_limit
 
 __all__ = ["BULK_QUERY_PAGE", "COLLECTION_SIZE", "QueryStream", "SalesforceGateway"]
 
@@ -635,33 +635,41 @@ class SalesforceGateway:
     ) -> QueryStream:
         """Like :meth:`query`, and the result says when the org ran it (``server_time``).
 
-        With ``bulk_threshold``, a result of more rows than that (``totalSize`` of the first REST
-        page) is read through a Bulk API 2.0 query job instead of REST pages of 2,000: the first
-        page is dropped (one call) and the job's CSV results are streamed ``BULK_QUERY_PAGE`` rows
-        a request (``locator`` paging), typed like REST values (describe gives the field types).
+        With ``bulk_threshold``, a result of more rows than that is read through a Bulk API 2.0
+        query job instead of REST pages of 2,000. The first REST call asks for at most
+        ``bulk_threshold + 1`` rows (``LIMIT``): its ``totalSize`` says which way to go, the org
+        does not build (and keep open) a cursor over a large result only to have it dropped, and a
+        small result is read whole from it. The job's CSV results are streamed ``BULK_QUERY_PAGE``
+        rows a request (``locator`` paging), typed like REST values (describe gives the field types).
         Bulk 2.0 ignores ORDER BY for chunking; callers that use it must not rely on row order.
         """
         check_soql(soql)
         endpoint = "queryAll/" if include_deleted else "query/"
-        uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": soql})
-        if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
-            raise UsageError(
-                f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
-                "bytes (split long IN lists into several queries)"
-            )
-        return QueryStream(lambda stream: self._pages(stream, soql, endpoint, bulk_threshold))
+        probe = with_row_limit(soql, bulk_threshold + 1) if bulk_threshold is not None else None
+        for statement in (soql, probe):
+            uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": statement or ""})
+            if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
+                raise UsageError(
+                    f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
+                    "bytes (split long IN lists into several queries)"
+                )
+        return QueryStream(lambda stream: self._pages(stream, soql, probe, endpoint, bulk_threshold))
 
     def _pages(
-        self, stream: QueryStream, soql: str, endpoint: str, bulk_threshold: int | None
+        self, stream: QueryStream, soql: str, probe: str | None, endpoint: str, bulk_threshold: int | None
     ) -> Iterator[dict[str, Any]]:
         what = "queryAll" if endpoint.startswith("queryAll") else "query"
         with self._timed("query"):
-            response = self._call("GET", endpoint, params={"q": soql}, what=what)
+            response = self._call("GET", endpoint, params={"q": probe or soql}, what=what)
             page = response.json()
         stream.server_time = _server_time(response)
         stream.total_size = int(page.get("totalSize") or 0)
-        if bulk_threshold is not None and not page.get("done", True) and stream.total_size > bulk_threshold:
+        more = probe is not None or not page.get("done", True)  # rows the first answer did not bring
+        if bulk_threshold is not None and more and stream.total_size > bulk_threshold:
+            # More rows than the threshold (the probe's LIMIT was reached, or a statement with its
+            # own LIMIT is larger): the whole statement goes to a Bulk query job.
             stream.transport = "bulk"
+            stream.total_size = None if probe is not None else stream.total_size
             yield from self._bulk_query(soql, include_deleted=what == "queryAll")
             return
         while True:
