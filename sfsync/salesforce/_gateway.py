@@ -62,6 +62,7 @@ from sfsync.errors import (
 from . import _bulk
 from ._auth import Credentials, login
 from ._errors import SessionExpiredError, translate, transport_error
+from ._polling import PollPlanner
 from ._results import ApiUsage, RecordResult
 from ._session import build_session, call_budget, remaining_budget, request_timeout
 from ._soql import MAX_URI_BYTES, check_soql, format_external_id, with_row_limit
@@ -270,6 +271,7 @@ class SalesforceGateway:
         self._usage: ApiUsage | None = None
         self._max_upload_bytes = _bulk.MAX_UPLOAD_BYTES
         self._bulk_query_page = BULK_QUERY_PAGE
+        self._polls = PollPlanner(settings.bulk_poll_seconds, _BULK_POLL_CAP)
         self._counters = threading.Lock()
         self._login_lock = threading.Lock()
         self._stage_seconds: dict[str, float] = defaultdict(float)
@@ -1133,7 +1135,7 @@ class SalesforceGateway:
         with self._timed("upload"):
             job_id, context = self._start_bulk_job(sobject, field, part, what)
         with self._timed("server_wait"):
-            info = self._wait_for_job(job_id, what, context)
+            info = self._wait_for_job(job_id, what, context, rows=len(part.indexes))
         state = str(info.get("state"))
         job_error = str(info.get("errorMessage") or "") or None
 
@@ -1268,19 +1270,39 @@ class SalesforceGateway:
             log.warning("could not abort bulk job %s: %s", job_id, exc)
 
     def _wait_for_job(
-        self, job_id: str, what: str, context: ErrorContext, kind: Literal["ingest", "query"] = "ingest"
+        self,
+        job_id: str,
+        what: str,
+        context: ErrorContext,
+        kind: Literal["ingest", "query"] = "ingest",
+        *,
+        rows: int = 1,
     ) -> dict[str, Any]:
-        delay = self._settings.bulk_poll_seconds
+        """Poll until the job is done; the delays come from the jobs already seen (``PollPlanner``).
+
+        ``rows``: the job's size (a query job counts as one unit: its size is known only after)."""
+        key = f"{kind}:{what}"
+        delays = self._polls.delays(key, rows)
         started = time.monotonic()
         waited = 0.0
+        running_at = 0.0
+        delay = next(delays)
         while True:
+            delay = min(delay, max(0.0, self._settings.bulk_timeout_seconds - waited))
+            if delay > 0:
+                self._sleep(delay)
+                waited += delay
             info: dict[str, Any] = self._call(
                 "GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll", context=context
             ).json()
             state = str(info.get("state"))
-            if state in _BULK_DONE:
-                return info
             elapsed = max(waited, time.monotonic() - started)
+            if state in _BULK_DONE:
+                if state == "JobComplete":
+                    self._polls.observe(key, rows, running_at, elapsed)
+                return info
+            running_at = elapsed
+            delay = next(delays)
             if elapsed + delay > self._settings.bulk_timeout_seconds:
                 self._abort_job(job_id, what, context, kind)
                 raise RetriesExhaustedError(
@@ -1289,6 +1311,3 @@ class SalesforceGateway:
                     "rerun to upsert the rest",
                     context,
                 )
-            self._sleep(delay)
-            waited += delay
-            delay = min(delay * 1.5, _BULK_POLL_CAP)
