@@ -386,6 +386,11 @@ class SyncEngine:
         self._lock: RenewableLock | None = None
         self.last_report: RunReport | None = None  # the current or last run's report, also when it raised
         self._record_types: dict[str, str] = {}
+        # Per (mapping, direction): whether the store may hold dead letters this run could
+        # resolve. Asked once per run (the run holds the lock, and only a run adds letters) and
+        # set again before this run adds one, so a batch of a mapping without letters skips the
+        # resolve (a DELETE per 500 keys) instead of paying for it on every record synced.
+        self._letters_possible: dict[tuple[str, str], bool] = {}
 
     # ------------------------------------------------------------------ the cycle
     def run(self, options: SyncOptions | None = None) -> RunReport:
@@ -393,6 +398,7 @@ class SyncEngine:
         selected = self._select(options.mappings)
         report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
         self.last_report = report
+        self._letters_possible = {}  # letters may have come or gone since the last run
         with bind_log_fields(run_id=report.run_id), _gc_for_bulk_work():
             return self._run(report, selected, options)
 
@@ -872,7 +878,7 @@ class SyncEngine:
             if synced:
                 self.state.save_ledger(synced)
             if resolved:
-                self.state.resolve_dead_letters(mapping.name, "push", resolved)
+                self._resolve_dead_letters(mapping.name, "push", resolved)
         self._tick(f"{mapping.name} push", prepared.rows)
 
     def _push_portal_deletes(
@@ -1008,17 +1014,26 @@ class SyncEngine:
         )
         for record in _timed_iter(records, stages, "query"):
             summary.read += 1
-            stamp = parse_utc(record.get("SystemModstamp"))
-            if stamp is not None and (newest is None or stamp > newest):
-                newest = stamp
-            if record.get(ext_field) in (None, ""):
+            # The newest SystemModstamp only matters without the org's clock (known once the
+            # first answer came, for a real gateway): a timestamp is parsed only when needed.
+            stamp: datetime | None = None
+            if records.server_time is None:
+                stamp = parse_utc(record.get("SystemModstamp"))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+            external_id = record.get(ext_field)
+            if external_id is None or external_id == "":
                 continue
-            key = str(record[ext_field])
-            due_keys.pop(key, None)
-            failed_at = waiting.get(key)
-            if failed_at is not None and stamp is not None and stamp <= failed_at:
-                summary.unchanged += 1  # still dead-lettered; retried when due or on request
-                continue
+            key = str(external_id)
+            if due_keys:
+                due_keys.pop(key, None)
+            failed_at = waiting.get(key) if waiting else None
+            if failed_at is not None:
+                if stamp is None:
+                    stamp = parse_utc(record.get("SystemModstamp"))
+                if stamp is not None and stamp <= failed_at:
+                    summary.unchanged += 1  # still dead-lettered; retried when due or on request
+                    continue
             pending.append(record)
             if len(pending) >= self.options.batch_size:
                 flush()
@@ -1148,7 +1163,7 @@ class SyncEngine:
             self.state.save_ledger([entries[key] for key in written if key in entries])
         done = [*settled, *written]
         if done:
-            self.state.resolve_dead_letters(mapping.name, "pull", done)
+            self._resolve_dead_letters(mapping.name, "pull", done)
         self._tick(f"{mapping.name} pull", len(records))
 
     def _write_back(
@@ -1302,6 +1317,14 @@ class SyncEngine:
             return self.protector.fingerprint_key()
         return None
 
+    def _resolve_dead_letters(self, mapping: str, direction: DirectionName, keys: Sequence[str]) -> None:
+        """Forget the dead letters of records now synced, unless the store has none to forget."""
+        possible = self._letters_possible.get((mapping, direction))
+        if possible is None:
+            possible = self._letters_possible[(mapping, direction)] = self.state.has_dead_letters(mapping, direction)
+        if possible:
+            self.state.resolve_dead_letters(mapping, direction, keys)
+
     def _dead_letter(
         self,
         mapping: str,
@@ -1312,6 +1335,8 @@ class SyncEngine:
         fields: tuple[str, ...],
         now: datetime,
     ) -> None:
+        # Before the write: from now on this run's resolves for the mapping and direction run.
+        self._letters_possible[(mapping, direction)] = True
         self.state.record_dead_letter(
             DeadLetter(
                 id=None,

@@ -98,6 +98,10 @@ class LedgerRow(NamedTuple):
     deleted: bool
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _ledger_row(entry: LedgerEntry | LedgerRow) -> dict[str, Any]:
     """``entry.model_dump()``, spelled out: pydantic's serializer costs more than the insert."""
     return {
@@ -237,6 +241,10 @@ class StateStore:
             tuple[str, tuple[str, ...], tuple[str, ...]],
             tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]],
         ] = {}
+        # SQLite ledger statements (SQL text) and column converters, compiled once; see
+        # _ledger_rows_sqlite and _save_ledger_sqlite.
+        self._sql: dict[tuple[str, str], str] = {}
+        self._converters: dict[str, Callable[[Any], Any]] = {}
         if migrate:
             self.migrate()
 
@@ -426,16 +434,74 @@ class StateStore:
         key = t.c[column]
         ids = list(dict.fromkeys(values))
         found: dict[str, LedgerRow] = {}
+        if not ids:
+            return found
         position = LedgerRow._fields.index(column)
         columns = [t.c[name] for name in LedgerRow._fields]
         make = LedgerRow._make
         with self._db("reading the ledger"), self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                self._ledger_rows_sqlite(conn, mapping, column, ids, found)
+                return found
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 for row in conn.execute(select(*columns).where(t.c.mapping == mapping, key.in_(chunk))).fetchall():
                     entry = make(row)
                     found[str(entry[position])] = entry
         return found
+
+    def _ledger_rows_sqlite(
+        self, conn: Connection, mapping: str, column: str, ids: list[str], found: dict[str, LedgerRow]
+    ) -> None:
+        """:meth:`_ledger_rows_by` on SQLite: one statement compiled once (every chunk padded to
+        ``_IN_CHUNK`` keys by repeating one, which selects nothing twice), rows straight from the
+        driver, and each distinct stored timestamp converted once (a batch shares a handful: the
+        moments its runs wrote it). The conversions are SQLAlchemy's own, so the rows are the same."""
+        sql = self._ledger_select_sql(conn, column)
+        position = LedgerRow._fields.index(column)
+        convert = self._sqlite_result_converters(conn)
+        to_bool = convert["deleted"]
+        to_time = convert["last_pushed_at"]
+        times: dict[Any, datetime | None] = {None: None}
+        make = LedgerRow
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            if len(chunk) < _IN_CHUNK:
+                chunk = chunk + [chunk[-1]] * (_IN_CHUNK - len(chunk))
+            for m, ext, sf_id, push_hash, pull_hash, pushed, pulled, deleted in conn.exec_driver_sql(
+                sql, (mapping, *chunk)
+            ).fetchall():
+                pushed_at = times[pushed] if pushed in times else times.setdefault(pushed, to_time(pushed))
+                pulled_at = times[pulled] if pulled in times else times.setdefault(pulled, to_time(pulled))
+                entry = make(m, ext, sf_id, push_hash, pull_hash, pushed_at, pulled_at, to_bool(deleted))
+                found[str(entry[position])] = entry
+
+    def _ledger_select_sql(self, conn: Connection, column: str) -> str:
+        """SELECT of the ledger's columns for one mapping and ``_IN_CHUNK`` values of ``column``."""
+        cache_key = ("select", column)
+        sql = self._sql.get(cache_key)
+        if sql is None:
+            t = self._ledger
+            stmt = select(*(t.c[name] for name in LedgerRow._fields)).where(
+                t.c.mapping == bindparam("m"), t.c[column].in_([bindparam(f"k{i}") for i in range(_IN_CHUNK)])
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            # The driver gets positional parameters: the mapping, then the keys in order.
+            expected = ("m", *(f"k{i}" for i in range(_IN_CHUNK)))
+            if tuple(compiled.positiontup or ()) != expected:
+                raise RuntimeError("unexpected parameter order in the compiled ledger query")
+            sql = self._sql[cache_key] = str(compiled)
+        return sql
+
+    def _sqlite_result_converters(self, conn: Connection) -> dict[str, Callable[[Any], Any]]:
+        """SQLAlchemy's result processors of the ledger's columns (identity where it has none)."""
+        converters = self._converters
+        if not converters:
+            for name in LedgerRow._fields:
+                column_type = self._ledger.c[name].type
+                processor = column_type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+                converters[name] = processor if processor is not None else _identity
+        return converters
 
     def all_ledger_keys(self, mapping: str) -> set[str]:
         t = self._ledger
@@ -468,10 +534,46 @@ class StateStore:
         """Insert or replace entries, all in one transaction (idempotent)."""
         if not entries:
             return
-        # Last one wins for duplicates within a call, as it would for sequential calls.
-        rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
         with self._db("writing the ledger"), self._engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                self._save_ledger_sqlite(conn, entries)
+                return
+            # Last one wins for duplicates within a call, as it would for sequential calls.
+            rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
             self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
+
+    def _save_ledger_sqlite(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
+        """:meth:`save_ledger` on SQLite: the upsert compiled once, one parameter tuple per entry
+        built straight from its fields (no dict per row), and each distinct timestamp or flag
+        converted once by SQLAlchemy's own bind processor (a batch shares a few timestamps), so
+        the stored values are those of the generic path, a naive datetime refused alike."""
+        fields = LedgerRow._fields
+        sql, names, processors = self._compiled_upsert(conn, self._ledger, fields, ("mapping", "external_id"))
+        # Last one wins for duplicates within a call, as it would for sequential calls.
+        latest: dict[tuple[str, str], LedgerEntry | LedgerRow] = {}
+        for e in entries:
+            latest[(e.mapping, e.external_id)] = e
+        order = tuple(fields.index(n) for n in names)
+        # Per column: its position in an entry and, for the converted ones, a memo of
+        # value -> bound value (None is bound as None by every processor, so it skips them).
+        plan: tuple[tuple[int, Callable[[Any], Any] | None, dict[Any, Any]], ...] = tuple(
+            (index, processor, {}) for index, processor in zip(order, processors, strict=True)
+        )
+        params: list[tuple[Any, ...]] = []
+        append = params.append
+        for e in latest.values():
+            values: tuple[Any, ...] = e if isinstance(e, tuple) else tuple(getattr(e, n) for n in fields)
+            row: list[Any] = []
+            for index, processor, memo in plan:
+                value = values[index]
+                if processor is None or value is None:
+                    row.append(value)
+                elif value in memo:
+                    row.append(memo[value])
+                else:
+                    row.append(memo.setdefault(value, processor(value)))
+            append(tuple(row))
+        conn.exec_driver_sql(sql, params)
 
     # -- dead letters --------------------------------------------------------------------------
 
@@ -582,6 +684,14 @@ class StateStore:
     def resolve_dead_letter(self, mapping: str, direction: Direction, record_key: str) -> bool:
         """The record synced after all: forget its dead letter. True if there was one."""
         return self.resolve_dead_letters(mapping, direction, [record_key]) > 0
+
+    def has_dead_letters(self, mapping: str, direction: Direction) -> bool:
+        """Whether any letter (any state, discarded ones too) is stored for the mapping and
+        direction: what :meth:`resolve_dead_letters` could remove. One indexed probe."""
+        t = self._dead
+        stmt = select(t.c.id).where(t.c.mapping == mapping, t.c.direction == direction).limit(1)
+        with self._db("reading dead letters"), self._engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
 
     def resolve_dead_letters(self, mapping: str, direction: Direction, record_keys: Collection[str]) -> int:
         """Bulk :meth:`resolve_dead_letter`; returns how many letters were removed."""
