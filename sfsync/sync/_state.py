@@ -102,6 +102,14 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _driver_value(value: Any) -> Any:
+    """What sqlite3 binds for ``value``: its registered adapter's result (Python's default one
+    turns a datetime into ``isoformat(" ")``), applied once per distinct value instead of once
+    per row by the driver."""
+    adapter = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return adapter(value) if adapter is not None else value
+
+
 def _ledger_row(entry: LedgerEntry | LedgerRow) -> dict[str, Any]:
     """``entry.model_dump()``, spelled out: pydantic's serializer costs more than the insert."""
     return {
@@ -545,8 +553,9 @@ class StateStore:
     def _save_ledger_sqlite(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
         """:meth:`save_ledger` on SQLite: the upsert compiled once, one parameter tuple per entry
         built straight from its fields (no dict per row), and each distinct timestamp or flag
-        converted once by SQLAlchemy's own bind processor (a batch shares a few timestamps), so
-        the stored values are those of the generic path, a naive datetime refused alike."""
+        converted once (a batch shares a few timestamps) by SQLAlchemy's own bind processor and
+        then the driver's own adapter, so the stored values are those of the generic path, and a
+        naive datetime is refused alike."""
         fields = LedgerRow._fields
         sql, names, processors = self._compiled_upsert(conn, self._ledger, fields, ("mapping", "external_id"))
         # Last one wins for duplicates within a call, as it would for sequential calls.
@@ -554,25 +563,26 @@ class StateStore:
         for e in entries:
             latest[(e.mapping, e.external_id)] = e
         order = tuple(fields.index(n) for n in names)
-        # Per column: its position in an entry and, for the converted ones, a memo of
-        # value -> bound value (None is bound as None by every processor, so it skips them).
-        plan: tuple[tuple[int, Callable[[Any], Any] | None, dict[Any, Any]], ...] = tuple(
-            (index, processor, {}) for index, processor in zip(order, processors, strict=True)
-        )
+        converted = tuple(index for index, processor in zip(order, processors, strict=True) if processor is not None)
+        by_index = dict(zip(order, processors, strict=True))
+        # Per converted column: a memo of value -> what the driver gets (None stays None).
+        memos: dict[int, dict[Any, Any]] = {index: {None: None} for index in converted}
         params: list[tuple[Any, ...]] = []
         append = params.append
+        direct = order == tuple(range(len(fields)))
         for e in latest.values():
-            values: tuple[Any, ...] = e if isinstance(e, tuple) else tuple(getattr(e, n) for n in fields)
-            row: list[Any] = []
-            for index, processor, memo in plan:
+            values: list[Any] = list(e) if isinstance(e, tuple) else [getattr(e, n) for n in fields]
+            for index in converted:
                 value = values[index]
-                if processor is None or value is None:
-                    row.append(value)
-                elif value in memo:
-                    row.append(memo[value])
+                memo = memos[index]
+                if value in memo:
+                    values[index] = memo[value]
                 else:
-                    row.append(memo.setdefault(value, processor(value)))
-            append(tuple(row))
+                    processor = by_index[index]
+                    if processor is None:  # not in ``converted``; keeps mypy informed
+                        continue
+                    values[index] = memo.setdefault(value, _driver_value(processor(value)))
+            append(tuple(values) if direct else tuple(values[i] for i in order))
         conn.exec_driver_sql(sql, params)
 
     # -- dead letters --------------------------------------------------------------------------
