@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
 from sfsync.sync._lock import LeaseLock, holder_alive
@@ -64,6 +64,8 @@ DeadLetterState = Literal["open", "retry_requested", "discarded", "exhausted"]
 ACTIVE_STATES: tuple[DeadLetterState, ...] = ("open", "retry_requested", "exhausted")
 
 _IN_CHUNK = 500
+# Rows per multi-row ledger upsert on PostgreSQL (8 parameters each: far below its 65,535 limit).
+_PG_PAGE = 1000
 _MAX_MESSAGE = 2000
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]{0,254}")
 
@@ -100,6 +102,16 @@ class LedgerRow(NamedTuple):
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _positional(dialect: Dialect) -> Dialect:
+    """``dialect``, or the same with positional parameters ("%s" for psycopg2): a statement
+    compiled once then takes one flat tuple, which the driver fills in faster than names."""
+    if dialect.positional:
+        return dialect
+    factory: Any = type(dialect)
+    positional: Dialect = factory(paramstyle="format")
+    return positional
 
 
 def _driver_value(value: Any) -> Any:
@@ -249,10 +261,11 @@ class StateStore:
             tuple[str, tuple[str, ...], tuple[str, ...]],
             tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]],
         ] = {}
-        # SQLite ledger statements (SQL text) and column converters, compiled once; see
-        # _ledger_rows_sqlite and _save_ledger_sqlite.
+        # Ledger statements (SQL text) and column converters, compiled once; see
+        # _ledger_rows_fast and _save_ledger_sqlite.
         self._sql: dict[tuple[str, str], str] = {}
         self._converters: dict[str, Callable[[Any], Any]] = {}
+        self._pg_upserts: dict[int, tuple[str, tuple[str, ...]]] = {}
         if migrate:
             self.migrate()
 
@@ -448,8 +461,8 @@ class StateStore:
         columns = [t.c[name] for name in LedgerRow._fields]
         make = LedgerRow._make
         with self._db("reading the ledger"), self._engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                self._ledger_rows_sqlite(conn, mapping, column, ids, found)
+            if conn.dialect.name in ("sqlite", "postgresql"):
+                self._ledger_rows_fast(conn, mapping, column, ids, found)
                 return found
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
@@ -458,16 +471,16 @@ class StateStore:
                     found[str(entry[position])] = entry
         return found
 
-    def _ledger_rows_sqlite(
+    def _ledger_rows_fast(
         self, conn: Connection, mapping: str, column: str, ids: list[str], found: dict[str, LedgerRow]
     ) -> None:
-        """:meth:`_ledger_rows_by` on SQLite: one statement compiled once (every chunk padded to
+        """:meth:`_ledger_rows_by` on SQLite and PostgreSQL: one statement compiled once (every chunk padded to
         ``_IN_CHUNK`` keys by repeating one, which selects nothing twice), rows straight from the
         driver, and each distinct stored timestamp converted once (a batch shares a handful: the
         moments its runs wrote it). The conversions are SQLAlchemy's own, so the rows are the same."""
         sql = self._ledger_select_sql(conn, column)
         position = LedgerRow._fields.index(column)
-        convert = self._sqlite_result_converters(conn)
+        convert = self._result_converters(conn)
         to_bool = convert["deleted"]
         to_time = convert["last_pushed_at"]
         times: dict[Any, datetime | None] = {None: None}
@@ -493,7 +506,7 @@ class StateStore:
             stmt = select(*(t.c[name] for name in LedgerRow._fields)).where(
                 t.c.mapping == bindparam("m"), t.c[column].in_([bindparam(f"k{i}") for i in range(_IN_CHUNK)])
             )
-            compiled = stmt.compile(dialect=conn.dialect)
+            compiled = stmt.compile(dialect=_positional(conn.dialect))
             # The driver gets positional parameters: the mapping, then the keys in order.
             expected = ("m", *(f"k{i}" for i in range(_IN_CHUNK)))
             if tuple(compiled.positiontup or ()) != expected:
@@ -501,7 +514,7 @@ class StateStore:
             sql = self._sql[cache_key] = str(compiled)
         return sql
 
-    def _sqlite_result_converters(self, conn: Connection) -> dict[str, Callable[[Any], Any]]:
+    def _result_converters(self, conn: Connection) -> dict[str, Callable[[Any], Any]]:
         """SQLAlchemy's result processors of the ledger's columns (identity where it has none)."""
         converters = self._converters
         if not converters:
@@ -542,48 +555,102 @@ class StateStore:
         """Insert or replace entries, all in one transaction (idempotent)."""
         if not entries:
             return
-        with self._db("writing the ledger"), self._engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                self._save_ledger_sqlite(conn, entries)
-                return
-            # Last one wins for duplicates within a call, as it would for sequential calls.
-            rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
-            self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
-
-    def _save_ledger_sqlite(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
-        """:meth:`save_ledger` on SQLite: the upsert compiled once, one parameter tuple per entry
-        built straight from its fields (no dict per row), and each distinct timestamp or flag
-        converted once (a batch shares a few timestamps) by SQLAlchemy's own bind processor and
-        then the driver's own adapter, so the stored values are those of the generic path, and a
-        naive datetime is refused alike."""
-        fields = LedgerRow._fields
-        sql, names, processors = self._compiled_upsert(conn, self._ledger, fields, ("mapping", "external_id"))
         # Last one wins for duplicates within a call, as it would for sequential calls.
         latest: dict[tuple[str, str], LedgerEntry | LedgerRow] = {}
         for e in entries:
             latest[(e.mapping, e.external_id)] = e
+        with self._db("writing the ledger"), self._engine.begin() as conn:
+            name = conn.dialect.name
+            if name == "sqlite" and len(latest) > 1:
+                self._save_ledger_sqlite(conn, list(latest.values()))
+            elif name == "postgresql" and len(latest) > 1:
+                self._save_ledger_postgresql(conn, list(latest.values()))
+            else:
+                rows = [_ledger_row(e) for e in latest.values()]
+                self._upsert(conn, self._ledger, rows, ("mapping", "external_id"))
+
+    def _ledger_params(
+        self,
+        conn: Connection,
+        entries: Sequence[LedgerEntry | LedgerRow],
+        names: Sequence[str],
+        adapt: Callable[[Any], Any],
+    ) -> list[tuple[Any, ...]]:
+        """One parameter tuple per entry, its values in the order of ``names``, built straight
+        from the entry's fields (no dict per row). Each distinct timestamp or flag goes through
+        SQLAlchemy's own bind processor of its column once (a batch shares a few timestamps),
+        then ``adapt``, so the driver gets what the generic path gives it; a naive datetime is
+        refused alike."""
+        fields = LedgerRow._fields
         order = tuple(fields.index(n) for n in names)
-        converted = tuple(index for index, processor in zip(order, processors, strict=True) if processor is not None)
-        by_index = dict(zip(order, processors, strict=True))
+        processors = {
+            index: processor
+            for index, name in zip(order, names, strict=True)
+            if (processor := self._ledger.c[name].type.bind_processor(conn.dialect)) is not None
+        }
         # Per converted column: a memo of value -> what the driver gets (None stays None).
-        memos: dict[int, dict[Any, Any]] = {index: {None: None} for index in converted}
+        memos: dict[int, dict[Any, Any]] = {index: {None: None} for index in processors}
+        converted = tuple((index, processor, memos[index]) for index, processor in processors.items())
         params: list[tuple[Any, ...]] = []
         append = params.append
         direct = order == tuple(range(len(fields)))
-        for e in latest.values():
+        for e in entries:
             values: list[Any] = list(e) if isinstance(e, tuple) else [getattr(e, n) for n in fields]
-            for index in converted:
+            for index, processor, memo in converted:
                 value = values[index]
-                memo = memos[index]
                 if value in memo:
                     values[index] = memo[value]
                 else:
-                    processor = by_index[index]
-                    if processor is None:  # not in ``converted``; keeps mypy informed
-                        continue
-                    values[index] = memo.setdefault(value, _driver_value(processor(value)))
+                    values[index] = memo.setdefault(value, adapt(processor(value)))
             append(tuple(values) if direct else tuple(values[i] for i in order))
-        conn.exec_driver_sql(sql, params)
+        return params
+
+    def _save_ledger_sqlite(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
+        """:meth:`save_ledger` of several entries on SQLite: the upsert compiled once, handed to
+        the driver's executemany with the values of :meth:`_ledger_params` (the driver's own
+        adapter applied once per distinct value instead of once per row)."""
+        sql, names, _processors = self._compiled_upsert(
+            conn, self._ledger, LedgerRow._fields, ("mapping", "external_id")
+        )
+        conn.exec_driver_sql(sql, self._ledger_params(conn, entries, names, _driver_value))
+
+    def _save_ledger_postgresql(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
+        """:meth:`save_ledger` of several entries on PostgreSQL: multi-row ``INSERT ... ON
+        CONFLICT DO UPDATE`` statements of ``_PG_PAGE`` rows (one round trip each), their text
+        built once per page size, the values of :meth:`_ledger_params` passed positionally:
+        SQLAlchemy's per-row parameter handling cost several times the database's work."""
+        fields = LedgerRow._fields
+        params = self._ledger_params(conn, entries, fields, _identity)
+        for start in range(0, len(params), _PG_PAGE):
+            page = params[start : start + _PG_PAGE]
+            sql, _names = self._pg_ledger_upsert(conn, len(page))
+            conn.exec_driver_sql(sql, tuple(value for row in page for value in row))
+
+    def _pg_ledger_upsert(self, conn: Connection, rows: int) -> tuple[str, tuple[str, ...]]:
+        """The multi-row upsert of ``rows`` ledger rows, compiled by SQLAlchemy: SQL text and the
+        parameter names, row by row in :class:`LedgerRow` field order."""
+        cached = self._pg_upserts.get(rows)
+        if cached is not None:
+            return cached
+        t = self._ledger
+        fields = LedgerRow._fields
+        names = tuple(f"p{i}_{f}" for i in range(rows) for f in fields)
+        stmt = pg_dialect.insert(t).values(
+            [{f: bindparam(f"p{i}_{f}", type_=t.c[f].type) for f in fields} for i in range(rows)]
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.mapping, t.c.external_id],
+            set_={f: stmt.excluded[f] for f in fields if f not in ("mapping", "external_id")},
+        )
+        # Compiled for positional "%s" parameters (one flat tuple per page): the driver fills
+        # those in faster than named ones.
+        compiled = stmt.compile(dialect=_positional(conn.dialect))
+        if tuple(compiled.positiontup or ()) != names:
+            raise RuntimeError("unexpected parameter order in the compiled ledger upsert")
+        found = (str(compiled), names)
+        if rows == _PG_PAGE or len(self._pg_upserts) < 8:  # full pages, and a few remainders
+            self._pg_upserts[rows] = found
+        return found
 
     # -- dead letters --------------------------------------------------------------------------
 
