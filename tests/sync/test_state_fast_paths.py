@@ -95,9 +95,7 @@ def adversarial_entries() -> list[LedgerEntry | LedgerRow]:
     entries: list[LedgerEntry | LedgerRow] = []
     for i in range(1203):  # more than two IN chunks, and a remainder
         pushed = T0 + timedelta(seconds=i % 3)  # a batch shares a few timestamps
-        entries.append(
-            LedgerRow("deals", f"R-{i:05d}", f"a0B{i:015d}", f"{i:064x}", None, pushed, None, i % 7 == 0)
-        )
+        entries.append(LedgerRow("deals", f"R-{i:05d}", f"a0B{i:015d}", f"{i:064x}", None, pushed, None, i % 7 == 0))
     entries += [
         # unicode, the longest key, empty strings, microseconds, other offsets, no timestamps at all
         LedgerRow("deals", "Ünïcødé-✓-𝔘", "", "", "", T0.replace(microsecond=1), T0.astimezone(IST), False),
