@@ -27,7 +27,7 @@ def urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, 
     base: str = request.getfixturevalue("postgres_url")
     # a second schema beside the fixture's own
     schema = base.rsplit("%3D", 1)[1] + "_ref"
-    admin = sa.create_engine(base.split("?")[0])
+    admin = sa.create_engine(base.split("?", maxsplit=1)[0])
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
@@ -154,7 +154,7 @@ def test_ledger_rows_reads_what_the_generic_path_read(urls: tuple[str, str]) -> 
 
 def test_naive_timestamps_are_refused_on_every_path(urls: tuple[str, str]) -> None:
     with StateStore(urls[0]) as store:
-        naive = LedgerRow("deals", "R-1", None, None, None, datetime(2024, 1, 1), None, False)  # noqa: DTZ001
+        naive = LedgerRow("deals", "R-1", None, None, None, datetime(2024, 1, 1), None, False)
         fine = LedgerRow("deals", "R-2", None, None, None, T0, None, False)
         with pytest.raises(Exception, match="timezone-aware"):
             store.save_ledger([fine, naive])
