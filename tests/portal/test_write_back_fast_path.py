@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -63,12 +64,12 @@ def reference_write_back(
         cols = tuple(sorted(values))
         for name in cols:
             portal._column(tbl, name, "write-back column")
-        params = {
+        named = {
             f"v_{name}": (portal._bind_value(tbl, name, value) if isinstance(value, datetime) else value)
             for name, value in values.items()
         }
-        params["k_key"] = k
-        groups.setdefault(cols, []).append(params)
+        named["k_key"] = k
+        groups.setdefault(cols, []).append(named)
     total = 0
     with portal._db_errors(table), portal.engine.begin() as conn:
         for cols, rows in groups.items():
@@ -149,15 +150,15 @@ def test_write_back_writes_what_the_reference_wrote(db_url: str, portal_engine: 
     portal = SqlPortal(db_url)
     reference = SqlPortal(db_url)
     for batch in batches():
-        got = outcome(lambda batch=batch: portal.write_back("fast", "external_id", batch), "fast")
-        want = outcome(lambda batch=batch: reference_write_back(reference, "ref", "external_id", batch), "ref")
+        got = outcome(partial(portal.write_back, "fast", "external_id", batch), "fast")
+        want = outcome(partial(reference_write_back, reference, "ref", "external_id", batch), "ref")
         assert got == want
         assert raw(portal_engine, "fast") == raw(portal_engine, "ref")
         # a batch the database refuses is then written record by record (as the engine does)
         if got[0] != "ok":
             for one in batch:
-                one_got = outcome(lambda one=one: portal.write_back("fast", "external_id", [one]), "fast")
-                one_want = outcome(lambda one=one: reference_write_back(reference, "ref", "external_id", [one]), "ref")
+                one_got = outcome(partial(portal.write_back, "fast", "external_id", [one]), "fast")
+                one_want = outcome(partial(reference_write_back, reference, "ref", "external_id", [one]), "ref")
                 assert one_got == one_want
             assert raw(portal_engine, "fast") == raw(portal_engine, "ref")
     # by an integer key (a type the key probe leaves to SQLAlchemy)
