@@ -63,6 +63,12 @@ _log = logging.getLogger("sfsync.portal")
 
 # Bound parameters per IN list: far below SQLite's (32,766) and PostgreSQL's (65,535) limits.
 _IN_CHUNK = 500
+# Rows per UPDATE ... FROM (VALUES ...) statement of a PostgreSQL write-back.
+_PG_PAGE = 1000
+# A column type as PostgreSQL names it, its length or precision removed: "NUMERIC", "TIMESTAMP
+# WITH TIME ZONE", "DOUBLE PRECISION", "my_enum", "public.my_enum".
+_TYPMOD = re.compile(r"\(\s*\d+(?:\s*,\s*\d+)?\s*\)")
+_TYPE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_ ."]*')
 
 
 def _first_line(exc: BaseException) -> str:
@@ -230,6 +236,7 @@ class SqlPortal:
         self._tables: dict[str, Table] = {}
         self._index_checked: set[tuple[str, str]] = set()
         self._probes: dict[tuple[str, ...], tuple[str, list[str] | None] | None] = {}
+        self._values: dict[tuple[str, ...], tuple[tuple[str, str], tuple[Callable[[Any], Any] | None, ...]] | None] = {}
         # Write-back UPDATEs compiled once per (dialect, table, key, column set): SQL text, whether
         # positional, and per parameter (name, index in a row tuple, bind processor).
         self._compiled: dict[tuple[str, ...] | tuple[Any, ...], tuple[str, bool, tuple[tuple[str, int, Any], ...]]] = {}
@@ -574,6 +581,11 @@ class SqlPortal:
                     .where(key_col == bindparam("k_key"))
                     .values({name: bindparam(f"v_{name}") for name in cols})
                 )
+                if len(rows) > 1 and conn.dialect.name == "postgresql":
+                    count = self._update_from_values(conn, tbl, key_column, cols, rows)
+                    if count is not None:
+                        total += count
+                        continue
                 if len(rows) > 1 and conn.dialect.supports_sane_multi_rowcount:
                     total += self._executemany(conn, stmt, (tbl.fullname, key_column, cols), cols, rows)
                     continue
@@ -588,6 +600,88 @@ class SqlPortal:
                     for one in params:
                         total += max(conn.execute(stmt, one).rowcount, 0)
         return total
+
+    def _update_from_values(
+        self, conn: Connection, tbl: Table, key_column: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> int | None:
+        """PostgreSQL: the rows as ``UPDATE t SET c = v.c ... FROM (VALUES ...) v WHERE t.key = v.k``,
+        ``_PG_PAGE`` rows a statement, instead of one round trip per row (psycopg2's executemany).
+
+        The VALUES list starts with a row of typed NULLs (the columns' types without length or
+        precision, so each value still meets the column's own checks when assigned, as in a plain
+        UPDATE; NULL matches no key). Returns the rows updated, or None, having written nothing,
+        when this cannot reproduce the per-row UPDATEs exactly: a key given twice (the per-row
+        statements count and apply both), or any error (the caller then runs those statements,
+        which fail or succeed as they always did)."""
+        keys = [row[-1] for row in rows]
+        if len(set(keys)) != len(keys):
+            return None
+        plan = self._values_plan(conn, tbl, key_column, cols)
+        if plan is None:
+            return None
+        processors = plan[1]
+        if any(p is not None for p in processors):
+            rows = [tuple(v if p is None else p(v) for v, p in zip(row, processors, strict=True)) for row in rows]
+        savepoint = conn.begin_nested()
+        try:
+            count = 0
+            for start in range(0, len(rows), _PG_PAGE):
+                page = rows[start : start + _PG_PAGE]
+                sql = self._values_sql(plan[0], len(cols) + 1, len(page))
+                count += max(conn.exec_driver_sql(sql, tuple(v for row in page for v in row)).rowcount, 0)
+        except sa_exc.DBAPIError:
+            savepoint.rollback()
+            return None
+        savepoint.commit()
+        return count
+
+    def _values_plan(
+        self, conn: Connection, tbl: Table, key_column: str, cols: tuple[str, ...]
+    ) -> tuple[tuple[str, str], tuple[Callable[[Any], Any] | None, ...]] | None:
+        """(SQL before and after the VALUES rows, bind processor per value in a row) for
+        :meth:`_update_from_values`; None for a column whose type has no plain SQL name."""
+        cache_key = ("values", tbl.fullname, key_column, *cols)
+        if cache_key in self._values:
+            return self._values[cache_key]
+        dialect = conn.dialect
+        quote = dialect.identifier_preparer.quote
+        names = [*cols, key_column]
+        casts: list[str] = []
+        processors: list[Callable[[Any], Any] | None] = []
+        try:
+            for name in names:
+                declared = _declared(tbl.c[name].type)
+                if isinstance(declared, sqltypes.String):
+                    type_sql = "TEXT"  # no length: a value too long fails on assignment, as before
+                else:
+                    type_sql = _TYPMOD.sub("", declared.compile(dialect=dialect)).strip()
+                if not _TYPE_NAME.fullmatch(type_sql):
+                    raise ValueError(type_sql)
+                casts.append(f"CAST(NULL AS {type_sql})")
+                processors.append(tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        except (sa_exc.CompileError, sa_exc.UnsupportedCompilationError, ValueError, NotImplementedError):
+            self._values[cache_key] = None
+            return None
+        aliases = [f"c{i}" for i in range(len(names))]
+        table_sql = dialect.identifier_preparer.format_table(tbl)
+        # Identifiers quoted by the dialect, type names checked above, every value a parameter.
+        head = (
+            f"UPDATE {table_sql} SET "  # noqa: S608
+            + ", ".join(f"{quote(name)} = v.{alias}" for name, alias in zip(cols, aliases, strict=False))
+            + " FROM (VALUES ("
+            + ", ".join(casts)
+            + ")"
+        )
+        tail = f") AS v ({', '.join(aliases)}) WHERE {table_sql}.{quote(key_column)} = v.{aliases[-1]}"
+        # "%" would be read as a parameter marker by the driver: such names keep the plain path.
+        found = None if "%" in head + tail else ((head, tail), tuple(processors))
+        self._values[cache_key] = found
+        return found
+
+    def _values_sql(self, parts: tuple[str, str], width: int, rows: int) -> str:
+        """The statement of :meth:`_values_plan` for ``rows`` rows of ``width`` parameters."""
+        one = "(" + ", ".join(["%s"] * width) + ")"
+        return parts[0] + ", " + ", ".join([one] * rows) + parts[1]
 
     def _executemany(
         self,

@@ -198,3 +198,35 @@ def test_existing_keys_finds_what_the_reference_found(db_url: str, portal_engine
     assert portal.existing_keys("fast", "external_id", wanted[:1]) == {wanted[0]} & expected
     assert portal.existing_keys("fast", "id", [1, 2, 5000]) == {1, 2}  # an integer key: SQLAlchemy's path
     portal.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_write_back_takes_one_statement_per_page(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    make_tables(engine)
+    portal = SqlPortal(postgres_url)
+    reference = SqlPortal(postgres_url)
+    used: list[int | None] = []
+    original = portal._update_from_values
+
+    def spy(*args: Any) -> int | None:
+        used.append(original(*args))
+        return used[-1]
+
+    portal._update_from_values = spy  # type: ignore[method-assign]
+    realistic = batches()[0]
+    assert portal.write_back("fast", "external_id", realistic) == 1100
+    assert reference_write_back(reference, "ref", "external_id", realistic) == 1100
+    assert raw(engine, "fast") == raw(engine, "ref")
+    assert used and all(count is not None for count in used)  # no fallback for these
+    # a key given twice: the per-row statements, which apply and count both
+    twice = [("R-00010", {"status": "a"}), ("R-00010", {"status": "b"})]
+    assert portal.write_back("fast", "external_id", twice) == 2
+    assert used[-1] is None
+    # a value the column refuses: the same refusal as the per-row statements
+    refused = [("R-00011", {"status": "s" * 21}), ("R-00012", {"status": "ok"})]
+    with pytest.raises(PortalRejectedError, match="too long"):
+        portal.write_back("fast", "external_id", refused)
+    portal.close()
+    reference.close()
+    engine.dispose()
