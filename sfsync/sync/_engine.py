@@ -876,7 +876,7 @@ class SyncEngine:
                 )
                 resolved.append(item.external_id)
             if synced:
-                self.state.save_ledger(synced)
+                self.state.save_ledger(synced, stored=prepared.ledger)
             if resolved:
                 self._resolve_dead_letters(mapping.name, "push", resolved)
         self._tick(f"{mapping.name} push", prepared.rows)
@@ -1170,7 +1170,7 @@ class SyncEngine:
         written = self._write_back(mapping, updates, summary, now)
         summary.written_back += sum(1 for key in written if key in entries and not entries[key].deleted)
         if written:
-            self.state.save_ledger([entries[key] for key in written if key in entries])
+            self.state.save_ledger([entries[key] for key in written if key in entries], stored=ledger)
         done = [*settled, *written]
         if done:
             self._resolve_dead_letters(mapping.name, "pull", done)

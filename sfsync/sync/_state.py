@@ -551,8 +551,16 @@ class StateStore:
                 return
             last = keys[-1]
 
-    def save_ledger(self, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
-        """Insert or replace entries, all in one transaction (idempotent)."""
+    def save_ledger(
+        self, entries: Sequence[LedgerEntry | LedgerRow], *, stored: Mapping[str, LedgerRow] | None = None
+    ) -> None:
+        """Insert or replace entries, all in one transaction (idempotent).
+
+        ``stored`` (optional): the entries' rows as this run read them from this store, by
+        external id (the caller holds the run lock, so they are still what the store holds). On
+        SQLite an entry whose stored row differs in a few columns then has only those updated,
+        and one equal to its stored row is not written: the same contents, less work.
+        """
         if not entries:
             return
         # Last one wins for duplicates within a call, as it would for sequential calls.
@@ -562,12 +570,62 @@ class StateStore:
         with self._db("writing the ledger"), self._engine.begin() as conn:
             name = conn.dialect.name
             if name == "sqlite" and len(latest) > 1:
-                self._save_ledger_sqlite(conn, list(latest.values()))
+                rest = list(latest.values())
+                if stored:
+                    rest = self._update_changed_sqlite(conn, rest, stored)
+                if rest:
+                    self._save_ledger_sqlite(conn, rest)
             elif name == "postgresql" and len(latest) > 1:
                 self._save_ledger_postgresql(conn, list(latest.values()))
             else:
                 rows = [_ledger_row(e) for e in latest.values()]
                 self._upsert(conn, self._ledger, rows, ("mapping", "external_id"))
+
+    def _update_changed_sqlite(
+        self, conn: Connection, entries: list[LedgerEntry | LedgerRow], stored: Mapping[str, LedgerRow]
+    ) -> list[LedgerEntry | LedgerRow]:
+        """UPDATE the columns in which each entry differs from its stored row (grouped by column
+        set: a batch has one or two); returns the entries left for the upsert (no stored row, or
+        a row gone after all)."""
+        fields = LedgerRow._fields
+        changing = range(2, len(fields))  # every column but the key (mapping, external_id)
+        groups: dict[tuple[int, ...], list[LedgerEntry | LedgerRow]] = {}
+        rest: list[LedgerEntry | LedgerRow] = []
+        for e in entries:
+            before = stored.get(e.external_id)
+            if before is None or before.mapping != e.mapping or not isinstance(e, tuple):
+                rest.append(e)
+                continue
+            # != is never an error (a naive datetime differs from every stored one, and is then
+            # refused by the bind processor, as on the upsert)
+            diff = tuple(i for i in changing if e[i] != before[i])
+            if diff:
+                groups.setdefault(diff, []).append(e)
+        for diff, group in groups.items():
+            sql, names = self._ledger_update_sql(conn, diff)
+            params = self._ledger_params(conn, group, names, _driver_value)
+            if conn.exec_driver_sql(sql, params).rowcount != len(group):
+                rest.extend(group)  # some row was not there after all: the upsert puts it right
+        return rest
+
+    def _ledger_update_sql(self, conn: Connection, diff: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
+        """``UPDATE ledger SET <columns> WHERE mapping = ? AND external_id = ?``: SQL, parameter order."""
+        fields = LedgerRow._fields
+        cache_key = ("update", ",".join(fields[i] for i in diff))
+        sql = self._sql.get(cache_key)
+        names = (*(fields[i] for i in diff), "mapping", "external_id")
+        if sql is None:
+            t = self._ledger
+            stmt = (
+                update(t)
+                .where(t.c.mapping == bindparam("mapping"), t.c.external_id == bindparam("external_id"))
+                .values({fields[i]: bindparam(fields[i]) for i in diff})
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            if tuple(compiled.positiontup or ()) != names:
+                raise RuntimeError("unexpected parameter order in the compiled ledger update")
+            sql = self._sql[cache_key] = str(compiled)
+        return sql, names
 
     def _ledger_params(
         self,

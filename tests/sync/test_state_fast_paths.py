@@ -176,3 +176,39 @@ def test_has_dead_letters_sees_every_state(urls: tuple[str, str]) -> None:
         assert store.has_dead_letters("deals", "pull")  # a discarded letter is still resolved away
         assert store.resolve_dead_letters("deals", "pull", ["R-1"]) == 1
         assert not store.has_dead_letters("deals", "pull")
+
+
+def test_saving_only_the_changed_columns_stores_what_the_upsert_stored(tmp_path: Path) -> None:
+    with StateStore(f"sqlite:///{tmp_path / 'a.db'}") as fast, StateStore(f"sqlite:///{tmp_path / 'b.db'}") as plain:
+        first = [e for e in adversarial_entries() if isinstance(e, LedgerRow)]
+        fast.save_ledger(first)
+        plain.save_ledger(first)
+        stored = fast.ledger_rows("deals", [e.external_id for e in first])
+        later: list[LedgerEntry | LedgerRow] = []
+        for n, e in enumerate(first):
+            if n % 4 == 0:  # what a pull changes
+                later.append(e._replace(pull_hash="q", last_pulled_at=T0 + timedelta(minutes=5)))
+            elif n % 4 == 1:  # what a push changes, an Id included
+                later.append(e._replace(push_hash="p2", last_pushed_at=T0.astimezone(IST), salesforce_id="new"))
+            elif n % 4 == 2:  # nothing (an equal instant in another zone is the same value)
+                later.append(e._replace(last_pushed_at=e.last_pushed_at.astimezone(IST) if e.last_pushed_at else None))
+            else:  # deleted, and a brand-new entry
+                later.append(e._replace(deleted=not e.deleted))
+        later.append(LedgerRow("deals", "brand-new", "S", None, "h", None, T0, False))
+        later.append(LedgerRow("accounts", "R-00004", "other mapping", None, None, None, None, False))
+        # a stored row that vanished since it was read: upserted after all
+        with fast.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM sfsync_ledger WHERE external_id = 'R-00008'")
+        with plain.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM sfsync_ledger WHERE external_id = 'R-00008'")
+        fast.save_ledger(later, stored=stored)
+        plain.save_ledger(later)
+        assert fast.ledger_rows("deals", [e.external_id for e in later] + ["brand-new"]) == plain.ledger_rows(
+            "deals", [e.external_id for e in later] + ["brand-new"]
+        )
+        assert fast.ledger_rows("accounts", ["R-00001", "R-00004"]) == plain.ledger_rows(
+            "accounts", ["R-00001", "R-00004"]
+        )
+        naive = first[5]._replace(last_pulled_at=datetime(2024, 1, 1))
+        with pytest.raises(ValueError, match="timezone-aware"):
+            fast.save_ledger([naive, first[6]], stored=stored)
