@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from sfsync.errors import ErrorContext, MappingError
+from sfsync.mapping._plan import PushField, compile_push_converter
 from sfsync.mapping._problems import FieldProblem, RecordMappingError
 from sfsync.mapping._transforms import (
     LookupTransform,
@@ -578,7 +579,47 @@ class ObjectMapping(_Model):
 
         ``on_create_only`` fields are included only when ``is_create``. ``record_type_id``
         (resolved by the caller from ``salesforce.record_type``) is set on create.
+
+        Each field runs its compiled plan (``_plan.py``); a value the plan declines runs the
+        general code for that field (``_push_field``), which gives what it always gave.
         """
+        payload, errors, external_id = self._outbound_start(row, is_create, record_type_id)
+        general = self._push_plan
+        push_field = self._push_field
+        get = row.get
+        plans = self._compiled_push[0 if is_create else 1]
+        for column, key, convert, none_key, none_value, index in plans:
+            if convert is not None:
+                value = get(column, _MISSING)
+                if value is None:
+                    if none_key is not None:
+                        payload[none_key] = none_value
+                        continue
+                elif value is not _MISSING:
+                    try:
+                        payload[key] = convert(value)
+                        continue
+                    except Exception:  # noqa: S110 - declined (or failed): the general code below decides
+                        pass
+            push_field(general[index], row, payload, errors)
+        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+
+    def _to_salesforce_general(
+        self, row: AbcMapping[str, Any], *, is_create: bool, record_type_id: str | None = None
+    ) -> OutboundRecord:
+        """``to_salesforce`` with the general code for every field: the reference the compiled plan
+        must equal (the tests compare the two on many rows)."""
+        payload, errors, external_id = self._outbound_start(row, is_create, record_type_id)
+        for entry in self._push_plan:
+            if entry[0].on_create_only and not is_create:
+                continue
+            self._push_field(entry, row, payload, errors)
+        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+
+    def _outbound_start(
+        self, row: AbcMapping[str, Any], is_create: bool, record_type_id: str | None
+    ) -> tuple[dict[str, Any], list[FieldProblem], str]:
+        """The payload's external id (or its problem) and record type, before the fields."""
         if self.direction == "pull" or self.source is None:
             raise MappingError(
                 f"mapping {self.name!r} only pulls from Salesforce", ErrorContext(mapping=self.name, file=self.file)
@@ -603,43 +644,109 @@ class ObjectMapping(_Model):
             payload[self.salesforce.external_id_field] = external_id
         if is_create and self.salesforce.record_type and record_type_id:
             payload["RecordTypeId"] = record_type_id
-        outbound_value = self.outbound_value
-        for fm, relationship, encrypted, limit in self._push_plan:
-            if fm.on_create_only and not is_create:
-                continue
-            value, problem = outbound_value(fm, row)
-            if problem is not None:
-                errors.append(problem)
-                continue
-            if relationship is not None:  # a lookup
-                if isinstance(value, LookupValue):
-                    payload[relationship] = {value.external_id_field: value.value}
-                else:
-                    payload[fm.field] = None
-                continue
-            try:
-                if encrypted:
-                    text = value if type(value) is str else to_sf("string", value, check_length=False)
-                    # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
-                    if (
-                        text is not None
-                        and limit is not None
-                        and len(text) * 4 > limit
-                        and len(text.encode("utf-8")) > limit
-                    ):
-                        raise CoercionError(
-                            "too_long",
-                            f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
-                            "bytes of plaintext",
-                        )
-                    payload[fm.field] = text
-                else:
-                    payload[fm.field] = to_sf(
-                        fm.type, value, length=fm.length, precision=fm.precision, scale=fm.scale, values=fm.values
+        return payload, errors, external_id
+
+    def _push_field(
+        self,
+        entry: tuple[FieldMapping, str | None, bool, int | None],
+        row: AbcMapping[str, Any],
+        payload: dict[str, Any],
+        errors: list[FieldProblem],
+    ) -> None:
+        """One field of a push by the general code: its value into ``payload``, or its problem."""
+        fm, relationship, encrypted, limit = entry
+        value, problem = self.outbound_value(fm, row)
+        if problem is not None:
+            errors.append(problem)
+            return
+        if relationship is not None:  # a lookup
+            if isinstance(value, LookupValue):
+                payload[relationship] = {value.external_id_field: value.value}
+            else:
+                payload[fm.field] = None
+            return
+        try:
+            if encrypted:
+                text = value if type(value) is str else to_sf("string", value, check_length=False)
+                # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
+                if (
+                    text is not None
+                    and limit is not None
+                    and len(text) * 4 > limit
+                    and len(text.encode("utf-8")) > limit
+                ):
+                    raise CoercionError(
+                        "too_long",
+                        f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
+                        "bytes of plaintext",
                     )
-            except CoercionError as exc:
-                errors.append(self._field_problem(fm, exc.code, exc.message))
-        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+                payload[fm.field] = text
+            else:
+                payload[fm.field] = to_sf(
+                    fm.type, value, length=fm.length, precision=fm.precision, scale=fm.scale, values=fm.values
+                )
+        except CoercionError as exc:
+            errors.append(self._field_problem(fm, exc.code, exc.message))
+
+    @cached_property
+    def _compiled_push(self) -> tuple[tuple[PushField, ...], tuple[PushField, ...]]:
+        """The push plan compiled once per mapping (see ``_plan.py``): for a create, for an update."""
+        fields = [self._compile_push_field(index, entry) for index, entry in enumerate(self._push_plan)]
+        on_update = [plan for plan, entry in zip(fields, self._push_plan, strict=True) if not entry[0].on_create_only]
+        return tuple(fields), tuple(on_update)
+
+    def _compile_push_field(self, index: int, entry: tuple[FieldMapping, str | None, bool, int | None]) -> PushField:
+        fm, relationship, encrypted, limit = entry
+        columns = fm.columns
+        # Several columns (a list for concat) or none (a constant): the general code, always.
+        convert = (
+            compile_push_converter(
+                steps=fm.steps,
+                field_type=fm.type,
+                relationship=relationship,
+                encrypted=encrypted,
+                limit=limit,
+                length=fm.length,
+                precision=fm.precision,
+                scale=fm.scale,
+                values=fm.values,
+                has_default=fm.has_default,
+                required=fm.required,
+            )
+            if len(columns) == 1
+            else None
+        )
+        none_outcome = self._empty_cell_outcome(entry, columns[0]) if convert is not None else None
+        return PushField(
+            index=index,
+            column=columns[0] if len(columns) == 1 else "",
+            key=relationship if relationship is not None else fm.field,
+            convert=convert,
+            none_key=none_outcome[0] if none_outcome is not None else None,
+            none_value=none_outcome[1] if none_outcome is not None else None,
+        )
+
+    def _empty_cell_outcome(
+        self, entry: tuple[FieldMapping, str | None, bool, int | None], column: str
+    ) -> tuple[str, Any] | None:
+        """(payload key, value) an empty (None) cell gives, by the general code, or None to ask it each time.
+
+        What an empty cell writes depends on nothing else in the row (no step sees more than its
+        value, and a ``python`` step never gets here), so it is asked once. A problem (a required
+        field) or a value records could share and change (a dict) is left to the general code.
+        """
+        payload: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        try:
+            self._push_field(entry, {column: None}, payload, problems)
+        except Exception:
+            return None
+        if problems or len(payload) != 1:
+            return None
+        [(key, value)] = payload.items()
+        if value is not None and type(value) not in (str, bool, int, float):
+            return None
+        return key, value
 
     # ------------------------------------------------------------------ pull
 

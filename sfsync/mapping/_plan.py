@@ -1,0 +1,286 @@
+"""Compiled record conversions: each field's work chosen once per mapping, not once per value.
+
+``ObjectMapping.to_salesforce`` runs every portal row through every portal-owned field: read the
+column, run the transform chain, turn "empty" into the default or a problem, coerce to the field's
+Salesforce type. The general code (``ObjectMapping.outbound_value`` and ``to_sf``) asks at every
+step what kind of field and value it has. A :class:`PushField` asks once, when the mapping is first
+used: it holds the column, the payload key, the transform chain fused into one callable and a
+finishing function chosen by the field's type, encryption and lookup.
+
+The fast path only ever *declines*: for a value it does not handle exactly as the general code
+would (an empty value, a default, a value too long, an unusual type, anything that raises), it
+raises :class:`Decline` and the caller runs the general code for that field, which produces the
+value or the problem exactly as before. So the edge cases keep their behaviour by construction,
+and ``tests/mapping/test_mapping_plan.py`` checks the common ones give equal payloads.
+
+A chain holding a ``python`` transform always takes the general code: a site's function may have
+effects, and the fast path must be free to run a step and then decline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from sfsync.mapping._transforms import LookupTransform, LookupValue, Step, fuse_steps, text_chain
+from sfsync.mapping._types import TEXT_TYPES, to_sf
+
+__all__ = ["Decline", "PushField", "compile_push_converter", "fast_sf_datetime"]
+
+Converter = Callable[[Any], Any]
+
+
+class Decline(Exception):
+    """The fast path does not handle this value; the general code runs for the field."""
+
+
+_DECLINE = Decline()  # raised often enough on some data (empty cells) to keep one instance
+
+
+class PushField(NamedTuple):
+    """One portal-owned field of a push, compiled (see the module docstring).
+
+    A tuple, so the per-record loop unpacks it in its ``for`` statement.
+    """
+
+    column: str
+    key: str  # payload key of a value the converter returns (the relationship, for a lookup)
+    convert: Converter | None  # None: every value takes the general code
+    none_key: str | None  # an empty (None) cell writes payload[none_key] = none_value ...
+    none_value: Any  # ... computed once by the general code; none_key None: general code
+    index: int  # position in ObjectMapping._push_plan (the general code's entry for the field)
+
+
+def fast_sf_datetime(value: datetime) -> str | None:
+    """``format_sf_datetime`` of an aware UTC datetime, or None when only the general code may say.
+
+    For a plain ``datetime`` in UTC from year 1000 on, ``isoformat`` writes exactly the digits the
+    ``strftime`` of ``format_sf_datetime`` writes (milliseconds truncated, not rounded, in both), in
+    a third of the time. Earlier years are written differently by the platform's strftime.
+    """
+    if type(value) is datetime and value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return None
+
+
+def compile_push_converter(
+    *,
+    steps: Sequence[Step],
+    field_type: str,
+    relationship: str | None,
+    encrypted: bool,
+    limit: int | None,
+    length: int | None,
+    precision: int | None,
+    scale: int | None,
+    values: Sequence[str] | None,
+    has_default: bool,
+    required: bool,
+) -> Converter | None:
+    """The function ``portal value -> payload value`` of one field, or None (general code only).
+
+    It equals, for every value it does not decline, ``outbound_value`` followed by the coercion of
+    ``to_salesforce``: the same value, no problem. Everything the general code would turn into a
+    default or a problem is declined.
+    """
+    parts = fuse_steps(steps)
+    if parts is None:
+        return None
+    # An empty result becomes the default, a problem, or (a lookup) a None under another key:
+    # only a plain None written under the field's own key is the fast path's to give.
+    none_ok = not (has_default or required or relationship is not None)
+    finish = _finisher(
+        field_type=field_type,
+        relationship=relationship,
+        encrypted=encrypted,
+        limit=limit,
+        length=length,
+        precision=precision,
+        scale=scale,
+        values=values,
+    )
+
+    def convert(value: Any) -> Any:
+        for part in parts:
+            value = part(value)
+        kind = type(value)
+        if kind is str:
+            if value:
+                return finish(value)
+            raise _DECLINE  # "" is empty (or None, by the field type): default, problem or None
+        if value is None:
+            if none_ok:
+                return None
+            raise _DECLINE
+        if kind is list:
+            for item in value:
+                if not (item is None or item == ""):
+                    return finish(value)
+            raise _DECLINE  # a list of nothing is empty
+        if isinstance(value, str | list):
+            raise _DECLINE  # subclasses: the general code's isinstance tests decide
+        return finish(value)
+
+    # The most common fields, text through text steps, in one function.
+    if relationship is None and (encrypted or field_type in TEXT_TYPES):
+        chain = text_chain(steps)
+        if chain is not None:
+            if encrypted:
+                return _encrypted_text(chain, convert, none_ok=none_ok, limit=limit)
+            allowed = frozenset(values) if field_type == "picklist" and values is not None else None
+            return _clear_text(chain, convert, none_ok=none_ok, length=length, allowed=allowed)
+    if relationship is not None and steps and isinstance(steps[-1], LookupTransform):
+        chain = text_chain(steps[:-1])
+        if chain is not None:
+            return _text_lookup(chain, convert, steps[-1].external_id_field)
+    if not steps and field_type == "boolean":
+        return lambda value: value if type(value) is bool else convert(value)
+    return convert
+
+
+TextChain = Callable[[str], str | None]
+
+
+def _encrypted_text(chain: TextChain, other: Converter, *, none_ok: bool, limit: int | None) -> Converter:
+    def encrypted_text(value: Any) -> Any:
+        if type(value) is str:
+            text = chain(value)
+            # "" is empty; too long words a problem (a character is at most 4 UTF-8 bytes)
+            if text:
+                if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+                    return text
+            elif text is None and none_ok:
+                return None
+            raise _DECLINE
+        return other(value)
+
+    return encrypted_text
+
+
+def _clear_text(
+    chain: TextChain, other: Converter, *, none_ok: bool, length: int | None, allowed: frozenset[str] | None
+) -> Converter:
+    def clear_text(value: Any) -> Any:
+        if type(value) is str:
+            text = chain(value)
+            # "" is empty; too long or not a picklist value words a problem
+            if text:
+                if (length is None or len(text) <= length) and (allowed is None or text in allowed):
+                    return text
+            elif text is None and none_ok:
+                return None
+            raise _DECLINE
+        return other(value)
+
+    return clear_text
+
+
+def _text_lookup(chain: TextChain, other: Converter, external_id: str) -> Converter:
+    def text_lookup(value: Any) -> Any:
+        if type(value) is str:
+            text = chain(value)
+            if text is not None:
+                text = text.strip()  # what LookupTransform.apply does to text
+                if text:
+                    return {external_id: text}
+            raise _DECLINE  # no lookup value: None under the field itself (general code)
+        return other(value)
+
+    return text_lookup
+
+
+def _finisher(
+    *,
+    field_type: str,
+    relationship: str | None,
+    encrypted: bool,
+    limit: int | None,
+    length: int | None,
+    precision: int | None,
+    scale: int | None,
+    values: Sequence[str] | None,
+) -> Converter:
+    """The coercion of a non-empty value, chosen by what the field is (``to_salesforce``'s branches)."""
+    if relationship is not None:
+        # A lookup writes {external id field: value} under the relationship; anything else the
+        # chain gives (a default, a None) is written under the field itself: general code.
+        def lookup(value: Any) -> Any:
+            if isinstance(value, LookupValue):
+                return {value.external_id_field: value.value}
+            raise _DECLINE
+
+        return lookup
+
+    if encrypted:
+
+        def plaintext(value: Any) -> Any:
+            kind = type(value)
+            if kind is str:
+                text = value
+            elif kind is Decimal or kind is int:
+                text = str(value)  # what _text gives a number
+            elif kind is date:
+                text = value.isoformat()
+            else:
+                text = to_sf("string", value, check_length=False)
+            # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
+            if limit is not None and len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+                raise _DECLINE  # too long: the general code words the problem
+            return text
+
+        return plaintext
+
+    def general(value: Any) -> Any:
+        return to_sf(field_type, value, length=length, precision=precision, scale=scale, values=values)
+
+    if field_type in TEXT_TYPES:
+        allowed = frozenset(values) if field_type == "picklist" and values is not None else None
+
+        # "" never reaches a finisher (declined before), so text kinds that keep it and those
+        # that read it as "no value" finish alike.
+        def text(value: Any) -> Any:
+            if type(value) is str:
+                if (allowed is not None and value not in allowed) or (length is not None and len(value) > length):
+                    raise _DECLINE
+                return value
+            return general(value)
+
+        return text
+
+    if field_type == "boolean":
+
+        def boolean(value: Any) -> Any:
+            return value if type(value) is bool else general(value)
+
+        return boolean
+
+    if field_type == "datetime":
+
+        def timestamp(value: Any) -> Any:
+            fast = fast_sf_datetime(value)
+            return fast if fast is not None else general(value)
+
+        return timestamp
+
+    if field_type == "date":
+
+        def day(value: Any) -> Any:
+            return value.isoformat() if type(value) is date else general(value)
+
+        return day
+
+    if field_type == "multipicklist":
+        members = frozenset(values) if values is not None else None
+
+        def multi(value: Any) -> Any:
+            if type(value) is list and all(
+                type(item) is str and (members is None or item in members) for item in value
+            ):
+                return ";".join(value)
+            return general(value)
+
+        return multi
+
+    return general
