@@ -15,7 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from sfsync.errors import ErrorContext, MappingError
-from sfsync.mapping._plan import PushField, compile_push_converter
+from sfsync.mapping._plan import (
+    NONE_SKIPS,
+    NONE_WRITES,
+    PullField,
+    PushField,
+    compile_pull_converter,
+    compile_push_converter,
+)
 from sfsync.mapping._problems import FieldProblem, RecordMappingError
 from sfsync.mapping._transforms import (
     LookupTransform,
@@ -718,7 +725,7 @@ class ObjectMapping(_Model):
         )
         none_outcome = self._empty_cell_outcome(entry, columns[0]) if convert is not None else None
         return PushField(
-            index=index,
+            position=index,
             column=columns[0] if len(columns) == 1 else "",
             key=relationship if relationship is not None else fm.field,
             convert=convert,
@@ -758,7 +765,46 @@ class ObjectMapping(_Model):
         ``include_portal_owned`` the portal-owned fields are read back too, reversing their
         transforms where possible (used by preview and round-trip tests; lossy steps are skipped).
         Raises :class:`RecordMappingError` (no values in it) when a value cannot be converted.
+
+        Each field runs its compiled plan (``_plan.py``); a value the plan declines runs the
+        general code for that field (``_pull_field``), which gives what it always gave.
         """
+        if include_portal_owned:
+            return self._to_portal_general(sf_record, include_portal_owned=True)
+        result: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        general = self._pull_plan
+        pull_field = self._pull_field
+        read_only = self.is_read_only
+        get = sf_record.get
+        for key, path, column, convert, if_none, none_value, index in self._compiled_pull:
+            raw = get(key, _MISSING) if key is not None else _get_parts(sf_record, path)
+            if raw is _MISSING:
+                if not read_only:
+                    continue  # not selected: never overwrite the portal's value with "nothing"
+                raw = None
+            if raw is None:
+                if if_none is NONE_SKIPS:
+                    continue
+                if if_none is NONE_WRITES:
+                    result[column] = none_value
+                    continue
+            elif convert is not None:
+                try:
+                    result[column] = convert(raw)
+                    continue
+                except Exception:  # noqa: S110 - declined (or failed): the general code below decides
+                    pass
+            pull_field(general[index][0], raw, result, problems)
+        if problems:
+            raise self._pull_error(problems)
+        return result
+
+    def _to_portal_general(
+        self, sf_record: AbcMapping[str, Any], *, include_portal_owned: bool = False
+    ) -> dict[str, Any]:
+        """``to_portal`` with the general code for every field: the reference the compiled plan
+        must equal (the tests compare the two on many records)."""
         result: dict[str, Any] = {}
         problems: list[FieldProblem] = []
         for fm, path in self._pull_plan if not include_portal_owned else self._pull_plan_all:
@@ -770,42 +816,97 @@ class ObjectMapping(_Model):
                 if not self.is_read_only:
                     continue  # not selected: never overwrite the portal's value with "nothing"
                 raw = None
-            try:
-                value = from_sf(fm.type, raw) if raw is not None else None
-                for position, step in enumerate(fm.steps, start=1):
-                    try:
-                        value = step.apply(value)
-                    except TransformError as exc:
-                        raise CoercionError(exc.code, f"transform {position} ({step.describe()}): {exc}") from None
-            except CoercionError as exc:
-                problems.append(self._field_problem(fm, exc.code, exc.message))
-                continue
-            if isinstance(value, LookupValue):
-                value = value.value
-            if _is_empty(value) and fm.on_null is not None:
-                if fm.on_null == "keep":
-                    continue  # the portal keeps its value
-                if fm.on_null == "reject":
-                    problems.append(
-                        self._field_problem(
-                            fm,
-                            "null",
-                            f"Salesforce sent no value for {fm.field} and the mapping rejects that (on_null: reject)",
-                            "fill the field in Salesforce; the record is retried",
-                        )
-                    )
-                    continue
-                value = fm.default
-            _assign(fm, value, result)
+            self._pull_field(fm, raw, result, problems)
         if problems:
-            raise RecordMappingError(
-                f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
-                problems,
-                ErrorContext(
-                    mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in problems)
-                ),
-            )
+            raise self._pull_error(problems)
         return result
+
+    def _pull_field(self, fm: FieldMapping, raw: Any, result: dict[str, Any], problems: list[FieldProblem]) -> None:
+        """One Salesforce-owned field by the general code: its column(s) into ``result``, or its problem."""
+        try:
+            value = from_sf(fm.type, raw) if raw is not None else None
+            for position, step in enumerate(fm.steps, start=1):
+                try:
+                    value = step.apply(value)
+                except TransformError as exc:
+                    raise CoercionError(exc.code, f"transform {position} ({step.describe()}): {exc}") from None
+        except CoercionError as exc:
+            problems.append(self._field_problem(fm, exc.code, exc.message))
+            return
+        if isinstance(value, LookupValue):
+            value = value.value
+        if _is_empty(value) and fm.on_null is not None:
+            if fm.on_null == "keep":
+                return  # the portal keeps its value
+            if fm.on_null == "reject":
+                problems.append(
+                    self._field_problem(
+                        fm,
+                        "null",
+                        f"Salesforce sent no value for {fm.field} and the mapping rejects that (on_null: reject)",
+                        "fill the field in Salesforce; the record is retried",
+                    )
+                )
+                return
+            value = fm.default
+        _assign(fm, value, result)
+
+    def _pull_error(self, problems: list[FieldProblem]) -> RecordMappingError:
+        return RecordMappingError(
+            f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
+            problems,
+            ErrorContext(
+                mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in problems)
+            ),
+        )
+
+    @cached_property
+    def _compiled_pull(self) -> tuple[PullField, ...]:
+        """The pull plan compiled once per mapping (see ``_plan.py``)."""
+        return tuple(self._compile_pull_field(index, fm, path) for index, (fm, path) in enumerate(self._pull_plan))
+
+    def _compile_pull_field(self, index: int, fm: FieldMapping, path: tuple[str, ...] | None) -> PullField:
+        parts = path or ()
+        columns = fm.columns
+        # Several columns (split by _assign): the general code, always.
+        convert = (
+            compile_pull_converter(steps=fm.steps, field_type=fm.type, on_null=fm.on_null)
+            if len(columns) == 1
+            else None
+        )
+        if_none, none_value = self._empty_value_outcome(fm, columns[0]) if convert is not None else (None, None)
+        return PullField(
+            key=parts[0] if len(parts) == 1 else None,
+            path=parts,
+            column=columns[0] if len(columns) == 1 else "",
+            convert=convert,
+            if_none=if_none,
+            none_value=none_value,
+            position=index,
+        )
+
+    def _empty_value_outcome(self, fm: FieldMapping, column: str) -> tuple[object, Any]:
+        """What an empty (None) value from Salesforce does, by the general code: NONE_SKIPS,
+        (NONE_WRITES, value), or (None, None) to ask the general code each time.
+
+        It depends on nothing else in the record (no step sees more than its value, and a
+        ``python`` step never gets here), so it is asked once. A problem (on_null: reject) or a
+        value records could share and change is left to the general code.
+        """
+        found: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        try:
+            self._pull_field(fm, None, found, problems)
+        except Exception:  # whatever it is, the general code meets it on every record
+            return None, None
+        if problems:
+            return None, None
+        if not found:
+            return NONE_SKIPS, None
+        value = found.get(column)
+        if list(found) == [column] and (value is None or type(value) in (str, bool, int, float)):
+            return NONE_WRITES, value
+        return None, None
 
     @cached_property
     def _pull_plan(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:

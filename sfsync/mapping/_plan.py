@@ -25,9 +25,18 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sfsync.mapping._transforms import LookupTransform, LookupValue, Step, fuse_steps, text_chain
-from sfsync.mapping._types import TEXT_TYPES, to_sf
+from sfsync.mapping._types import TEXT_TYPES, from_sf, to_sf
 
-__all__ = ["Decline", "PushField", "compile_push_converter", "fast_sf_datetime"]
+__all__ = [
+    "NONE_SKIPS",
+    "NONE_WRITES",
+    "Decline",
+    "PullField",
+    "PushField",
+    "compile_pull_converter",
+    "compile_push_converter",
+    "fast_sf_datetime",
+]
 
 Converter = Callable[[Any], Any]
 
@@ -50,7 +59,62 @@ class PushField(NamedTuple):
     convert: Converter | None  # None: every value takes the general code
     none_key: str | None  # an empty (None) cell writes payload[none_key] = none_value ...
     none_value: Any  # ... computed once by the general code; none_key None: general code
-    index: int  # position in ObjectMapping._push_plan (the general code's entry for the field)
+    position: int  # in ObjectMapping._push_plan (the general code's entry for the field)
+
+
+# What an empty (None) value from Salesforce does to a pulled field, found once per mapping.
+NONE_SKIPS = object()  # nothing: the portal keeps its value (on_null: keep)
+NONE_WRITES = object()  # the column gets the one value found (None, or on_null: default)
+
+
+class PullField(NamedTuple):
+    """One Salesforce-owned field of a pull, compiled (see the module docstring)."""
+
+    key: str | None  # the record's key when the SOQL name is one name (else ``path`` is followed)
+    path: tuple[str, ...]
+    column: str
+    convert: Converter | None  # raw value (not None) -> column value; None: the general code
+    if_none: object  # NONE_SKIPS, NONE_WRITES (none_value), or None: the general code
+    none_value: Any
+    position: int  # in ObjectMapping._pull_plan
+
+
+def compile_pull_converter(*, steps: Sequence[Step], field_type: str, on_null: str | None) -> Converter | None:
+    """The function ``Salesforce value (not None) -> portal value`` of one single-column field, or
+    None (general code only).
+
+    It equals ``from_sf``, the transform chain and the lookup unwrapping of ``_pull_field`` for
+    every value it does not decline; an empty result with an ``on_null`` rule is declined.
+    """
+    parts = fuse_steps(steps)
+    if parts is None:
+        return None
+    parse = _sf_parser(field_type)
+    if not parts and on_null is None:
+        return parse  # from_sf never gives a LookupValue: the parser is the whole conversion
+
+    def convert(raw: Any) -> Any:
+        value = parse(raw)
+        for part in parts:
+            value = part(value)
+        if isinstance(value, LookupValue):
+            value = value.value
+        if on_null is not None and (value is None or (isinstance(value, str | list) and len(value) == 0)):
+            raise _DECLINE  # on_null decides: keep, default or reject
+        return value
+
+    return convert
+
+
+def _sf_parser(field_type: str) -> Converter:
+    """``from_sf`` of one field type, for a value that is not None, with the usual JSON types
+    answered directly."""
+    if field_type == "boolean":
+        return lambda raw: raw if type(raw) is bool else from_sf("boolean", raw)
+    if field_type in ("int", "double", "currency", "percent", "date", "datetime"):
+        return lambda raw: from_sf(field_type, raw)
+    # every other type is text: from_sf gives a str back as it is
+    return lambda raw: raw if type(raw) is str else from_sf(field_type, raw)
 
 
 def fast_sf_datetime(value: datetime) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import json.encoder
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -19,10 +20,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-try:  # the C accelerator json.dumps itself uses; absent on some Pythons, where json.dumps is used
-    from _json import make_encoder as _c_make_encoder
-except ImportError:  # pragma: no cover - CPython always builds _json
-    _c_make_encoder = None
+# The C accelerator json.dumps itself uses (None on a Python without it: json.dumps is used then).
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _default(value: object) -> object:
