@@ -24,7 +24,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sfsync.mapping._transforms import LookupTransform, LookupValue, Step, fuse_steps, text_chain
+from sfsync.mapping._transforms import (
+    DateTimeTransform,
+    DateTransform,
+    LookupTransform,
+    LookupValue,
+    MapTransform,
+    SplitTransform,
+    Step,
+    fuse_steps,
+    quantum,
+    text_shape,
+)
 from sfsync.mapping._types import TEXT_TYPES, from_sf, to_sf
 
 __all__ = [
@@ -189,34 +200,138 @@ def compile_push_converter(
 
     # The most common fields, text through text steps, in one function.
     if relationship is None and (encrypted or field_type in TEXT_TYPES):
-        chain = text_chain(steps)
-        if chain is not None:
+        shape = text_shape(steps)
+        if shape is not None:
             if encrypted:
-                return _encrypted_text(chain, convert, none_ok=none_ok, limit=limit)
+                return _encrypted_text(*shape, convert, none_ok=none_ok, limit=limit)
             allowed = frozenset(values) if field_type == "picklist" and values is not None else None
-            return _clear_text(chain, convert, none_ok=none_ok, length=length, allowed=allowed)
+            return _clear_text(*shape, convert, none_ok=none_ok, length=length, allowed=allowed)
     if relationship is not None and steps and isinstance(steps[-1], LookupTransform):
-        chain = text_chain(steps[:-1])
-        if chain is not None:
-            return _text_lookup(chain, convert, steps[-1].external_id_field)
+        shape = text_shape(steps[:-1])
+        if shape is not None:
+            return _text_lookup(*shape, convert, steps[-1].external_id_field)
     if not steps and field_type == "boolean":
         return lambda value: value if type(value) is bool else convert(value)
+    if relationship is not None:
+        return convert
+    # Other usual shapes, each in one function too.
+    if encrypted and len(steps) == 1 and (rounding := quantum(steps[0])) is not None:
+        return _encrypted_rounded(*rounding, convert, limit=limit)
+    if encrypted and (not steps or (len(steps) == 1 and isinstance(steps[0], DateTransform))):
+        return _encrypted_day(convert, limit=limit)
+    if field_type == "datetime" and (not steps or (len(steps) == 1 and isinstance(steps[0], DateTimeTransform))):
+        return _utc_timestamp(convert)
+    if field_type == "multipicklist" and not encrypted and steps and isinstance(steps[0], SplitTransform):
+        return _split_multi(steps, values, convert) or convert
     return convert
 
 
-TextChain = Callable[[str], str | None]
+def _encrypted_rounded(exponent: Decimal, rounding: str, other: Converter, *, limit: int | None) -> Converter:
+    """A ``round``/``currency`` step into an encrypted field: a finite Decimal rounded, as text."""
+
+    def encrypted_rounded(value: Any) -> Any:
+        if type(value) is Decimal and value.is_finite():
+            text = str(value.quantize(exponent, rounding=rounding))
+            if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+                return text
+            raise _DECLINE
+        return other(value)
+
+    return encrypted_rounded
 
 
-def _encrypted_text(chain: TextChain, other: Converter, *, none_ok: bool, limit: int | None) -> Converter:
+def _encrypted_day(other: Converter, *, limit: int | None) -> Converter:
+    """A date (through a ``date`` step, which gives a date back as it is) into an encrypted field."""
+
+    def encrypted_day(value: Any) -> Any:
+        if type(value) is date:
+            text = value.isoformat()
+            if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+                return text
+            raise _DECLINE
+        return other(value)
+
+    return encrypted_day
+
+
+def _utc_timestamp(other: Converter) -> Converter:
+    """An aware UTC datetime (through a ``datetime`` step, which gives it back as it is) into a
+    datetime field."""
+
+    def utc_timestamp(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC and value.year >= 1000:
+            return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # see fast_sf_datetime
+        return other(value)
+
+    return utc_timestamp
+
+
+def _split_multi(steps: Sequence[Step], values: Sequence[str] | None, other: Converter) -> Converter | None:
+    """``split``, text steps, perhaps a ``map``, into a multi-select picklist: one pass over the items.
+
+    None for another shape. Any item the general code would not write as it is (unmapped, not a
+    picklist value, mapped to something that is not text) declines the whole value.
+    """
+    split = steps[0]
+    if not isinstance(split, SplitTransform):
+        return None
+    last = steps[-1] if len(steps) > 1 else None
+    mapper = last if isinstance(last, MapTransform) else None
+    shape = text_shape(steps[1:-1] if mapper is not None else steps[1:])
+    if shape is None or shape[1]:  # a None item from null_if_empty goes to the general code
+        return None
+    functions = shape[0]
+    separator, maxsplit = split.split, split.maxsplit
+    table, fold, _ = mapper.lookup_table() if mapper is not None else ({}, False, False)
+    members = frozenset(values) if values is not None else None
+
+    def split_multi(value: Any) -> Any:
+        if type(value) is str:
+            items: list[str] = []
+            for part in value.split(separator, maxsplit):
+                if part.strip() == "":
+                    continue  # split drops empty parts
+                item = part
+                for function in functions:
+                    item = function(item)
+                if mapper is not None:
+                    key = item.casefold() if fold else item
+                    if key not in table:
+                        raise _DECLINE
+                    mapped = table[key]
+                    if type(mapped) is not str:
+                        raise _DECLINE
+                    item = mapped
+                if item == "" or (members is not None and item not in members):
+                    raise _DECLINE
+                items.append(item)
+            if items:
+                return ";".join(items)
+            raise _DECLINE  # nothing: empty, the general code decides
+        return other(value)
+
+    return split_multi
+
+
+# The text converters below run a text chain in their own frame: its string functions, then, for a
+# chain ending in null_if_empty, None for blank text (see text_shape). Another type of value goes
+# to the general converter of the field.
+TextFunctions = tuple[Callable[[str], str], ...]
+
+
+def _encrypted_text(
+    functions: TextFunctions, empty_to_none: bool, other: Converter, *, none_ok: bool, limit: int | None
+) -> Converter:
     def encrypted_text(value: Any) -> Any:
         if type(value) is str:
-            text = chain(value)
+            for function in functions:
+                value = function(value)
+            if empty_to_none and value.strip() == "":
+                if none_ok:
+                    return None
             # "" is empty; too long words a problem (a character is at most 4 UTF-8 bytes)
-            if text:
-                if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
-                    return text
-            elif text is None and none_ok:
-                return None
+            elif value and (limit is None or len(value) * 4 <= limit or len(value.encode("utf-8")) <= limit):
+                return value
             raise _DECLINE
         return other(value)
 
@@ -224,31 +339,39 @@ def _encrypted_text(chain: TextChain, other: Converter, *, none_ok: bool, limit:
 
 
 def _clear_text(
-    chain: TextChain, other: Converter, *, none_ok: bool, length: int | None, allowed: frozenset[str] | None
+    functions: TextFunctions,
+    empty_to_none: bool,
+    other: Converter,
+    *,
+    none_ok: bool,
+    length: int | None,
+    allowed: frozenset[str] | None,
 ) -> Converter:
     def clear_text(value: Any) -> Any:
         if type(value) is str:
-            text = chain(value)
+            for function in functions:
+                value = function(value)
+            if empty_to_none and value.strip() == "":
+                if none_ok:
+                    return None
             # "" is empty; too long or not a picklist value words a problem
-            if text:
-                if (length is None or len(text) <= length) and (allowed is None or text in allowed):
-                    return text
-            elif text is None and none_ok:
-                return None
+            elif value and (length is None or len(value) <= length) and (allowed is None or value in allowed):
+                return value
             raise _DECLINE
         return other(value)
 
     return clear_text
 
 
-def _text_lookup(chain: TextChain, other: Converter, external_id: str) -> Converter:
+def _text_lookup(functions: TextFunctions, empty_to_none: bool, other: Converter, external_id: str) -> Converter:
     def text_lookup(value: Any) -> Any:
         if type(value) is str:
-            text = chain(value)
-            if text is not None:
-                text = text.strip()  # what LookupTransform.apply does to text
-                if text:
-                    return {external_id: text}
+            for function in functions:
+                value = function(value)
+            if not (empty_to_none and value.strip() == ""):
+                value = value.strip()  # what LookupTransform.apply does to text
+                if value:
+                    return {external_id: value}
             raise _DECLINE  # no lookup value: None under the field itself (general code)
         return other(value)
 

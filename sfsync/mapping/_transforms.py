@@ -34,9 +34,10 @@ __all__ = [
     "TransformError",
     "TransformSpec",
     "fuse_steps",
+    "quantum",
     "register_transform",
     "registered_transforms",
-    "text_chain",
+    "text_shape",
     "to_step",
 ]
 
@@ -218,58 +219,23 @@ def _fused_text(steps: Sequence[_TextStep]) -> Callable[[Any], Any]:
     return text
 
 
-def text_chain(steps: Sequence[Step]) -> Callable[[str], str | None] | None:
-    """A chain of bare-name text steps as one function of a ``str`` (None when a step is another kind).
+def text_shape(steps: Sequence[Step]) -> tuple[tuple[Callable[[str], str], ...], bool] | None:
+    """A chain of bare-name text steps as (its string functions, whether ``null_if_empty`` ends it).
 
-    On text, each step is its string function, and once ``null_if_empty`` gives None the later
-    steps leave it alone, as ``apply`` does. The usual shapes (a few case and trim steps, then
-    perhaps ``null_if_empty``) are written out, the others loop.
+    On a ``str`` such a chain is the functions in turn, then (when it ends with ``null_if_empty``)
+    None for blank text: what the steps' ``apply`` give. None when a step is of another kind or
+    ``null_if_empty`` comes before the end (fuse_steps handles those).
     """
-    if not all(isinstance(step, _TextStep) for step in steps):
-        return None
-    names = [step.name for step in steps if isinstance(step, _TextStep)]
+    names: list[str] = []
+    for step in steps:
+        if not isinstance(step, _TextStep):
+            return None
+        names.append(step.name)
     empty_to_none = bool(names) and names[-1] == "null_if_empty"
     pure = names[:-1] if empty_to_none else names
     if "null_if_empty" in pure:
-        functions = tuple(_TEXT_FUNCTIONS[name] for name in names)
-
-        def looped(value: str) -> str | None:
-            result: str | None = value
-            for function in functions:
-                result = function(result)  # type: ignore[arg-type]  # None returns below
-                if result is None:
-                    return None
-            return result
-
-        return looped
-    first, second, third, *rest = [*(_PURE_TEXT[name] for name in pure), None, None, None]
-    if rest[:-3] or third is not None:
-        whole = tuple(_PURE_TEXT[name] for name in pure)
-
-        def composed(value: str) -> str:
-            for function in whole:
-                value = function(value)
-            return value
-
-        shaped: Callable[[str], str] = composed
-    elif second is not None and first is not None:
-        shaped = lambda value: second(first(value))  # noqa: E731 - a composed function, named by its use
-    elif first is not None:
-        shaped = first
-    else:
-        shaped = _same
-    if not empty_to_none:
-        return shaped
-
-    def then_none_if_empty(value: str) -> str | None:
-        value = shaped(value)
-        return None if value.strip() == "" else value
-
-    return then_none_if_empty
-
-
-def _same(value: str) -> str:
-    return value
+        return None
+    return tuple(_PURE_TEXT[name] for name in pure), empty_to_none
 
 
 _PURE_TEXT: dict[str, Callable[[str], str]] = {
@@ -339,6 +305,10 @@ class MapTransform(_Model, Step):
     @cached_property
     def _table(self) -> dict[str, Scalar]:
         return {(k.casefold() if self.ignore_case else k): v for k, v in self.map.items()}
+
+    def lookup_table(self) -> tuple[dict[str, Scalar], bool, bool]:
+        """(table, ignore_case, has a default): what ``apply_one`` looks a text value up in."""
+        return self._table, self.ignore_case, "default" in self.model_fields_set
 
     def fast(self) -> Callable[[Any], Any] | None:
         table = self._table
@@ -512,6 +482,21 @@ _ROUNDING: dict[str, str] = {
 
 def _quantize(value: Decimal, scale: int, mode: str) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-scale), rounding=_ROUNDING[mode])
+
+
+def quantum(step: Step) -> tuple[Decimal, str] | None:
+    """(exponent, rounding) a ``round`` or ``currency`` step quantizes a finite Decimal with, else None.
+
+    On a finite Decimal such a step is ``value.quantize(exponent, rounding=rounding)`` (the
+    currency parsing only touches text).
+    """
+    if isinstance(step, RoundTransform):
+        scale, mode = step.round, step.mode
+    elif isinstance(step, CurrencyTransform):
+        scale, mode = step.currency, step.mode
+    else:
+        return None
+    return Decimal(1).scaleb(-scale), _ROUNDING[mode]  # exact in any context: a coefficient of 1
 
 
 def _fast_quantize(scale: int, mode: str, apply: Callable[[Any], Any]) -> Callable[[Any], Any]:

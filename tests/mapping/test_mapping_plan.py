@@ -149,6 +149,13 @@ ADVERSARIAL: list[Any] = [
     "€" * 38,
     "x" * 100_000,
     "servers, STORAGE ,pcs",
+    "Servers,Mainframes",
+    "Servers, PCs, Servers, PCs",
+    "s/m",
+    "s/n",
+    "s/e",
+    "o",
+    "S/ / P",
     "servers,,",
     ",",
     " , ",
@@ -335,6 +342,10 @@ KINDS = with_fields(
     - {field: Source__c, type: string, length: 20, owner: portal, transforms: [{constant: portal}]}
     - {column: tags, field: Tags__c, type: multipicklist, owner: portal, transforms: [{split: ";"}, trim, lower]}
     - {column: lines, field: Lines__c, type: multipicklist, values: [Servers, PCs], owner: portal}
+    - {column: split_lines, field: Split_Lines__c, type: multipicklist, values: [Servers, PCs], owner: portal,
+       transforms: [{split: ",", maxsplit: 2}, trim]}
+    - {column: mapped_lines, field: Mapped_Lines__c, type: multipicklist, values: [Servers, PCs], owner: portal,
+       transforms: [{split: "/"}, upper, {map: {S: Servers, P: PCs, N: null, E: ""}}]}
     - {column: day, field: Day__c, type: date, owner: portal, transforms: [{date: "%d/%m/%Y"}]}
     - {column: day_iso, field: Day_Iso__c, type: date, owner: portal, transforms: [{date: iso, timezone: Asia/Tokyo}]}
     - {column: at, field: At__c, type: datetime, owner: portal, transforms: [{datetime: iso, timezone: Europe/Paris}]}
@@ -395,6 +406,8 @@ KINDS_ROW: dict[str, Any] = {
     "last_name": "Lovelace",
     "tags": "A; b ;c",
     "lines": "Servers;PCs",
+    "split_lines": "Servers, PCs,Servers",
+    "mapped_lines": "s/p",
     "day": "22/12/2026",
     "day_iso": datetime(2026, 12, 22, 20, 0, tzinfo=UTC),
     "at": "2026-12-22T10:00:00",
