@@ -53,10 +53,11 @@ Converter = Callable[[Any], Any]
 
 
 class Decline(Exception):
-    """The fast path does not handle this value; the general code runs for the field."""
+    """The fast path does not handle this value; the general code runs for the field.
 
-
-_DECLINE = Decline()  # raised often enough on some data (empty cells) to keep one instance
+    Raised as a new instance each time: one shared instance would keep every traceback it was
+    raised through, and with them the frames and the values they hold.
+    """
 
 
 class PushField(NamedTuple):
@@ -111,7 +112,7 @@ def compile_pull_converter(*, steps: Sequence[Step], field_type: str, on_null: s
         if isinstance(value, LookupValue):
             value = value.value
         if on_null is not None and (value is None or (isinstance(value, str | list) and len(value) == 0)):
-            raise _DECLINE  # on_null decides: keep, default or reject
+            raise Decline  # on_null decides: keep, default or reject
         return value
 
     return convert
@@ -184,18 +185,18 @@ def compile_push_converter(
         if kind is str:
             if value:
                 return finish(value)
-            raise _DECLINE  # "" is empty (or None, by the field type): default, problem or None
+            raise Decline  # "" is empty (or None, by the field type): default, problem or None
         if value is None:
             if none_ok:
                 return None
-            raise _DECLINE
+            raise Decline
         if kind is list:
             for item in value:
                 if not (item is None or item == ""):
                     return finish(value)
-            raise _DECLINE  # a list of nothing is empty
+            raise Decline  # a list of nothing is empty
         if isinstance(value, str | list):
-            raise _DECLINE  # subclasses: the general code's isinstance tests decide
+            raise Decline  # subclasses: the general code's isinstance tests decide
         return finish(value)
 
     # The most common fields, text through text steps, in one function.
@@ -219,7 +220,11 @@ def compile_push_converter(
         return _encrypted_rounded(*rounding, convert, limit=limit)
     if encrypted and (not steps or (len(steps) == 1 and isinstance(steps[0], DateTransform))):
         return _encrypted_day(convert, limit=limit)
-    if field_type == "datetime" and (not steps or (len(steps) == 1 and isinstance(steps[0], DateTimeTransform))):
+    if (
+        field_type == "datetime"
+        and not encrypted
+        and (not steps or (len(steps) == 1 and isinstance(steps[0], DateTimeTransform)))
+    ):
         return _utc_timestamp(convert)
     if field_type == "multipicklist" and not encrypted and steps and isinstance(steps[0], SplitTransform):
         return _split_multi(steps, values, convert) or convert
@@ -234,7 +239,7 @@ def _encrypted_rounded(exponent: Decimal, rounding: str, other: Converter, *, li
             text = str(value.quantize(exponent, rounding=rounding))
             if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
                 return text
-            raise _DECLINE
+            raise Decline
         return other(value)
 
     return encrypted_rounded
@@ -248,7 +253,7 @@ def _encrypted_day(other: Converter, *, limit: int | None) -> Converter:
             text = value.isoformat()
             if limit is None or len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
                 return text
-            raise _DECLINE
+            raise Decline
         return other(value)
 
     return encrypted_day
@@ -297,17 +302,17 @@ def _split_multi(steps: Sequence[Step], values: Sequence[str] | None, other: Con
                 if mapper is not None:
                     key = item.casefold() if fold else item
                     if key not in table:
-                        raise _DECLINE
+                        raise Decline
                     mapped = table[key]
                     if type(mapped) is not str:
-                        raise _DECLINE
+                        raise Decline
                     item = mapped
                 if item == "" or (members is not None and item not in members):
-                    raise _DECLINE
+                    raise Decline
                 items.append(item)
             if items:
                 return ";".join(items)
-            raise _DECLINE  # nothing: empty, the general code decides
+            raise Decline  # nothing: empty, the general code decides
         return other(value)
 
     return split_multi
@@ -332,7 +337,7 @@ def _encrypted_text(
             # "" is empty; too long words a problem (a character is at most 4 UTF-8 bytes)
             elif value and (limit is None or len(value) * 4 <= limit or len(value.encode("utf-8")) <= limit):
                 return value
-            raise _DECLINE
+            raise Decline
         return other(value)
 
     return encrypted_text
@@ -357,7 +362,7 @@ def _clear_text(
             # "" is empty; too long or not a picklist value words a problem
             elif value and (length is None or len(value) <= length) and (allowed is None or value in allowed):
                 return value
-            raise _DECLINE
+            raise Decline
         return other(value)
 
     return clear_text
@@ -372,7 +377,7 @@ def _text_lookup(functions: TextFunctions, empty_to_none: bool, other: Converter
                 value = value.strip()  # what LookupTransform.apply does to text
                 if value:
                     return {external_id: value}
-            raise _DECLINE  # no lookup value: None under the field itself (general code)
+            raise Decline  # no lookup value: None under the field itself (general code)
         return other(value)
 
     return text_lookup
@@ -396,7 +401,7 @@ def _finisher(
         def lookup(value: Any) -> Any:
             if isinstance(value, LookupValue):
                 return {value.external_id_field: value.value}
-            raise _DECLINE
+            raise Decline
 
         return lookup
 
@@ -414,7 +419,7 @@ def _finisher(
                 text = to_sf("string", value, check_length=False)
             # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
             if limit is not None and len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
-                raise _DECLINE  # too long: the general code words the problem
+                raise Decline  # too long: the general code words the problem
             return text
 
         return plaintext
@@ -430,7 +435,7 @@ def _finisher(
         def text(value: Any) -> Any:
             if type(value) is str:
                 if (allowed is not None and value not in allowed) or (length is not None and len(value) > length):
-                    raise _DECLINE
+                    raise Decline
                 return value
             return general(value)
 
