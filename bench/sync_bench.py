@@ -347,8 +347,7 @@ class _World:
                 auth=AuthMode.TOKEN,
                 instance_url=self.instance,
                 access_token=SecretStr(self.token),
-                bulk_poll_seconds=0.05,
-            )
+            )  # production defaults: Bulk jobs polled as the gateway learns the org's speed
         )
 
     def close(self) -> None:

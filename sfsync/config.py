@@ -172,7 +172,11 @@ class SalesforceSettings(_Section):
     max_attempts: int = Field(default=6, ge=1, le=20)
     max_retry_seconds: float = Field(default=300.0, gt=0)
     bulk_threshold: int = Field(default=2000, ge=1, description="upserts above this many records use Bulk 2.0")
-    bulk_poll_seconds: float = Field(default=2.0, gt=0)
+    bulk_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="the wait before a Bulk job's second status request while the org's speed is unknown",
+    )
     bulk_timeout_seconds: float = Field(default=1800.0, gt=0)
     ca_bundle: Path | None = None
     fake_org: Path | None = Field(

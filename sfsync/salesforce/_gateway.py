@@ -62,9 +62,10 @@ from sfsync.errors import (
 from . import _bulk
 from ._auth import Credentials, login
 from ._errors import SessionExpiredError, translate, transport_error
+from ._polling import PollPlanner
 from ._results import ApiUsage, RecordResult
 from ._session import build_session, call_budget, remaining_budget, request_timeout
-from ._soql import MAX_URI_BYTES, check_soql, format_external_id
+from ._soql import MAX_URI_BYTES, check_soql, format_external_id, with_row_limit
 
 __all__ = ["BULK_QUERY_PAGE", "COLLECTION_SIZE", "QueryStream", "SalesforceGateway"]
 
@@ -270,6 +271,7 @@ class SalesforceGateway:
         self._usage: ApiUsage | None = None
         self._max_upload_bytes = _bulk.MAX_UPLOAD_BYTES
         self._bulk_query_page = BULK_QUERY_PAGE
+        self._polls = PollPlanner(settings.bulk_poll_seconds, _BULK_POLL_CAP)
         self._counters = threading.Lock()
         self._login_lock = threading.Lock()
         self._stage_seconds: dict[str, float] = defaultdict(float)
@@ -635,33 +637,41 @@ class SalesforceGateway:
     ) -> QueryStream:
         """Like :meth:`query`, and the result says when the org ran it (``server_time``).
 
-        With ``bulk_threshold``, a result of more rows than that (``totalSize`` of the first REST
-        page) is read through a Bulk API 2.0 query job instead of REST pages of 2,000: the first
-        page is dropped (one call) and the job's CSV results are streamed ``BULK_QUERY_PAGE`` rows
-        a request (``locator`` paging), typed like REST values (describe gives the field types).
+        With ``bulk_threshold``, a result of more rows than that is read through a Bulk API 2.0
+        query job instead of REST pages of 2,000. The first REST call asks for at most
+        ``bulk_threshold + 1`` rows (``LIMIT``): its ``totalSize`` says which way to go, the org
+        does not build (and keep open) a cursor over a large result only to have it dropped, and a
+        small result is read whole from it. The job's CSV results are streamed ``BULK_QUERY_PAGE``
+        rows a request (``locator`` paging), typed like REST values (describe gives the field types).
         Bulk 2.0 ignores ORDER BY for chunking; callers that use it must not rely on row order.
         """
         check_soql(soql)
         endpoint = "queryAll/" if include_deleted else "query/"
-        uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": soql})
-        if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
-            raise UsageError(
-                f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
-                "bytes (split long IN lists into several queries)"
-            )
-        return QueryStream(lambda stream: self._pages(stream, soql, endpoint, bulk_threshold))
+        probe = with_row_limit(soql, bulk_threshold + 1) if bulk_threshold is not None else None
+        for statement in (soql, probe):
+            uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": statement or ""})
+            if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
+                raise UsageError(
+                    f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
+                    "bytes (split long IN lists into several queries)"
+                )
+        return QueryStream(lambda stream: self._pages(stream, soql, probe, endpoint, bulk_threshold))
 
     def _pages(
-        self, stream: QueryStream, soql: str, endpoint: str, bulk_threshold: int | None
+        self, stream: QueryStream, soql: str, probe: str | None, endpoint: str, bulk_threshold: int | None
     ) -> Iterator[dict[str, Any]]:
         what = "queryAll" if endpoint.startswith("queryAll") else "query"
         with self._timed("query"):
-            response = self._call("GET", endpoint, params={"q": soql}, what=what)
+            response = self._call("GET", endpoint, params={"q": probe or soql}, what=what)
             page = response.json()
         stream.server_time = _server_time(response)
         stream.total_size = int(page.get("totalSize") or 0)
-        if bulk_threshold is not None and not page.get("done", True) and stream.total_size > bulk_threshold:
+        more = probe is not None or not page.get("done", True)  # rows the first answer did not bring
+        if bulk_threshold is not None and more and stream.total_size > bulk_threshold:
+            # More rows than the threshold (the probe's LIMIT was reached, or a statement with its
+            # own LIMIT is larger): the whole statement goes to a Bulk query job.
             stream.transport = "bulk"
+            stream.total_size = None if probe is not None else stream.total_size
             yield from self._bulk_query(soql, include_deleted=what == "queryAll")
             return
         while True:
@@ -1125,40 +1135,49 @@ class SalesforceGateway:
         with self._timed("upload"):
             job_id, context = self._start_bulk_job(sobject, field, part, what)
         with self._timed("server_wait"):
-            info = self._wait_for_job(job_id, what, context)
+            info = self._wait_for_job(job_id, what, context, rows=len(part.indexes))
         state = str(info.get("state"))
         job_error = str(info.get("errorMessage") or "") or None
 
-        def rows(kind: str) -> Iterator[dict[str, str]]:
+        def rows(kind: str, *wanted: str) -> Iterator[tuple[str, ...]]:
+            """The ``wanted`` cells of each result row. A result echoes every column uploaded
+            (ciphertexts included); only the key and the outcome columns are read, by position."""
             with self._timed("results"):
                 response = self._call(
                     "GET", f"jobs/ingest/{job_id}/{kind}/", what=f"{what}: {kind}", context=context, accept="text/csv"
                 )
-            return _bulk.read_csv(response.content.decode("utf-8-sig"))
+            header, cells = _bulk.read_csv_rows(response.content.decode("utf-8-sig"))
+            positions = [header.index(name) if name in header else -1 for name in wanted]
+            for row in cells:
+                # a short row (never sent by Salesforce) reads as empty cells
+                yield tuple(row[p] if 0 <= p < len(row) else "" for p in positions)
 
         matcher = _bulk.RowMatcher(keys, part.indexes)
         results: dict[int, RecordResult] = {}
-        for row in rows("successfulResults"):
-            index = matcher.take(row.get(field, ""))
+        for ext_id, created_text, sf_id in rows("successfulResults", field, "sf__Created", "sf__Id"):
+            index = matcher.take(ext_id)
             if index is not None:
-                created = row.get("sf__Created", "").lower() == "true"
                 results[index] = RecordResult(
                     index=index,
                     external_id=keys[index],
-                    salesforce_id=row.get("sf__Id") or None,
-                    outcome="created" if created else "updated",
+                    salesforce_id=sf_id or None,
+                    outcome="created" if created_text.lower() == "true" else "updated",
                 )
-        for row in rows("failedResults"):
-            index = matcher.take(row.get(field, ""))
+        # A completed job that reports no failure has an empty failedResults: not asked for (one
+        # call and one result file less per job). Any other end state reads it.
+        no_failures = state == "JobComplete" and info.get("numberRecordsFailed") == 0
+        failures = () if no_failures else rows("failedResults", field, "sf__Error", "sf__Id")
+        for ext_id, error_text, sf_id in failures:
+            index = matcher.take(ext_id)
             if index is not None:
-                error = _bulk.parse_bulk_error(row.get("sf__Error", ""))
+                error = _bulk.parse_bulk_error(error_text)
                 results[index] = _rejected(
                     index,
                     keys[index],
                     error.status_code,
                     error.message,
                     fields=error.fields,
-                    salesforce_id=row.get("sf__Id") or None,
+                    salesforce_id=sf_id or None,
                 )
         unprocessed = f"not processed by bulk job {job_id} (state {state})" + (f": {job_error}" if job_error else "")
         for index in matcher.remaining():
@@ -1251,19 +1270,39 @@ class SalesforceGateway:
             log.warning("could not abort bulk job %s: %s", job_id, exc)
 
     def _wait_for_job(
-        self, job_id: str, what: str, context: ErrorContext, kind: Literal["ingest", "query"] = "ingest"
+        self,
+        job_id: str,
+        what: str,
+        context: ErrorContext,
+        kind: Literal["ingest", "query"] = "ingest",
+        *,
+        rows: int = 1,
     ) -> dict[str, Any]:
-        delay = self._settings.bulk_poll_seconds
+        """Poll until the job is done; the delays come from the jobs already seen (``PollPlanner``).
+
+        ``rows``: the job's size (a query job counts as one unit: its size is known only after)."""
+        key = f"{kind}:{what}"
+        delays = self._polls.delays(key, rows)
         started = time.monotonic()
         waited = 0.0
+        running_at = 0.0
+        delay = next(delays)
         while True:
+            delay = min(delay, max(0.0, self._settings.bulk_timeout_seconds - waited))
+            if delay > 0:
+                self._sleep(delay)
+                waited += delay
             info: dict[str, Any] = self._call(
                 "GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll", context=context
             ).json()
             state = str(info.get("state"))
-            if state in _BULK_DONE:
-                return info
             elapsed = max(waited, time.monotonic() - started)
+            if state in _BULK_DONE:
+                if state == "JobComplete":
+                    self._polls.observe(key, rows, running_at, elapsed)
+                return info
+            running_at = elapsed
+            delay = next(delays)
             if elapsed + delay > self._settings.bulk_timeout_seconds:
                 self._abort_job(job_id, what, context, kind)
                 raise RetriesExhaustedError(
@@ -1272,6 +1311,3 @@ class SalesforceGateway:
                     "rerun to upsert the rest",
                     context,
                 )
-            self._sleep(delay)
-            waited += delay
-            delay = min(delay * 1.5, _BULK_POLL_CAP)

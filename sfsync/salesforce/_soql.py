@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from simple_salesforce.format import format_soql
 
 from sfsync.errors import UsageError
 
-__all__ = ["MAX_SOQL_CHARS", "MAX_URI_BYTES", "check_soql", "format_external_id", "format_soql"]
+__all__ = ["MAX_SOQL_CHARS", "MAX_URI_BYTES", "check_soql", "format_external_id", "format_soql", "with_row_limit"]
 
 MAX_SOQL_CHARS = 100_000
 MAX_URI_BYTES = 16_384
@@ -38,3 +39,18 @@ def check_soql(soql: str) -> None:
             f"SOQL statement is {len(soql):,} characters; Salesforce accepts at most {MAX_SOQL_CHARS:,} "
             "(split long IN lists into several queries)"
         )
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
+# Clauses after which (or instead of which) a LIMIT cannot simply be appended.
+_NO_APPENDED_LIMIT = re.compile(
+    r"\b(LIMIT|OFFSET|FOR\s+(VIEW|REFERENCE|UPDATE)|UPDATE\s+(TRACKING|VIEWSTAT)|GROUP\s+BY)\b", re.IGNORECASE
+)
+
+
+def with_row_limit(soql: str, limit: int) -> str | None:
+    """``soql`` with ``LIMIT limit`` appended, or None when the statement already limits or
+    locks its rows, or groups them (string literals are not read as clauses)."""
+    if _NO_APPENDED_LIMIT.search(_QUOTED.sub("''", soql)):
+        return None
+    return f"{soql.rstrip()} LIMIT {limit}"

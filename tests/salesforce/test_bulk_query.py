@@ -81,6 +81,57 @@ def test_query_stream_switches_to_bulk_above_the_threshold_and_reports_the_orgs_
     assert large.server_time == org_now.replace(microsecond=0)
 
 
+@pytest.mark.parametrize(("threshold", "transport"), [(7, "bulk"), (8, "rest"), (50, "rest")])
+def test_the_first_rest_call_asks_for_one_row_more_than_the_threshold(
+    fake: FakeSalesforce, threshold: int, transport: str
+) -> None:
+    """The deciding call never makes the org build a cursor over a large result: at most
+    threshold + 1 rows come back from it, and a result of exactly the threshold stays on REST."""
+    gw = gateway(fake)
+    mark = len(fake.request_log)
+    stream = gw.query_stream(SOQL, bulk_threshold=threshold)
+    assert len(list(stream)) == 8
+    assert stream.transport == transport
+    first = fake.request_log[mark]
+    assert first.path.endswith("/query/")
+    assert first.records == min(8, threshold + 1)
+    if transport == "rest":
+        assert gw.api_calls == len(fake.request_log) - mark == 1  # a small result is read whole from the probe
+
+
+def test_a_statement_with_its_own_limit_is_sent_as_written(fake: FakeSalesforce) -> None:
+    gw = gateway(fake)
+    mark = len(fake.request_log)
+    stream = gw.query_stream(f"{SOQL} LIMIT 7", bulk_threshold=5)
+    assert len(list(stream)) == 7
+    assert stream.transport == "rest"  # one page brought all 7: nothing left for a Bulk job
+    assert fake.request_log[mark].records == 7
+
+
+@pytest.mark.parametrize(
+    ("soql", "expected"),
+    [
+        ("SELECT Id FROM Account", "SELECT Id FROM Account LIMIT 11"),
+        ("SELECT Id FROM Account WHERE Name = 'LIMIT 5' ", "SELECT Id FROM Account WHERE Name = 'LIMIT 5' LIMIT 11"),
+        (
+            "SELECT Id FROM Account WHERE Name = 'it\\'s FOR UPDATE'",
+            "SELECT Id FROM Account WHERE Name = 'it\\'s FOR UPDATE' LIMIT 11",
+        ),
+        ("SELECT Id FROM Account ORDER BY Name", "SELECT Id FROM Account ORDER BY Name LIMIT 11"),
+        ("SELECT Id FROM Account limit 3", None),
+        ("SELECT Id FROM Account ORDER BY Name OFFSET 4", None),
+        ("SELECT Id FROM Account FOR UPDATE", None),
+        ("SELECT Id FROM Account FOR VIEW", None),
+        ("SELECT Id FROM Account UPDATE TRACKING", None),
+        ("SELECT Name, COUNT(Id) FROM Account GROUP BY Name", None),
+    ],
+)
+def test_with_row_limit(soql: str, expected: str | None) -> None:
+    from sfsync.salesforce._soql import with_row_limit
+
+    assert with_row_limit(soql, 11) == expected
+
+
 def test_idle_query_below_the_threshold_is_one_call(fake: FakeSalesforce) -> None:
     gw = gateway(fake)
     before = gw.api_calls

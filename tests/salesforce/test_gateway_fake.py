@@ -280,6 +280,27 @@ def test_bulk_round_trip_maps_failed_rows_back(fake: FakeSalesforce) -> None:
     assert_each_once(fake, [r[EXT] for i, r in enumerate(records) if i not in rejected])
 
 
+def test_bulk_job_without_failures_does_not_ask_for_failed_results(fake: FakeSalesforce) -> None:
+    """A completed job whose info reports numberRecordsFailed 0 has nothing in failedResults;
+    a job with a failure reads it (and maps the error to its row)."""
+    gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
+
+    def result_calls(mark: int) -> list[str]:
+        return [c.path.rsplit("/", 2)[-2] for c in fake.request_log[mark:] if c.path.endswith("Results/")]
+
+    mark = len(fake.request_log)
+    clean = gw.upsert("Account", EXT, accounts(30), mode="bulk")
+    assert {r.outcome for r in clean} == {"created"}
+    assert result_calls(mark) == ["successfulResults"]
+    records = accounts(30)
+    records[3] = {EXT: records[3][EXT], "Name": None}
+    mark = len(fake.request_log)
+    mixed = gw.upsert("Account", EXT, records, mode="bulk")
+    assert [r.index for r in mixed if r.outcome == "rejected"] == [3]
+    assert mixed[3].status_code == "REQUIRED_FIELD_MISSING"
+    assert result_calls(mark) == ["successfulResults", "failedResults"]
+
+
 def test_bulk_nulls_and_relationship_columns(fake: FakeSalesforce) -> None:
     gw = SalesforceGateway.connect(token_settings(fake), sleep=Sleeps())
     gw.upsert("Account", EXT, [{EXT: "PARENT", "Name": "Parent", "Website": "https://parent.example"}])
