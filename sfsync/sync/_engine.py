@@ -807,7 +807,15 @@ class SyncEngine:
         key = self._fingerprint_key(mapping)
         changed: list[_Outgoing] = []
         for item in mapped:
-            item.digest = fingerprint({k: v for k, v in item.payload.items() if k not in create_only}, key)
+            # The canonical JSON sorts its keys, so dropping them from a copy hashes what the
+            # filtered payload hashed (an update's payload holds none of them: no copy at all).
+            hashed = item.payload
+            present = create_only.intersection(hashed)
+            if present:
+                hashed = dict(hashed)
+                for name in present:
+                    del hashed[name]
+            item.digest = fingerprint(hashed, key)
             entry = prepared.ledger.get(item.external_id)
             if entry is not None and entry.push_hash == item.digest and not entry.deleted and not options.full:
                 summary.unchanged += 1
