@@ -15,6 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from sfsync.errors import ErrorContext, MappingError
+from sfsync.mapping._plan import (
+    NONE_SKIPS,
+    NONE_WRITES,
+    PullField,
+    PushField,
+    compile_pull_converter,
+    compile_push_converter,
+)
 from sfsync.mapping._problems import FieldProblem, RecordMappingError
 from sfsync.mapping._transforms import (
     LookupTransform,
@@ -578,7 +586,47 @@ class ObjectMapping(_Model):
 
         ``on_create_only`` fields are included only when ``is_create``. ``record_type_id``
         (resolved by the caller from ``salesforce.record_type``) is set on create.
+
+        Each field runs its compiled plan (``_plan.py``); a value the plan declines runs the
+        general code for that field (``_push_field``), which gives what it always gave.
         """
+        payload, errors, external_id = self._outbound_start(row, is_create, record_type_id)
+        general = self._push_plan
+        push_field = self._push_field
+        get = row.get
+        plans = self._compiled_push[0 if is_create else 1]
+        for column, key, convert, none_key, none_value, index in plans:
+            if convert is not None:
+                value = get(column, _MISSING)
+                if value is None:
+                    if none_key is not None:
+                        payload[none_key] = none_value
+                        continue
+                elif value is not _MISSING:
+                    try:
+                        payload[key] = convert(value)
+                        continue
+                    except Exception:  # noqa: S110 - declined (or failed): the general code below decides
+                        pass
+            push_field(general[index], row, payload, errors)
+        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+
+    def _to_salesforce_general(
+        self, row: AbcMapping[str, Any], *, is_create: bool, record_type_id: str | None = None
+    ) -> OutboundRecord:
+        """``to_salesforce`` with the general code for every field: the reference the compiled plan
+        must equal (the tests compare the two on many rows)."""
+        payload, errors, external_id = self._outbound_start(row, is_create, record_type_id)
+        for entry in self._push_plan:
+            if entry[0].on_create_only and not is_create:
+                continue
+            self._push_field(entry, row, payload, errors)
+        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+
+    def _outbound_start(
+        self, row: AbcMapping[str, Any], is_create: bool, record_type_id: str | None
+    ) -> tuple[dict[str, Any], list[FieldProblem], str]:
+        """The payload's external id (or its problem) and record type, before the fields."""
         if self.direction == "pull" or self.source is None:
             raise MappingError(
                 f"mapping {self.name!r} only pulls from Salesforce", ErrorContext(mapping=self.name, file=self.file)
@@ -603,43 +651,109 @@ class ObjectMapping(_Model):
             payload[self.salesforce.external_id_field] = external_id
         if is_create and self.salesforce.record_type and record_type_id:
             payload["RecordTypeId"] = record_type_id
-        outbound_value = self.outbound_value
-        for fm, relationship, encrypted, limit in self._push_plan:
-            if fm.on_create_only and not is_create:
-                continue
-            value, problem = outbound_value(fm, row)
-            if problem is not None:
-                errors.append(problem)
-                continue
-            if relationship is not None:  # a lookup
-                if isinstance(value, LookupValue):
-                    payload[relationship] = {value.external_id_field: value.value}
-                else:
-                    payload[fm.field] = None
-                continue
-            try:
-                if encrypted:
-                    text = value if type(value) is str else to_sf("string", value, check_length=False)
-                    # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
-                    if (
-                        text is not None
-                        and limit is not None
-                        and len(text) * 4 > limit
-                        and len(text.encode("utf-8")) > limit
-                    ):
-                        raise CoercionError(
-                            "too_long",
-                            f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
-                            "bytes of plaintext",
-                        )
-                    payload[fm.field] = text
-                else:
-                    payload[fm.field] = to_sf(
-                        fm.type, value, length=fm.length, precision=fm.precision, scale=fm.scale, values=fm.values
+        return payload, errors, external_id
+
+    def _push_field(
+        self,
+        entry: tuple[FieldMapping, str | None, bool, int | None],
+        row: AbcMapping[str, Any],
+        payload: dict[str, Any],
+        errors: list[FieldProblem],
+    ) -> None:
+        """One field of a push by the general code: its value into ``payload``, or its problem."""
+        fm, relationship, encrypted, limit = entry
+        value, problem = self.outbound_value(fm, row)
+        if problem is not None:
+            errors.append(problem)
+            return
+        if relationship is not None:  # a lookup
+            if isinstance(value, LookupValue):
+                payload[relationship] = {value.external_id_field: value.value}
+            else:
+                payload[fm.field] = None
+            return
+        try:
+            if encrypted:
+                text = value if type(value) is str else to_sf("string", value, check_length=False)
+                # a character is at most 4 UTF-8 bytes: short text needs no encoding to check
+                if (
+                    text is not None
+                    and limit is not None
+                    and len(text) * 4 > limit
+                    and len(text.encode("utf-8")) > limit
+                ):
+                    raise CoercionError(
+                        "too_long",
+                        f"value is {len(text.encode('utf-8'))} bytes; the encrypted field holds {limit} "
+                        "bytes of plaintext",
                     )
-            except CoercionError as exc:
-                errors.append(self._field_problem(fm, exc.code, exc.message))
-        return OutboundRecord(payload=payload, errors=errors, external_id=external_id or None)
+                payload[fm.field] = text
+            else:
+                payload[fm.field] = to_sf(
+                    fm.type, value, length=fm.length, precision=fm.precision, scale=fm.scale, values=fm.values
+                )
+        except CoercionError as exc:
+            errors.append(self._field_problem(fm, exc.code, exc.message))
+
+    @cached_property
+    def _compiled_push(self) -> tuple[tuple[PushField, ...], tuple[PushField, ...]]:
+        """The push plan compiled once per mapping (see ``_plan.py``): for a create, for an update."""
+        fields = [self._compile_push_field(index, entry) for index, entry in enumerate(self._push_plan)]
+        on_update = [plan for plan, entry in zip(fields, self._push_plan, strict=True) if not entry[0].on_create_only]
+        return tuple(fields), tuple(on_update)
+
+    def _compile_push_field(self, index: int, entry: tuple[FieldMapping, str | None, bool, int | None]) -> PushField:
+        fm, relationship, encrypted, limit = entry
+        columns = fm.columns
+        # Several columns (a list for concat) or none (a constant): the general code, always.
+        convert = (
+            compile_push_converter(
+                steps=fm.steps,
+                field_type=fm.type,
+                relationship=relationship,
+                encrypted=encrypted,
+                limit=limit,
+                length=fm.length,
+                precision=fm.precision,
+                scale=fm.scale,
+                values=fm.values,
+                has_default=fm.has_default,
+                required=fm.required,
+            )
+            if len(columns) == 1
+            else None
+        )
+        none_outcome = self._empty_cell_outcome(entry, columns[0]) if convert is not None else None
+        return PushField(
+            position=index,
+            column=columns[0] if len(columns) == 1 else "",
+            key=relationship if relationship is not None else fm.field,
+            convert=convert,
+            none_key=none_outcome[0] if none_outcome is not None else None,
+            none_value=none_outcome[1] if none_outcome is not None else None,
+        )
+
+    def _empty_cell_outcome(
+        self, entry: tuple[FieldMapping, str | None, bool, int | None], column: str
+    ) -> tuple[str, Any] | None:
+        """(payload key, value) an empty (None) cell gives, by the general code, or None to ask it each time.
+
+        What an empty cell writes depends on nothing else in the row (no step sees more than its
+        value, and a ``python`` step never gets here), so it is asked once. A problem (a required
+        field) or a value records could share and change (a dict) is left to the general code.
+        """
+        payload: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        try:
+            self._push_field(entry, {column: None}, payload, problems)
+        except Exception:
+            return None
+        if problems or len(payload) != 1:
+            return None
+        [(key, value)] = payload.items()
+        if value is not None and type(value) not in (str, bool, int, float):
+            return None
+        return key, value
 
     # ------------------------------------------------------------------ pull
 
@@ -651,7 +765,46 @@ class ObjectMapping(_Model):
         ``include_portal_owned`` the portal-owned fields are read back too, reversing their
         transforms where possible (used by preview and round-trip tests; lossy steps are skipped).
         Raises :class:`RecordMappingError` (no values in it) when a value cannot be converted.
+
+        Each field runs its compiled plan (``_plan.py``); a value the plan declines runs the
+        general code for that field (``_pull_field``), which gives what it always gave.
         """
+        if include_portal_owned:
+            return self._to_portal_general(sf_record, include_portal_owned=True)
+        result: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        general = self._pull_plan
+        pull_field = self._pull_field
+        read_only = self.is_read_only
+        get = sf_record.get
+        for key, path, column, convert, if_none, none_value, index in self._compiled_pull:
+            raw = get(key, _MISSING) if key is not None else _get_parts(sf_record, path)
+            if raw is _MISSING:
+                if not read_only:
+                    continue  # not selected: never overwrite the portal's value with "nothing"
+                raw = None
+            if raw is None:
+                if if_none is NONE_SKIPS:
+                    continue
+                if if_none is NONE_WRITES:
+                    result[column] = none_value
+                    continue
+            elif convert is not None:
+                try:
+                    result[column] = convert(raw)
+                    continue
+                except Exception:  # noqa: S110 - declined (or failed): the general code below decides
+                    pass
+            pull_field(general[index][0], raw, result, problems)
+        if problems:
+            raise self._pull_error(problems)
+        return result
+
+    def _to_portal_general(
+        self, sf_record: AbcMapping[str, Any], *, include_portal_owned: bool = False
+    ) -> dict[str, Any]:
+        """``to_portal`` with the general code for every field: the reference the compiled plan
+        must equal (the tests compare the two on many records)."""
         result: dict[str, Any] = {}
         problems: list[FieldProblem] = []
         for fm, path in self._pull_plan if not include_portal_owned else self._pull_plan_all:
@@ -663,42 +816,97 @@ class ObjectMapping(_Model):
                 if not self.is_read_only:
                     continue  # not selected: never overwrite the portal's value with "nothing"
                 raw = None
-            try:
-                value = from_sf(fm.type, raw) if raw is not None else None
-                for position, step in enumerate(fm.steps, start=1):
-                    try:
-                        value = step.apply(value)
-                    except TransformError as exc:
-                        raise CoercionError(exc.code, f"transform {position} ({step.describe()}): {exc}") from None
-            except CoercionError as exc:
-                problems.append(self._field_problem(fm, exc.code, exc.message))
-                continue
-            if isinstance(value, LookupValue):
-                value = value.value
-            if _is_empty(value) and fm.on_null is not None:
-                if fm.on_null == "keep":
-                    continue  # the portal keeps its value
-                if fm.on_null == "reject":
-                    problems.append(
-                        self._field_problem(
-                            fm,
-                            "null",
-                            f"Salesforce sent no value for {fm.field} and the mapping rejects that (on_null: reject)",
-                            "fill the field in Salesforce; the record is retried",
-                        )
-                    )
-                    continue
-                value = fm.default
-            _assign(fm, value, result)
+            self._pull_field(fm, raw, result, problems)
         if problems:
-            raise RecordMappingError(
-                f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
-                problems,
-                ErrorContext(
-                    mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in problems)
-                ),
-            )
+            raise self._pull_error(problems)
         return result
+
+    def _pull_field(self, fm: FieldMapping, raw: Any, result: dict[str, Any], problems: list[FieldProblem]) -> None:
+        """One Salesforce-owned field by the general code: its column(s) into ``result``, or its problem."""
+        try:
+            value = from_sf(fm.type, raw) if raw is not None else None
+            for position, step in enumerate(fm.steps, start=1):
+                try:
+                    value = step.apply(value)
+                except TransformError as exc:
+                    raise CoercionError(exc.code, f"transform {position} ({step.describe()}): {exc}") from None
+        except CoercionError as exc:
+            problems.append(self._field_problem(fm, exc.code, exc.message))
+            return
+        if isinstance(value, LookupValue):
+            value = value.value
+        if _is_empty(value) and fm.on_null is not None:
+            if fm.on_null == "keep":
+                return  # the portal keeps its value
+            if fm.on_null == "reject":
+                problems.append(
+                    self._field_problem(
+                        fm,
+                        "null",
+                        f"Salesforce sent no value for {fm.field} and the mapping rejects that (on_null: reject)",
+                        "fill the field in Salesforce; the record is retried",
+                    )
+                )
+                return
+            value = fm.default
+        _assign(fm, value, result)
+
+    def _pull_error(self, problems: list[FieldProblem]) -> RecordMappingError:
+        return RecordMappingError(
+            f"cannot map the Salesforce record to the portal: {'; '.join(p.message for p in problems)}",
+            problems,
+            ErrorContext(
+                mapping=self.name, sobject=self.salesforce.object, fields=tuple(p.field or "" for p in problems)
+            ),
+        )
+
+    @cached_property
+    def _compiled_pull(self) -> tuple[PullField, ...]:
+        """The pull plan compiled once per mapping (see ``_plan.py``)."""
+        return tuple(self._compile_pull_field(index, fm, path) for index, (fm, path) in enumerate(self._pull_plan))
+
+    def _compile_pull_field(self, index: int, fm: FieldMapping, path: tuple[str, ...] | None) -> PullField:
+        parts = path or ()
+        columns = fm.columns
+        # Several columns (split by _assign): the general code, always.
+        convert = (
+            compile_pull_converter(steps=fm.steps, field_type=fm.type, on_null=fm.on_null)
+            if len(columns) == 1
+            else None
+        )
+        if_none, none_value = self._empty_value_outcome(fm, columns[0]) if convert is not None else (None, None)
+        return PullField(
+            key=parts[0] if len(parts) == 1 else None,
+            path=parts,
+            column=columns[0] if len(columns) == 1 else "",
+            convert=convert,
+            if_none=if_none,
+            none_value=none_value,
+            position=index,
+        )
+
+    def _empty_value_outcome(self, fm: FieldMapping, column: str) -> tuple[object, Any]:
+        """What an empty (None) value from Salesforce does, by the general code: NONE_SKIPS,
+        (NONE_WRITES, value), or (None, None) to ask the general code each time.
+
+        It depends on nothing else in the record (no step sees more than its value, and a
+        ``python`` step never gets here), so it is asked once. A problem (on_null: reject) or a
+        value records could share and change is left to the general code.
+        """
+        found: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        try:
+            self._pull_field(fm, None, found, problems)
+        except Exception:  # whatever it is, the general code meets it on every record
+            return None, None
+        if problems:
+            return None, None
+        if not found:
+            return NONE_SKIPS, None
+        value = found.get(column)
+        if list(found) == [column] and (value is None or type(value) in (str, bool, int, float)):
+            return NONE_WRITES, value
+        return None, None
 
     @cached_property
     def _pull_plan(self) -> tuple[tuple[FieldMapping, tuple[str, ...] | None], ...]:

@@ -64,6 +64,12 @@ _log = logging.getLogger("sfsync.portal")
 
 # Bound parameters per IN list: far below SQLite's (32,766) and PostgreSQL's (65,535) limits.
 _IN_CHUNK = 500
+# Rows per UPDATE ... FROM (VALUES ...) statement of a PostgreSQL write-back.
+_PG_PAGE = 1000
+# A column type as PostgreSQL names it, its length or precision removed: "NUMERIC", "TIMESTAMP
+# WITH TIME ZONE", "DOUBLE PRECISION", "my_enum", "public.my_enum".
+_TYPMOD = re.compile(r"\(\s*\d+(?:\s*,\s*\d+)?\s*\)")
+_TYPE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_ ."]*')
 
 
 def _first_line(exc: BaseException) -> str:
@@ -243,6 +249,11 @@ class SqlPortal:
         self._index_checked: set[tuple[str, str]] = set()
         self._timestamp_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         self._strict_cache: dict[str, list[ColumnElement[Any]]] = {}
+        self._probes: dict[tuple[str, ...], tuple[str, list[str] | None] | None] = {}
+        self._values: dict[tuple[str, ...], tuple[tuple[str, str], tuple[Callable[[Any], Any] | None, ...]] | None] = {}
+        # Write-back UPDATEs compiled once per (dialect, table, key, column set): SQL text, whether
+        # positional, and per parameter (name, index in a row tuple, bind processor).
+        self._compiled: dict[tuple[str, ...] | tuple[Any, ...], tuple[str, bool, tuple[tuple[str, int, Any], ...]]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -530,11 +541,45 @@ class SqlPortal:
         col = self._column(tbl, key_column, "key column")
         present: set[Any] = set()
         unique = list(dict.fromkeys(keys))
+        if not unique:
+            return present
         with self._db_errors(table), self._engine.connect() as conn:
+            probe = self._key_probe(conn, tbl, key_column)
             for start in range(0, len(unique), _IN_CHUNK):
                 chunk = unique[start : start + _IN_CHUNK]
-                present.update(conn.execute(select(col).where(col.in_(chunk))).scalars())
+                if probe is None:
+                    present.update(conn.execute(select(col).where(col.in_(chunk))).scalars())
+                    continue
+                sql, names = probe
+                if len(chunk) < _IN_CHUNK:  # one statement for every chunk: repeat a key
+                    chunk = chunk + [chunk[-1]] * (_IN_CHUNK - len(chunk))
+                params: Any = tuple(chunk) if names is None else dict(zip(names, chunk, strict=True))
+                present.update(row[0] for row in conn.exec_driver_sql(sql, params).fetchall())
         return present
+
+    def _key_probe(self, conn: Connection, tbl: Table, key_column: str) -> tuple[str, list[str] | None] | None:
+        """``SELECT key FROM table WHERE key IN (<_IN_CHUNK parameters>)`` compiled once, for a key
+        column whose type converts nothing either way (text keys: the values go to the driver and
+        come back as they are, as through SQLAlchemy); None for other key types. Returns the SQL
+        and, for a driver with named parameters, their names in order."""
+        cache_key = ("probe", conn.dialect.name, tbl.fullname, key_column)
+        if cache_key in self._probes:
+            return self._probes[cache_key]
+        col = tbl.c[key_column]
+        impl = col.type.dialect_impl(conn.dialect)
+        found: tuple[str, list[str] | None] | None = None
+        if impl.bind_processor(conn.dialect) is None and impl.result_processor(conn.dialect, None) is None:
+            names = [f"k{i}" for i in range(_IN_CHUNK)]
+            compiled = (
+                select(col).where(col.in_([bindparam(n, type_=col.type) for n in names])).compile(dialect=conn.dialect)
+            )
+            if compiled.positional:
+                if list(compiled.positiontup or ()) == names:
+                    found = (str(compiled), None)
+            else:
+                found = (str(compiled), names)
+        self._probes[cache_key] = found
+        return found
 
     def max_updated_at(self, table: str, updated_at: str) -> datetime | None:
         tbl = self._table(table)
@@ -567,22 +612,29 @@ class SqlPortal:
         tbl = self._table(table)
         key_col = self._column(tbl, key_column, "key column")
         self._warn_if_unindexed(tbl, key_column)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        # Per column set (sorted names): one tuple per row, its values in that order, then the key.
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        # The sorted names of each distinct column order met (rows of a batch share one or two).
+        sorted_cols: dict[tuple[str, ...], tuple[str, ...]] = {}
         checked: set[tuple[str, ...]] = set()
+        bind_value = self._bind_value
         for key, values in updates:
-            cols = tuple(sorted(values))
+            order = tuple(values)
+            cols = sorted_cols.get(order)
+            if cols is None:
+                cols = sorted_cols[order] = tuple(sorted(order))
             if cols not in checked:  # each column set is checked once, not once per row
                 if key_column in values:
                     raise ValueError(f"write_back may not change the key column {key_column!r}")
                 for name in cols:
                     self._column(tbl, name, "write-back column")
                 checked.add(cols)
-            params = {
-                f"v_{name}": (self._bind_value(tbl, name, value) if isinstance(value, datetime) else value)
-                for name, value in values.items()
-            }
-            params["k_key"] = key
-            groups.setdefault(cols, []).append(params)
+            row = [values[name] for name in cols]
+            for position, value in enumerate(row):
+                if isinstance(value, datetime):
+                    row[position] = bind_value(tbl, cols[position], value)
+            row.append(key)
+            groups.setdefault(cols, []).append(tuple(row))
         total = 0
         with self._db_errors(table), self._engine.begin() as conn:
             for cols, rows in groups.items():
@@ -593,40 +645,147 @@ class SqlPortal:
                     .where(key_col == bindparam("k_key"))
                     .values({name: bindparam(f"v_{name}") for name in cols})
                 )
+                if len(rows) > 1 and conn.dialect.name == "postgresql":
+                    count = self._update_from_values(conn, tbl, key_column, cols, rows)
+                    if count is not None:
+                        total += count
+                        continue
                 if len(rows) > 1 and conn.dialect.supports_sane_multi_rowcount:
-                    total += self._executemany(conn, stmt, rows)
-                elif len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
-                    result = conn.execute(stmt, rows)
+                    total += self._executemany(conn, stmt, (tbl.fullname, key_column, cols), cols, rows)
+                    continue
+                params = [
+                    {**{f"v_{name}": v for name, v in zip(cols, row, strict=False)}, "k_key": row[-1]} for row in rows
+                ]
+                if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
+                    result = conn.execute(stmt, params)
                     total += max(result.rowcount, 0)
                 else:
                     # Batched executemany on this driver reports only the last page's rowcount.
-                    for row in rows:
-                        total += max(conn.execute(stmt, row).rowcount, 0)
+                    for one in params:
+                        total += max(conn.execute(stmt, one).rowcount, 0)
         return total
 
-    def _executemany(self, conn: Connection, stmt: Update, rows: list[dict[str, Any]]) -> int:
-        """``conn.execute(stmt, rows)`` with the statement compiled once and the values bound here,
-        handed to the driver's executemany: SQLAlchemy's per-row parameter handling costs more than
-        the database's own work on a write-back of thousands of rows. Returns the rowcount."""
+    def _update_from_values(
+        self, conn: Connection, tbl: Table, key_column: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> int | None:
+        """PostgreSQL: the rows as ``UPDATE t SET c = v.c ... FROM (VALUES ...) v WHERE t.key = v.k``,
+        ``_PG_PAGE`` rows a statement, instead of one round trip per row (psycopg2's executemany).
+
+        The VALUES list starts with a row of typed NULLs (the columns' types without length or
+        precision, so each value still meets the column's own checks when assigned, as in a plain
+        UPDATE; NULL matches no key). Returns the rows updated, or None, having written nothing,
+        when this cannot reproduce the per-row UPDATEs exactly: a key given twice (the per-row
+        statements count and apply both), or any error (the caller then runs those statements,
+        which fail or succeed as they always did)."""
+        keys = [row[-1] for row in rows]
+        if len(set(keys)) != len(keys):
+            return None
+        plan = self._values_plan(conn, tbl, key_column, cols)
+        if plan is None:
+            return None
+        processors = plan[1]
+        if any(p is not None for p in processors):
+            rows = [tuple(v if p is None else p(v) for v, p in zip(row, processors, strict=True)) for row in rows]
+        savepoint = conn.begin_nested()
+        try:
+            count = 0
+            for start in range(0, len(rows), _PG_PAGE):
+                page = rows[start : start + _PG_PAGE]
+                sql = self._values_sql(plan[0], len(cols) + 1, len(page))
+                count += max(conn.exec_driver_sql(sql, tuple(v for row in page for v in row)).rowcount, 0)
+        except sa_exc.DBAPIError:
+            savepoint.rollback()
+            return None
+        savepoint.commit()
+        return count
+
+    def _values_plan(
+        self, conn: Connection, tbl: Table, key_column: str, cols: tuple[str, ...]
+    ) -> tuple[tuple[str, str], tuple[Callable[[Any], Any] | None, ...]] | None:
+        """(SQL before and after the VALUES rows, bind processor per value in a row) for
+        :meth:`_update_from_values`; None for a column whose type has no plain SQL name."""
+        cache_key = ("values", tbl.fullname, key_column, *cols)
+        if cache_key in self._values:
+            return self._values[cache_key]
         dialect = conn.dialect
-        compiled = stmt.compile(dialect=dialect)
-        binds = compiled.binds
-        names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(binds)
-        processors: dict[str, Callable[[Any], Any]] = {}
-        for n in names:
-            processor = binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[n] = processor
+        quote = dialect.identifier_preparer.quote
+        names = [*cols, key_column]
+        casts: list[str] = []
+        processors: list[Callable[[Any], Any] | None] = []
+        try:
+            for name in names:
+                declared = _declared(tbl.c[name].type)
+                if isinstance(declared, sqltypes.String):
+                    type_sql = "TEXT"  # no length: a value too long fails on assignment, as before
+                else:
+                    type_sql = _TYPMOD.sub("", declared.compile(dialect=dialect)).strip()
+                if not _TYPE_NAME.fullmatch(type_sql):
+                    raise ValueError(type_sql)
+                casts.append(f"CAST(NULL AS {type_sql})")
+                processors.append(tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        except (sa_exc.CompileError, sa_exc.UnsupportedCompilationError, ValueError, NotImplementedError):
+            self._values[cache_key] = None
+            return None
+        aliases = [f"c{i}" for i in range(len(names))]
+        table_sql = dialect.identifier_preparer.format_table(tbl)
+        # Identifiers quoted by the dialect, type names checked above, every value a parameter.
+        head = (
+            f"UPDATE {table_sql} SET "  # noqa: S608
+            + ", ".join(f"{quote(name)} = v.{alias}" for name, alias in zip(cols, aliases, strict=False))
+            + " FROM (VALUES ("
+            + ", ".join(casts)
+            + ")"
+        )
+        tail = f") AS v ({', '.join(aliases)}) WHERE {table_sql}.{quote(key_column)} = v.{aliases[-1]}"
+        # "%" would be read as a parameter marker by the driver: such names keep the plain path.
+        found = None if "%" in head + tail else ((head, tail), tuple(processors))
+        self._values[cache_key] = found
+        return found
 
-        def bound(row: dict[str, Any], n: str) -> Any:
-            processor = processors.get(n)
-            return row[n] if processor is None else processor(row[n])
+    def _values_sql(self, parts: tuple[str, str], width: int, rows: int) -> str:
+        """The statement of :meth:`_values_plan` for ``rows`` rows of ``width`` parameters."""
+        one = "(" + ", ".join(["%s"] * width) + ")"
+        return parts[0] + ", " + ", ".join([one] * rows) + parts[1]
 
-        if compiled.positional:
-            params: list[Any] = [tuple(bound(row, n) for n in names) for row in rows]
+    def _executemany(
+        self,
+        conn: Connection,
+        stmt: Update,
+        cache_key: tuple[str, str, tuple[str, ...]],
+        cols: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> int:
+        """``conn.execute(stmt, rows)`` with the statement compiled once per column set and the
+        values bound here, handed to the driver's executemany: SQLAlchemy's per-row parameter
+        handling costs more than the database's own work on a write-back of thousands of rows.
+        ``rows`` hold the values of ``cols`` in order, then the key. Returns the rowcount."""
+        dialect = conn.dialect
+        found = self._compiled.get((dialect.name, *cache_key))
+        if found is None:
+            compiled = stmt.compile(dialect=dialect)
+            binds = compiled.binds
+            names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(binds)
+            # Where each parameter's value sits in a row tuple, and its type's bind processor.
+            plan: list[tuple[str, int, Callable[[Any], Any] | None]] = []
+            for n in names:
+                index = len(cols) if n == "k_key" else cols.index(n[2:])
+                plan.append((n, index, binds[n].type.dialect_impl(dialect).bind_processor(dialect)))
+            found = (str(compiled), compiled.positional, tuple(plan))
+            self._compiled[(dialect.name, *cache_key)] = found
+        sql, positional, steps = found
+        if all(processor is None for _n, _i, processor in steps):
+            indexes = [index for _n, index, _p in steps]
+            if positional and indexes == list(range(len(cols) + 1)):
+                params: list[Any] = rows
+            elif positional:
+                params = [tuple(row[i] for i in indexes) for row in rows]
+            else:
+                params = [{n: row[i] for n, i, _p in steps} for row in rows]
+        elif positional:
+            params = [tuple(row[i] if p is None else p(row[i]) for _n, i, p in steps) for row in rows]
         else:
-            params = [{n: bound(row, n) for n in names} for row in rows]
-        result = conn.exec_driver_sql(str(compiled), params)
+            params = [{n: (row[i] if p is None else p(row[i])) for n, i, p in steps} for row in rows]
+        result = conn.exec_driver_sql(sql, params)
         return max(result.rowcount, 0)
 
     def _bind_value(self, tbl: Table, name: str, value: Any) -> Any:

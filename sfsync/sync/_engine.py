@@ -270,6 +270,10 @@ class _Pipeline:
         while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
             self._record_oldest()
 
+    def busy(self) -> bool:
+        """Whether a sent batch is still being upserted (the org is still working on it)."""
+        return any(future is not None and not future.done() for _prepared, future in self._inflight)
+
     def _record_oldest(self) -> None:
         prepared, future = self._inflight.popleft()
         try:
@@ -386,6 +390,14 @@ class SyncEngine:
         self._lock: RenewableLock | None = None
         self.last_report: RunReport | None = None  # the current or last run's report, also when it raised
         self._record_types: dict[str, str] = {}
+        # The first part of a mapping's pull, run while its push waits for the org (see
+        # ``_pull_while_push_drains``); joined with the rest of the pull in ``_run``.
+        self._early_pulls: dict[str, MappingRunSummary] = {}
+        # Per (mapping, direction): whether the store may hold dead letters this run could
+        # resolve. Asked once per run (the run holds the lock, and only a run adds letters) and
+        # set again before this run adds one, so a batch of a mapping without letters skips the
+        # resolve (a DELETE per 500 keys) instead of paying for it on every record synced.
+        self._letters_possible: dict[tuple[str, str], bool] = {}
 
     # ------------------------------------------------------------------ the cycle
     def run(self, options: SyncOptions | None = None) -> RunReport:
@@ -393,6 +405,7 @@ class SyncEngine:
         selected = self._select(options.mappings)
         report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
         self.last_report = report
+        self._letters_possible = {}  # letters may have come or gone since the last run
         with bind_log_fields(run_id=report.run_id), _gc_for_bulk_work():
             return self._run(report, selected, options)
 
@@ -411,6 +424,7 @@ class SyncEngine:
         )
         with lock_cm as lock:
             self._lock = lock
+            self._early_pulls.clear()
             if not options.dry_run:
                 # A run that died without finishing is shown as such, not as "running" forever.
                 self.state.close_abandoned_runs(except_run=report.run_id)
@@ -432,7 +446,9 @@ class SyncEngine:
                     if options.direction in ("push", "both") and mapping.direction in ("push", "both"):
                         report.summaries.append(self._one_mapping(mapping, "push", options))
                     if options.direction in ("pull", "both") and mapping.direction in ("pull", "both"):
-                        report.summaries.append(self._one_mapping(mapping, "pull", options))
+                        pulled = self._one_mapping(mapping, "pull", options)
+                        early = self._early_pulls.pop(mapping.name, None)
+                        report.summaries.append(_joined(early, pulled) if early is not None else pulled)
             except BaseException as exc:
                 # Record the outcome whatever stopped the run (a bug and Ctrl-C included): `sfsync status`
                 # shows it failed at once, and the caller still gets the report for its metrics.
@@ -564,6 +580,7 @@ class SyncEngine:
 
         pipeline = _Pipeline(self, mapping, summary, options, stages)
         started_jobs = False
+        sent = 0
         with pipeline:
             for rows in _timed_iter(
                 self.portal.changed_rows(
@@ -609,7 +626,9 @@ class SyncEngine:
                 for number, chunk in enumerate(chunks, start=1):
                     prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
                     prepared.newest = newest if number == len(chunks) else None
+                    sent += len(prepared.outgoing)
                     pipeline.submit(prepared)
+            self._pull_while_push_drains(mapping, options, pipeline, sent)
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
@@ -619,12 +638,42 @@ class SyncEngine:
                 self._push_batch(mapping, batch, summary, options, stages)
 
         self._push_portal_deletes(mapping, summary, options, soft_deleted)
-        summary.api_calls = self.salesforce.api_calls - calls
-        summary.duration_seconds = round(time.monotonic() - started, 3)
-        self._merge_gateway_stages(stages, gateway_stages, gateway_cpu)
+        # The pull's first part ran inside this push: its calls and time are the pull's.
+        early = self._early_pulls.get(mapping.name)
+        summary.api_calls = self.salesforce.api_calls - calls - (early.api_calls if early else 0)
+        summary.duration_seconds = round(time.monotonic() - started - (early.duration_seconds if early else 0), 3)
+        self._merge_gateway_stages(stages, gateway_stages, gateway_cpu, skip=("query",))
         summary.stage_seconds = {name: round(seconds, 3) for name, seconds in stages.items() if seconds > 0}
         summary.stage_cpu_seconds = {name: round(seconds, 3) for name, seconds in stages.cpu.items() if seconds > 0}
         return summary
+
+    def _pull_while_push_drains(
+        self, mapping: ObjectMapping, options: SyncOptions, pipeline: _Pipeline, sent: int
+    ) -> None:
+        """Run the first part of the mapping's pull while the org works through the push's last jobs.
+
+        After a large push every record it wrote is read back by the pull (its Salesforce Id and
+        the Salesforce-owned fields go to the portal). Run after the push, that read and its
+        write-back add up to a second, serial phase; run here, the write-back of what the org has
+        already stored overlaps the org's processing of the jobs still in flight. The pull's
+        watermark then moves to the org's clock at this query, so the pull after the push reads
+        only what changed since (the last jobs' records and any edits): every record is still read
+        at least once after it was written, none is read twice (law 2 holds for each part alone).
+        Only for a push large enough to go through Bulk jobs, with jobs still in flight, in a run
+        of both directions: an idle or small cycle keeps its single pull query.
+        """
+        threshold = self.options.pull_bulk_threshold
+        if (
+            options.dry_run
+            or options.full  # a full pull ignores the watermark: it would read everything twice
+            or options.direction != "both"
+            or mapping.direction != "both"
+            or threshold is None
+            or sent < threshold
+            or not pipeline.busy()
+        ):
+            return
+        self._early_pulls[mapping.name] = self._one_mapping(mapping, "pull", options)
 
     def _merge_gateway_stages(
         self,
@@ -758,7 +807,15 @@ class SyncEngine:
         key = self._fingerprint_key(mapping)
         changed: list[_Outgoing] = []
         for item in mapped:
-            item.digest = fingerprint({k: v for k, v in item.payload.items() if k not in create_only}, key)
+            # The canonical JSON sorts its keys, so dropping them from a copy hashes what the
+            # filtered payload hashed (an update's payload holds none of them: no copy at all).
+            hashed = item.payload
+            present = create_only.intersection(hashed)
+            if present:
+                hashed = dict(hashed)
+                for name in present:
+                    del hashed[name]
+            item.digest = fingerprint(hashed, key)
             entry = prepared.ledger.get(item.external_id)
             if entry is not None and entry.push_hash == item.digest and not entry.deleted and not options.full:
                 summary.unchanged += 1
@@ -837,6 +894,11 @@ class SyncEngine:
         resolved = list(prepared.resolved)
         now = prepared.now
         with _timed(stages, "state_writes"):
+            if mapping.name in self._early_pulls and prepared.outgoing:
+                # The pull's first part ran after this batch read its ledger rows and may have
+                # stored a pulled hash for some of them: read them again, so it is kept (a stale
+                # copy would reset it, and the rest of the pull would write those rows back again).
+                prepared.ledger = self.state.ledger_rows(mapping.name, [o.external_id for o in prepared.outgoing])
             for item, result in zip(prepared.outgoing, results, strict=True):
                 if result.outcome == "rejected":
                     summary.rejected += 1
@@ -870,9 +932,9 @@ class SyncEngine:
                 )
                 resolved.append(item.external_id)
             if synced:
-                self.state.save_ledger(synced)
+                self.state.save_ledger(synced, stored=prepared.ledger)
             if resolved:
-                self.state.resolve_dead_letters(mapping.name, "push", resolved)
+                self._resolve_dead_letters(mapping.name, "push", resolved)
         self._tick(f"{mapping.name} push", prepared.rows)
 
     def _push_portal_deletes(
@@ -996,32 +1058,51 @@ class SyncEngine:
                 and letter.last_seen is not None
             }
 
+        # Wall and CPU seconds of the flushes made inside the query loop: the loop's own time less
+        # these is the query's (timing each record's arrival cost more than reading it).
+        flushed = [0.0, 0.0]
+
         def flush(retried: bool = False) -> None:
             if pending:
+                wall, cpu = time.perf_counter(), time.thread_time()
                 with _timed(stages, "write_back"):
                     self._pull_batch(mapping, pending, summary, options, retried=retried)
                 pending.clear()
                 self._renew_lock()
+                flushed[0] += time.perf_counter() - wall
+                flushed[1] += time.thread_time() - cpu
 
         records = self.salesforce.query_stream(
             soql, include_deleted=True, bulk_threshold=self.options.pull_bulk_threshold
         )
-        for record in _timed_iter(records, stages, "query"):
+        loop_wall, loop_cpu = time.perf_counter(), time.thread_time()
+        for record in records:
             summary.read += 1
-            stamp = parse_utc(record.get("SystemModstamp"))
-            if stamp is not None and (newest is None or stamp > newest):
-                newest = stamp
-            if record.get(ext_field) in (None, ""):
+            # The newest SystemModstamp only matters without the org's clock (known once the
+            # first answer came, for a real gateway): a timestamp is parsed only when needed.
+            stamp: datetime | None = None
+            if records.server_time is None:
+                stamp = parse_utc(record.get("SystemModstamp"))
+                if stamp is not None and (newest is None or stamp > newest):
+                    newest = stamp
+            external_id = record.get(ext_field)
+            if external_id is None or external_id == "":
                 continue
-            key = str(record[ext_field])
-            due_keys.pop(key, None)
-            failed_at = waiting.get(key)
-            if failed_at is not None and stamp is not None and stamp <= failed_at:
-                summary.unchanged += 1  # still dead-lettered; retried when due or on request
-                continue
+            key = str(external_id)
+            if due_keys:
+                due_keys.pop(key, None)
+            failed_at = waiting.get(key) if waiting else None
+            if failed_at is not None:
+                if stamp is None:
+                    stamp = parse_utc(record.get("SystemModstamp"))
+                if stamp is not None and stamp <= failed_at:
+                    summary.unchanged += 1  # still dead-lettered; retried when due or on request
+                    continue
             pending.append(record)
             if len(pending) >= self.options.batch_size:
                 flush()
+        stages["query"] += time.perf_counter() - loop_wall - flushed[0]
+        stages.cpu["query"] += time.thread_time() - loop_cpu - flushed[1]
         flush()
         # Every record read is now written back or dead-lettered (law 2): the watermark may move.
         # Where the next pull starts: the org's clock when this query ran; without it (an answer
@@ -1145,10 +1226,10 @@ class SyncEngine:
         written = self._write_back(mapping, updates, summary, now)
         summary.written_back += sum(1 for key in written if key in entries and not entries[key].deleted)
         if written:
-            self.state.save_ledger([entries[key] for key in written if key in entries])
+            self.state.save_ledger([entries[key] for key in written if key in entries], stored=ledger)
         done = [*settled, *written]
         if done:
-            self.state.resolve_dead_letters(mapping.name, "pull", done)
+            self._resolve_dead_letters(mapping.name, "pull", done)
         self._tick(f"{mapping.name} pull", len(records))
 
     def _write_back(
@@ -1255,15 +1336,12 @@ class SyncEngine:
         withdrawn = entry is not None and entry.deleted and entry.salesforce_id is not None
         salesforce_id = None if deleted else str(record.get("Id") or (entry.salesforce_id if entry else "")) or None
         deleted = deleted or withdrawn
+        # Positional (mapping, external_id, salesforce_id, push_hash, pull_hash, last_pushed_at,
+        # last_pulled_at, deleted): built once per record pulled, keywords cost more.
+        if entry is None:
+            return LedgerRow(mapping.name, external_id, salesforce_id, None, digest, None, now, deleted)
         return LedgerRow(
-            mapping=mapping.name,
-            external_id=external_id,
-            salesforce_id=salesforce_id,
-            push_hash=entry.push_hash if entry else None,
-            pull_hash=digest,
-            last_pushed_at=entry.last_pushed_at if entry else None,
-            last_pulled_at=now,
-            deleted=deleted,
+            mapping.name, external_id, salesforce_id, entry.push_hash, digest, entry.last_pushed_at, now, deleted
         )
 
     # ------------------------------------------------------------------ helpers
@@ -1302,6 +1380,14 @@ class SyncEngine:
             return self.protector.fingerprint_key()
         return None
 
+    def _resolve_dead_letters(self, mapping: str, direction: DirectionName, keys: Sequence[str]) -> None:
+        """Forget the dead letters of records now synced, unless the store has none to forget."""
+        possible = self._letters_possible.get((mapping, direction))
+        if possible is None:
+            possible = self._letters_possible[(mapping, direction)] = self.state.has_dead_letters(mapping, direction)
+        if possible:
+            self.state.resolve_dead_letters(mapping, direction, keys)
+
     def _dead_letter(
         self,
         mapping: str,
@@ -1312,6 +1398,8 @@ class SyncEngine:
         fields: tuple[str, ...],
         now: datetime,
     ) -> None:
+        # Before the write: from now on this run's resolves for the mapping and direction run.
+        self._letters_possible[(mapping, direction)] = True
         self.state.record_dead_letter(
             DeadLetter(
                 id=None,
@@ -1367,3 +1455,30 @@ def _salesforce_id_column(mapping: ObjectMapping) -> str | None:
 
 def _none_first(value: datetime | None) -> datetime:
     return value if value is not None else datetime.min.replace(tzinfo=UTC)
+
+
+def _joined(first: MappingRunSummary, second: MappingRunSummary) -> MappingRunSummary:
+    """One pull summary from its two parts (the part run during the push, then the rest)."""
+    counts = (
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+        "retried",
+        "written_back",
+        "deleted",
+        "withdrawn",
+        "unmatched",
+        "api_calls",
+    )
+    joined = second.model_copy(update={name: getattr(first, name) + getattr(second, name) for name in counts})
+    joined.duration_seconds = round(first.duration_seconds + second.duration_seconds, 3)
+    for name in ("stage_seconds", "stage_cpu_seconds"):
+        merged = dict(getattr(first, name))
+        for stage, seconds in getattr(second, name).items():
+            merged[stage] = round(merged.get(stage, 0.0) + seconds, 3)
+        setattr(joined, name, merged)
+    joined.watermark = second.watermark or first.watermark
+    joined.plan = [*first.plan, *second.plan]
+    return joined

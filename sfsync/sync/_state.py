@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError, database_reason
 from sfsync.sync._lock import LeaseLock, holder_alive
@@ -64,6 +64,8 @@ DeadLetterState = Literal["open", "retry_requested", "discarded", "exhausted"]
 ACTIVE_STATES: tuple[DeadLetterState, ...] = ("open", "retry_requested", "exhausted")
 
 _IN_CHUNK = 500
+# Rows per multi-row ledger upsert on PostgreSQL (8 parameters each: far below its 65,535 limit).
+_PG_PAGE = 1000
 _MAX_MESSAGE = 2000
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]{0,254}")
 
@@ -96,6 +98,28 @@ class LedgerRow(NamedTuple):
     last_pushed_at: datetime | None
     last_pulled_at: datetime | None
     deleted: bool
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _positional(dialect: Dialect) -> Dialect:
+    """``dialect``, or the same with positional parameters ("%s" for psycopg2): a statement
+    compiled once then takes one flat tuple, which the driver fills in faster than names."""
+    if dialect.positional:
+        return dialect
+    factory: Any = type(dialect)
+    positional: Dialect = factory(paramstyle="format")
+    return positional
+
+
+def _driver_value(value: Any) -> Any:
+    """What sqlite3 binds for ``value``: its registered adapter's result (Python's default one
+    turns a datetime into ``isoformat(" ")``), applied once per distinct value instead of once
+    per row by the driver."""
+    adapter = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return adapter(value) if adapter is not None else value
 
 
 def _ledger_row(entry: LedgerEntry | LedgerRow) -> dict[str, Any]:
@@ -237,6 +261,11 @@ class StateStore:
             tuple[str, tuple[str, ...], tuple[str, ...]],
             tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]],
         ] = {}
+        # Ledger statements (SQL text) and column converters, compiled once; see
+        # _ledger_rows_fast and _save_ledger_sqlite.
+        self._sql: dict[tuple[str, str], str] = {}
+        self._converters: dict[str, Callable[[Any], Any]] = {}
+        self._pg_upserts: dict[int, tuple[str, tuple[str, ...]]] = {}
         if migrate:
             self.migrate()
 
@@ -426,16 +455,74 @@ class StateStore:
         key = t.c[column]
         ids = list(dict.fromkeys(values))
         found: dict[str, LedgerRow] = {}
+        if not ids:
+            return found
         position = LedgerRow._fields.index(column)
         columns = [t.c[name] for name in LedgerRow._fields]
         make = LedgerRow._make
         with self._db("reading the ledger"), self._engine.connect() as conn:
+            if conn.dialect.name in ("sqlite", "postgresql"):
+                self._ledger_rows_fast(conn, mapping, column, ids, found)
+                return found
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 for row in conn.execute(select(*columns).where(t.c.mapping == mapping, key.in_(chunk))).fetchall():
                     entry = make(row)
                     found[str(entry[position])] = entry
         return found
+
+    def _ledger_rows_fast(
+        self, conn: Connection, mapping: str, column: str, ids: list[str], found: dict[str, LedgerRow]
+    ) -> None:
+        """:meth:`_ledger_rows_by` on SQLite and PostgreSQL: one statement compiled once (every chunk padded to
+        ``_IN_CHUNK`` keys by repeating one, which selects nothing twice), rows straight from the
+        driver, and each distinct stored timestamp converted once (a batch shares a handful: the
+        moments its runs wrote it). The conversions are SQLAlchemy's own, so the rows are the same."""
+        sql = self._ledger_select_sql(conn, column)
+        position = LedgerRow._fields.index(column)
+        convert = self._result_converters(conn)
+        to_bool = convert["deleted"]
+        to_time = convert["last_pushed_at"]
+        times: dict[Any, datetime | None] = {None: None}
+        make = LedgerRow
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            if len(chunk) < _IN_CHUNK:
+                chunk = chunk + [chunk[-1]] * (_IN_CHUNK - len(chunk))
+            for m, ext, sf_id, push_hash, pull_hash, pushed, pulled, deleted in conn.exec_driver_sql(
+                sql, (mapping, *chunk)
+            ).fetchall():
+                pushed_at = times[pushed] if pushed in times else times.setdefault(pushed, to_time(pushed))
+                pulled_at = times[pulled] if pulled in times else times.setdefault(pulled, to_time(pulled))
+                entry = make(m, ext, sf_id, push_hash, pull_hash, pushed_at, pulled_at, to_bool(deleted))
+                found[str(entry[position])] = entry
+
+    def _ledger_select_sql(self, conn: Connection, column: str) -> str:
+        """SELECT of the ledger's columns for one mapping and ``_IN_CHUNK`` values of ``column``."""
+        cache_key = ("select", column)
+        sql = self._sql.get(cache_key)
+        if sql is None:
+            t = self._ledger
+            stmt = select(*(t.c[name] for name in LedgerRow._fields)).where(
+                t.c.mapping == bindparam("m"), t.c[column].in_([bindparam(f"k{i}") for i in range(_IN_CHUNK)])
+            )
+            compiled = stmt.compile(dialect=_positional(conn.dialect))
+            # The driver gets positional parameters: the mapping, then the keys in order.
+            expected = ("m", *(f"k{i}" for i in range(_IN_CHUNK)))
+            if tuple(compiled.positiontup or ()) != expected:
+                raise RuntimeError("unexpected parameter order in the compiled ledger query")
+            sql = self._sql[cache_key] = str(compiled)
+        return sql
+
+    def _result_converters(self, conn: Connection) -> dict[str, Callable[[Any], Any]]:
+        """SQLAlchemy's result processors of the ledger's columns (identity where it has none)."""
+        converters = self._converters
+        if not converters:
+            for name in LedgerRow._fields:
+                column_type = self._ledger.c[name].type
+                processor = column_type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+                converters[name] = processor if processor is not None else _identity
+        return converters
 
     def all_ledger_keys(self, mapping: str) -> set[str]:
         t = self._ledger
@@ -464,14 +551,164 @@ class StateStore:
                 return
             last = keys[-1]
 
-    def save_ledger(self, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
-        """Insert or replace entries, all in one transaction (idempotent)."""
+    def save_ledger(
+        self, entries: Sequence[LedgerEntry | LedgerRow], *, stored: Mapping[str, LedgerRow] | None = None
+    ) -> None:
+        """Insert or replace entries, all in one transaction (idempotent).
+
+        ``stored`` (optional): the entries' rows as this run read them from this store, by
+        external id (the caller holds the run lock, so they are still what the store holds). On
+        SQLite an entry whose stored row differs in a few columns then has only those updated,
+        and one equal to its stored row is not written: the same contents, less work.
+        """
         if not entries:
             return
         # Last one wins for duplicates within a call, as it would for sequential calls.
-        rows = {(e.mapping, e.external_id): _ledger_row(e) for e in entries}
+        latest: dict[tuple[str, str], LedgerEntry | LedgerRow] = {}
+        for e in entries:
+            latest[(e.mapping, e.external_id)] = e
         with self._db("writing the ledger"), self._engine.begin() as conn:
-            self._upsert(conn, self._ledger, list(rows.values()), ("mapping", "external_id"))
+            name = conn.dialect.name
+            if name == "sqlite" and len(latest) > 1:
+                rest = list(latest.values())
+                if stored:
+                    rest = self._update_changed_sqlite(conn, rest, stored)
+                if rest:
+                    self._save_ledger_sqlite(conn, rest)
+            elif name == "postgresql" and len(latest) > 1:
+                self._save_ledger_postgresql(conn, list(latest.values()))
+            else:
+                rows = [_ledger_row(e) for e in latest.values()]
+                self._upsert(conn, self._ledger, rows, ("mapping", "external_id"))
+
+    def _update_changed_sqlite(
+        self, conn: Connection, entries: list[LedgerEntry | LedgerRow], stored: Mapping[str, LedgerRow]
+    ) -> list[LedgerEntry | LedgerRow]:
+        """UPDATE the columns in which each entry differs from its stored row (grouped by column
+        set: a batch has one or two); returns the entries left for the upsert (no stored row, or
+        a row gone after all)."""
+        fields = LedgerRow._fields
+        changing = range(2, len(fields))  # every column but the key (mapping, external_id)
+        groups: dict[tuple[int, ...], list[LedgerEntry | LedgerRow]] = {}
+        rest: list[LedgerEntry | LedgerRow] = []
+        for e in entries:
+            before = stored.get(e.external_id)
+            if before is None or before.mapping != e.mapping or not isinstance(e, tuple):
+                rest.append(e)
+                continue
+            # != is never an error (a naive datetime differs from every stored one, and is then
+            # refused by the bind processor, as on the upsert)
+            diff = tuple(i for i in changing if e[i] != before[i])
+            if diff:
+                groups.setdefault(diff, []).append(e)
+        for diff, group in groups.items():
+            sql, names = self._ledger_update_sql(conn, diff)
+            params = self._ledger_params(conn, group, names, _driver_value)
+            if conn.exec_driver_sql(sql, params).rowcount != len(group):
+                rest.extend(group)  # some row was not there after all: the upsert puts it right
+        return rest
+
+    def _ledger_update_sql(self, conn: Connection, diff: tuple[int, ...]) -> tuple[str, tuple[str, ...]]:
+        """``UPDATE ledger SET <columns> WHERE mapping = ? AND external_id = ?``: SQL, parameter order."""
+        fields = LedgerRow._fields
+        cache_key = ("update", ",".join(fields[i] for i in diff))
+        sql = self._sql.get(cache_key)
+        names = (*(fields[i] for i in diff), "mapping", "external_id")
+        if sql is None:
+            t = self._ledger
+            stmt = (
+                update(t)
+                .where(t.c.mapping == bindparam("mapping"), t.c.external_id == bindparam("external_id"))
+                .values({fields[i]: bindparam(fields[i]) for i in diff})
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            if tuple(compiled.positiontup or ()) != names:
+                raise RuntimeError("unexpected parameter order in the compiled ledger update")
+            sql = self._sql[cache_key] = str(compiled)
+        return sql, names
+
+    def _ledger_params(
+        self,
+        conn: Connection,
+        entries: Sequence[LedgerEntry | LedgerRow],
+        names: Sequence[str],
+        adapt: Callable[[Any], Any],
+    ) -> list[tuple[Any, ...]]:
+        """One parameter tuple per entry, its values in the order of ``names``, built straight
+        from the entry's fields (no dict per row). Each distinct timestamp or flag goes through
+        SQLAlchemy's own bind processor of its column once (a batch shares a few timestamps),
+        then ``adapt``, so the driver gets what the generic path gives it; a naive datetime is
+        refused alike."""
+        fields = LedgerRow._fields
+        order = tuple(fields.index(n) for n in names)
+        processors = {
+            index: processor
+            for index, name in zip(order, names, strict=True)
+            if (processor := self._ledger.c[name].type.bind_processor(conn.dialect)) is not None
+        }
+        # Per converted column: a memo of value -> what the driver gets (None stays None).
+        memos: dict[int, dict[Any, Any]] = {index: {None: None} for index in processors}
+        converted = tuple((index, processor, memos[index]) for index, processor in processors.items())
+        params: list[tuple[Any, ...]] = []
+        append = params.append
+        direct = order == tuple(range(len(fields)))
+        for e in entries:
+            values: list[Any] = list(e) if isinstance(e, tuple) else [getattr(e, n) for n in fields]
+            for index, processor, memo in converted:
+                value = values[index]
+                if value in memo:
+                    values[index] = memo[value]
+                else:
+                    values[index] = memo.setdefault(value, adapt(processor(value)))
+            append(tuple(values) if direct else tuple(values[i] for i in order))
+        return params
+
+    def _save_ledger_sqlite(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
+        """:meth:`save_ledger` of several entries on SQLite: the upsert compiled once, handed to
+        the driver's executemany with the values of :meth:`_ledger_params` (the driver's own
+        adapter applied once per distinct value instead of once per row)."""
+        sql, names, _processors = self._compiled_upsert(
+            conn, self._ledger, LedgerRow._fields, ("mapping", "external_id")
+        )
+        conn.exec_driver_sql(sql, self._ledger_params(conn, entries, names, _driver_value))
+
+    def _save_ledger_postgresql(self, conn: Connection, entries: Sequence[LedgerEntry | LedgerRow]) -> None:
+        """:meth:`save_ledger` of several entries on PostgreSQL: multi-row ``INSERT ... ON
+        CONFLICT DO UPDATE`` statements of ``_PG_PAGE`` rows (one round trip each), their text
+        built once per page size, the values of :meth:`_ledger_params` passed positionally:
+        SQLAlchemy's per-row parameter handling cost several times the database's work."""
+        fields = LedgerRow._fields
+        params = self._ledger_params(conn, entries, fields, _identity)
+        for start in range(0, len(params), _PG_PAGE):
+            page = params[start : start + _PG_PAGE]
+            sql, _names = self._pg_ledger_upsert(conn, len(page))
+            conn.exec_driver_sql(sql, tuple(value for row in page for value in row))
+
+    def _pg_ledger_upsert(self, conn: Connection, rows: int) -> tuple[str, tuple[str, ...]]:
+        """The multi-row upsert of ``rows`` ledger rows, compiled by SQLAlchemy: SQL text and the
+        parameter names, row by row in :class:`LedgerRow` field order."""
+        cached = self._pg_upserts.get(rows)
+        if cached is not None:
+            return cached
+        t = self._ledger
+        fields = LedgerRow._fields
+        names = tuple(f"p{i}_{f}" for i in range(rows) for f in fields)
+        stmt = pg_dialect.insert(t).values(
+            [{f: bindparam(f"p{i}_{f}", type_=t.c[f].type) for f in fields} for i in range(rows)]
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.mapping, t.c.external_id],
+            set_={f: stmt.excluded[f] for f in fields if f not in ("mapping", "external_id")},
+        )
+        # Compiled for positional "%s" parameters (one flat tuple per page): the driver fills
+        # those in faster than named ones.
+        compiled = stmt.compile(dialect=_positional(conn.dialect))
+        if tuple(compiled.positiontup or ()) != names:
+            raise RuntimeError("unexpected parameter order in the compiled ledger upsert")
+        found = (str(compiled), names)
+        if rows == _PG_PAGE or len(self._pg_upserts) < 8:  # full pages, and a few remainders
+            self._pg_upserts[rows] = found
+        return found
 
     # -- dead letters --------------------------------------------------------------------------
 
@@ -582,6 +819,14 @@ class StateStore:
     def resolve_dead_letter(self, mapping: str, direction: Direction, record_key: str) -> bool:
         """The record synced after all: forget its dead letter. True if there was one."""
         return self.resolve_dead_letters(mapping, direction, [record_key]) > 0
+
+    def has_dead_letters(self, mapping: str, direction: Direction) -> bool:
+        """Whether any letter (any state, discarded ones too) is stored for the mapping and
+        direction: what :meth:`resolve_dead_letters` could remove. One indexed probe."""
+        t = self._dead
+        stmt = select(t.c.id).where(t.c.mapping == mapping, t.c.direction == direction).limit(1)
+        with self._db("reading dead letters"), self._engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
 
     def resolve_dead_letters(self, mapping: str, direction: Direction, record_keys: Collection[str]) -> int:
         """Bulk :meth:`resolve_dead_letter`; returns how many letters were removed."""
