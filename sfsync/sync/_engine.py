@@ -894,11 +894,6 @@ class SyncEngine:
         resolved = list(prepared.resolved)
         now = prepared.now
         with _timed(stages, "state_writes"):
-            if mapping.name in self._early_pulls and prepared.outgoing:
-                # The pull's first part ran after this batch read its ledger rows and may have
-                # stored a pulled hash for some of them: read them again, so it is kept (a stale
-                # copy would reset it, and the rest of the pull would write those rows back again).
-                prepared.ledger = self.state.ledger_rows(mapping.name, [o.external_id for o in prepared.outgoing])
             for item, result in zip(prepared.outgoing, results, strict=True):
                 if result.outcome == "rejected":
                     summary.rejected += 1
