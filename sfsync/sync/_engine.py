@@ -270,10 +270,6 @@ class _Pipeline:
         while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
             self._record_oldest()
 
-    def busy(self) -> bool:
-        """Whether a sent batch is still being upserted (the org is still working on it)."""
-        return any(future is not None and not future.done() for _prepared, future in self._inflight)
-
     def _record_oldest(self) -> None:
         prepared, future = self._inflight.popleft()
         try:
@@ -390,9 +386,6 @@ class SyncEngine:
         self._lock: RenewableLock | None = None
         self.last_report: RunReport | None = None  # the current or last run's report, also when it raised
         self._record_types: dict[str, str] = {}
-        # The first part of a mapping's pull, run while its push waits for the org (see
-        # ``_pull_while_push_drains``); joined with the rest of the pull in ``_run``.
-        self._early_pulls: dict[str, MappingRunSummary] = {}
         # Per (mapping, direction): whether the store may hold dead letters this run could
         # resolve. Asked once per run (the run holds the lock, and only a run adds letters) and
         # set again before this run adds one, so a batch of a mapping without letters skips the
@@ -424,7 +417,6 @@ class SyncEngine:
         )
         with lock_cm as lock:
             self._lock = lock
-            self._early_pulls.clear()
             if not options.dry_run:
                 # A run that died without finishing is shown as such, not as "running" forever.
                 self.state.close_abandoned_runs(except_run=report.run_id)
@@ -446,9 +438,7 @@ class SyncEngine:
                     if options.direction in ("push", "both") and mapping.direction in ("push", "both"):
                         report.summaries.append(self._one_mapping(mapping, "push", options))
                     if options.direction in ("pull", "both") and mapping.direction in ("pull", "both"):
-                        pulled = self._one_mapping(mapping, "pull", options)
-                        early = self._early_pulls.pop(mapping.name, None)
-                        report.summaries.append(_joined(early, pulled) if early is not None else pulled)
+                        report.summaries.append(self._one_mapping(mapping, "pull", options))
             except BaseException as exc:
                 # Record the outcome whatever stopped the run (a bug and Ctrl-C included): `sfsync status`
                 # shows it failed at once, and the caller still gets the report for its metrics.
@@ -580,7 +570,6 @@ class SyncEngine:
 
         pipeline = _Pipeline(self, mapping, summary, options, stages)
         started_jobs = False
-        sent = 0
         with pipeline:
             for rows in _timed_iter(
                 self.portal.changed_rows(
@@ -626,9 +615,7 @@ class SyncEngine:
                 for number, chunk in enumerate(chunks, start=1):
                     prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
                     prepared.newest = newest if number == len(chunks) else None
-                    sent += len(prepared.outgoing)
                     pipeline.submit(prepared)
-            self._pull_while_push_drains(mapping, options, pipeline, sent)
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
@@ -638,42 +625,12 @@ class SyncEngine:
                 self._push_batch(mapping, batch, summary, options, stages)
 
         self._push_portal_deletes(mapping, summary, options, soft_deleted)
-        # The pull's first part ran inside this push: its calls and time are the pull's.
-        early = self._early_pulls.get(mapping.name)
-        summary.api_calls = self.salesforce.api_calls - calls - (early.api_calls if early else 0)
-        summary.duration_seconds = round(time.monotonic() - started - (early.duration_seconds if early else 0), 3)
-        self._merge_gateway_stages(stages, gateway_stages, gateway_cpu, skip=("query",))
+        summary.api_calls = self.salesforce.api_calls - calls
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        self._merge_gateway_stages(stages, gateway_stages, gateway_cpu)
         summary.stage_seconds = {name: round(seconds, 3) for name, seconds in stages.items() if seconds > 0}
         summary.stage_cpu_seconds = {name: round(seconds, 3) for name, seconds in stages.cpu.items() if seconds > 0}
         return summary
-
-    def _pull_while_push_drains(
-        self, mapping: ObjectMapping, options: SyncOptions, pipeline: _Pipeline, sent: int
-    ) -> None:
-        """Run the first part of the mapping's pull while the org works through the push's last jobs.
-
-        After a large push every record it wrote is read back by the pull (its Salesforce Id and
-        the Salesforce-owned fields go to the portal). Run after the push, that read and its
-        write-back add up to a second, serial phase; run here, the write-back of what the org has
-        already stored overlaps the org's processing of the jobs still in flight. The pull's
-        watermark then moves to the org's clock at this query, so the pull after the push reads
-        only what changed since (the last jobs' records and any edits): every record is still read
-        at least once after it was written, none is read twice (law 2 holds for each part alone).
-        Only for a push large enough to go through Bulk jobs, with jobs still in flight, in a run
-        of both directions: an idle or small cycle keeps its single pull query.
-        """
-        threshold = self.options.pull_bulk_threshold
-        if (
-            options.dry_run
-            or options.full  # a full pull ignores the watermark: it would read everything twice
-            or options.direction != "both"
-            or mapping.direction != "both"
-            or threshold is None
-            or sent < threshold
-            or not pipeline.busy()
-        ):
-            return
-        self._early_pulls[mapping.name] = self._one_mapping(mapping, "pull", options)
 
     def _merge_gateway_stages(
         self,
@@ -1450,30 +1407,3 @@ def _salesforce_id_column(mapping: ObjectMapping) -> str | None:
 
 def _none_first(value: datetime | None) -> datetime:
     return value if value is not None else datetime.min.replace(tzinfo=UTC)
-
-
-def _joined(first: MappingRunSummary, second: MappingRunSummary) -> MappingRunSummary:
-    """One pull summary from its two parts (the part run during the push, then the rest)."""
-    counts = (
-        "read",
-        "created",
-        "updated",
-        "unchanged",
-        "rejected",
-        "retried",
-        "written_back",
-        "deleted",
-        "withdrawn",
-        "unmatched",
-        "api_calls",
-    )
-    joined = second.model_copy(update={name: getattr(first, name) + getattr(second, name) for name in counts})
-    joined.duration_seconds = round(first.duration_seconds + second.duration_seconds, 3)
-    for name in ("stage_seconds", "stage_cpu_seconds"):
-        merged = dict(getattr(first, name))
-        for stage, seconds in getattr(second, name).items():
-            merged[stage] = round(merged.get(stage, 0.0) + seconds, 3)
-        setattr(joined, name, merged)
-    joined.watermark = second.watermark or first.watermark
-    joined.plan = [*first.plan, *second.plan]
-    return joined

@@ -9,7 +9,6 @@ org, the watermark at the newest row, and a third run writing nothing.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -326,73 +325,3 @@ def test_a_record_edited_in_salesforce_after_the_pull_is_read_by_the_next_one(bu
     assert pull.read == 1 and pull.written_back == 1
     row = next(r for r in world.portal_rows() if r["registration_number"] == record["Registration_Number__c"])
     assert row["status"] == "approved"
-
-
-class _HeldLastJob:
-    """The gateway, except that the push's last job waits until the pull has sent its query:
-    the org is still working on that job when the push has read and sent everything."""
-
-    def __init__(self, gateway: Any, jobs: int) -> None:
-        self._gateway = gateway
-        self._jobs_left = jobs
-        self._lock = threading.Lock()
-        self.queried = threading.Event()
-        self.pull_queries = 0
-
-    def upsert(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            self._jobs_left -= 1
-            last = self._jobs_left == 0
-        if last:
-            assert self.queried.wait(30), "the pull's first part never ran while the last job was held"
-        return self._gateway.upsert(*args, **kwargs)
-
-    def query_stream(self, *args: Any, **kwargs: Any) -> Any:
-        self.pull_queries += 1
-        stream = self._gateway.query_stream(*args, **kwargs)
-        self.queried.set()
-        return stream
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
-
-
-def test_the_pull_starts_while_the_orgs_works_on_the_last_jobs_and_reads_every_record_once(
-    bulk_world: World,
-) -> None:
-    """A large load's pull runs in two parts: the records the org already stored are read and
-    written back while it works on the push's last job, the rest after it. Every pushed record's
-    Salesforce Id reaches the portal, none is written back twice, and the next cycle is idle."""
-    world = bulk_world
-    clock = {"now": datetime(2026, 11, 21, 9, 0, tzinfo=UTC)}
-
-    def ticking() -> datetime:
-        clock["now"] += timedelta(milliseconds=250)
-        return clock["now"]
-
-    world.fake.clock = ticking
-    held = _HeldLastJob(world.gateway, jobs=5)  # jobs of 100, 100, 100, 100 and 50 (see PIPELINE)
-    report = world.engine(**PIPELINE, pull_bulk_threshold=100, salesforce=held).run(SyncOptions(mappings=(MAPPING,)))
-    push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
-    assert held.pull_queries == 2  # the part during the push, then the rest
-    assert (push.created, push.rejected, pull.rejected) == (450, 0, 0)
-    assert pull.written_back == pull.read  # nothing read was left unwritten
-    assert 450 <= pull.read < 450 + 50  # the held job's 50 records were not there for the first part
-    assert push.api_calls + pull.api_calls == report.api_calls
-    assert_mirrored(world)
-    rows = {str(r["registration_number"]): r for r in world.portal_rows()}
-    ids = {str(r["Registration_Number__c"]): r["Id"] for r in world.fake.records(OBJECT)}
-    assert {k: rows[k]["salesforce_id"] for k in ids} == ids  # the last job's records included
-
-    mark = len(world.fake.request_log)
-    idle = world.engine(**PIPELINE, pull_bulk_threshold=100).run(SyncOptions(mappings=(MAPPING,)))
-    assert idle.summary(MAPPING, "pull").read == 0 and idle.summary(MAPPING, "push").api_calls == 0
-    assert [c.method for c in world.fake.request_log[mark:]] == ["GET"]
-
-
-def test_a_small_push_keeps_a_single_pull_query(bulk_world: World) -> None:
-    world = bulk_world
-    held = _HeldLastJob(world.gateway, jobs=5)
-    held.queried.set()  # nothing held: only the count of pull queries matters here
-    world.engine(**PIPELINE, pull_bulk_threshold=1000, salesforce=held).run(SyncOptions(mappings=(MAPPING,)))
-    assert held.pull_queries == 1  # 450 rows pushed: below the pull's Bulk threshold, no split
