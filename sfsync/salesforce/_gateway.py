@@ -648,13 +648,13 @@ class SalesforceGateway:
         check_soql(soql)
         endpoint = "queryAll/" if include_deleted else "query/"
         probe = with_row_limit(soql, bulk_threshold + 1) if bulk_threshold is not None else None
-        for statement in (soql, probe):
-            uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": statement or ""})
-            if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
-                raise UsageError(
-                    f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
-                    "bytes (split long IN lists into several queries)"
-                )
+        # The REST call sends the probe when there is one (a Bulk job gets the statement in its body).
+        uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": probe or soql})
+        if len(self._creds().instance_url) + len(uri) > MAX_URI_BYTES:
+            raise UsageError(
+                f"SOQL statement makes a {len(uri):,}-byte URI; Salesforce refuses URIs over {MAX_URI_BYTES:,} "
+                "bytes (split long IN lists into several queries)"
+            )
         return QueryStream(lambda stream: self._pages(stream, soql, probe, endpoint, bulk_threshold))
 
     def _pages(
