@@ -257,7 +257,7 @@ class SyncSettings(_Section):
         "(0: at it; raise it if org-side transactions can commit seconds after they stamp a record)",
     )
     parallel_jobs: int = Field(
-        default=2,
+        default=3,
         ge=1,
         le=10,
         description="push batches in flight at once (Bulk jobs uploading or running) while the next "

@@ -633,7 +633,7 @@ class SalesforceGateway:
         return self.query_stream(soql, include_deleted=include_deleted)
 
     def query_stream(
-        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None
+        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None, at_least: int = 0
     ) -> QueryStream:
         """Like :meth:`query`, and the result says when the org ran it (``server_time``).
 
@@ -644,9 +644,16 @@ class SalesforceGateway:
         small result is read whole from it. The job's CSV results are streamed ``BULK_QUERY_PAGE``
         rows a request (``locator`` paging), typed like REST values (describe gives the field types).
         Bulk 2.0 ignores ORDER BY for chunking; callers that use it must not rely on row order.
+
+        ``at_least``: rows the caller knows the result holds (the records it has just written, for
+        a pull after a push). Above ``bulk_threshold`` the statement goes straight to a Bulk query
+        job, without the deciding REST call; ``server_time`` is then the ``Date`` of the answer
+        that created the job (the job reads the data after it).
         """
         check_soql(soql)
         endpoint = "queryAll/" if include_deleted else "query/"
+        if bulk_threshold is not None and at_least > bulk_threshold:
+            return QueryStream(lambda stream: self._bulk_query(soql, include_deleted=include_deleted, stream=stream))
         probe = with_row_limit(soql, bulk_threshold + 1) if bulk_threshold is not None else None
         # The REST call sends the probe when there is one (a Bulk job gets the statement in its body).
         uri = f"/services/data/v{self._settings.api_version}/{endpoint}?" + urlencode({"q": probe or soql})
@@ -672,7 +679,7 @@ class SalesforceGateway:
             # own LIMIT is larger): the whole statement goes to a Bulk query job.
             stream.transport = "bulk"
             stream.total_size = None if probe is not None else stream.total_size
-            yield from self._bulk_query(soql, include_deleted=what == "queryAll")
+            yield from self._bulk_query(soql, include_deleted=what == "queryAll", stream=stream)
             return
         while True:
             for record in page.get("records") or ():
@@ -688,10 +695,12 @@ class SalesforceGateway:
         check_soql(soql)
         return self._bulk_query(soql, include_deleted=include_deleted)
 
-    def _bulk_query(self, soql: str, *, include_deleted: bool) -> Iterator[dict[str, Any]]:
+    def _bulk_query(
+        self, soql: str, *, include_deleted: bool, stream: QueryStream | None = None
+    ) -> Iterator[dict[str, Any]]:
         what = "bulk query"
         with self._timed("query"):
-            job = self._call(
+            created = self._call(
                 "POST",
                 "jobs/query/",
                 what=f"{what}: create job",
@@ -702,7 +711,11 @@ class SalesforceGateway:
                     "columnDelimiter": "COMMA",
                     "lineEnding": "LF",
                 },
-            ).json()
+            )
+            job = created.json()
+        if stream is not None and stream.server_time is None:
+            stream.server_time = _server_time(created)
+            stream.transport = "bulk"
         job_id = str(job["id"])
         context = ErrorContext(sobject=str(job.get("object") or "") or None, extra={"bulk_job": job_id})
         with self._timed("server_wait"):

@@ -88,7 +88,7 @@ class SalesforcePort(Protocol):
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]: ...
 
     def query_stream(
-        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None
+        self, soql: str, *, include_deleted: bool = False, bulk_threshold: int | None = None, at_least: int = 0
     ) -> QueryResult: ...
 
 
@@ -333,12 +333,16 @@ class EngineOptions(BaseModel):
     lock_timeout_seconds: float = Field(default=0.0, ge=0)
     # Push batches in flight (uploading or processing in Salesforce) while the next one is read,
     # mapped and encrypted; 1 still overlaps one batch's upload with the next batch's preparation.
-    parallel_jobs: int = Field(default=2, ge=1, le=10)
+    # Three keep a job queued in Salesforce while the oldest one's results are read and recorded.
+    parallel_jobs: int = Field(default=3, ge=1, le=10)
     # Rows per upsert (one Bulk job above the gateway's bulk threshold): small enough that a
     # batch makes several jobs to overlap, large enough that each is one Bulk job, not Collections.
     job_size: int = Field(default=5000, ge=1)
     # A pull of more rows than this goes through a Bulk API 2.0 query job instead of REST pages.
     pull_bulk_threshold: int | None = Field(default=2000, ge=1)
+    # The gateway's [salesforce] bulk_threshold: an upsert of more rows than this is one Bulk job
+    # (fewer go through sObject Collections, 200 rows a call).
+    upsert_bulk_threshold: int = Field(default=2000, ge=1)
     # How far before the org's clock at the previous pull the next one starts reading.
     pull_margin: timedelta = timedelta(0)
 
@@ -357,6 +361,7 @@ class EngineOptions(BaseModel):
             parallel_jobs=sync.parallel_jobs,
             pull_margin=timedelta(seconds=sync.pull_margin_seconds),
             pull_bulk_threshold=settings.salesforce.bulk_threshold,
+            upsert_bulk_threshold=settings.salesforce.bulk_threshold,
         )
 
 
@@ -391,6 +396,9 @@ class SyncEngine:
         # set again before this run adds one, so a batch of a mapping without letters skips the
         # resolve (a DELETE per 500 keys) instead of paying for it on every record synced.
         self._letters_possible: dict[tuple[str, str], bool] = {}
+        # Per mapping: records this run's push upserted. The pull after it reads them back (their
+        # SystemModstamp is newer than its watermark), so it knows a lower bound of its size.
+        self._pushed_this_run: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the cycle
     def run(self, options: SyncOptions | None = None) -> RunReport:
@@ -399,6 +407,7 @@ class SyncEngine:
         report = RunReport(run_id=uuid.uuid4().hex, started_at=self.clock(), dry_run=options.dry_run)
         self.last_report = report
         self._letters_possible = {}  # letters may have come or gone since the last run
+        self._pushed_this_run = {}
         with bind_log_fields(run_id=report.run_id), _gc_for_bulk_work():
             return self._run(report, selected, options)
 
@@ -467,7 +476,11 @@ class SyncEngine:
     def _one_mapping(self, mapping: ObjectMapping, direction: DirectionName, options: SyncOptions) -> MappingRunSummary:
         with bind_log_fields(mapping=mapping.name, direction=direction):
             log.info("mapping %s %s: started", mapping.name, direction)
-            summary = self._push(mapping, options) if direction == "push" else self._pull(mapping, options)
+            if direction == "push":
+                summary = self._push(mapping, options)
+                self._pushed_this_run[mapping.name] = summary.created + summary.updated
+            else:
+                summary = self._pull(mapping, options)
             log.info(
                 "mapping %s %s: read %d, created %d, updated %d, unchanged %d, rejected %d, written back %d in %.2fs",
                 mapping.name,
@@ -568,6 +581,12 @@ class SyncEngine:
             due = self.state.due_dead_letters(mapping.name, "push", self.clock(), self.options.dead_letter_max_attempts)
             due_keys = dict.fromkeys(d.record_key for d in due)
 
+        # Hard deletes (ledger keys the portal no longer has) are found before the read, against
+        # the ledger as the previous runs left it: the keys this run pushes were just read from the
+        # portal, so a large first load does not walk its own rows again at the end. A key the read
+        # meets after all (the row came back meanwhile) is not deleted.
+        with _timed(stages, "state_reads"):
+            gone = self._hard_deleted_keys(mapping)
         pipeline = _Pipeline(self, mapping, summary, options, stages)
         started_jobs = False
         with pipeline:
@@ -587,8 +606,10 @@ class SyncEngine:
                 # A row met again later in the same read was edited while the run was reading: it
                 # is processed again (its hash decides), never skipped — the watermark moves past it.
                 fresh = list(rows)
-                for row in rows:
-                    due_keys.pop(str(row.get(key_column)), None)
+                if due_keys or gone:
+                    for row in rows:
+                        due_keys.pop(str(row.get(key_column)), None)
+                        gone.pop(str(row.get(key_column)), None)
                 if deleted_column:
                     for row in rows:
                         if row.get(key_column) is None:
@@ -605,10 +626,13 @@ class SyncEngine:
                 # job moves the watermark: it is recorded after every job before it.
                 # A large load's first job is a fifth of the others: Salesforce starts on it while
                 # the next, full-size job is prepared, instead of idling through a whole job's
-                # preparation. (Small batches keep one job: a small first job would go through
-                # Collections, not Bulk.)
+                # preparation. It is still one Bulk job (just above the upsert threshold): below it,
+                # sObject Collections would take it 200 rows a call, one call after the other.
+                # (Small batches keep one job.)
                 size = self.options.job_size
-                first = max(1, size // 5) if not started_jobs and len(fresh) >= 2 * size else size
+                first = size
+                if not started_jobs and len(fresh) >= 2 * size:
+                    first = min(size, max(size // 5, self.options.upsert_bulk_threshold + 1))
                 bounds = [0, *range(first, len(fresh), size)] if len(fresh) > first else [0]
                 chunks = [fresh[a:b] for a, b in zip(bounds, [*bounds[1:], len(fresh)], strict=True)]
                 started_jobs = started_jobs or bool(fresh)
@@ -624,7 +648,12 @@ class SyncEngine:
                 batch = _Batch(rows=list(rows_by_key.values()), retried_keys={str(k) for k in rows_by_key})
                 self._push_batch(mapping, batch, summary, options, stages)
 
-        self._push_portal_deletes(mapping, summary, options, soft_deleted)
+        if gone:  # a row that came back during the run, whatever its updated-at, is not deleted
+            back = self.portal.existing_keys(mapping.portal.table, key_column, list(gone))
+            for key in back:
+                gone.pop(str(key), None)
+        gone.update(soft_deleted)
+        self._push_portal_deletes(mapping, summary, options, gone)
         summary.api_calls = self.salesforce.api_calls - calls
         summary.duration_seconds = round(time.monotonic() - started, 3)
         self._merge_gateway_stages(stages, gateway_stages, gateway_cpu)
@@ -889,23 +918,27 @@ class SyncEngine:
                 self._resolve_dead_letters(mapping.name, "push", resolved)
         self._tick(f"{mapping.name} push", prepared.rows)
 
+    def _hard_deleted_keys(self, mapping: ObjectMapping) -> dict[str, datetime]:
+        """Ledger keys the portal no longer has, with now as their deletion time. Streamed chunk by
+        chunk so memory stays flat with the size of the ledger; records already propagated are not
+        re-checked."""
+        key_column = mapping.portal.external_id_column
+        now = self.clock()
+        gone: dict[str, datetime] = {}
+        for chunk in self.state.iter_ledger_keys(mapping.name, chunk=1000, live_only=True):
+            present = {str(k) for k in self.portal.existing_keys(mapping.portal.table, key_column, chunk)}
+            gone.update((key, now) for key in chunk if key not in present)
+        return gone
+
     def _push_portal_deletes(
         self,
         mapping: ObjectMapping,
         summary: MappingRunSummary,
         options: SyncOptions,
-        soft_deleted: dict[str, datetime],
+        gone: dict[str, datetime],
     ) -> None:
         """Rows deleted in the portal (soft via ``deleted_at``, or gone): withdraw or delete in Salesforce."""
-        key_column = mapping.portal.external_id_column
         now = self.clock()
-        # Hard deletes: ledger keys the portal no longer has. Streamed chunk by chunk so memory
-        # stays flat with the size of the ledger; records already propagated are not re-checked.
-        gone: dict[str, datetime] = {}
-        for chunk in self.state.iter_ledger_keys(mapping.name, chunk=1000, live_only=True):
-            present = {str(k) for k in self.portal.existing_keys(mapping.portal.table, key_column, chunk)}
-            gone.update((key, now) for key in chunk if key not in present)
-        gone.update(soft_deleted)
         if not gone:
             return
         ledger = self.state.ledger_rows(mapping.name, list(gone))
@@ -1024,8 +1057,13 @@ class SyncEngine:
                 flushed[0] += time.perf_counter() - wall
                 flushed[1] += time.thread_time() - cpu
 
+        # Records this run pushed are read back: when they are more than the threshold, the pull
+        # goes to a Bulk query job without first asking REST how many rows there are.
         records = self.salesforce.query_stream(
-            soql, include_deleted=True, bulk_threshold=self.options.pull_bulk_threshold
+            soql,
+            include_deleted=True,
+            bulk_threshold=self.options.pull_bulk_threshold,
+            at_least=0 if options.dry_run else self._pushed_this_run.get(mapping.name, 0),
         )
         loop_wall, loop_cpu = time.perf_counter(), time.thread_time()
         for record in records:
