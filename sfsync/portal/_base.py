@@ -124,6 +124,13 @@ class PortalAdapter(Protocol):
         """Apply ``(key, {column: value})`` updates in one transaction; return rows updated."""
         ...
 
+    def drop_unchanged(
+        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """``updates`` less the columns whose stored value already equals the value to write, and
+        less the rows left with none (what a write-back would not change)."""
+        ...
+
     def max_updated_at(self, table: str, updated_at: str) -> datetime | None:
         """The newest ``updated_at`` in the table (tz-aware UTC), or None when it is empty."""
         ...

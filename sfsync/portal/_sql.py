@@ -612,6 +612,108 @@ class SqlPortal:
         tbl = self._table(table)
         key_col = self._column(tbl, key_column, "key column")
         self._warn_if_unindexed(tbl, key_column)
+        with self._db_errors(table), self._engine.begin() as conn:
+            return self._write_groups(conn, tbl, key_col, key_column, updates)
+
+    def drop_unchanged(
+        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """``updates`` less the columns whose stored value equals the value to write; rows left
+        with no column are dropped (a key not found as given is kept whole: the UPDATE decides).
+
+        An UPDATE of a column that keeps its value still rewrites the row and every index on the
+        column (on SQLite, most of a write-back's cost), and a pull mostly brings back what the
+        portal already holds: the Salesforce Id the push wrote, an empty decision. Values are
+        compared as the driver stores them (after the column type's own conversion), type
+        included, so a value that only looks equal (``1`` and ``"1"``, two spellings of a
+        timestamp) is kept. When the stored values cannot be read as the driver holds them (a
+        driver whose parameter style this plain statement does not speak, a read error), every
+        update is returned as given.
+        """
+        if not updates:
+            return []
+        tbl = self._table(table)
+        self._column(tbl, key_column, "key column")
+        names = list(dict.fromkeys(name for _key, values in updates for name in values))
+        if key_column in names:
+            raise ValueError(f"write_back may not change the key column {key_column!r}")
+        for name in names:
+            self._column(tbl, name, "write-back column")
+        if not names:
+            return []
+        as_given = [(key, dict(values)) for key, values in updates]
+        with self._db_errors(table), self._engine.connect() as conn:
+            stored = self._stored_values(conn, tbl, key_column, names, [key for key, _values in updates])
+            processors = {
+                name: tbl.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names
+            }
+            key_processor = tbl.c[key_column].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if stored is None:
+            return as_given
+        position = {name: index for index, name in enumerate(names)}
+        bind_value = self._bind_value
+        changed: list[tuple[Any, dict[str, Any]]] = []
+        for key, values in updates:
+            current = stored.get(key_processor(key) if key_processor else key)
+            if current is None:  # not found as given (absent, or stored as another type): the UPDATE decides
+                changed.append((key, dict(values)))
+                continue
+            kept: dict[str, Any] = {}
+            for name, value in values.items():
+                bound = bind_value(tbl, name, value) if isinstance(value, datetime) else value
+                processor = processors[name]
+                if processor is not None and bound is not None:
+                    try:
+                        bound = processor(bound)
+                    except (TypeError, ValueError, ArithmeticError):
+                        kept[name] = value  # the UPDATE reports it
+                        continue
+                old = current[position[name]]
+                if bound is None and old is None:
+                    continue
+                if type(bound) is not type(old) or bound != old:
+                    kept[name] = value
+            if kept:
+                changed.append((key, kept))
+        return changed
+
+    def _stored_values(
+        self, conn: Connection, tbl: Table, key_column: str, names: list[str], keys: list[Any]
+    ) -> dict[Any, tuple[Any, ...]] | None:
+        """Per key as stored, the values of ``names`` as the driver returns them (no type
+        conversion); None when this plain statement cannot be run on the driver."""
+        dialect = conn.dialect
+        quote = dialect.identifier_preparer.quote
+        marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+        # Identifiers quoted by the dialect, every value a parameter.
+        head = (
+            f"SELECT {quote(key_column)}, {', '.join(quote(n) for n in names)} "  # noqa: S608
+            f"FROM {dialect.identifier_preparer.format_table(tbl)} WHERE {quote(key_column)} IN ("
+        )
+        if marker is None or (marker == "%s" and "%" in head):
+            return None
+        key_processor = tbl.c[key_column].type.dialect_impl(dialect).bind_processor(dialect)
+        unique = list(dict.fromkeys(keys))
+        stored: dict[Any, tuple[Any, ...]] = {}
+        try:
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = tuple(key_processor(k) if key_processor else k for k in unique[start : start + _IN_CHUNK])
+                sql = head + ", ".join([marker] * len(chunk)) + ")"
+                for row in conn.exec_driver_sql(sql, chunk).fetchall():
+                    stored[row[0]] = tuple(row[1:])
+        except (sa_exc.DBAPIError, TypeError, ValueError):
+            return None
+        return stored
+
+    def _write_groups(
+        self,
+        conn: Connection,
+        tbl: Table,
+        key_col: ColumnElement[Any],
+        key_column: str,
+        updates: Sequence[tuple[Any, Mapping[str, Any]]],
+    ) -> int:
+        """The UPDATEs of :meth:`write_back`, one executemany per column set, on ``conn``."""
         # Per column set (sorted names): one tuple per row, its values in that order, then the key.
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         # The sorted names of each distinct column order met (rows of a batch share one or two).
@@ -636,33 +738,30 @@ class SqlPortal:
             row.append(key)
             groups.setdefault(cols, []).append(tuple(row))
         total = 0
-        with self._db_errors(table), self._engine.begin() as conn:
-            for cols, rows in groups.items():
-                if not cols:
+        for cols, rows in groups.items():
+            if not cols:
+                continue
+            stmt = (
+                update(tbl).where(key_col == bindparam("k_key")).values({name: bindparam(f"v_{name}") for name in cols})
+            )
+            if len(rows) > 1 and conn.dialect.name == "postgresql":
+                count = self._update_from_values(conn, tbl, key_column, cols, rows)
+                if count is not None:
+                    total += count
                     continue
-                stmt = (
-                    update(tbl)
-                    .where(key_col == bindparam("k_key"))
-                    .values({name: bindparam(f"v_{name}") for name in cols})
-                )
-                if len(rows) > 1 and conn.dialect.name == "postgresql":
-                    count = self._update_from_values(conn, tbl, key_column, cols, rows)
-                    if count is not None:
-                        total += count
-                        continue
-                if len(rows) > 1 and conn.dialect.supports_sane_multi_rowcount:
-                    total += self._executemany(conn, stmt, (tbl.fullname, key_column, cols), cols, rows)
-                    continue
-                params = [
-                    {**{f"v_{name}": v for name, v in zip(cols, row, strict=False)}, "k_key": row[-1]} for row in rows
-                ]
-                if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
-                    result = conn.execute(stmt, params)
-                    total += max(result.rowcount, 0)
-                else:
-                    # Batched executemany on this driver reports only the last page's rowcount.
-                    for one in params:
-                        total += max(conn.execute(stmt, one).rowcount, 0)
+            if len(rows) > 1 and conn.dialect.supports_sane_multi_rowcount:
+                total += self._executemany(conn, stmt, (tbl.fullname, key_column, cols), cols, rows)
+                continue
+            params = [
+                {**{f"v_{name}": v for name, v in zip(cols, row, strict=False)}, "k_key": row[-1]} for row in rows
+            ]
+            if len(rows) == 1 or conn.dialect.supports_sane_multi_rowcount:
+                result = conn.execute(stmt, params)
+                total += max(result.rowcount, 0)
+            else:
+                # Batched executemany on this driver reports only the last page's rowcount.
+                for one in params:
+                    total += max(conn.execute(stmt, one).rowcount, 0)
         return total
 
     def _update_from_values(

@@ -879,6 +879,8 @@ class SyncEngine:
         synced: list[LedgerRow] = []
         resolved = list(prepared.resolved)
         now = prepared.now
+        link = _salesforce_id_column(mapping) if mapping.direction == "both" else None
+        linked: list[tuple[Any, dict[str, Any]]] = []  # (key, {link column: Id}) of records new to Salesforce
         with _timed(stages, "state_writes"):
             for item, result in zip(prepared.outgoing, results, strict=True):
                 if result.outcome == "rejected":
@@ -899,6 +901,12 @@ class SyncEngine:
                 else:
                     summary.updated += 1
                 previous = prepared.ledger.get(item.external_id)
+                if (
+                    link is not None
+                    and result.salesforce_id
+                    and (previous is None or previous.salesforce_id != result.salesforce_id)
+                ):
+                    linked.append((item.external_id, {link: result.salesforce_id}))
                 synced.append(
                     LedgerRow(
                         mapping=mapping.name,
@@ -916,7 +924,24 @@ class SyncEngine:
                 self.state.save_ledger(synced, stored=prepared.ledger)
             if resolved:
                 self._resolve_dead_letters(mapping.name, "push", resolved)
+        if linked:
+            with _timed(stages, "portal_link"):
+                self._link_portal_rows(mapping, linked)
         self._tick(f"{mapping.name} push", prepared.rows)
+
+    def _link_portal_rows(self, mapping: ObjectMapping, linked: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Write the Salesforce Id of records the push just created (or re-linked) to the portal.
+
+        The pull writes it too; written here, while Salesforce processes the next jobs, the pull
+        after a large load finds the portal already holding what it reads back and writes nothing
+        (on a first load, the Id is all that differs). Runs after the ledger is saved: a crash in
+        between leaves the Id to the pull. A write the portal refuses is left to the pull as well,
+        which dead-letters the record that causes it.
+        """
+        try:
+            self.portal.write_back(mapping.portal.table, mapping.portal.external_id_column, linked)
+        except PortalRejectedError as exc:
+            log.info("mapping %s: %d Salesforce Id(s) left for the pull to write: %s", mapping.name, len(linked), exc)
 
     def _hard_deleted_keys(self, mapping: ObjectMapping) -> dict[str, datetime]:
         """Ledger keys the portal no longer has, with now as their deletion time. Streamed chunk by
@@ -1176,6 +1201,7 @@ class SyncEngine:
         present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
         updates: list[tuple[Any, dict[str, Any]]] = []
         entries: dict[str, LedgerRow] = {}
+        unhashed: dict[str, dict[str, Any]] = {}  # values of entries whose pull hash is not computed yet
         settled: list[str] = []  # read, and nothing to write: any old dead letter is moot
         now = self.clock()
         if retried:
@@ -1201,11 +1227,15 @@ class SyncEngine:
                 fields = tuple(p.field or "" for p in exc.problems)
                 self._reject_pull(mapping, summary, options, external_id, "INVALID_VALUE", str(exc), fields, now)
                 continue
-            digest = fingerprint(values)
-            if entry is not None and entry.pull_hash == digest and not options.full and not retried:
-                summary.unchanged += 1
-                settled.append(external_id)
-                continue
+            digest: str | None = None
+            if entry is None or entry.pull_hash is not None:
+                digest = fingerprint(values)
+                if entry is not None and entry.pull_hash == digest and not options.full and not retried:
+                    summary.unchanged += 1
+                    settled.append(external_id)
+                    continue
+            else:
+                unhashed[external_id] = values  # no hash to compare with: hashed only if saved
             if options.dry_run:
                 self._plan(summary, options, PlannedChange(action="write_back", external_id=external_id))
             updates.append((external_id, values))
@@ -1213,10 +1243,41 @@ class SyncEngine:
         if options.dry_run:
             summary.written_back += sum(1 for entry_ in entries.values() if not entry_.deleted)
             return
-        written = self._write_back(mapping, updates, summary, now)
+        # What the portal already holds is not written again (after a push, the pull reads back
+        # mostly that: the Id the push wrote, an empty decision).
+        changed = self.portal.drop_unchanged(table, key_column, updates) if updates else []
+        to_write = {str(key) for key, _values in changed}
+        saved: list[LedgerRow] = []
+        for key, _values in updates:
+            if key in to_write:
+                continue
+            settled.append(key)
+            if not entries[key].deleted:
+                summary.unchanged += 1
+            before = ledger.get(key)
+            # The ledger is saved only when it learns something. A record without a pull hash
+            # keeps none: it is compared with the portal again next time it is read, which is
+            # safe; a stale hash left behind would not be (the record's return to those values
+            # would look unchanged).
+            if (
+                before is None
+                or before.pull_hash is not None
+                or before.salesforce_id != entries[key].salesforce_id
+                or before.deleted != entries[key].deleted
+            ):
+                saved.append(entries[key])
+        written = self._write_back(mapping, changed, summary, now)
         summary.written_back += sum(1 for key in written if key in entries and not entries[key].deleted)
-        if written:
-            self.state.save_ledger([entries[key] for key in written if key in entries], stored=ledger)
+        saved.extend(entries[key] for key in written if key in entries)
+        if saved:
+            if unhashed:
+                saved = [
+                    entry._replace(pull_hash=fingerprint(unhashed[entry.external_id]))
+                    if entry.external_id in unhashed
+                    else entry
+                    for entry in saved
+                ]
+            self.state.save_ledger(saved, stored=ledger)
         done = [*settled, *written]
         if done:
             self._resolve_dead_letters(mapping.name, "pull", done)
