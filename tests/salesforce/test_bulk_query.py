@@ -8,7 +8,7 @@ until it is ``null``. Rows come back as CSV and must read the same as REST recor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -210,3 +210,41 @@ def test_record_typer_gives_what_typed_record_gives() -> None:
     assert typer(["a01", ""]) == {"Id": "a01", "Partner_Account__r": None}
     assert typer(["a01", "P7"]) == {"Id": "a01", "Partner_Account__r": {"Partner_Number__c": "P7"}}
     assert read_csv_rows("")[0] == [] and list(read_csv_rows("")[1]) == []
+
+
+def _is_rest_query(path: str) -> bool:
+    """A REST query call (first page or next page), not a Bulk API 2.0 query job."""
+    return "/jobs/" not in path and any(part in ("query", "queryAll") for part in path.split("/"))
+
+
+@pytest.mark.parametrize("include_deleted", [False, True])
+def test_a_result_known_to_exceed_the_threshold_goes_straight_to_a_bulk_job(
+    fake: FakeSalesforce, include_deleted: bool
+) -> None:
+    """``at_least`` above the threshold: no deciding REST call; the org's clock is the ``Date``
+    of the answer that created the job (each answer here is one second after the one before)."""
+    fake.delete("Account", fake.records("Account")[0]["Id"])
+    base = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fake.clock = lambda: base + timedelta(seconds=len(fake.request_log))
+    gw = gateway(fake)
+    mark = len(fake.request_log)
+    stream = gw.query_stream(SOQL, include_deleted=include_deleted, bulk_threshold=5, at_least=6)
+    assert len(list(stream)) == (8 if include_deleted else 7)  # a queryAll job reads the deleted row
+    calls = fake.request_log[mark:]
+    assert [c.path for c in calls if _is_rest_query(c.path)] == []
+    created = next(i for i, c in enumerate(calls) if c.method == "POST" and c.path.rstrip("/").endswith("/jobs/query"))
+    assert stream.transport == "bulk"
+    assert stream.server_time == base + timedelta(seconds=mark + created + 1)  # logged before its Date is taken
+
+
+@pytest.mark.parametrize("at_least", [0, 4, 5])
+def test_a_result_not_known_to_exceed_the_threshold_is_probed_over_rest_first(
+    fake: FakeSalesforce, at_least: int
+) -> None:
+    gw = gateway(fake)
+    mark = len(fake.request_log)
+    stream = gw.query_stream(SOQL, bulk_threshold=5, at_least=at_least)
+    assert len(list(stream)) == 8
+    first = fake.request_log[mark]
+    assert (first.method, first.path.endswith("/query/"), first.records) == ("GET", True, 6)
+    assert stream.transport == "bulk"  # 8 rows: the probe's LIMIT 6 was reached

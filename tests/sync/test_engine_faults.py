@@ -466,6 +466,96 @@ def test_portal_hard_delete_is_withdrawn_once(big_world: World) -> None:
     assert len([k for c in store.iter_ledger_keys(MAPPING, chunk=1000) for k in c]) == 450
 
 
+def _delete_from_portal(world: World, key: str) -> dict[str, Any]:
+    """Hard-deletes a registration from the portal; returns the row as it was."""
+    row = next(r for r in world.portal_rows() if r["registration_number"] == key)
+    world.portal_execute("DELETE FROM deal_registrations WHERE registration_number = :k", k=key)
+    return row
+
+
+def _insert_into_portal(world: World, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    values = ", ".join(f":{c}" for c in row)
+    world.portal_execute(f"INSERT INTO deal_registrations ({columns}) VALUES ({values})", **row)
+
+
+def _insert_during_the_read(
+    monkeypatch: pytest.MonkeyPatch, world: World, row: dict[str, Any], *, after_the_scan: bool
+) -> None:
+    """The row comes back while the push reads changed rows: after the hard deletes were looked up,
+    either once the last batch was read (the read cannot meet it) or before the first one."""
+    original = SqlPortal.changed_rows
+
+    def reading(self: SqlPortal, *args: Any, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        if not after_the_scan:
+            _insert_into_portal(world, row)
+        yield from original(self, *args, **kwargs)
+        if after_the_scan:
+            _insert_into_portal(world, row)
+
+    monkeypatch.setattr(SqlPortal, "changed_rows", reading)
+
+
+def test_a_row_back_in_the_portal_before_the_deletes_are_sent_is_not_withdrawn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted before the run, so found among the hard deletes before the read; back (with an
+    updated-at behind the watermark, so the read does not meet it) before the deletes are sent."""
+    run_push(world)
+    store = StateStore(world.state_url)
+    watermark = store.get_watermark(MAPPING, "push")
+    store.close()
+    assert watermark is not None
+    row = _delete_from_portal(world, "DR-000005")
+    row["updated_at"] = (watermark - timedelta(days=1)).replace(tzinfo=None)
+    _insert_during_the_read(monkeypatch, world, row, after_the_scan=True)
+    report = run_push(world)
+    push = report.summary(MAPPING, "push")
+    assert (push.withdrawn, push.created, push.updated) == (0, 0, 0)
+    assert not world.deals_in_salesforce()["DR-000005"]["Withdrawn_At__c"]
+    monkeypatch.undo()
+    assert run_push(world).summary(MAPPING, "push").withdrawn == 0
+    assert_mirrored(world)
+
+
+def test_a_row_back_in_the_portal_and_met_by_the_read_is_pushed_not_withdrawn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_push(world)
+    row = _delete_from_portal(world, "DR-000005")
+    row |= {"amount": 777777, "updated_at": later()}
+    _insert_during_the_read(monkeypatch, world, row, after_the_scan=False)
+    report = run_push(world)
+    push = report.summary(MAPPING, "push")
+    assert (push.withdrawn, push.updated) == (0, 1)
+    record = world.deals_in_salesforce()["DR-000005"]
+    assert not record["Withdrawn_At__c"]
+    assert float(world.plain(record, "Amount__c") or "nan") == 777777
+    monkeypatch.undo()
+    assert_mirrored(world)
+
+
+def test_a_row_deleted_while_the_push_reads_is_withdrawn_by_the_next_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hard deletes are looked up before the read: one that happens during the read is not seen
+    by this run, and its ledger entry (still live) makes the next run withdraw it."""
+    run_push(world)
+    original = SqlPortal.changed_rows
+
+    def reading(self: SqlPortal, *args: Any, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        yield from original(self, *args, **kwargs)
+        _delete_from_portal(world, "DR-000005")
+
+    monkeypatch.setattr(SqlPortal, "changed_rows", reading)
+    assert run_push(world).summary(MAPPING, "push").withdrawn == 0
+    monkeypatch.undo()
+    assert "DR-000005" not in {r["registration_number"] for r in world.portal_rows()}
+    assert not world.deals_in_salesforce()["DR-000005"]["Withdrawn_At__c"]
+    assert run_push(world).summary(MAPPING, "push").withdrawn == 1
+    assert world.deals_in_salesforce()["DR-000005"]["Withdrawn_At__c"]
+
+
 # ---------------------------------------------------------------------------------- Salesforce faults
 
 

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from workspace_helpers import World, make_world
 
+from sfsync.config import SalesforceSettings, Settings, SyncSettings
 from sfsync.crypto import FieldCipher, FieldContext
 from sfsync.portal import SqlPortal
-from sfsync.sync._engine import SyncEngine, SyncOptions
+from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
 from sfsync.sync._report import RunReport
 from sfsync.sync._state import StateStore
+from sfsync.testing import RecordedCall
 
 MAPPING = "deal_registration"
 OBJECT = "Deal_Registration__c"
@@ -327,3 +329,101 @@ def test_a_record_edited_in_salesforce_after_the_pull_is_read_by_the_next_one(bu
     assert pull.read == 1 and pull.written_back == 1
     row = next(r for r in world.portal_rows() if r["registration_number"] == record["Registration_Number__c"])
     assert row["status"] == "approved"
+
+
+# ------------------------------------------------------------------ the first job, the defaults
+
+
+def test_a_large_loads_first_job_is_one_bulk_job_just_above_the_upsert_threshold(bulk_world: World) -> None:
+    """One batch of 450 rows in jobs of 200: the first job is ``threshold + 1`` = 51 rows (a fifth
+    of a job, 40, would go through sObject Collections), then 200 and 199 — all Bulk jobs."""
+    world = bulk_world
+    mark = len(world.fake.request_log)
+    report = run_push(world, batch_size=450, job_size=200, upsert_bulk_threshold=50)
+    assert report.summary(MAPPING, "push").created == 450
+    calls = world.fake.request_log[mark:]
+    assert [c.path for c in calls if "/composite/sobjects/" in c.path] == []
+    uploads = [c.records for c in calls if c.method == "PUT" and c.path.endswith("/batches")]
+    assert sorted(uploads) == [51, 199, 200]
+    assert_mirrored(world)
+
+
+def test_three_push_jobs_are_in_flight_by_default() -> None:
+    assert EngineOptions().parallel_jobs == 3
+    assert SyncSettings().parallel_jobs == 3
+    assert EngineOptions.from_settings(Settings()).parallel_jobs == 3
+
+
+def test_the_upsert_threshold_comes_from_the_gateways_bulk_threshold() -> None:
+    options = EngineOptions.from_settings(Settings(salesforce=SalesforceSettings(bulk_threshold=123)))
+    assert (options.upsert_bulk_threshold, options.pull_bulk_threshold) == (123, 123)
+
+
+# ------------------------------------------------------------------ the pull after a push
+
+
+def _rest_queries(calls: list[RecordedCall]) -> list[RecordedCall]:
+    """REST query calls (first pages and next pages), not Bulk API 2.0 query jobs."""
+    return [c for c in calls if "/jobs/" not in c.path and {"query", "queryAll"} & set(c.path.split("/"))]
+
+
+def _query_jobs(calls: list[RecordedCall]) -> list[RecordedCall]:
+    return [c for c in calls if c.method == "POST" and c.path.rstrip("/").endswith("/jobs/query")]
+
+
+def test_a_pull_after_pushing_more_than_the_threshold_goes_straight_to_a_bulk_query_job(bulk_world: World) -> None:
+    """The 450 records the push just created are read back: the pull asks REST nothing first, its
+    watermark is the org's clock when the job was created, and the idle cycle after it reads nothing."""
+    world = bulk_world
+    clock = {"now": datetime(2026, 11, 21, 9, 0, tzinfo=UTC)}
+
+    def ticking() -> datetime:
+        clock["now"] += timedelta(milliseconds=250)
+        return clock["now"]
+
+    world.fake.clock = ticking
+    engine = world.engine(**PIPELINE, pull_bulk_threshold=100, upsert_bulk_threshold=50)
+    mark = len(world.fake.request_log)
+    report = engine.run(SyncOptions(mappings=(MAPPING,)))
+    calls = world.fake.request_log[mark:]
+    assert report.summary(MAPPING, "push").created == 450
+    pull = report.summary(MAPPING, "pull")
+    assert pull.read >= 450 and pull.written_back >= 450
+    assert _rest_queries(calls) == []
+    assert len(_query_jobs(calls)) == 1
+    assert pull.watermark is not None
+    store = StateStore(world.state_url)
+    try:
+        assert store.get_watermark(MAPPING, "pull") == pull.watermark
+    finally:
+        store.close()
+
+    mark = len(world.fake.request_log)
+    idle = world.engine(**PIPELINE, pull_bulk_threshold=100).run(SyncOptions(mappings=(MAPPING,)))
+    assert idle.summary(MAPPING, "pull").read == 0
+    assert [c.method for c in world.fake.request_log[mark:]] == ["GET"]  # one REST query, nothing re-read
+
+
+def test_a_dry_run_pull_still_asks_rest_first(bulk_world: World) -> None:
+    """A dry run pushes nothing, so its pull knows nothing of its size: the REST probe decides."""
+    world = bulk_world
+    mark = len(world.fake.request_log)
+    report = world.engine(**PIPELINE, pull_bulk_threshold=100).run(SyncOptions(mappings=(MAPPING,), dry_run=True))
+    assert report.summary(MAPPING, "push").created == 450  # planned, not sent
+    calls = world.fake.request_log[mark:]
+    assert [c.method for c in _rest_queries(calls)] == ["GET"]
+    assert _query_jobs(calls) == []
+
+
+def test_a_pull_only_run_asks_rest_first_even_after_the_same_engine_pushed(bulk_world: World) -> None:
+    """What one run pushed says nothing about the next run's pull: it probes with LIMIT threshold + 1."""
+    world = bulk_world
+    engine = world.engine(**PIPELINE, pull_bulk_threshold=100, upsert_bulk_threshold=50)
+    assert engine.run(SyncOptions(mappings=(MAPPING,), direction="push")).summary(MAPPING, "push").created == 450
+    mark = len(world.fake.request_log)
+    report = engine.run(SyncOptions(mappings=(MAPPING,), direction="pull"))
+    assert report.summary(MAPPING, "pull").read >= 450
+    calls = world.fake.request_log[mark:]
+    probes = _rest_queries(calls)
+    assert [(c.method, c.records) for c in probes] == [("GET", 101)]
+    assert calls.index(probes[0]) < calls.index(_query_jobs(calls)[0])
