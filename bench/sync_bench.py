@@ -96,8 +96,14 @@ def _serve_fake(conn: Connection) -> None:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            t0 = time.monotonic()
             with lock:
+                t1 = time.monotonic()
                 status, headers, payload = self._answer(body)
+                t2 = time.monotonic()
+            if os.environ.get("TIMELINE"):
+                with open(os.environ["TIMELINE"], "a") as fh:
+                    fh.write(f"{t0:.3f} {t1:.3f} {t2:.3f} {self.command} {self.path[:90]} {len(body or b'')} {len(payload)}\n")
             data = payload.encode() if isinstance(payload, str) else payload
             # send_response_only: the fake's own Date header (its clock, moved on by the bench)
             # is the org's clock the pull reads, not this server's.
@@ -266,15 +272,26 @@ def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[
     _reset_peak_rss()
     batches: list[tuple[str, float]] = []
     # RSS after every batch: flat from the first batch to the last when the engine streams
-    engine.progress = lambda label, _count: batches.append((label.rsplit(" ", 1)[-1], round(_vm("VmRSS"), 1)))
+    def _prog(label: str, _count: int) -> None:
+        batches.append((label.rsplit(" ", 1)[-1], round(_vm("VmRSS"), 1)))
+        if os.environ.get("TIMELINE"):
+            with open(os.environ["TIMELINE"], "a") as fh:
+                fh.write(f"{time.monotonic():.3f} CLIENT progress {label} {_count}\n")
+    engine.progress = _prog
     rss_before = _vm("VmRSS")
     if trace:
         tracemalloc.reset_peak()
         traced_before = tracemalloc.get_traced_memory()[0]
     cpu_before, org_before = _cpu_seconds(), _cpu_seconds(org_pid) if org_pid else 0.0
     started = time.perf_counter()
+    if os.environ.get("TIMELINE"):
+        with open(os.environ["TIMELINE"], "a") as fh:
+            fh.write(f"{time.monotonic():.3f} CLIENT start\n")
     report = engine.run(SyncOptions(mappings=(MAPPING,), direction="both"))
     seconds = time.perf_counter() - started
+    if os.environ.get("TIMELINE"):
+        with open(os.environ["TIMELINE"], "a") as fh:
+            fh.write(f"{time.monotonic():.3f} CLIENT end\n")
     cpu = _cpu_seconds() - cpu_before
     org_cpu = _cpu_seconds(org_pid) - org_before if org_pid else 0.0
     push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
@@ -499,6 +516,7 @@ STAGES = (
     "server_wait",
     "results",
     "state_writes",
+    "portal_link",
     "pipeline_wait",
 )
 PULL_STAGES = ("query", "server_wait", "write_back", "state_writes")  # query includes server_wait
