@@ -14,6 +14,7 @@ from sfsync.portal._base import (
     PortalAdapter,
     PortalFilter,
     PortalRow,
+    StoredValues,
 )
 from sfsync.portal._sql import SqlPortal
 
@@ -26,4 +27,5 @@ __all__ = [
     "PortalFilter",
     "PortalRow",
     "SqlPortal",
+    "StoredValues",
 ]

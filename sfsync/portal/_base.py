@@ -22,6 +22,7 @@ __all__ = [
     "PortalAdapter",
     "PortalFilter",
     "PortalRow",
+    "StoredValues",
 ]
 
 
@@ -84,6 +85,18 @@ PortalFilter: TypeAlias = Sequence[FilterCondition]
 """A mapping's row filter: conditions that must all hold."""
 
 
+class StoredValues(Protocol):
+    """Keys a portal table holds, with what it stores for the columns a write-back would write."""
+
+    def __contains__(self, key: object) -> bool:
+        """Whether the table holds ``key`` (as text)."""
+        ...
+
+    def changes(self, key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` less those the row already stores (all of them when it was not read)."""
+        ...
+
+
 @runtime_checkable
 class PortalAdapter(Protocol):
     """Read changed rows from, and write Salesforce-owned fields back to, a partner portal."""
@@ -124,11 +137,9 @@ class PortalAdapter(Protocol):
         """Apply ``(key, {column: value})`` updates in one transaction; return rows updated."""
         ...
 
-    def drop_unchanged(
-        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> list[tuple[Any, dict[str, Any]]]:
-        """``updates`` less the columns whose stored value already equals the value to write, and
-        less the rows left with none (what a write-back would not change)."""
+    def stored_values(self, table: str, key_column: str, keys: Sequence[Any], columns: Sequence[str]) -> StoredValues:
+        """Which of ``keys`` the table holds (as text) and, to compare with a write-back, the stored
+        values of ``columns`` for them."""
         ...
 
     def max_updated_at(self, table: str, updated_at: str) -> datetime | None:

@@ -54,7 +54,7 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 from sfsync.errors import ConfigError, ErrorContext, FatalError, PortalRejectedError, database_reason
-from sfsync.portal._base import UNREADABLE, FilterOperator, PortalFilter, PortalRow
+from sfsync.portal._base import UNREADABLE, FilterOperator, PortalFilter, PortalRow, StoredValues
 from sfsync.text.time import as_utc
 from sfsync.text.urls import redact_database_url
 
@@ -615,92 +615,60 @@ class SqlPortal:
         with self._db_errors(table), self._engine.begin() as conn:
             return self._write_groups(conn, tbl, key_col, key_column, updates)
 
-    def drop_unchanged(
-        self, table: str, key_column: str, updates: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> list[tuple[Any, dict[str, Any]]]:
-        """``updates`` less the columns whose stored value equals the value to write; rows left
-        with no column are dropped (a key not found as given is kept whole: the UPDATE decides).
+    def stored_values(self, table: str, key_column: str, keys: Sequence[Any], columns: Sequence[str]) -> StoredValues:
+        """Which of ``keys`` the table holds (as text, like the engine's keys), and the stored
+        values of ``columns`` for them, to compare with what a write-back would write.
 
-        An UPDATE of a column that keeps its value still rewrites the row and every index on the
-        column (on SQLite, most of a write-back's cost), and a pull mostly brings back what the
-        portal already holds: the Salesforce Id the push wrote, an empty decision. Values are
-        compared as the driver stores them (after the column type's own conversion), type
-        included, so a value that only looks equal (``1`` and ``"1"``, two spellings of a
-        timestamp) is kept. When the stored values cannot be read as the driver holds them (a
-        driver whose parameter style this plain statement does not speak, a read error), every
-        update is returned as given.
+        One read serves both: an UPDATE of a column that keeps its value still rewrites the row
+        and every index on the column (on SQLite, most of a write-back's cost), and a pull mostly
+        brings back what the portal already holds (the Salesforce Id the push wrote, an empty
+        decision). Values are read as the driver returns them and compared with the value to
+        write after the column type's own conversion, type included, so a value that only looks
+        equal (``1`` and ``"1"``, two spellings of a timestamp) counts as a change. When the
+        values cannot be read that way (a driver whose parameter style this plain statement does
+        not speak, a read error), only the keys are read and every value counts as a change.
         """
-        if not updates:
-            return []
         tbl = self._table(table)
         self._column(tbl, key_column, "key column")
-        names = list(dict.fromkeys(name for _key, values in updates for name in values))
+        names = list(dict.fromkeys(columns))
         if key_column in names:
             raise ValueError(f"write_back may not change the key column {key_column!r}")
         for name in names:
             self._column(tbl, name, "write-back column")
-        if not names:
-            return []
-        as_given = [(key, dict(values)) for key, values in updates]
+        unique = list(dict.fromkeys(keys))
         with self._db_errors(table), self._engine.connect() as conn:
-            stored = self._stored_values(conn, tbl, key_column, names, [key for key, _values in updates])
-            processors = {
-                name: tbl.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names
-            }
-            key_processor = tbl.c[key_column].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            stored = self._stored_rows(conn, tbl, key_column, names, unique) if unique else {}
+            dialect = conn.dialect
         if stored is None:
-            return as_given
+            present = {str(k) for k in self.existing_keys(table, key_column, unique)}
+            return _StoredValues({key: None for key in present}, {}, {}, tbl, self._bind_value)
+        processors = {name: tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names}
         position = {name: index for index, name in enumerate(names)}
-        bind_value = self._bind_value
-        changed: list[tuple[Any, dict[str, Any]]] = []
-        for key, values in updates:
-            current = stored.get(key_processor(key) if key_processor else key)
-            if current is None:  # not found as given (absent, or stored as another type): the UPDATE decides
-                changed.append((key, dict(values)))
-                continue
-            kept: dict[str, Any] = {}
-            for name, value in values.items():
-                bound = bind_value(tbl, name, value) if isinstance(value, datetime) else value
-                processor = processors[name]
-                if processor is not None and bound is not None:
-                    try:
-                        bound = processor(bound)
-                    except (TypeError, ValueError, ArithmeticError):
-                        kept[name] = value  # the UPDATE reports it
-                        continue
-                old = current[position[name]]
-                if bound is None and old is None:
-                    continue
-                if type(bound) is not type(old) or bound != old:
-                    kept[name] = value
-            if kept:
-                changed.append((key, kept))
-        return changed
+        return _StoredValues(stored, position, processors, tbl, self._bind_value)
 
-    def _stored_values(
+    def _stored_rows(
         self, conn: Connection, tbl: Table, key_column: str, names: list[str], keys: list[Any]
-    ) -> dict[Any, tuple[Any, ...]] | None:
-        """Per key as stored, the values of ``names`` as the driver returns them (no type
+    ) -> dict[str, tuple[Any, ...] | None] | None:
+        """Per key (as text), the values of ``names`` as the driver returns them (no type
         conversion); None when this plain statement cannot be run on the driver."""
         dialect = conn.dialect
         quote = dialect.identifier_preparer.quote
         marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
         # Identifiers quoted by the dialect, every value a parameter.
         head = (
-            f"SELECT {quote(key_column)}, {', '.join(quote(n) for n in names)} "  # noqa: S608
+            f"SELECT {', '.join(quote(n) for n in [key_column, *names])} "  # noqa: S608
             f"FROM {dialect.identifier_preparer.format_table(tbl)} WHERE {quote(key_column)} IN ("
         )
         if marker is None or (marker == "%s" and "%" in head):
             return None
         key_processor = tbl.c[key_column].type.dialect_impl(dialect).bind_processor(dialect)
-        unique = list(dict.fromkeys(keys))
-        stored: dict[Any, tuple[Any, ...]] = {}
+        stored: dict[str, tuple[Any, ...] | None] = {}
         try:
-            for start in range(0, len(unique), _IN_CHUNK):
-                chunk = tuple(key_processor(k) if key_processor else k for k in unique[start : start + _IN_CHUNK])
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = tuple(key_processor(k) if key_processor else k for k in keys[start : start + _IN_CHUNK])
                 sql = head + ", ".join([marker] * len(chunk)) + ")"
                 for row in conn.exec_driver_sql(sql, chunk).fetchall():
-                    stored[row[0]] = tuple(row[1:])
+                    stored[str(row[0])] = tuple(row[1:])
         except (sa_exc.DBAPIError, TypeError, ValueError):
             return None
         return stored
@@ -952,3 +920,50 @@ def _condition(column: ColumnElement[Any], op: FilterOperator, value: Any) -> Co
         "ge": lambda: column >= value,
     }
     return operators[op]()
+
+
+class _StoredValues(StoredValues):
+    """What :meth:`SqlPortal.stored_values` read: keys as text, raw values per key (None: not read)."""
+
+    def __init__(
+        self,
+        stored: dict[str, tuple[Any, ...] | None],
+        position: dict[str, int],
+        processors: Mapping[str, Callable[[Any], Any] | None],
+        table: Table,
+        bind_value: Callable[[Table, str, Any], Any],
+    ) -> None:
+        self._stored = stored
+        self._position = position
+        self._processors = processors
+        self._table = table
+        self._bind_value = bind_value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._stored
+
+    def changes(self, key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        current = self._stored.get(key)
+        if current is None:
+            return dict(values)
+        position, processors = self._position, self._processors
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            index = position.get(name)
+            if index is None:  # a column that was not read
+                kept[name] = value
+                continue
+            bound = self._bind_value(self._table, name, value) if isinstance(value, datetime) else value
+            processor = processors[name]
+            if processor is not None and bound is not None:
+                try:
+                    bound = processor(bound)
+                except (TypeError, ValueError, ArithmeticError):
+                    kept[name] = value  # the UPDATE reports it
+                    continue
+            old = current[index]
+            if bound is None and old is None:
+                continue
+            if type(bound) is not type(old) or bound != old:
+                kept[name] = value
+        return kept

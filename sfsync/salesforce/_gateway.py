@@ -1305,6 +1305,7 @@ class SalesforceGateway:
             if delay > 0:
                 self._sleep(delay)
                 waited += delay
+            asked = max(waited, time.monotonic() - started)
             info: dict[str, Any] = self._call(
                 "GET", f"jobs/{kind}/{job_id}/", what=f"{what}: poll", context=context
             ).json()
@@ -1312,7 +1313,9 @@ class SalesforceGateway:
             elapsed = max(waited, time.monotonic() - started)
             if state in _BULK_DONE:
                 if state == "JobComplete":
-                    self._polls.observe(key, rows, running_at, elapsed)
+                    # Done by the time the poll was sent, as far as we know: the answer may have
+                    # waited behind the org's other work (its other jobs), which is not this job's.
+                    self._polls.observe(key, rows, min(running_at, asked), asked)
                 return info
             running_at = elapsed
             delay = next(delays)

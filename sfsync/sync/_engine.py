@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -227,10 +227,11 @@ def _timed_iter(items: Iterable[Any], stages: _Stages, stage: str) -> Iterator[A
 class _Pipeline:
     """Push batches in flight: upserted by worker threads, recorded in order by the engine's thread.
 
-    At most ``parallel_jobs`` batches are sent but not yet recorded, plus the one being prepared,
-    so memory stays bounded whatever the number of rows. A batch whose upsert failed stops the
-    watermark: later batches that did reach Salesforce are still recorded in the ledger (so the
-    rerun skips them by fingerprint), but the watermark stays behind the failed one.
+    At most ``parallel_jobs`` batches are being sent or processed, and at most twice that many are
+    not yet recorded, plus the one being prepared, so memory stays bounded whatever the number of
+    rows. A batch whose upsert failed stops the watermark: later batches that did reach
+    Salesforce are still recorded in the ledger (so the rerun skips them by fingerprint), but the
+    watermark stays behind the failed one.
     """
 
     def __init__(
@@ -255,8 +256,22 @@ class _Pipeline:
         return self
 
     def submit(self, prepared: _Prepared) -> None:
-        while len(self._inflight) >= self._jobs:
-            self._record_oldest()
+        # A new job starts as soon as fewer than ``parallel_jobs`` are running, whichever finished:
+        # an org that answers the oldest job's polls late (it processes jobs one at a time) does not
+        # hold the next upload back. Finished jobs are recorded in order, before the new job only
+        # while ``parallel_jobs`` or more wait to be recorded (so with one job in flight nothing
+        # else is sent before its outcome is stored; with more, the org gets its next job before
+        # the engine records the others), and never more than twice ``parallel_jobs`` wait, so
+        # memory stays bounded.
+        while self._inflight:
+            oldest = self._inflight[0][1]
+            if (oldest is None or oldest.done()) and len(self._inflight) >= self._jobs:
+                self._record_oldest()
+                continue
+            if self._running() < self._jobs and len(self._inflight) < 2 * self._jobs:
+                break
+            with _timed(self._stages, "pipeline_wait"):
+                wait([f for _p, f in self._inflight if f is not None and not f.done()], return_when=FIRST_COMPLETED)
         future: Future[list[RecordResult]] | None = None
         if prepared.outgoing and not self._options.dry_run:
             if self._pool is None:
@@ -269,6 +284,9 @@ class _Pipeline:
         # Record whatever is already finished, in order, so the watermark follows closely.
         while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
             self._record_oldest()
+
+    def _running(self) -> int:
+        return sum(1 for _prepared, future in self._inflight if future is not None and not future.done())
 
     def _record_oldest(self) -> None:
         prepared, future = self._inflight.popleft()
@@ -1198,7 +1216,9 @@ class SyncEngine:
         ext_field = mapping.salesforce.external_id_field
         keys = [str(r[ext_field]) for r in records]
         ledger = self.state.ledger_rows(mapping.name, keys)
-        present = {str(k) for k in self.portal.existing_keys(table, key_column, keys)}
+        # Which rows the portal holds, and what they store where the pull writes: only what
+        # differs is written (after a push, the pull reads back mostly what the portal holds).
+        present = self.portal.stored_values(table, key_column, keys, self._write_back_columns(mapping))
         updates: list[tuple[Any, dict[str, Any]]] = []
         entries: dict[str, LedgerRow] = {}
         unhashed: dict[str, dict[str, Any]] = {}  # values of entries whose pull hash is not computed yet
@@ -1243,13 +1263,12 @@ class SyncEngine:
         if options.dry_run:
             summary.written_back += sum(1 for entry_ in entries.values() if not entry_.deleted)
             return
-        # What the portal already holds is not written again (after a push, the pull reads back
-        # mostly that: the Id the push wrote, an empty decision).
-        changed = self.portal.drop_unchanged(table, key_column, updates) if updates else []
-        to_write = {str(key) for key, _values in changed}
+        changed: list[tuple[Any, dict[str, Any]]] = []
         saved: list[LedgerRow] = []
-        for key, _values in updates:
-            if key in to_write:
+        for key, values in updates:
+            differs = present.changes(key, values)
+            if differs:
+                changed.append((key, differs))
                 continue
             settled.append(key)
             if not entries[key].deleted:
@@ -1282,6 +1301,13 @@ class SyncEngine:
         if done:
             self._resolve_dead_letters(mapping.name, "pull", done)
         self._tick(f"{mapping.name} pull", len(records))
+
+    def _write_back_columns(self, mapping: ObjectMapping) -> list[str]:
+        """The portal columns a pull may write: Salesforce-owned fields, and the deletion time."""
+        columns = [fm.portal_column for fm in mapping.salesforce_owned() if fm.portal_column]
+        if mapping.portal.deleted_at:
+            columns.append(mapping.portal.deleted_at)
+        return list(dict.fromkeys(columns))
 
     def _write_back(
         self,
