@@ -89,6 +89,9 @@ def _serve_fake(conn: Connection) -> None:
     for number, name, _tier in PARTNERS:
         fake.insert("Account", {"Name": name, "Partner_Number__c": number, "IsPartner": True})
     lock = threading.Lock()  # the fake is not thread-safe; the threads only keep connections apart
+    # When the org worked on a request (monotonic seconds, the same clock in every process on
+    # Linux): with the contender's own start and end, where the org sat idle.
+    busy: list[tuple[float, float]] = []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -96,14 +99,11 @@ def _serve_fake(conn: Connection) -> None:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            t0 = time.monotonic()
             with lock:
-                t1 = time.monotonic()
+                began = time.monotonic()
                 status, headers, payload = self._answer(body)
-                t2 = time.monotonic()
-            if os.environ.get("TIMELINE"):
-                with open(os.environ["TIMELINE"], "a") as fh:
-                    fh.write(f"{t0:.3f} {t1:.3f} {t2:.3f} {self.command} {self.path[:90]} {len(body or b'')} {len(payload)}\n")
+                if not self.path.startswith("/_bench/"):
+                    busy.append((began, time.monotonic()))
             data = payload.encode() if isinstance(payload, str) else payload
             # send_response_only: the fake's own Date header (its clock, moved on by the bench)
             # is the org's clock the pull reads, not this server's.
@@ -118,6 +118,10 @@ def _serve_fake(conn: Connection) -> None:
             if self.path.startswith("/_bench/advance/"):
                 offset[0] += timedelta(minutes=int(self.path.rsplit("/", 1)[1]))
                 return 200, {}, "{}"
+            if self.path == "/_bench/busy":
+                taken = list(busy)
+                busy.clear()
+                return 200, {}, json.dumps(taken)
             if self.path == "/_bench/stats":
                 numbers = [r["Registration_Number__c"] for r in fake.records("Deal_Registration__c")]
                 return (
@@ -268,30 +272,40 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[str, Any]:
+def _org_busy(intervals: list[list[float]], began: float, ended: float) -> dict[str, float]:
+    """Seconds the org worked on the run's requests, and where it sat idle: before the first
+    request, between requests (the client preparing, recording, polling late), after the last."""
+    spans = sorted((max(a, began), min(b, ended)) for a, b in intervals if b > began and a < ended)
+    if not spans:
+        return {"busy": 0.0, "idle_before": ended - began, "idle_between": 0.0, "idle_after": 0.0}
+    busy, reach = 0.0, spans[0][0]
+    for a, b in spans:
+        busy += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    first, last = spans[0][0], reach
+    return {
+        "busy": busy,
+        "idle_before": first - began,
+        "idle_between": (last - first) - busy,
+        "idle_after": ended - last,
+    }
+
+
+def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None, instance: str | None = None) -> dict[str, Any]:
     _reset_peak_rss()
     batches: list[tuple[str, float]] = []
     # RSS after every batch: flat from the first batch to the last when the engine streams
-    def _prog(label: str, _count: int) -> None:
-        batches.append((label.rsplit(" ", 1)[-1], round(_vm("VmRSS"), 1)))
-        if os.environ.get("TIMELINE"):
-            with open(os.environ["TIMELINE"], "a") as fh:
-                fh.write(f"{time.monotonic():.3f} CLIENT progress {label} {_count}\n")
-    engine.progress = _prog
+    engine.progress = lambda label, _count: batches.append((label.rsplit(" ", 1)[-1], round(_vm("VmRSS"), 1)))
     rss_before = _vm("VmRSS")
     if trace:
         tracemalloc.reset_peak()
         traced_before = tracemalloc.get_traced_memory()[0]
     cpu_before, org_before = _cpu_seconds(), _cpu_seconds(org_pid) if org_pid else 0.0
-    started = time.perf_counter()
-    if os.environ.get("TIMELINE"):
-        with open(os.environ["TIMELINE"], "a") as fh:
-            fh.write(f"{time.monotonic():.3f} CLIENT start\n")
+    if instance:
+        requests.get(f"{instance}/_bench/busy", timeout=60)  # forget the requests before the run
+    started, began = time.perf_counter(), time.monotonic()
     report = engine.run(SyncOptions(mappings=(MAPPING,), direction="both"))
-    seconds = time.perf_counter() - started
-    if os.environ.get("TIMELINE"):
-        with open(os.environ["TIMELINE"], "a") as fh:
-            fh.write(f"{time.monotonic():.3f} CLIENT end\n")
+    seconds, ended = time.perf_counter() - started, time.monotonic()
     cpu = _cpu_seconds() - cpu_before
     org_cpu = _cpu_seconds(org_pid) - org_before if org_pid else 0.0
     push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
@@ -319,6 +333,8 @@ def _phase(engine: SyncEngine, trace: bool, org_pid: int | None = None) -> dict[
         "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_after_batches_mib": batches,
     }
+    if instance:
+        result["org_busy"] = _org_busy(requests.get(f"{instance}/_bench/busy", timeout=60).json(), began, ended)
     if trace:
         current, peak = tracemalloc.get_traced_memory()
         result["traced_peak_mib"] = (peak - traced_before) / 2**20
@@ -391,7 +407,7 @@ def measure_sfsync(world: _World, size: int, trace: bool, batch_size: int, paral
     )
     if trace:
         tracemalloc.start()
-    initial = _phase(engine, trace, world.server.pid)
+    initial = _phase(engine, trace, world.server.pid, world.instance)
     stats = world.stats()
     if not stats["records"] == stats["distinct"] == size or initial["rejected"]:
         raise RuntimeError(f"initial load incomplete: {stats}, {initial['rejected']} rejected")
@@ -622,6 +638,13 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             f"  {r['backend']} {size:,} process: client {f['cpu_seconds']:.2f}s "
             f"({1e6 * f['cpu_seconds'] / size:.0f} us/record), org {f['org_cpu_seconds']:.2f}s"
         )
+        busy = f.get("org_busy")
+        if busy:
+            print(
+                f"  {r['backend']} {size:,} org: busy {busy['busy']:.2f}s of {f['seconds']:.2f}s; idle "
+                f"{busy['idle_before']:.2f}s before the first call, {busy['idle_between']:.2f}s between calls, "
+                f"{busy['idle_after']:.2f}s after the last (the pull writing back)"
+            )
     print("\nRSS (MiB) after each batch of the initial load (flat = the engine streams):")
     for r in sf_runs:
         values = [rss for label, rss in r["initial"].get("rss_after_batches_mib") or [] if label == "push"]
