@@ -641,10 +641,19 @@ class SqlPortal:
             dialect = conn.dialect
         if stored is None:
             present = {str(k) for k in self.existing_keys(table, key_column, unique)}
-            return _StoredValues({key: None for key in present}, {}, {}, tbl, self._bind_value)
+            return _StoredValues({key: None for key in present}, {}, {}, tbl, self._bind_value, frozenset())
         processors = {name: tbl.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names}
         position = {name: index for index, name in enumerate(names)}
-        return _StoredValues(stored, position, processors, tbl, self._bind_value)
+        # A NUMERIC without a declared scale keeps the digits it was written with (1.5 and 1.50
+        # are stored apart): there, equal numbers spelled differently are a change.
+        exact = frozenset(
+            name
+            for name in names
+            if isinstance(_declared(tbl.c[name].type), sqltypes.Numeric)
+            and not isinstance(_declared(tbl.c[name].type), sqltypes.Float)
+            and getattr(_declared(tbl.c[name].type), "scale", None) is None
+        )
+        return _StoredValues(stored, position, processors, tbl, self._bind_value, exact)
 
     def _stored_rows(
         self, conn: Connection, tbl: Table, key_column: str, names: list[str], keys: list[Any]
@@ -932,12 +941,14 @@ class _StoredValues(StoredValues):
         processors: Mapping[str, Callable[[Any], Any] | None],
         table: Table,
         bind_value: Callable[[Table, str, Any], Any],
+        exact: frozenset[str],
     ) -> None:
         self._stored = stored
         self._position = position
         self._processors = processors
         self._table = table
         self._bind_value = bind_value
+        self._exact = exact  # columns where equal numbers stored with other digits differ
 
     def __contains__(self, key: object) -> bool:
         return key in self._stored
@@ -964,6 +975,6 @@ class _StoredValues(StoredValues):
             old = current[index]
             if bound is None and old is None:
                 continue
-            if type(bound) is not type(old) or bound != old:
+            if type(bound) is not type(old) or bound != old or (name in self._exact and str(bound) != str(old)):
                 kept[name] = value
         return kept

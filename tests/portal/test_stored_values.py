@@ -182,16 +182,9 @@ def test_decimal_150_against_a_stored_numeric_18_2_holding_1_5_is_no_change(
 
 
 def test_an_unconstrained_numeric_written_with_another_scale_is_a_change(
-    portal: SqlPortal, portal_engine: sa.Engine, request: pytest.FixtureRequest
+    portal: SqlPortal, portal_engine: sa.Engine
 ) -> None:
-    if portal_engine.dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a NUMERIC without scale keeps the scale written (1.5 and 1.50 are stored "
-                "differently) but Decimal('1.50') == Decimal('1.5') is taken as no change",
-            )
-        )
+    # A NUMERIC without scale keeps the digits written (1.5 and 1.50 are stored apart on PostgreSQL).
     portal.write_back("registrations", "external_id", [("R-1", {"plain_amount": Decimal("1.5")})])
     assert_unchanged_means_unchanged(portal, portal_engine, "R-1", {"plain_amount": Decimal("1.50")})
 
