@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import gc
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -155,6 +156,7 @@ class _Prepared:
 _GC_LOCK = threading.Lock()
 _GC_STATE: dict[str, Any] = {"depth": 0, "threshold": None}
 _GC_GEN0_THRESHOLD = 20_000
+_SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
 
 
 @contextmanager
@@ -169,8 +171,20 @@ def _gc_for_bulk_work() -> Iterator[None]:
     20,000 allocations (measured: GC 1.7 -> 0.6 CPU-seconds, the run 11.4 -> 10.1, at 50k rows).
     Runs that overlap in one process share one setting; the last one out restores it. A process
     that turned the collector off keeps it off.
+
+    The interpreter's thread switch interval is shortened for the run too (5 ms -> 1 ms, unless the
+    host set it shorter): the pipeline's worker threads mostly wait on Salesforce, and each of
+    their requests (create, upload, close, poll, results) waited up to a whole interval for the
+    engine's thread, busy mapping and encrypting, to hand over; Salesforce sat idle meanwhile
+    (measured at 50k rows: the org's idle time between calls 1.2-1.6 s -> 0.8-0.9 s, the load
+    13.8 -> 13.1 s).
     """
     with _GC_LOCK:
+        if _GC_STATE["depth"] == 0:
+            interval = sys.getswitchinterval()
+            if interval > _SWITCH_INTERVAL:
+                _GC_STATE["switch"] = interval
+                sys.setswitchinterval(_SWITCH_INTERVAL)
         if _GC_STATE["depth"] == 0 and gc.isenabled():
             threshold = gc.get_threshold()
             _GC_STATE["threshold"] = threshold
@@ -185,6 +199,10 @@ def _gc_for_bulk_work() -> Iterator[None]:
     finally:
         with _GC_LOCK:
             _GC_STATE["depth"] -= 1
+            if _GC_STATE["depth"] == 0:
+                switch = _GC_STATE.pop("switch", None)
+                if switch is not None:
+                    sys.setswitchinterval(switch)
             if _GC_STATE["depth"] == 0 and _GC_STATE["threshold"] is not None:
                 gc.set_threshold(*_GC_STATE["threshold"])
                 _GC_STATE["threshold"] = None

@@ -297,3 +297,31 @@ def test_a_run_tunes_the_garbage_collector_and_restores_it() -> None:
         assert gc.get_freeze_count() == host_frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_run_shortens_the_thread_switch_interval_and_restores_it() -> None:
+    """Worker threads waiting on Salesforce get the interpreter back within 1 ms during a run;
+    the host's interval comes back after it (overlapping runs included), and a host that set a
+    shorter one keeps it."""
+    import sys
+
+    from sfsync.sync._engine import _gc_for_bulk_work
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        with _gc_for_bulk_work():
+            assert sys.getswitchinterval() == pytest.approx(0.001)
+            with _gc_for_bulk_work():  # an overlapping run
+                assert sys.getswitchinterval() == pytest.approx(0.001)
+            assert sys.getswitchinterval() == pytest.approx(0.001)  # the first run is still going
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        with pytest.raises(RuntimeError), _gc_for_bulk_work():
+            raise RuntimeError("a failed run restores it too")
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        sys.setswitchinterval(0.0005)
+        with _gc_for_bulk_work():
+            assert sys.getswitchinterval() == pytest.approx(0.0005)
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
