@@ -120,9 +120,11 @@ class PortalAdapter(Protocol):
         filter: PortalFilter | None = None,
         batch_size: int = 1000,
         key_column: str | None = None,
+        first_batch_size: int | None = None,
     ) -> Iterator[list[PortalRow]]:
         """Rows with ``updated_at >= since - overlap`` (all rows when ``since`` is None), in batches,
-        ordered by ``(updated_at, key)`` so the engine can advance its watermark batch by batch."""
+        ordered by ``(updated_at, key)`` so the engine can advance its watermark batch by batch;
+        ``first_batch_size`` caps the first batch only."""
         ...
 
     def rows_by_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> dict[Any, PortalRow]:

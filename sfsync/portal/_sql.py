@@ -461,6 +461,7 @@ class SqlPortal:
         filter: PortalFilter | None = None,
         batch_size: int = 1000,
         key_column: str | None = None,
+        first_batch_size: int | None = None,
     ) -> Iterator[list[PortalRow]]:
         """Rows changed at or after ``since - overlap``, in batches ordered by ``(updated_at, key)``.
 
@@ -468,9 +469,10 @@ class SqlPortal:
         (they can never be picked up incrementally, but a full load must not lose them).
         ``key_column`` breaks ties between equal timestamps and must be unique and NOT NULL (a
         NULL would fall out of the keyset comparison); it defaults to the primary key. The filter
-        is ANDed with everything else.
+        is ANDed with everything else. ``first_batch_size`` (default ``batch_size``) caps the first
+        batch only: the caller can start on a few rows while the rest are read.
         """
-        if batch_size < 1:
+        if batch_size < 1 or (first_batch_size is not None and first_batch_size < 1):
             raise ValueError("batch_size must be at least 1")
         if overlap < timedelta(0):
             raise ValueError("overlap must not be negative")
@@ -483,12 +485,14 @@ class SqlPortal:
             )
         keys = self._key_columns(tbl, key_column)
         base = self._filter_clause(tbl, filter)
+        # The size of each batch to come: the first one's, once, then batch_size.
+        first = [first_batch_size] if first_batch_size is not None else []
         if since is None:
-            yield from self._keyset(tbl, [*base, ts.is_(None)], keys, batch_size)
-            yield from self._keyset(tbl, [*base, ts.is_not(None)], [ts, *keys], batch_size)
+            yield from self._keyset(tbl, [*base, ts.is_(None)], keys, batch_size, first)
+            yield from self._keyset(tbl, [*base, ts.is_not(None)], [ts, *keys], batch_size, first)
         else:
             lower = self._bind_time(ts, since - overlap)
-            yield from self._keyset(tbl, [*base, ts >= lower], [ts, *keys], batch_size)
+            yield from self._keyset(tbl, [*base, ts >= lower], [ts, *keys], batch_size, first)
 
     def _keyset(
         self,
@@ -496,14 +500,16 @@ class SqlPortal:
         where: list[ColumnElement[bool]],
         order: list[ColumnElement[Any]],
         batch_size: int,
+        first: list[int],
     ) -> Iterator[list[PortalRow]]:
         last: tuple[Any, ...] | None = None
         names = [str(c.key) for c in order]  # table columns: never None
         while True:
             after = _after(order, last) if last is not None else None
+            size = first.pop() if first else batch_size
 
-            def shape(stmt: Select[Any], after: ColumnElement[bool] | None = after) -> Select[Any]:
-                stmt = stmt.where(*where).order_by(*order).limit(batch_size)
+            def shape(stmt: Select[Any], after: ColumnElement[bool] | None = after, size: int = size) -> Select[Any]:
+                stmt = stmt.where(*where).order_by(*order).limit(size)
                 return stmt if after is None else stmt.where(after)
 
             with self._db_errors(tbl.fullname), self._engine.connect() as conn:
@@ -515,7 +521,7 @@ class SqlPortal:
             positions = [columns.index(n) for n in names]
             last = tuple(raw[-1][i] for i in positions)
             yield _portal_rows(columns, raw, self._timestamp_columns(tbl, columns))
-            if len(raw) < batch_size:
+            if len(raw) < size:
                 return
 
     def rows_by_keys(self, table: str, key_column: str, keys: Sequence[Any]) -> dict[Any, PortalRow]:

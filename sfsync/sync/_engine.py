@@ -635,6 +635,8 @@ class SyncEngine:
                     filter=mapping.portal.filter,
                     batch_size=self.options.batch_size,
                     key_column=mapping.portal.primary_key,
+                    # The first Bulk job starts after reading its own rows, not a whole batch.
+                    first_batch_size=min(self.options.batch_size, self.options.upsert_bulk_threshold + 1),
                 ),
                 stages,
                 "portal_read",

@@ -580,3 +580,45 @@ def test_refused_write_back_is_a_record_error_without_sql_or_values(
     # the row is untouched and the portal still works
     assert portal.rows_by_keys("decisions", "external_id", ["R-1"])["R-1"]["status"] == "submitted"
     portal.close()
+
+
+def test_a_first_batch_size_caps_the_first_batch_only(db_url: str, portal_engine: sa.Engine) -> None:
+    """A full load's first batch (rows without a timestamp come first) is the small one; every row
+    comes once, in order, and the later batches are full size."""
+    table = make_table(portal_engine)
+    undated = [{"id": i, "updated_at": None} for i in range(1, 3)]
+    dated = [{"id": i, "updated_at": T0 + timedelta(seconds=i)} for i in range(3, 26)]
+    insert(portal_engine, table, [*undated, *dated])
+    portal = SqlPortal(db_url)
+    full = list(
+        portal.changed_rows(
+            "registrations",
+            updated_at="updated_at",
+            since=None,
+            overlap=timedelta(0),
+            batch_size=10,
+            first_batch_size=3,
+        )
+    )
+    # the two undated rows are a batch of their own (fewer than the first size), then 10, 10, 3
+    assert [len(b) for b in full] == [2, 10, 10, 3]
+    assert [r["id"] for b in full for r in b] == list(range(1, 26))
+    incremental = list(
+        portal.changed_rows(
+            "registrations",
+            updated_at="updated_at",
+            since=T0,
+            overlap=timedelta(0),
+            batch_size=10,
+            first_batch_size=3,
+        )
+    )
+    assert [len(b) for b in incremental] == [3, 10, 10]
+    assert [r["id"] for b in incremental for r in b] == list(range(3, 26))
+    with pytest.raises(ValueError):
+        next(
+            portal.changed_rows(
+                "registrations", updated_at="updated_at", since=None, overlap=timedelta(0), first_batch_size=0
+            )
+        )
+    portal.close()
