@@ -506,7 +506,7 @@ class SqlPortal:
         names = [str(c.key) for c in order]  # table columns: never None
         while True:
             after = _after(order, last) if last is not None else None
-            size = first.pop() if first else batch_size
+            size = first[0] if first else batch_size
 
             def shape(stmt: Select[Any], after: ColumnElement[bool] | None = after, size: int = size) -> Select[Any]:
                 stmt = stmt.where(*where).order_by(*order).limit(size)
@@ -516,6 +516,8 @@ class SqlPortal:
                 columns, raw = self._fetch(conn, tbl, shape)
             if not raw:
                 return
+            if first:
+                first.pop()  # the first batch is the first one yielded, whichever keyset yields it
             # The cursor keeps the values exactly as the database returned them (before the
             # UTC conversion), so the next comparison is like for like.
             positions = [columns.index(n) for n in names]

@@ -615,6 +615,20 @@ def test_a_first_batch_size_caps_the_first_batch_only(db_url: str, portal_engine
     )
     assert [len(b) for b in incremental] == [3, 10, 10]
     assert [r["id"] for b in incremental for r in b] == list(range(3, 26))
+    # a full load of a table without undated rows: the first dated batch is the small one
+    with portal_engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.updated_at.is_(None)))
+    dated_only = list(
+        portal.changed_rows(
+            "registrations",
+            updated_at="updated_at",
+            since=None,
+            overlap=timedelta(0),
+            batch_size=10,
+            first_batch_size=3,
+        )
+    )
+    assert [len(b) for b in dated_only] == [3, 10, 10]
     with pytest.raises(ValueError):
         next(
             portal.changed_rows(
