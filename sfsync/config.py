@@ -257,11 +257,11 @@ class SyncSettings(_Section):
         "(0: at it; raise it if org-side transactions can commit seconds after they stamp a record)",
     )
     parallel_jobs: int = Field(
-        default=3,
+        default=4,
         ge=1,
         le=10,
         description="push batches in flight at once (Bulk jobs uploading or running) while the next "
-        "batch is read and encrypted; memory holds about parallel_jobs + 1 batches",
+        "batch is read and encrypted; memory holds at most 2 x parallel_jobs + 1 jobs",
     )
     dead_letter_max_attempts: int = Field(default=5, ge=1)
     dead_letter_backoff_seconds: float = Field(default=300.0, ge=0)

@@ -71,7 +71,7 @@ keyring = "keys/keyring.json"   # data keys, wrapped (mode 0600 enforced)
 [sync]
 # overlap_seconds = 300.0
 # batch_size = 10000         # portal rows per batch; more changed rows than bulk_threshold use Bulk API 2.0
-# parallel_jobs = 3          # push jobs in flight while the next is read and encrypted (memory: ~4 jobs)
+# parallel_jobs = 4          # push jobs in flight while the next is read and encrypted
 # pull_margin_seconds = 0.0  # the next pull starts this long before the org's clock at the last pull query
 # dead_letter_max_attempts = 5
 # dead_letter_backoff_seconds = 300.0

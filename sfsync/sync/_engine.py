@@ -369,8 +369,10 @@ class EngineOptions(BaseModel):
     lock_timeout_seconds: float = Field(default=0.0, ge=0)
     # Push batches in flight (uploading or processing in Salesforce) while the next one is read,
     # mapped and encrypted; 1 still overlaps one batch's upload with the next batch's preparation.
-    # Three keep a job queued in Salesforce while the oldest one's results are read and recorded.
-    parallel_jobs: int = Field(default=3, ge=1, le=10)
+    # Four keep jobs queued in Salesforce while finished ones are polled, read and recorded
+    # (measured against an org answering one request at a time: its idle time between calls
+    # 2.7 -> 2.3 s at 100k rows, 1.0 -> 0.8 s at 50k, for ~60 MiB more at peak).
+    parallel_jobs: int = Field(default=4, ge=1, le=10)
     # Rows per upsert (one Bulk job above the gateway's bulk threshold): small enough that a
     # batch makes several jobs to overlap, large enough that each is one Bulk job, not Collections.
     job_size: int = Field(default=5000, ge=1)

@@ -348,10 +348,10 @@ def test_a_large_loads_first_job_is_one_bulk_job_just_above_the_upsert_threshold
     assert_mirrored(world)
 
 
-def test_three_push_jobs_are_in_flight_by_default() -> None:
-    assert EngineOptions().parallel_jobs == 3
-    assert SyncSettings().parallel_jobs == 3
-    assert EngineOptions.from_settings(Settings()).parallel_jobs == 3
+def test_four_push_jobs_are_in_flight_by_default() -> None:
+    assert EngineOptions().parallel_jobs == 4
+    assert SyncSettings().parallel_jobs == 4
+    assert EngineOptions.from_settings(Settings()).parallel_jobs == 4
 
 
 def test_the_upsert_threshold_comes_from_the_gateways_bulk_threshold() -> None:
