@@ -240,11 +240,33 @@ class QueryStream(Iterator[dict[str, Any]]):
         self.transport: Literal["rest", "bulk"] = "rest"
         self.total_size: int | None = None
         self._records = records(self)
+        self._first: list[dict[str, Any]] = []
+        self._failed: BaseException | None = None
+        self._done = False
+
+    def start(self) -> None:
+        """Run the query now, up to its first record (kept for the reader): another thread can
+        have the org work on it while the reader is busy. The reader must not read until this
+        returned; an error is raised to the reader at its first read."""
+        try:
+            self._first.append(next(self._records))
+        except StopIteration:
+            self._done = True
+        except BaseException as exc:  # handed to the reader, who decides
+            self._failed = exc
 
     def __iter__(self) -> QueryStream:
         return self
 
     def __next__(self) -> dict[str, Any]:
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            self._done = True
+            raise failed
+        if self._first:
+            return self._first.pop()
+        if self._done:
+            raise StopIteration
         return next(self._records)
 
 

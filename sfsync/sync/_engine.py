@@ -57,6 +57,10 @@ class QueryResult(Protocol):
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
+    def start(self) -> None:
+        """Run the query up to its first record now (from another thread), before it is read."""
+        ...
+
 
 class SalesforcePort(Protocol):
     """What the engine needs from the Salesforce gateway. ``upsert`` is called from several
@@ -269,6 +273,7 @@ class _Pipeline:
         self._inflight: deque[tuple[_Prepared, Future[list[RecordResult]] | None]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._blocked = False
+        self._sent = 0  # records handed to Salesforce (upserts submitted)
 
     def __enter__(self) -> _Pipeline:
         return self
@@ -298,10 +303,35 @@ class _Pipeline:
             # retries) carry the run id, mapping, direction and live counts like the caller's.
             context = contextvars.copy_context()
             future = self._pool.submit(context.run, self._engine._upsert_step, self._mapping, prepared)
+            self._sent += len(prepared.outgoing)
         self._inflight.append((prepared, future))
         # Record whatever is already finished, in order, so the watermark follows closely.
         while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
             self._record_oldest()
+
+    def when_sent(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(records sent)`` once every upsert submitted so far has come back from
+        Salesforce (on the thread of the last one, or this one if all have); nothing is called when
+        nothing was sent. The jobs are still recorded in order, by this thread."""
+        if not self._sent:
+            return
+        pending = [f for _p, f in self._inflight if f is not None and not f.done()]
+        left = [len(pending)]
+        guard = threading.Lock()
+        sent = self._sent
+
+        def one_done(_future: Future[list[RecordResult]]) -> None:
+            with guard:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                callback(sent)
+
+        if not pending:
+            callback(sent)
+            return
+        for future in pending:
+            future.add_done_callback(one_done)
 
     def _running(self) -> int:
         return sum(1 for _prepared, future in self._inflight if future is not None and not future.done())
@@ -345,6 +375,64 @@ class _Pipeline:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=exc is None or isinstance(exc, Exception), cancel_futures=True)
+
+
+class _EarlyQuery:
+    """A both-ways mapping's pull query, started as soon as the push's last upsert came back.
+
+    The engine then still records the push's last jobs (ledger, the portal's Salesforce Ids),
+    which takes a while on a large load; the org runs the pull's query meanwhile. Only when the
+    push sends nothing after its jobs (no dead-letter retries, no deletions): the query reads
+    every record the push wrote, and the next pull starts at its clock. Its rows are written back
+    after the push's records are stored, as without it.
+    """
+
+    def __init__(self, salesforce: SalesforcePort, soql: str, bulk_threshold: int | None) -> None:
+        self._salesforce = salesforce
+        self._soql = soql
+        self._threshold = bulk_threshold
+        self._stream: QueryResult | None = None
+        self._thread: threading.Thread | None = None
+        # API calls made by the query's thread: from the gateway's counter, which nothing else
+        # moves meanwhile (the push has sent everything it sends).
+        self._calls_before = 0
+        self._calls_after: int | None = None
+
+    def start(self, records: int) -> None:
+        """Start the query on a thread of its own (called on a pipeline worker thread)."""
+        try:
+            stream = self._salesforce.query_stream(
+                self._soql, include_deleted=True, bulk_threshold=self._threshold, at_least=records
+            )
+        except Exception as exc:  # the pull builds it again and reports the error itself
+            log.debug("the pull's query was not started early: %s", exc)
+            return
+        self._calls_before = self._salesforce.api_calls
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run, stream), name="sfsync-pull-query", daemon=True
+        )
+        self._stream, self._thread = stream, thread
+        thread.start()
+
+    def _run(self, stream: QueryResult) -> None:
+        try:
+            stream.start()
+        finally:
+            self._calls_after = self._salesforce.api_calls
+
+    def calls_so_far(self) -> int:
+        """API calls the query made until now (the push does not count them as its own)."""
+        if self._thread is None:
+            return 0
+        after = self._calls_after if self._calls_after is not None else self._salesforce.api_calls
+        return after - self._calls_before
+
+    def take(self) -> QueryResult | None:
+        """The started query, once its first record (or error) is in; None if it was not started."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        return self._stream
 
 
 def _scrub(message: str | None, secrets: Iterable[str]) -> str:
@@ -482,10 +570,17 @@ class SyncEngine:
                 for mapping in selected:
                     if mapping.is_read_only:
                         continue  # read by the conflict scanner, not mirrored
+                    # A mapping synced both ways may have its pull query started while the push
+                    # records its last jobs (see _EarlyQuery).
+                    early = (
+                        self._early_query(mapping, options)
+                        if options.direction == "both" and mapping.direction == "both" and not options.dry_run
+                        else None
+                    )
                     if options.direction in ("push", "both") and mapping.direction in ("push", "both"):
-                        report.summaries.append(self._one_mapping(mapping, "push", options))
+                        report.summaries.append(self._one_mapping(mapping, "push", options, early))
                     if options.direction in ("pull", "both") and mapping.direction in ("pull", "both"):
-                        report.summaries.append(self._one_mapping(mapping, "pull", options))
+                        report.summaries.append(self._one_mapping(mapping, "pull", options, early))
             except BaseException as exc:
                 # Record the outcome whatever stopped the run (a bug and Ctrl-C included): `sfsync status`
                 # shows it failed at once, and the caller still gets the report for its metrics.
@@ -511,14 +606,16 @@ class SyncEngine:
         )
         return report
 
-    def _one_mapping(self, mapping: ObjectMapping, direction: DirectionName, options: SyncOptions) -> MappingRunSummary:
+    def _one_mapping(
+        self, mapping: ObjectMapping, direction: DirectionName, options: SyncOptions, early: _EarlyQuery | None = None
+    ) -> MappingRunSummary:
         with bind_log_fields(mapping=mapping.name, direction=direction):
             log.info("mapping %s %s: started", mapping.name, direction)
             if direction == "push":
-                summary = self._push(mapping, options)
+                summary = self._push(mapping, options, early)
                 self._pushed_this_run[mapping.name] = summary.created + summary.updated
             else:
-                summary = self._pull(mapping, options)
+                summary = self._pull(mapping, options, early)
             log.info(
                 "mapping %s %s: read %d, created %d, updated %d, unchanged %d, rejected %d, written back %d in %.2fs",
                 mapping.name,
@@ -590,7 +687,13 @@ class SyncEngine:
             self.progress(label, count)
 
     # ------------------------------------------------------------------ push
-    def _push(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
+    def _early_query(self, mapping: ObjectMapping, options: SyncOptions) -> _EarlyQuery:
+        since = None if options.full else self.state.get_watermark(mapping.name, "pull")
+        return _EarlyQuery(self.salesforce, self._pull_soql(mapping, since), self.options.pull_bulk_threshold)
+
+    def _push(
+        self, mapping: ObjectMapping, options: SyncOptions, early: _EarlyQuery | None = None
+    ) -> MappingRunSummary:
         """Read changed portal rows batch by batch and push them, several batches in flight.
 
         The engine's thread reads, maps, fingerprints and encrypts batch N+1 while worker threads
@@ -680,6 +783,10 @@ class SyncEngine:
                     prepared = self._prepare_batch(mapping, _Batch(rows=chunk), summary, options, stages)
                     prepared.newest = newest if number == len(chunks) else None
                     pipeline.submit(prepared)
+            # Everything this push sends is sent, unless dead letters are retried or deletions
+            # propagated below: then the pull's query waits for those (the pull reads them back).
+            if early is not None and not due_keys and not gone and not soft_deleted:
+                pipeline.when_sent(early.start)
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
@@ -694,7 +801,7 @@ class SyncEngine:
                 gone.pop(str(key), None)
         gone.update(soft_deleted)
         self._push_portal_deletes(mapping, summary, options, gone)
-        summary.api_calls = self.salesforce.api_calls - calls
+        summary.api_calls = self.salesforce.api_calls - calls - (early.calls_so_far() if early is not None else 0)
         summary.duration_seconds = round(time.monotonic() - started, 3)
         self._merge_gateway_stages(stages, gateway_stages, gateway_cpu)
         summary.stage_seconds = {name: round(seconds, 3) for name, seconds in stages.items() if seconds > 0}
@@ -1070,7 +1177,9 @@ class SyncEngine:
             self.state.save_ledger(done)
 
     # ------------------------------------------------------------------ pull
-    def _pull(self, mapping: ObjectMapping, options: SyncOptions) -> MappingRunSummary:
+    def _pull(
+        self, mapping: ObjectMapping, options: SyncOptions, early: _EarlyQuery | None = None
+    ) -> MappingRunSummary:
         """Read what changed in Salesforce since the last pull and write it back to the portal.
 
         The query runs through REST below ``pull_bulk_threshold`` rows and through a Bulk API 2.0
@@ -1123,12 +1232,21 @@ class SyncEngine:
                 flushed[1] += time.thread_time() - cpu
 
         # Records this run pushed are read back: when they are more than the threshold, the pull
-        # goes to a Bulk query job without first asking REST how many rows there are.
-        records = self.salesforce.query_stream(
-            soql,
-            include_deleted=True,
-            bulk_threshold=self.options.pull_bulk_threshold,
-            at_least=0 if options.dry_run else self._pushed_this_run.get(mapping.name, 0),
+        # goes to a Bulk query job without first asking REST how many rows there are. The query
+        # may have been started already, while the push recorded its last jobs: its calls are
+        # this pull's.
+        early_records = early.take() if early is not None else None
+        early_calls = early.calls_so_far() if early is not None else 0
+        calls = self.salesforce.api_calls - early_calls
+        records = (
+            early_records
+            if early_records is not None
+            else self.salesforce.query_stream(
+                soql,
+                include_deleted=True,
+                bulk_threshold=self.options.pull_bulk_threshold,
+                at_least=0 if options.dry_run else self._pushed_this_run.get(mapping.name, 0),
+            )
         )
         loop_wall, loop_cpu = time.perf_counter(), time.thread_time()
         for record in records:

@@ -9,6 +9,7 @@ org, the watermark at the newest row, and a third run writing nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from workspace_helpers import World, make_world
 
 from sfsync.config import SalesforceSettings, Settings, SyncSettings
 from sfsync.crypto import FieldCipher, FieldContext
+from sfsync.errors import ErrorContext, SalesforceApiError
 from sfsync.portal import SqlPortal
 from sfsync.sync._engine import EngineOptions, SyncEngine, SyncOptions
 from sfsync.sync._protect import KeyringProtector
@@ -427,3 +429,98 @@ def test_a_pull_only_run_asks_rest_first_even_after_the_same_engine_pushed(bulk_
     probes = _rest_queries(calls)
     assert [(c.method, c.records) for c in probes] == [("GET", 101)]
     assert calls.index(probes[0]) < calls.index(_query_jobs(calls)[0])
+
+
+# ------------------------------------------------------------------ the pull's query, started early
+
+
+def _hold_last_ledger_step(monkeypatch: pytest.MonkeyPatch, world: World, batches: int) -> dict[str, bool]:
+    """The push's last recorded job waits (up to 5 s) for a Bulk query job to be created, and
+    says whether one was: with the early start, the org gets the pull's query while the push
+    still records; without it, the query would only come after the push."""
+    seen = {"query_job_while_recording": False}
+    recorded = {"jobs": 0}
+    original = SyncEngine._ledger_step
+
+    def holding(self: SyncEngine, *args: Any, **kwargs: Any) -> None:
+        recorded["jobs"] += 1
+        if recorded["jobs"] == batches:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not _query_jobs(list(world.fake.request_log)):
+                time.sleep(0.01)
+            seen["query_job_while_recording"] = bool(_query_jobs(list(world.fake.request_log)))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncEngine, "_ledger_step", holding)
+    return seen
+
+
+def test_the_pull_query_starts_while_the_push_records_its_last_job(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = bulk_world
+    # 450 rows in one batch, jobs of 200 (the first 51 rows): three Bulk jobs, all sent
+    seen = _hold_last_ledger_step(monkeypatch, world, batches=3)
+    engine = world.engine(
+        batch_size=450, job_size=200, parallel_jobs=4, upsert_bulk_threshold=50, pull_bulk_threshold=100
+    )
+    report = engine.run(SyncOptions(mappings=(MAPPING,)))
+    assert seen["query_job_while_recording"]
+    push, pull = report.summary(MAPPING, "push"), report.summary(MAPPING, "pull")
+    assert push.created == 450 and push.rejected == 0
+    assert pull.read == 450 and pull.unchanged == 450
+    # the early query's calls are the pull's, not the push's
+    assert push.api_calls + pull.api_calls == report.api_calls
+    assert pull.api_calls >= 3  # create the query job, ask whether it is done, read its results
+    assert all(r["salesforce_id"] for r in world.portal_rows())
+    # the next cycle starts at the early query's clock: nothing is read twice
+    mark = len(world.fake.request_log)
+    idle = world.engine(batch_size=450, job_size=200).run(SyncOptions(mappings=(MAPPING,)))
+    assert idle.summary(MAPPING, "pull").read <= 450  # at most the edge second, found unchanged
+    assert idle.summary(MAPPING, "pull").written_back == 0
+    assert [c.method for c in world.fake.request_log[mark:]] == ["GET"]
+
+
+def test_the_pull_query_waits_for_a_withdrawal_the_push_sends_after_its_jobs(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A portal delete is propagated after the push's jobs: the pull's query is not started early,
+    so it comes after the withdrawal, and the same run's pull reads the withdrawn record back."""
+    world = bulk_world
+    engine = world.engine(batch_size=450, job_size=200, upsert_bulk_threshold=50)
+    engine.run(SyncOptions(mappings=(MAPPING,)))
+    gone = str(world.portal_rows()[0]["registration_number"])
+    world.portal_execute("DELETE FROM deal_registrations WHERE registration_number = :key", key=gone)
+    world.portal_execute("UPDATE deal_registrations SET amount = amount + 1")  # every row pushed again
+    mark = len(world.fake.request_log)
+    report = world.engine(batch_size=450, job_size=200, upsert_bulk_threshold=50).run(SyncOptions(mappings=(MAPPING,)))
+    assert report.summary(MAPPING, "push").withdrawn == 1
+    calls = world.fake.request_log[mark:]
+    queries = [i for i, c in enumerate(calls) if c in _query_jobs(calls) or c in _rest_queries(calls)]
+    withdrawals = [i for i, c in enumerate(calls) if "/composite/sobjects/" in c.path and c.method == "PATCH"]
+    assert withdrawals and queries and max(withdrawals) < min(queries)
+
+
+def test_a_failed_early_query_fails_the_pull_after_the_push_is_recorded(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = bulk_world
+    engine = world.engine(
+        batch_size=450, job_size=200, parallel_jobs=4, upsert_bulk_threshold=50, pull_bulk_threshold=100
+    )
+    gateway: Any = engine.salesforce
+
+    def refused(*_args: Any, **_kwargs: Any) -> Iterator[dict[str, Any]]:
+        raise SalesforceApiError("bulk query: job ended in state Failed", ErrorContext())
+        yield {}  # a generator, like the real one
+
+    monkeypatch.setattr(gateway, "_bulk_query", refused)
+    with pytest.raises(SalesforceApiError):
+        engine.run(SyncOptions(mappings=(MAPPING,)))
+    store = StateStore(world.state_url)
+    try:
+        assert len(store.all_ledger_keys(MAPPING)) == 450  # every pushed record is recorded
+        assert store.get_watermark(MAPPING, "push") is not None
+        assert store.get_watermark(MAPPING, "pull") is None  # the pull did not move
+    finally:
+        store.close()
