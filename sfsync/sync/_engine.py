@@ -305,8 +305,10 @@ class _Pipeline:
             future = self._pool.submit(context.run, self._engine._upsert_step, self._mapping, prepared)
             self._sent += len(prepared.outgoing)
         self._inflight.append((prepared, future))
-        # Record whatever is already finished, in order, so the watermark follows closely.
-        while self._inflight and (self._inflight[0][1] is None or self._inflight[0][1].done()):
+        # Record whatever is already finished, in order, so the watermark follows closely; not the
+        # job just handed over, which the next submit or the end records (by then the caller may
+        # have asked to hear when everything is sent: see when_sent).
+        while len(self._inflight) > 1 and (self._inflight[0][1] is None or self._inflight[0][1].done()):
             self._record_oldest()
 
     def when_sent(self, callback: Callable[[int], None]) -> None:
@@ -397,6 +399,13 @@ class _EarlyQuery:
         # moves meanwhile (the push has sent everything it sends).
         self._calls_before = 0
         self._calls_after: int | None = None
+        self._context: contextvars.Context | None = None
+
+    def arm(self) -> Callable[[int], None]:
+        """The callback that starts the query; called on the engine's thread, whose log fields
+        (the run's id, the mapping) the query's log lines carry, as the pull's."""
+        self._context = contextvars.copy_context()
+        return self.start
 
     def start(self, records: int) -> None:
         """Start the query on a thread of its own (called on a pipeline worker thread)."""
@@ -408,15 +417,15 @@ class _EarlyQuery:
             log.debug("the pull's query was not started early: %s", exc)
             return
         self._calls_before = self._salesforce.api_calls
-        thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(self._run, stream), name="sfsync-pull-query", daemon=True
-        )
+        context = self._context if self._context is not None else contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(self._run, stream), name="sfsync-pull-query", daemon=True)
         self._stream, self._thread = stream, thread
         thread.start()
 
     def _run(self, stream: QueryResult) -> None:
         try:
-            stream.start()
+            with bind_log_fields(direction="pull"):
+                stream.start()
         finally:
             self._calls_after = self._salesforce.api_calls
 
@@ -786,7 +795,7 @@ class SyncEngine:
             # Everything this push sends is sent, unless dead letters are retried or deletions
             # propagated below: then the pull's query waits for those (the pull reads them back).
             if early is not None and not due_keys and not gone and not soft_deleted:
-                pipeline.when_sent(early.start)
+                pipeline.when_sent(early.arm())
 
         # Dead letters whose backoff has passed are retried even if their row did not change.
         if due_keys and not options.dry_run:
