@@ -6,7 +6,7 @@ contenders, each in a fresh process against a fresh FakeSalesforce in its own pr
 local HTTP (so the org's CPU is not the contender's), with the same rows in the portal:
 
 * ``sfsync``: ``SyncEngine.run`` both directions with production defaults (batches of 10,000,
-  Bulk API 2.0 above 2,000 rows both ways, two jobs in flight, 12 of 18 fields encrypted under
+  Bulk API 2.0 above 2,000 rows both ways, four jobs in flight, 12 of 18 fields encrypted under
   the partner's key, 3 of them with a public band): the initial load, then a cycle with 1% edited,
   then an idle cycle;
 * ``raw``: simple-salesforce's own ``bulk2`` upsert of the same rows (mapped, not encrypted,
@@ -17,13 +17,16 @@ local HTTP (so the org's CPU is not the contender's), with the same rows in the 
 Printed: seconds, records/s, API calls, peak RSS (VmHWM of the contender's process, reset when
 its clock starts) and the ratio to the raw floor (best raw run), with the min-max over
 ``--repeat`` runs, and the CPU seconds of the contender's process and of the org's ("CPU s
-client+org": unlike wall time, not inflated by other jobs on the machine); then the calls of the
-incremental and idle cycles, sfsync's stage breakdown (portal read, mapping, encryption, CSV build,
-upload, server wait, state writes, pull) in busy seconds and in CPU seconds per step (and
-microseconds per record), and the RSS after each push batch (flat = the engine streams).
+client+org": less inflated by other jobs than wall time, though two hyperthreads sharing a core
+slow each other's CPU too); then the calls of the incremental and idle cycles, sfsync's stage
+breakdown (portal read, mapping, encryption, CSV build, upload, server wait, state writes, the
+portal's Salesforce Ids, pull) in busy seconds and in CPU seconds per step (and microseconds per
+record), where the org sat idle during the load (before the first call, between calls, after the
+last: from the org's own request times), and the RSS after each push batch (flat = the engine
+streams).
 
     .venv/bin/python bench/sync_bench.py [--sizes 10000,50000,100000] [--repeat 2]
-        [--backends sqlite,postgresql] [--contenders sfsync,raw,rest] [--parallel-jobs 2]
+        [--backends sqlite,postgresql] [--contenders sfsync,raw,rest] [--parallel-jobs 4]
 
 Figures are client-side against an in-memory org on localhost on a shared 2-core machine; a
 real org adds latency per call and does its own processing in parallel.
