@@ -590,45 +590,30 @@ def test_a_first_batch_size_caps_the_first_batch_only(db_url: str, portal_engine
     dated = [{"id": i, "updated_at": T0 + timedelta(seconds=i)} for i in range(3, 26)]
     insert(portal_engine, table, [*undated, *dated])
     portal = SqlPortal(db_url)
-    full = list(
-        portal.changed_rows(
-            "registrations",
-            updated_at="updated_at",
-            since=None,
-            overlap=timedelta(0),
-            batch_size=10,
-            first_batch_size=3,
+
+    def batches(since: datetime | None) -> list[list[Any]]:
+        return list(
+            portal.changed_rows(
+                "registrations",
+                updated_at="updated_at",
+                since=since,
+                overlap=timedelta(0),
+                batch_size=10,
+                first_batch_size=3,
+            )
         )
-    )
+
+    full = batches(None)
     # the two undated rows are a batch of their own (fewer than the first size), then 10, 10, 3
     assert [len(b) for b in full] == [2, 10, 10, 3]
     assert [r["id"] for b in full for r in b] == list(range(1, 26))
-    incremental = list(
-        portal.changed_rows(
-            "registrations",
-            updated_at="updated_at",
-            since=T0,
-            overlap=timedelta(0),
-            batch_size=10,
-            first_batch_size=3,
-        )
-    )
+    incremental = batches(T0)
     assert [len(b) for b in incremental] == [3, 10, 10]
     assert [r["id"] for b in incremental for r in b] == list(range(3, 26))
     # a full load of a table without undated rows: the first dated batch is the small one
     with portal_engine.begin() as conn:
         conn.execute(table.delete().where(table.c.updated_at.is_(None)))
-    dated_only = list(
-        portal.changed_rows(
-            "registrations",
-            updated_at="updated_at",
-            since=None,
-            overlap=timedelta(0),
-            batch_size=10,
-            first_batch_size=3,
-        )
-    )
-    assert [len(b) for b in dated_only] == [3, 10, 10]
+    assert [len(b) for b in batches(None)] == [3, 10, 10]
     with pytest.raises(ValueError):
         next(
             portal.changed_rows(
