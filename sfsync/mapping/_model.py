@@ -18,6 +18,7 @@ from sfsync.errors import ErrorContext, MappingError
 from sfsync.mapping._plan import (
     NONE_SKIPS,
     NONE_WRITES,
+    FieldShape,
     PullField,
     PushField,
     compile_pull_converter,
@@ -709,14 +710,7 @@ class ObjectMapping(_Model):
         convert = (
             compile_push_converter(
                 steps=fm.steps,
-                field_type=fm.type,
-                relationship=relationship,
-                encrypted=encrypted,
-                limit=limit,
-                length=fm.length,
-                precision=fm.precision,
-                scale=fm.scale,
-                values=fm.values,
+                field=FieldShape(fm.type, relationship, encrypted, limit, fm.length, fm.precision, fm.scale, fm.values),
                 has_default=fm.has_default,
                 required=fm.required,
             )

@@ -42,6 +42,7 @@ __all__ = [
     "NONE_SKIPS",
     "NONE_WRITES",
     "Decline",
+    "FieldShape",
     "PullField",
     "PushField",
     "compile_pull_converter",
@@ -58,6 +59,20 @@ class Decline(Exception):
     Raised as a new instance each time: one shared instance would keep every traceback it was
     raised through, and with them the frames and the values they hold.
     """
+
+
+class FieldShape(NamedTuple):
+    """What a pushed field is, as far as the coercion of its value goes (``to_salesforce``'s
+    branches): read once from the mapping, handed to the compiler whole."""
+
+    field_type: str
+    relationship: str | None  # the lookup's relationship name (a lookup by external id)
+    encrypted: bool
+    limit: int | None  # plaintext bytes an encrypted value may hold
+    length: int | None
+    precision: int | None
+    scale: int | None
+    values: Sequence[str] | None  # a picklist's values
 
 
 class PushField(NamedTuple):
@@ -142,18 +157,7 @@ def fast_sf_datetime(value: datetime) -> str | None:
 
 
 def compile_push_converter(
-    *,
-    steps: Sequence[Step],
-    field_type: str,
-    relationship: str | None,
-    encrypted: bool,
-    limit: int | None,
-    length: int | None,
-    precision: int | None,
-    scale: int | None,
-    values: Sequence[str] | None,
-    has_default: bool,
-    required: bool,
+    *, steps: Sequence[Step], field: FieldShape, has_default: bool, required: bool
 ) -> Converter | None:
     """The function ``portal value -> payload value`` of one field, or None (general code only).
 
@@ -166,17 +170,9 @@ def compile_push_converter(
         return None
     # An empty result becomes the default, a problem, or (a lookup) a None under another key:
     # only a plain None written under the field's own key is the fast path's to give.
+    field_type, relationship, encrypted, limit, length, _precision, _scale, values = field
     none_ok = not (has_default or required or relationship is not None)
-    finish = _finisher(
-        field_type=field_type,
-        relationship=relationship,
-        encrypted=encrypted,
-        limit=limit,
-        length=length,
-        precision=precision,
-        scale=scale,
-        values=values,
-    )
+    finish = _finisher(field)
 
     def convert(value: Any) -> Any:
         for part in parts:
@@ -383,18 +379,9 @@ def _text_lookup(functions: TextFunctions, empty_to_none: bool, other: Converter
     return text_lookup
 
 
-def _finisher(
-    *,
-    field_type: str,
-    relationship: str | None,
-    encrypted: bool,
-    limit: int | None,
-    length: int | None,
-    precision: int | None,
-    scale: int | None,
-    values: Sequence[str] | None,
-) -> Converter:
+def _finisher(shape: FieldShape) -> Converter:
     """The coercion of a non-empty value, chosen by what the field is (``to_salesforce``'s branches)."""
+    field_type, relationship, encrypted, limit, length, precision, scale, values = shape
     if relationship is not None:
         # A lookup writes {external id field: value} under the relationship; anything else the
         # chain gives (a default, a None) is written under the field itself: general code.
